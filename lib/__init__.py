@@ -1,0 +1,3 @@
+"""T-Developer ops toolkit: the shared core behind every runbook script."""
+
+__version__ = "2.0.0"

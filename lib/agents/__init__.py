@@ -1,0 +1,93 @@
+"""The agent registry (config/agents.yaml) and its runtimes.
+
+Every runtime speaks the agent call contract of DESIGN §5: JSON in
+{evolution_id, task_id, cycle, phase, target, focus, dry_run, context}, JSON out
+{status: ok|error, output, cost_usd, tokens, error}. Operations that a runtime's
+service does not offer raise Unsupported with what to do instead.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from lib import config
+from lib.errors import NotFound, ToolError
+
+RUNTIME_CLASSES = {
+    "local": "lib.agents.local:LocalRuntime",
+    "command": "lib.agents.command:CommandRuntime",
+    "lambda": "lib.agents.aws_lambda:LambdaRuntime",
+    "ecs": "lib.agents.ecs:EcsRuntime",
+    "agentcore": "lib.agents.agentcore:AgentCoreRuntime",
+}
+
+
+class AgentError(ToolError):
+    """An agent call failed: non-zero exit, output that is not JSON, a timeout, an error status."""
+
+
+class Unsupported(ToolError):
+    """The runtime's service has no such operation (a local agent cannot be scaled)."""
+
+
+class Runtime:
+    """Base of every runtime; subclasses override what their service supports."""
+
+    def __init__(self, agent: dict):
+        self.agent = agent
+        self.name = agent["name"]
+
+    def invoke(self, payload: dict, timeout: float) -> dict:
+        """Run one agent call synchronously and return the contract's output document."""
+        raise Unsupported(f"{self.name}: runtime {self.agent['runtime']} has no synchronous call")
+
+    def status(self) -> dict:
+        """{state, version, capacity, errors_last_hour, detail}: what agent_status.py shows."""
+        return {"state": "available", "version": "", "capacity": "", "detail": ""}
+
+    def _unsupported(self, action: str):
+        raise Unsupported(f"{self.name}: cannot {action} a {self.agent['runtime']} agent",
+                          "it runs in this process; nothing to do")
+
+    def restart(self) -> str:
+        self._unsupported("restart")
+
+    def scale(self, instances: int, provisioned: bool = False) -> tuple:
+        """Returns (old capacity, new capacity)."""
+        self._unsupported("scale")
+
+    def capacity(self):
+        """The capacity to record before a stop (concurrency, desired count)."""
+        return None
+
+    def stop(self):
+        """Take the agent down to zero; returns the capacity it had."""
+        self._unsupported("stop")
+
+    def start(self, capacity) -> None:
+        """Bring the agent back to the capacity recorded at the stop."""
+        self._unsupported("start")
+
+
+def registry() -> list[dict]:
+    return config.agents()
+
+
+def get(name: str) -> dict:
+    for agent in registry():
+        if agent["name"] == name:
+            return agent
+    known = ", ".join(a["name"] for a in registry()) or "none registered"
+    raise NotFound(f"unknown agent {name!r}", f"known agents: {known} (config/agents.yaml)")
+
+
+def for_phase(phase: str) -> dict:
+    for agent in registry():
+        if agent["phase"] == phase:
+            return agent
+    raise NotFound(f"no agent registered for phase {phase!r}", "add one to config/agents.yaml")
+
+
+def runtime(agent: dict) -> Runtime:
+    module_name, class_name = RUNTIME_CLASSES[agent["runtime"]].split(":")
+    return getattr(importlib.import_module(module_name), class_name)(agent)

@@ -1,0 +1,173 @@
+"""The command conventions of DESIGN §6, shared by every script.
+
+Scripts stay thin: click options, one call into lib/, and `cli.run(main)` which turns
+expected failures into one `error:` line and the documented exit code.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import getpass
+import json
+import os
+import socket
+import sys
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+import click
+
+from lib import log, paths
+from lib.errors import Conflict, ToolError, UsageError
+from lib.timeparse import iso
+
+OK, WARNING, CRITICAL, UNKNOWN = 0, 1, 2, 3
+STATUS_CODES = {"ok": OK, "warning": WARNING, "critical": CRITICAL, "unknown": UNKNOWN}
+
+
+def _fail(message: str, code: int) -> int:
+    click.echo(f"error: {log.mask_secrets(message)}", err=True)
+    return code
+
+
+def run(command: click.Command, *, check: bool = False) -> None:
+    """Run a click command and exit with DESIGN §6 codes (check commands: 0-3 plugin codes)."""
+    log.setup()
+    prog = Path(sys.argv[0]).name
+    try:
+        result = command.main(standalone_mode=False, prog_name=prog)
+        code = result if isinstance(result, int) else 0
+    except click.exceptions.Exit as stop:
+        code = stop.exit_code
+    except click.UsageError as bad:
+        code = _fail(f"{bad.format_message()} (see {prog} --help)", UNKNOWN if check else 2)
+    except ToolError as failure:
+        if log.debug_enabled():
+            import traceback
+
+            traceback.print_exc()
+        code = _fail(str(failure), failure.check_exit_code if check else failure.exit_code)
+    except (KeyboardInterrupt, click.Abort):
+        code = _fail("interrupted", 130)
+    except BrokenPipeError:
+        code = 0
+    except Exception as crash:  # the last line of defence: still one line unless DEBUG
+        if log.debug_enabled():
+            raise
+        code = _fail(
+            f"unexpected {type(crash).__name__}: {crash} (run again with DEBUG=true for the traceback)",
+            UNKNOWN if check else 1,
+        )
+    sys.exit(code)
+
+
+# ---- options shared by many scripts -------------------------------------------------
+
+json_option = click.option("--json", "as_json", is_flag=True, help="Print one JSON document on stdout.")
+dry_run_option = click.option(
+    "--dry-run", is_flag=True, help="Show what would change and change nothing (also EVOLUTION_DRY_RUN=true)."
+)
+
+
+def is_dry_run(flag: bool) -> bool:
+    return flag or os.environ.get("EVOLUTION_DRY_RUN", "").strip().lower() in ("1", "true", "yes")
+
+
+# ---- output ---------------------------------------------------------------------------
+
+
+def print_json(document: Any) -> None:
+    click.echo(json.dumps(document, indent=2, sort_keys=False, default=str))
+
+
+def print_table(rows: Iterable[dict], columns: list[tuple[str, str]], empty: str = "nothing to show") -> None:
+    """Rows of dicts as a table; columns are (key, header) pairs."""
+    rows = list(rows)
+    if not rows:
+        click.echo(empty, err=True)
+        return
+    from tabulate import tabulate
+
+    body = [["" if row.get(key) is None else row.get(key) for key, _ in columns] for row in rows]
+    click.echo(tabulate(body, headers=[header for _, header in columns], tablefmt="simple"))
+
+
+def info(message: str) -> None:
+    """A diagnostic for the operator, on stderr."""
+    click.echo(message, err=True)
+
+
+def interactive() -> bool:
+    return sys.stdin.isatty() and sys.stderr.isatty()
+
+
+@contextlib.contextmanager
+def progress(items: list, label: str) -> Iterator[Iterable]:
+    """A progress bar on a terminal; silent under cron."""
+    if sys.stderr.isatty():
+        with click.progressbar(items, label=label, file=sys.stderr) as bar:
+            yield bar
+    else:
+        yield items
+
+
+def confirm(question: str, assume_yes: bool, flag: str = "--confirm") -> None:
+    """Ask on a terminal; without one, refuse unless the operator passed the flag."""
+    if assume_yes:
+        return
+    if interactive():
+        if click.confirm(question, default=False, err=True):
+            return
+        raise ToolError("not confirmed; nothing was changed")
+    raise UsageError(f"refusing without {flag}: {question}", f"pass {flag} to go ahead")
+
+
+# ---- audit and locks ------------------------------------------------------------------
+
+
+def audit(result: str, **details: Any) -> None:
+    """Append one JSON line per mutating command to evolution_history/audit.log."""
+    entry = {
+        "time": iso(),
+        "user": _user(),
+        "host": socket.gethostname(),
+        "command": log.mask_secrets(" ".join([Path(sys.argv[0]).name, *sys.argv[1:]])),
+        "result": result,
+        **details,
+    }
+    path = paths.audit_log()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    line = log.mask_secrets(json.dumps(entry, default=str, sort_keys=True)) + "\n"
+    with open(path, "a", encoding="utf-8") as handle:  # O_APPEND: one write, one line
+        handle.write(line)
+
+
+def _user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return str(os.getuid())
+
+
+@contextlib.contextmanager
+def lock(name: str) -> Iterator[Path]:
+    """A non-blocking flock for cron jobs: a second run exits at once with a clear message."""
+    path = paths.locks_dir() / f"{name}.lock"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle = open(path, "a+", encoding="utf-8")
+    try:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "another process"
+            raise Conflict(f"{name} is already running ({holder})", f"wait for it to finish; lock {path}") from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"pid {os.getpid()} since {iso()}\n")
+        handle.flush()
+        yield path
+    finally:
+        handle.close()

@@ -1,0 +1,93 @@
+"""Where things live (DESIGN §2): one place for every default and its env override."""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+_DEFAULT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _env_path(name: str) -> Path | None:
+    value = os.environ.get(name, "").strip()
+    return Path(value).expanduser() if value else None
+
+
+def root() -> Path:
+    """The project root: the folder holding scripts/ (or TDEV_HOME)."""
+    return _env_path("TDEV_HOME") or _DEFAULT_ROOT
+
+
+def config_dir() -> Path:
+    return _env_path("TDEV_CONFIG_DIR") or root() / "config"
+
+
+def history_dir() -> Path:
+    return _env_path("TDEV_HISTORY_DIR") or root() / "evolution_history"
+
+
+def current_log() -> Path:
+    return history_dir() / "current.log"
+
+
+def evolution_dir(evolution_id: str) -> Path:
+    """Per-evolution folder: its log and task artifacts."""
+    return history_dir() / evolution_id
+
+
+def worktrees_dir() -> Path:
+    return history_dir() / "worktrees"
+
+
+def tmp_dir() -> Path:
+    return history_dir() / "tmp"
+
+
+def locks_dir() -> Path:
+    return history_dir() / "locks"
+
+
+def audit_log() -> Path:
+    return history_dir() / "audit.log"
+
+
+def _writable_or_fallback(env: str, default: Path, fallback: Path, what: str) -> Path:
+    """Use the configured folder; the runbook default falls back when we may not write it."""
+    explicit = _env_path(env)
+    if explicit:
+        return explicit
+    try:
+        default.mkdir(parents=True, exist_ok=True)
+        if os.access(default, os.W_OK):
+            return default
+    except OSError:
+        pass
+    log.warning("%s %s is not writable; using %s", what, default, fallback)
+    return fallback
+
+
+def log_dir() -> Path:
+    return _writable_or_fallback(
+        "TDEV_LOG_DIR", Path("/var/log/t-developer"), history_dir() / "logs", "log folder"
+    )
+
+
+def backup_dir() -> Path:
+    return _writable_or_fallback(
+        "TDEV_BACKUP_DIR", Path("/backups/t-developer"), history_dir() / "backups", "backup folder"
+    )
+
+
+def backup_bucket() -> str:
+    return os.environ.get("TDEV_BACKUP_BUCKET", "").strip() or "t-developer-backups"
+
+
+def mcp_config() -> Path:
+    return _env_path("TDEV_MCP_CONFIG") or root() / "packages" / "mcp" / "clients" / "claude.mcp.json"
+
+
+def mcp_log_dir() -> Path:
+    return _env_path("TDEV_MCP_LOG_DIR") or Path.home() / ".mcp" / "logs"

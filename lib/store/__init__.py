@@ -1,0 +1,28 @@
+"""Open the configured state store (TDEV_STATE_BACKEND: sqlite by default, or dynamodb)."""
+
+from __future__ import annotations
+
+import os
+
+from lib.errors import ConfigError
+from lib.store.base import ACTIVE, FINAL, Store, new_id
+
+__all__ = ["ACTIVE", "FINAL", "Store", "new_id", "open_store", "backend_name"]
+
+
+def backend_name() -> str:
+    return os.environ.get("TDEV_STATE_BACKEND", "sqlite").strip().lower() or "sqlite"
+
+
+def open_store(create: bool = False) -> Store:
+    """The store; create=False answers reads with an empty history when there is none yet."""
+    backend = backend_name()
+    if backend == "sqlite":
+        from lib.store.sqlite import SQLiteStore
+
+        return SQLiteStore.open(create=create)
+    if backend == "dynamodb":
+        from lib.store.dynamodb import DynamoDBStore
+
+        return DynamoDBStore.open(create=create)
+    raise ConfigError(f"TDEV_STATE_BACKEND={backend!r} is not a backend", "use sqlite or dynamodb")

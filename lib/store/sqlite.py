@@ -1,0 +1,286 @@
+"""The SQLite store: one file in evolution_history/, WAL, every change in a transaction."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import sys
+from pathlib import Path
+
+from lib import paths
+from lib.errors import Conflict, ExternalError
+from lib.store.base import (
+    ACTIVE,
+    EVOLUTION_FIELDS,
+    JSON_FIELDS,
+    PATTERN_FIELDS,
+    SPAN_FIELDS,
+    TASK_FIELDS,
+    Store,
+)
+
+SCHEMA_VERSION = 1
+_ACTIVE_SQL = ", ".join(f"'{status}'" for status in ACTIVE)
+
+SCHEMA = f"""
+CREATE TABLE IF NOT EXISTS evolutions (
+    id TEXT PRIMARY KEY, target TEXT NOT NULL, focus TEXT, cycles INTEGER,
+    status TEXT NOT NULL, pid INTEGER, host TEXT, started_at TEXT NOT NULL, heartbeat_at TEXT,
+    finished_at TEXT, current_cycle INTEGER, current_phase TEXT, cost_usd REAL DEFAULT 0,
+    pr_number INTEGER, pr_url TEXT, error TEXT, dry_run INTEGER DEFAULT 0,
+    metrics_before TEXT, metrics_after TEXT
+);
+CREATE INDEX IF NOT EXISTS evolutions_started ON evolutions(started_at);
+CREATE INDEX IF NOT EXISTS evolutions_status ON evolutions(status);
+CREATE UNIQUE INDEX IF NOT EXISTS evolutions_one_active_per_target
+    ON evolutions(target) WHERE status IN ({_ACTIVE_SQL});
+CREATE TABLE IF NOT EXISTS tasks (
+    id TEXT PRIMARY KEY, evolution_id TEXT NOT NULL, cycle INTEGER, phase TEXT, agent TEXT,
+    status TEXT NOT NULL, attempts INTEGER DEFAULT 0, started_at TEXT, finished_at TEXT,
+    duration_s REAL, cost_usd REAL DEFAULT 0, error TEXT, trace_id TEXT, output_summary TEXT
+);
+CREATE INDEX IF NOT EXISTS tasks_evolution ON tasks(evolution_id);
+CREATE INDEX IF NOT EXISTS tasks_started ON tasks(started_at);
+CREATE TABLE IF NOT EXISTS spans (
+    span_id TEXT PRIMARY KEY, trace_id TEXT NOT NULL, parent_id TEXT, name TEXT,
+    start TEXT, "end" TEXT, status TEXT, attributes TEXT
+);
+CREATE INDEX IF NOT EXISTS spans_trace ON spans(trace_id);
+CREATE TABLE IF NOT EXISTS patterns (
+    id TEXT PRIMARY KEY, kind TEXT NOT NULL, source TEXT, signature TEXT,
+    created_at TEXT, hits INTEGER DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
+PRAGMA user_version = {SCHEMA_VERSION};
+"""
+
+TABLE_FIELDS = {
+    "evolutions": EVOLUTION_FIELDS,
+    "tasks": TASK_FIELDS,
+    "spans": SPAN_FIELDS,
+    "patterns": PATTERN_FIELDS,
+}
+
+
+def db_path() -> Path:
+    return paths.history_dir() / "state.db"
+
+
+def _encode(field: str, value):
+    if field in JSON_FIELDS and value is not None and not isinstance(value, str):
+        return json.dumps(value, sort_keys=True)
+    if isinstance(value, bool):
+        return int(value)
+    return value
+
+
+def _decode(row: sqlite3.Row) -> dict:
+    record = dict(row)
+    for field in JSON_FIELDS & record.keys():
+        if isinstance(record[field], str):
+            try:
+                record[field] = json.loads(record[field])
+            except ValueError:
+                pass
+    if "dry_run" in record and record["dry_run"] is not None:
+        record["dry_run"] = bool(record["dry_run"])
+    return record
+
+
+def _quote(column: str) -> str:
+    return f'"{column}"'
+
+
+class SQLiteStore(Store):
+    backend = "sqlite"
+
+    def __init__(self, connection: sqlite3.Connection, path: Path | None, exists: bool = True):
+        self.db = connection
+        self.path = path
+        self.exists = exists
+
+    @classmethod
+    def open(cls, create: bool = False, path: Path | None = None) -> SQLiteStore:
+        path = path or db_path()
+        if not path.exists() and not create:
+            print(f"note: no evolution history yet at {path} (run python scripts/init_evolution.py)",
+                  file=sys.stderr)
+            return cls.in_memory(exists=False)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            connection = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
+            connection.row_factory = sqlite3.Row
+            connection.execute("PRAGMA journal_mode=WAL")
+            connection.execute("PRAGMA synchronous=NORMAL")
+            connection.execute("PRAGMA busy_timeout=30000")
+            if connection.execute("PRAGMA user_version").fetchone()[0] < SCHEMA_VERSION:
+                connection.executescript(SCHEMA)
+        except sqlite3.DatabaseError as broken:
+            raise ExternalError(f"state store {path} cannot be opened: {broken}",
+                                "restore it: python scripts/restore.py --date <day> --confirm") from None
+        return cls(connection, path)
+
+    @classmethod
+    def in_memory(cls, exists: bool = True) -> SQLiteStore:
+        connection = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
+        connection.row_factory = sqlite3.Row
+        connection.executescript(SCHEMA)
+        return cls(connection, None, exists=exists)
+
+    # ---- helpers ------------------------------------------------------------------
+    def _insert(self, table: str, record: dict, replace: bool = False) -> None:
+        fields = [f for f in TABLE_FIELDS[table] if f in record]
+        verb = "INSERT OR REPLACE" if replace else "INSERT"
+        sql = (f"{verb} INTO {table} ({', '.join(map(_quote, fields))}) "
+               f"VALUES ({', '.join('?' for _ in fields)})")
+        self.db.execute(sql, [_encode(f, record[f]) for f in fields])
+
+    def _update(self, table: str, key: str, key_value: str, fields: dict, where: str = "", args=()) -> int:
+        unknown = set(fields) - set(TABLE_FIELDS[table])
+        if unknown:
+            raise ValueError(f"unknown {table} fields: {sorted(unknown)}")
+        assignments = ", ".join(f"{_quote(f)} = ?" for f in fields)
+        cursor = self.db.execute(
+            f"UPDATE {table} SET {assignments} WHERE {key} = ?{where}",
+            [*(_encode(f, v) for f, v in fields.items()), key_value, *args],
+        )
+        return cursor.rowcount
+
+    def _one(self, sql: str, args=()) -> dict | None:
+        row = self.db.execute(sql, args).fetchone()
+        return _decode(row) if row else None
+
+    def _all(self, sql: str, args=()) -> list[dict]:
+        return [_decode(row) for row in self.db.execute(sql, args)]
+
+    # ---- evolutions -----------------------------------------------------------------
+    def create_evolution(self, record: dict) -> dict:
+        try:
+            self._insert("evolutions", record)
+        except sqlite3.IntegrityError:
+            active = self._one(
+                f"SELECT id FROM evolutions WHERE target = ? AND status IN ({_ACTIVE_SQL})", (record["target"],)
+            )
+            raise Conflict(
+                f"target {record['target']} already has an active evolution {active['id'] if active else ''}".rstrip(),
+                "wait for it, or stop it: python scripts/stop_evolution.py --id <id> --graceful",
+            ) from None
+        return self.get_evolution(record["id"])
+
+    def get_evolution(self, evolution_id: str) -> dict | None:
+        return self._one("SELECT * FROM evolutions WHERE id = ?", (evolution_id,))
+
+    def update_evolution(self, evolution_id: str, fields: dict, expect_status: tuple | None = None) -> bool:
+        if expect_status:
+            marks = ", ".join("?" for _ in expect_status)
+            return self._update("evolutions", "id", evolution_id, fields, f" AND status IN ({marks})",
+                                tuple(expect_status)) == 1
+        return self._update("evolutions", "id", evolution_id, fields) == 1
+
+    def list_evolutions(self, since=None, until=None, statuses=None, target=None, limit=None) -> list[dict]:
+        clauses, args = [], []
+        if since:
+            clauses.append("started_at >= ?")
+            args.append(since)
+        if until:
+            clauses.append("started_at < ?")
+            args.append(until)
+        if statuses:
+            clauses.append(f"status IN ({', '.join('?' for _ in statuses)})")
+            args.extend(statuses)
+        if target:
+            clauses.append("target = ?")
+            args.append(target)
+        where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
+        tail = f" LIMIT {int(limit)}" if limit else ""
+        return self._all(f"SELECT * FROM evolutions{where} ORDER BY started_at DESC{tail}", args)
+
+    # ---- tasks ------------------------------------------------------------------------
+    def create_task(self, record: dict) -> dict:
+        self._insert("tasks", record)
+        return self.get_task(record["id"])
+
+    def update_task(self, task_id: str, fields: dict) -> None:
+        self._update("tasks", "id", task_id, fields)
+
+    def get_task(self, task_id: str) -> dict | None:
+        return self._one("SELECT * FROM tasks WHERE id = ?", (task_id,))
+
+    def list_tasks(self, evolution_id=None, since=None, statuses=None, limit=None) -> list[dict]:
+        clauses, args = [], []
+        if evolution_id:
+            clauses.append("evolution_id = ?")
+            args.append(evolution_id)
+        if since:
+            clauses.append("started_at >= ?")
+            args.append(since)
+        if statuses:
+            clauses.append(f"status IN ({', '.join('?' for _ in statuses)})")
+            args.extend(statuses)
+        where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
+        order = "ASC" if evolution_id else "DESC"
+        tail = f" LIMIT {int(limit)}" if limit else ""
+        return self._all(f"SELECT * FROM tasks{where} ORDER BY started_at {order}, rowid {order}{tail}", args)
+
+    # ---- spans and patterns ---------------------------------------------------------
+    def add_span(self, record: dict) -> None:
+        self._insert("spans", record, replace=True)
+
+    def list_spans(self, trace_id: str) -> list[dict]:
+        return self._all("SELECT * FROM spans WHERE trace_id = ? ORDER BY start, rowid", (trace_id,))
+
+    def put_pattern(self, record: dict) -> None:
+        self._insert("patterns", record, replace=True)
+
+    def list_patterns(self, kind=None) -> list[dict]:
+        if kind:
+            return self._all("SELECT * FROM patterns WHERE kind = ? ORDER BY created_at", (kind,))
+        return self._all("SELECT * FROM patterns ORDER BY created_at")
+
+    # ---- meta -------------------------------------------------------------------------
+    def get_meta(self, key: str, default=None):
+        row = self.db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return json.loads(row[0]) if row else default
+
+    def set_meta(self, key: str, value) -> None:
+        self.db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, json.dumps(value)))
+
+    def delete_meta(self, key: str) -> None:
+        self.db.execute("DELETE FROM meta WHERE key = ?", (key,))
+
+    # ---- housekeeping -------------------------------------------------------------------
+    def counts(self) -> dict:
+        return {table: self.db.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
+                for table in (*TABLE_FIELDS, "meta")}
+
+    def check(self) -> str:
+        try:
+            result = self.db.execute("PRAGMA integrity_check").fetchone()[0]
+        except sqlite3.DatabaseError as broken:
+            return str(broken)
+        return "ok" if result == "ok" else result
+
+    def compact(self) -> None:
+        self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        self.db.execute("VACUUM")
+        self.db.execute("PRAGMA optimize")
+
+    def transaction(self):
+        """BEGIN IMMEDIATE ... COMMIT as a context manager, for multi-row changes."""
+        return _Transaction(self.db)
+
+    def close(self) -> None:
+        self.db.close()
+
+
+class _Transaction:
+    def __init__(self, db: sqlite3.Connection):
+        self.db = db
+
+    def __enter__(self):
+        self.db.execute("BEGIN IMMEDIATE")
+        return self
+
+    def __exit__(self, kind, value, trace):
+        self.db.execute("COMMIT" if kind is None else "ROLLBACK")
+        return False
