@@ -107,6 +107,15 @@ class Store(abc.ABC):
     @abc.abstractmethod
     def delete_meta(self, key: str) -> None: ...
 
+    # whole-store export and import (backups of backends without a file to copy)
+    @abc.abstractmethod
+    def export_records(self):
+        """Yield (kind, record) for every row: kind is evolution, task, span, pattern or meta."""
+
+    @abc.abstractmethod
+    def import_records(self, records) -> int:
+        """Write (kind, record) pairs as exported; returns how many."""
+
     # housekeeping
     @abc.abstractmethod
     def counts(self) -> dict:

@@ -248,6 +248,27 @@ class SQLiteStore(Store):
     def delete_meta(self, key: str) -> None:
         self.db.execute("DELETE FROM meta WHERE key = ?", (key,))
 
+    # ---- export / import -------------------------------------------------------------
+    _KIND_TABLES = {"evolution": "evolutions", "task": "tasks", "span": "spans", "pattern": "patterns"}
+
+    def export_records(self):
+        for kind, table in self._KIND_TABLES.items():
+            for row in self.db.execute(f"SELECT * FROM {table} ORDER BY rowid"):
+                yield kind, _decode(row)
+        for key, value in self.db.execute("SELECT key, value FROM meta ORDER BY key"):
+            yield "meta", {"key": key, "value": json.loads(value)}
+
+    def import_records(self, records) -> int:
+        count = 0
+        with self.transaction():
+            for kind, record in records:
+                if kind == "meta":
+                    self.set_meta(record["key"], record["value"])
+                else:
+                    self._insert(self._KIND_TABLES[kind], record, replace=True)
+                count += 1
+        return count
+
     # ---- housekeeping -------------------------------------------------------------------
     def counts(self) -> dict:
         return {table: self.db.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]

@@ -1,0 +1,183 @@
+"""One place for AWS: lazily made boto3 clients and the translation of botocore errors.
+
+Like Ansible's module_utils/botocore.py: every script gets its clients from client(),
+wraps calls in `with aws_errors("what it was doing"):`, and an operator sees one line
+that says what failed and what to do, never a botocore traceback. Retries are
+botocore's `standard` mode (throttling and transient errors, with backoff).
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import functools
+import hashlib
+import os
+from pathlib import Path
+
+from lib.errors import ExternalError, NotFound
+
+_NOT_FOUND_CODES = {
+    "ResourceNotFoundException", "NoSuchBucket", "NoSuchKey", "NotFound", "404", "ServiceNotFoundException",
+    "ClusterNotFoundException", "NoSuchEntity", "ResourceNotFound", "NotFoundException",
+}  # fmt: skip
+_HINTS = {
+    "ExpiredToken": "your session expired: refresh credentials (aws sso login, or new keys) and run again",
+    "ExpiredTokenException": "your session expired: refresh credentials (aws sso login, or new keys) and run again",
+    "AccessDenied": "the identity lacks permission: check the IAM policy of AWS_PROFILE or the role",
+    "AccessDeniedException": "the identity lacks permission: check the IAM policy of AWS_PROFILE or the role",
+    "UnauthorizedOperation": "the identity lacks permission: check the IAM policy",
+    "UnrecognizedClientException": "the credentials are not valid: check AWS_PROFILE or the access keys",
+    "InvalidClientTokenId": "the credentials are not valid: check AWS_PROFILE or the access keys",
+    "ThrottlingException": "AWS throttled the calls even after retries: wait a minute and run again",
+    "Throttling": "AWS throttled the calls even after retries: wait a minute and run again",
+    "TooManyRequestsException": "AWS throttled the calls even after retries: wait a minute and run again",
+}
+
+
+class AWSError(ExternalError):
+    """An AWS call failed; code is the service's error code."""
+
+    def __init__(self, message: str, hint: str | None = None, code: str = ""):
+        super().__init__(message, hint)
+        self.code = code
+
+
+class AWSNotFound(NotFound):
+    """The AWS resource named does not exist."""
+
+
+def region() -> str:
+    from lib import config
+
+    return os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or config.settings()["region"]
+
+
+@functools.cache
+def _session():
+    import boto3
+
+    return boto3.session.Session(region_name=region())
+
+
+@functools.cache
+def client(service: str):
+    """A boto3 client with standard retries; endpoint and credentials from the standard chain."""
+    from botocore.config import Config
+
+    retry_config = Config(retries={"mode": "standard", "max_attempts": 5}, connect_timeout=5, read_timeout=60)
+    return _session().client(service, config=retry_config)
+
+
+def error_code(error: Exception) -> str:
+    response = getattr(error, "response", None) or {}
+    return str(response.get("Error", {}).get("Code", ""))
+
+
+def is_error(error: Exception, *codes: str) -> bool:
+    """True when error is a botocore ClientError with one of the codes."""
+    return error_code(error) in codes
+
+
+def translate(error: Exception, action: str) -> Exception:
+    """A botocore/boto3 exception as the ToolError an operator should read."""
+    from botocore import exceptions as bce
+
+    if isinstance(error, (bce.NoCredentialsError, bce.PartialCredentialsError)):
+        return AWSError(f"{action}: no AWS credentials found",
+                        "set AWS_PROFILE (or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY) and run again", "NoCredentials")
+    if isinstance(error, bce.TokenRetrievalError | bce.SSOTokenLoadError | bce.UnauthorizedSSOTokenError):
+        return AWSError(f"{action}: the SSO session has expired", "run aws sso login and try again", "ExpiredToken")
+    if isinstance(error, bce.EndpointConnectionError | bce.ConnectTimeoutError | bce.ReadTimeoutError):
+        return AWSError(f"{action}: cannot reach AWS ({error})",
+                        "check the network, AWS_REGION and AWS_ENDPOINT_URL", "Unreachable")
+    if isinstance(error, bce.ClientError):
+        code = error_code(error)
+        message = error.response.get("Error", {}).get("Message", "") or code
+        if code in _NOT_FOUND_CODES or error.response.get("ResponseMetadata", {}).get("HTTPStatusCode") == 404:
+            return AWSNotFound(f"{action}: not found ({message})")
+        return AWSError(f"{action}: {code}: {message}", _HINTS.get(code), code)
+    if isinstance(error, bce.BotoCoreError):
+        return AWSError(f"{action}: {error}")
+    return error
+
+
+@contextlib.contextmanager
+def aws_errors(action: str):
+    """Turn botocore exceptions raised inside into one clear ToolError."""
+    try:
+        yield
+    except Exception as error:  # noqa: BLE001 - translated or re-raised as is
+        translated = translate(error, action)
+        if translated is error:
+            raise
+        raise translated from error
+
+
+def paginate(service_client, operation: str, key: str, **params) -> list:
+    """Every item of a paginated list call."""
+    items = []
+    for page in service_client.get_paginator(operation).paginate(**params):
+        items.extend(page.get(key, []))
+    return items
+
+
+def tags_to_dict(tags) -> dict:
+    """Tags as AWS lists them ([{Key, Value}] or {k: v}) as a plain dict."""
+    if isinstance(tags, dict):
+        return dict(tags)
+    return {t.get("Key", t.get("key")): t.get("Value", t.get("value")) for t in tags or []}
+
+
+# ---- S3 with SHA-256 checksums (DESIGN §8: every upload sends ChecksumAlgorithm=SHA256) ----
+
+def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while block := handle.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def upload_file(path: Path, bucket: str, key: str) -> dict:
+    """Stream a file to S3 with a SHA-256 checksum S3 verifies; returns {bucket, key, sha256}."""
+    digest = sha256_file(path)
+    checksum = base64.b64encode(bytes.fromhex(digest)).decode()
+    s3 = client("s3")
+    with aws_errors(f"upload s3://{bucket}/{key}"), open(path, "rb") as body:
+        s3.put_object(Bucket=bucket, Key=key, Body=body, ChecksumAlgorithm="SHA256", ChecksumSHA256=checksum,
+                      Metadata={"sha256": digest})
+    return {"bucket": bucket, "key": key, "sha256": digest}
+
+
+def remote_sha256(bucket: str, key: str) -> str | None:
+    """The SHA-256 S3 holds for an object (hex), from its checksum or our metadata."""
+    s3 = client("s3")
+    with aws_errors(f"read s3://{bucket}/{key}"):
+        head = s3.head_object(Bucket=bucket, Key=key, ChecksumMode="ENABLED")
+    if head.get("ChecksumSHA256") and "-" not in head["ChecksumSHA256"]:
+        return base64.b64decode(head["ChecksumSHA256"]).hex()
+    return head.get("Metadata", {}).get("sha256")
+
+
+def download_file(bucket: str, key: str, path: Path) -> str:
+    """Download to a temporary name, check the SHA-256 against S3's, rename; returns the digest."""
+    s3 = client("s3")
+    expected = remote_sha256(bucket, key)
+    partial = Path(f"{path}.part")
+    digest = hashlib.sha256()
+    try:
+        with aws_errors(f"download s3://{bucket}/{key}"):
+            body = s3.get_object(Bucket=bucket, Key=key)["Body"]
+            with open(partial, "wb") as out:
+                for block in body.iter_chunks(1 << 20):
+                    digest.update(block)
+                    out.write(block)
+        if expected and digest.hexdigest() != expected:
+            raise AWSError(f"s3://{bucket}/{key}: checksum mismatch (S3 says {expected[:12]}…, "
+                           f"downloaded {digest.hexdigest()[:12]}…)", "the object is damaged; use another backup",
+                           "ChecksumMismatch")
+        os.replace(partial, path)
+    finally:
+        partial.unlink(missing_ok=True)
+    return digest.hexdigest()

@@ -1,0 +1,46 @@
+"""Reading the evolution history for the show_* commands: queries plus their table shapes."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from lib import timeparse
+from lib.store import ACTIVE, Store
+
+EVOLUTION_COLUMNS = [
+    ("id", "ID"), ("target", "TARGET"), ("focus", "FOCUS"), ("status", "STATUS"),
+    ("progress", "CYCLE/PHASE"), ("started", "STARTED"), ("elapsed", "ELAPSED"),
+    ("cost", "COST"), ("pr", "PR"),
+]  # fmt: skip
+
+
+def elapsed(record: dict, now: datetime | None = None) -> str:
+    start = timeparse.from_iso(record.get("started_at"))
+    if not start:
+        return ""
+    end = timeparse.from_iso(record.get("finished_at")) or now or timeparse.utcnow()
+    seconds = max(0, int((end - start).total_seconds()))
+    hours, rest = divmod(seconds, 3600)
+    return f"{hours}h{rest // 60:02d}m" if hours else f"{rest // 60}m{rest % 60:02d}s"
+
+
+def evolution_row(record: dict) -> dict:
+    """A record with the display columns added (the JSON output keeps the plain record)."""
+    phase = record.get("current_phase") or ""
+    cycle = record.get("current_cycle")
+    return {
+        **record,
+        "progress": f"{cycle or 0}/{record.get('cycles') or '?'} {phase}".strip(),
+        "started": timeparse.local(record.get("started_at")),
+        "elapsed": elapsed(record),
+        "cost": f"${record.get('cost_usd') or 0:.2f}",
+        "pr": f"#{record['pr_number']}" if record.get("pr_number") else "",
+    }
+
+
+def active(store: Store) -> list[dict]:
+    return store.list_evolutions(statuses=ACTIVE)
+
+
+def since(store: Store, moment: datetime, statuses: tuple | None = None, limit: int | None = None) -> list[dict]:
+    return store.list_evolutions(since=timeparse.iso(moment), statuses=statuses, limit=limit)

@@ -1,0 +1,27 @@
+"""Show evolutions that are pending, running or stopping.
+
+Example (runbook, Stopping a Runaway Evolution):
+    python scripts/show_active_evolutions.py
+"""
+
+import _bootstrap  # noqa: F401
+import click
+
+from lib import cli, history
+from lib.store import open_store
+
+
+@click.command(help=__doc__)
+@cli.json_option
+def main(as_json: bool) -> int:
+    records = history.active(open_store())
+    if as_json:
+        cli.print_json(records)
+    else:
+        cli.print_table(map(history.evolution_row, records), history.EVOLUTION_COLUMNS,
+                        empty="no active evolutions")
+    return 0
+
+
+if __name__ == "__main__":
+    cli.run(main)
