@@ -1,0 +1,191 @@
+"""Quality metrics of a code tree, shared by the research/evaluate agents, check_metrics.py and CI.
+
+Real static analysis: docstring coverage from the AST, cyclomatic complexity and the
+maintainability index from radon, lint and security findings from ruff (its bandit
+rules, S), size in source lines, and test coverage from a coverage report when one exists.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import subprocess
+from pathlib import Path
+
+SKIP_DIRS = {".git", ".venv", "venv", "__pycache__", "node_modules", ".tox", ".mypy_cache", ".ruff_cache", "build",
+             "dist", "evolution_history"}
+LINT_RULES = "E,F,W,B,UP"
+SECURITY_RULES = "S"
+# Bandit rules that flag ordinary subprocess use, asserts and non-crypto randomness: noise here.
+SECURITY_IGNORED = "S101,S311,S404,S603,S607"
+
+
+def python_files(target: Path) -> list[Path]:
+    target = Path(target)
+    if target.is_file():
+        return [target]
+    return sorted(p for p in target.rglob("*.py") if not SKIP_DIRS & set(p.relative_to(target).parts[:-1]))
+
+
+def _docstring_counts(tree: ast.AST) -> tuple[int, int, list[str]]:
+    """(documented, total, names missing one) over the module and its public classes and functions."""
+    documented, total, missing = 0, 0, []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef) and node.name.startswith("_"):
+            continue
+        if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef):
+            total += 1
+            if ast.get_docstring(node):
+                documented += 1
+            else:
+                missing.append(getattr(node, "name", "<module>"))
+    return documented, total, missing
+
+
+def _ruff_bin() -> str:
+    from ruff.__main__ import find_ruff_bin
+
+    return find_ruff_bin()
+
+
+def ruff_findings(target: Path, rules: str) -> list[dict]:
+    """ruff's findings for the rules, as its JSON (filename, code, message, location)."""
+    result = subprocess.run(
+        [_ruff_bin(), "check", "--no-cache", "--select", rules, "--ignore", SECURITY_IGNORED,
+         "--output-format", "json", "--exit-zero", str(target)],
+        capture_output=True, text=True, timeout=300,
+    )
+    try:
+        return json.loads(result.stdout or "[]")
+    except ValueError:
+        return []
+
+
+def coverage_percent(target: Path) -> float | None:
+    """Line coverage from coverage.json or coverage.xml in the target or its parents (the repo root)."""
+    folder = Path(target).resolve()
+    for candidate in (folder, *folder.parents):
+        report = candidate / "coverage.json"
+        if report.is_file():
+            try:
+                return round(float(json.loads(report.read_text())["totals"]["percent_covered"]), 2)
+            except (ValueError, KeyError, TypeError):
+                return None
+        report = candidate / "coverage.xml"
+        if report.is_file():
+            import xml.etree.ElementTree as ElementTree
+
+            try:
+                return round(float(ElementTree.parse(report).getroot().get("line-rate")) * 100, 2)
+            except (ElementTree.ParseError, TypeError, ValueError):
+                return None
+        if (candidate / ".git").exists():
+            break
+    return None
+
+
+def measure_file(path: Path) -> dict:
+    """One file's figures; a file that does not parse counts as one lint finding and nothing else."""
+    from radon.complexity import cc_visit
+    from radon.metrics import mi_visit
+    from radon.raw import analyze
+
+    source = path.read_text(encoding="utf-8", errors="replace")
+    try:
+        tree = ast.parse(source)
+    except SyntaxError as bad:
+        return {"sloc": 0, "documented": 0, "definitions": 0, "doc_missing": [], "blocks": 0, "cc_total": 0,
+                "max_complexity": 0, "maintainability": 0.0, "syntax_error": str(bad)}
+    documented, total, missing = _docstring_counts(tree)
+    blocks = cc_visit(source)
+    return {
+        "sloc": analyze(source).sloc,
+        "documented": documented,
+        "definitions": total,
+        "doc_missing": missing,
+        "blocks": len(blocks),
+        "cc_total": sum(b.complexity for b in blocks),
+        "max_complexity": max((b.complexity for b in blocks), default=0),
+        "maintainability": round(mi_visit(source, multi=True), 2),
+    }
+
+
+def measure(target: Path) -> dict:
+    """All metrics of a tree: totals plus per-file figures (keys relative to the target)."""
+    target = Path(target)
+    base = target if target.is_dir() else target.parent
+    per_file: dict[str, dict] = {}
+    for path in python_files(target):
+        per_file[str(path.relative_to(base))] = measure_file(path)
+    for kind, rules in (("lint", LINT_RULES), ("security", SECURITY_RULES)):
+        for finding in ruff_findings(target, rules):
+            name = str(Path(finding["filename"]).resolve().relative_to(base.resolve()))
+            if name in per_file:
+                per_file[name][kind] = per_file[name].get(kind, 0) + 1
+    for figures in per_file.values():
+        figures.setdefault("lint", 0)
+        figures.setdefault("security", 0)
+        figures["docstring"] = _percent(figures["documented"], figures["definitions"])
+        figures["complexity"] = round(figures["cc_total"] / figures["blocks"], 2) if figures["blocks"] else 0.0
+    files = list(per_file.values())
+    blocks = sum(f["blocks"] for f in files)
+    weights = sum(max(f["sloc"], 1) for f in files)
+    return {
+        "files": len(files),
+        "sloc": sum(f["sloc"] for f in files),
+        "docstring": _percent(sum(f["documented"] for f in files), sum(f["definitions"] for f in files)),
+        "complexity": round(sum(f["cc_total"] for f in files) / blocks, 2) if blocks else 0.0,
+        "maintainability": round(sum(f["maintainability"] * max(f["sloc"], 1) for f in files) / weights, 2)
+        if files else 100.0,
+        "lint": sum(f["lint"] for f in files),
+        "security": sum(f["security"] for f in files),
+        "coverage": coverage_percent(target),
+        "per_file": per_file,
+    }
+
+
+def _percent(part: int, whole: int) -> float:
+    return round(100.0 * part / whole, 2) if whole else 100.0
+
+
+def summary(metrics: dict) -> dict:
+    """The totals without per-file detail (what evolutions store as metrics_before/after)."""
+    return {k: v for k, v in metrics.items() if k != "per_file"}
+
+
+def evaluate_gates(metrics: dict, gates: dict) -> list[dict]:
+    """Each gate of config/gates.yaml against the metrics: passed True/False, or None with no data."""
+    results = []
+    for name, gate in gates.items():
+        value = metrics.get(name)
+        if value is None:
+            passed = None
+        elif gate["direction"] == "min":
+            passed = value >= gate["threshold"]
+        else:
+            passed = value <= gate["threshold"]
+        results.append({"metric": name, "value": value, "threshold": gate["threshold"],
+                        "direction": gate["direction"], "unit": gate.get("unit", ""), "passed": passed})
+    return results
+
+
+def gates_passed(results: list[dict]) -> bool:
+    return all(r["passed"] is not False for r in results)
+
+
+# How bad a file is for each focus, highest first: the planner picks the worst files.
+FOCUS_SCORES = {
+    "quality": lambda f: f["lint"] * 2 + (100 - f["docstring"]) / 10 + f["complexity"],
+    "docs": lambda f: len(f["doc_missing"]),
+    "complexity": lambda f: f["max_complexity"],
+    "maintainability": lambda f: 100 - f["maintainability"],
+    "security": lambda f: f["security"],
+    "lint": lambda f: f["lint"],
+}
+
+
+def worst_files(metrics: dict, focus: str, limit: int = 5) -> list[tuple[str, float]]:
+    score = FOCUS_SCORES[focus]
+    ranked = sorted(((name, round(score(f), 2)) for name, f in metrics["per_file"].items()),
+                    key=lambda item: (-item[1], item[0]))
+    return [item for item in ranked if item[1] > 0][:limit]
