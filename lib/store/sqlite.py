@@ -141,7 +141,7 @@ class SQLiteStore(Store):
             raise ValueError(f"unknown {table} fields: {sorted(unknown)}")
         assignments = ", ".join(f"{_quote(f)} = ?" for f in fields)
         cursor = self.db.execute(
-            f"UPDATE {table} SET {assignments} WHERE {key} = ?{where}",
+            f"UPDATE {table} SET {assignments} WHERE {key} = ?{where}",  # noqa: S608 - names come from TABLE_FIELDS
             [*(_encode(f, v) for f, v in fields.items()), key_value, *args],
         )
         return cursor.rowcount
@@ -159,7 +159,7 @@ class SQLiteStore(Store):
             self._insert("evolutions", record)
         except sqlite3.IntegrityError:
             active = self._one(
-                f"SELECT id FROM evolutions WHERE target = ? AND status IN ({_ACTIVE_SQL})", (record["target"],)
+                f"SELECT id FROM evolutions WHERE target = ? AND status IN ({_ACTIVE_SQL})", (record["target"],)  # noqa: S608 - names come from TABLE_FIELDS
             )
             raise Conflict(
                 f"target {record['target']} already has an active evolution {active['id'] if active else ''}".rstrip(),
@@ -193,7 +193,7 @@ class SQLiteStore(Store):
             args.append(target)
         where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
         tail = f" LIMIT {int(limit)}" if limit else ""
-        return self._all(f"SELECT * FROM evolutions{where} ORDER BY started_at DESC{tail}", args)
+        return self._all(f"SELECT * FROM evolutions{where} ORDER BY started_at DESC{tail}", args)  # noqa: S608 - names come from TABLE_FIELDS
 
     # ---- tasks ------------------------------------------------------------------------
     def create_task(self, record: dict) -> dict:
@@ -220,7 +220,7 @@ class SQLiteStore(Store):
         where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
         order = "ASC" if evolution_id else "DESC"
         tail = f" LIMIT {int(limit)}" if limit else ""
-        return self._all(f"SELECT * FROM tasks{where} ORDER BY started_at {order}, rowid {order}{tail}", args)
+        return self._all(f"SELECT * FROM tasks{where} ORDER BY started_at {order}, rowid {order}{tail}", args)  # noqa: S608 - names come from TABLE_FIELDS
 
     # ---- spans and patterns ---------------------------------------------------------
     def add_span(self, record: dict) -> None:
@@ -253,7 +253,7 @@ class SQLiteStore(Store):
 
     def export_records(self):
         for kind, table in self._KIND_TABLES.items():
-            for row in self.db.execute(f"SELECT * FROM {table} ORDER BY rowid"):
+            for row in self.db.execute(f"SELECT * FROM {table} ORDER BY rowid"):  # noqa: S608 - names come from TABLE_FIELDS
                 yield kind, _decode(row)
         for key, value in self.db.execute("SELECT key, value FROM meta ORDER BY key"):
             yield "meta", {"key": key, "value": json.loads(value)}
@@ -271,7 +271,7 @@ class SQLiteStore(Store):
 
     # ---- housekeeping -------------------------------------------------------------------
     def counts(self) -> dict:
-        return {table: self.db.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
+        return {table: self.db.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]  # noqa: S608 - names come from TABLE_FIELDS
                 for table in (*TABLE_FIELDS, "meta")}
 
     def check(self) -> str:
