@@ -1,0 +1,119 @@
+"""git, as the evolution cycle and the clean-up commands use it (worktrees, auto branches)."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from datetime import datetime
+from pathlib import Path
+
+from lib.errors import ExternalError, NotFound
+
+AUTO_PREFIX = "tdev/auto/"
+
+
+def git(cwd: Path, *args: str, check: bool = True, timeout: float = 300) -> str:
+    """Run git and return stdout; a failure becomes one ExternalError line."""
+    try:
+        result = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, timeout=timeout)
+    except FileNotFoundError:
+        raise ExternalError("git is not installed", "install git (apt-get install git)") from None
+    except subprocess.TimeoutExpired:
+        raise ExternalError(f"git {args[0]} timed out after {timeout:g}s in {cwd}") from None
+    if check and result.returncode != 0:
+        last = (result.stderr.strip().splitlines() or ["failed"])[-1]
+        raise ExternalError(f"git {' '.join(args[:2])} in {cwd}: {last}")
+    return result.stdout.strip()
+
+
+def repo_root(path: Path) -> Path:
+    """The top of the git repository holding path; NotFound when it is in none."""
+    path = Path(path)
+    if not path.exists():
+        raise NotFound(f"target {path} does not exist", "pass --target with an existing folder")
+    folder = path if path.is_dir() else path.parent
+    try:
+        top = git(folder, "rev-parse", "--show-toplevel")
+    except ExternalError:
+        raise NotFound(f"target {path} is not in a git repository",
+                       "an evolution works on a branch: pick a folder inside a git checkout") from None
+    return Path(top)
+
+
+def branch_name(focus: str, evolution_id: str, moment: datetime) -> str:
+    """tdev/auto/YYYYMMDD-<focus>-<short id> (DESIGN §5)."""
+    return f"{AUTO_PREFIX}{moment.strftime('%Y%m%d')}-{focus}-{evolution_id.rsplit('-', 1)[-1]}"
+
+
+def add_worktree(repo: Path, path: Path, branch: str, base: str = "HEAD") -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    git(repo, "worktree", "add", "-q", "-b", branch, str(path), base)
+
+
+def remove_worktree(repo: Path | None, path: Path) -> bool:
+    """Remove a worktree and its administrative entry; True when something was removed."""
+    existed = path.exists()
+    if repo and Path(repo).exists():
+        git(repo, "worktree", "remove", "--force", str(path), check=False)
+    if path.exists():
+        shutil.rmtree(path, ignore_errors=True)
+    if repo and Path(repo).exists():
+        git(repo, "worktree", "prune", check=False)
+    return existed
+
+
+def worktree_repo(path: Path) -> Path | None:
+    """The main repository a worktree belongs to (from its .git file), if it can be told."""
+    marker = Path(path) / ".git"
+    if marker.is_file():
+        text = marker.read_text(errors="replace").strip()
+        if text.startswith("gitdir:"):
+            gitdir = Path(text.split(":", 1)[1].strip())
+            # <repo>/.git/worktrees/<name>
+            if gitdir.parent.name == "worktrees":
+                return gitdir.parent.parent.parent
+    return None
+
+
+def changed_files(worktree: Path) -> list[str]:
+    """Files the worktree changed against its HEAD (tracked files only)."""
+    output = git(worktree, "diff", "--name-only", "HEAD")
+    return [line for line in output.splitlines() if line]
+
+
+def commit_all(worktree: Path, message: str) -> str | None:
+    """Commit every change in the worktree; the new sha, or None when nothing changed."""
+    if not git(worktree, "status", "--porcelain"):
+        return None
+    git(worktree, "add", "-A")
+    git(worktree, "-c", "user.name=T-Developer", "-c", "user.email=t-developer@users.noreply.github.com",
+        "commit", "-q", "-m", message)
+    return git(worktree, "rev-parse", "HEAD")
+
+
+def has_remote(repo: Path, remote: str = "origin") -> bool:
+    return remote in git(repo, "remote").split()
+
+
+def push(worktree: Path, branch: str, remote: str = "origin") -> None:
+    git(worktree, "push", "-q", "-u", remote, f"{branch}:{branch}")
+
+
+def auto_branches(repo: Path) -> list[str]:
+    output = git(repo, "for-each-ref", "--format=%(refname:short)", f"refs/heads/{AUTO_PREFIX}")
+    return [line for line in output.splitlines() if line]
+
+
+def merged_branches(repo: Path, base: str) -> set[str]:
+    output = git(repo, "branch", "--format=%(refname:short)", "--merged", base, check=False)
+    return {line.strip() for line in output.splitlines() if line.strip()}
+
+
+def delete_branch(repo: Path, branch: str) -> None:
+    git(repo, "branch", "-D", branch)
+
+
+def branch_age_days(repo: Path, branch: str) -> float:
+    """Days since the branch's last commit."""
+    stamp = git(repo, "log", "-1", "--format=%ct", branch)
+    return (datetime.now().timestamp() - int(stamp)) / 86400 if stamp else 0.0
