@@ -42,7 +42,7 @@ def _docstring_counts(tree: ast.AST) -> tuple[int, int, list[str]]:
     return documented, total, missing
 
 
-def _ruff_bin() -> str:
+def ruff_bin() -> str:
     from ruff.__main__ import find_ruff_bin
 
     return find_ruff_bin()
@@ -51,7 +51,7 @@ def _ruff_bin() -> str:
 def ruff_findings(target: Path, rules: str) -> list[dict]:
     """ruff's findings for the rules, as its JSON (filename, code, message, location)."""
     result = subprocess.run(
-        [_ruff_bin(), "check", "--no-cache", "--select", rules, "--ignore", SECURITY_IGNORED,
+        [ruff_bin(), "check", "--no-cache", "--select", rules, "--ignore", SECURITY_IGNORED,
          "--output-format", "json", "--exit-zero", str(target)],
         capture_output=True, text=True, timeout=300,
     )

@@ -23,7 +23,14 @@ RUNTIME_CLASSES = {
 
 
 class AgentError(ToolError):
-    """An agent call failed: non-zero exit, output that is not JSON, a timeout, an error status."""
+    """An agent call failed: non-zero exit, output that is not JSON, a timeout, an error status.
+
+    The message starts with the error class (timeout:, exit-code:, bad-output:, agent-error:).
+    """
+
+    def __init__(self, message: str, hint: str | None = None, stderr_tail: list[str] | None = None):
+        super().__init__(message, hint)
+        self.stderr_tail = stderr_tail or []
 
 
 class Unsupported(ToolError):

@@ -1,0 +1,78 @@
+"""The `command` runtime: any executable, agent contract JSON on stdin and stdout (DESIGN §5)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import subprocess
+
+from lib import paths
+from lib.agents import AgentError, Runtime
+
+
+def _end_tree(process: subprocess.Popen) -> None:
+    """Kill the agent and everything it started, so no orphan outlives a timeout."""
+    import psutil
+
+    try:
+        children = psutil.Process(process.pid).children(recursive=True)
+    except psutil.NoSuchProcess:
+        children = []
+    for proc in [*children]:
+        try:
+            proc.kill()
+        except psutil.NoSuchProcess:
+            pass
+    process.kill()
+
+
+def _tail(text: str, lines: int = 20) -> list[str]:
+    return text.strip().splitlines()[-lines:] if text else []
+
+
+class CommandRuntime(Runtime):
+    def argv(self) -> list[str]:
+        command = self.agent.get("command")
+        if not command:
+            raise AgentError(f"agent {self.name}: runtime command needs a `command` in config/agents.yaml")
+        return shlex.split(command) if isinstance(command, str) else [str(part) for part in command]
+
+    def invoke(self, payload: dict, timeout: float) -> dict:
+        argv = self.argv()
+        env = {**os.environ, "TDEV_EVOLUTION_ID": payload["evolution_id"], "TDEV_TASK_ID": payload["task_id"]}
+        try:
+            process = subprocess.Popen(argv, cwd=paths.root(), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                       stderr=subprocess.PIPE, text=True, env=env)
+        except OSError as failure:
+            raise AgentError(f"exit-code: cannot start {argv[0]}: {failure.strerror}") from None
+        try:
+            stdout, stderr = process.communicate(json.dumps(payload), timeout=timeout)
+        except subprocess.TimeoutExpired:
+            _end_tree(process)
+            stdout, stderr = process.communicate()
+            raise AgentError(f"timeout: {argv[0]} did not answer within {timeout:g}s",
+                             stderr_tail=_tail(stderr)) from None
+        if process.returncode != 0:
+            last = (_tail(stderr, 1) or ["no stderr"])[0]
+            raise AgentError(f"exit-code: {argv[0]} exited with {process.returncode}: {last[:300]}",
+                             stderr_tail=_tail(stderr))
+        try:
+            document = json.loads(stdout)
+        except ValueError:
+            raise AgentError(f"bad-output: {argv[0]} printed no JSON document: {stdout.strip()[:120]!r}",
+                             stderr_tail=_tail(stderr)) from None
+        if not isinstance(document, dict) or document.get("status") not in ("ok", "error"):
+            raise AgentError(f"bad-output: {argv[0]}: expected {{status: ok|error, ...}}, got {str(document)[:120]}",
+                             stderr_tail=_tail(stderr))
+        document.setdefault("stderr_tail", _tail(stderr))
+        return document
+
+    def status(self) -> dict:
+        import shutil
+
+        program = self.argv()[0]
+        found = shutil.which(program, path=f"{paths.root()}{os.pathsep}{os.environ.get('PATH', '')}") or (
+            (paths.root() / program).is_file() and os.access(paths.root() / program, os.X_OK))
+        return {"state": "available" if found else "missing", "version": "", "capacity": "per call",
+                "detail": " ".join(self.argv())}

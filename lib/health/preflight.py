@@ -1,0 +1,106 @@
+"""pre_evolution_check: is the system ready to start an evolution on this target?
+
+The context carries `target` (a path string). Checks in SAFETY are never skipped by
+run_evolution.py --force; the others only warn under --force.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+from lib import agents, config, gitops, paths
+from lib.health import check
+from lib.store import ACTIVE, open_store
+from lib.timeparse import day_bounds, iso, utcnow
+
+GROUP = ("pre-evolution",)
+SAFETY = {"environment_ready", "no_active_cycles"}
+
+
+@check("environment_ready", "evolution", GROUP)
+def environment_ready(context: dict) -> tuple[str, str]:
+    problems = []
+    try:
+        for name in ("settings", "agents", "gates"):
+            config.load(name)
+        for agent in agents.registry():
+            agents.runtime(agent)
+        for phase in ("research", "plan", "implement", "evaluate"):
+            agents.for_phase(phase)
+    except Exception as failure:  # every reason is reported in the summary
+        problems.append(str(failure))
+    target = Path(context["target"])
+    try:
+        repo = gitops.repo_root(target)
+        if gitops.git(repo, "status", "--porcelain", "--untracked-files=no", str(target)):
+            note = "; uncommitted changes in the target are not part of the evolution (it works on HEAD)"
+        else:
+            note = ""
+    except Exception as failure:
+        problems.append(str(failure))
+        repo, note = None, ""
+    if problems:
+        return "critical", "; ".join(problems)
+    return "ok", f"config valid, 4 phases registered, {target} in git repo {repo}{note}"
+
+
+@check("resources_available", "evolution", GROUP)
+def resources_available(context: dict) -> tuple[str, str]:
+    settings = config.settings()
+    folder = paths.history_dir()
+    probe = folder if folder.exists() else folder.parent
+    free_gb = shutil.disk_usage(probe).free / 1e9
+    need = float(settings["health"]["min_free_disk_gb"])
+    limits = config.cost_limits()
+    parts = [f"{free_gb:.1f} GB free"]
+    status = "ok" if free_gb >= need else "critical"
+    if limits.get("daily_usd") is not None:
+        start, end = day_bounds(utcnow().astimezone().date())
+        spent = sum(e["cost_usd"] or 0 for e in open_store().list_evolutions(since=iso(start), until=iso(end)))
+        left = limits["daily_usd"] - spent
+        parts.append(f"${left:.2f} of ${limits['daily_usd']:.2f} left today")
+        if left <= 0:
+            status = "critical"
+        elif limits.get("per_cycle_usd") and left < limits["per_cycle_usd"] and status == "ok":
+            status = "warning"
+    if status == "critical" and free_gb < need:
+        parts.append(f"need {need:g} GB")
+    return status, ", ".join(parts)
+
+
+@check("no_active_cycles", "evolution", GROUP)
+def no_active_cycles(context: dict) -> tuple[str, str]:
+    target = str(Path(context["target"]).expanduser().resolve())
+    active = open_store().list_evolutions(statuses=ACTIVE)
+    same = [e["id"] for e in active if e["target"] == target]
+    if same:
+        return "critical", f"{same[0]} is already active on {target}"
+    others = f"; {len(active)} active on other targets" if active else ""
+    return "ok", f"no active evolution on this target{others}"
+
+
+@check("metrics_baseline", "evolution", GROUP, timeout=120)
+def metrics_baseline(context: dict) -> tuple[str, str]:
+    from lib import quality
+
+    target = Path(context["target"])
+    if not target.exists():
+        return "critical", f"{target} does not exist"
+    metrics = quality.measure(target)
+    if not metrics["files"]:
+        return "warning", f"no Python files under {target}: nothing to measure"
+    return "ok", (f"{metrics['files']} files, docstring {metrics['docstring']}%, complexity {metrics['complexity']}, "
+                  f"maintainability {metrics['maintainability']}, lint {metrics['lint']}")
+
+
+@check("safety_limits_set", "evolution", GROUP)
+def safety_limits_set(context: dict) -> tuple[str, str]:
+    limits = config.cost_limits()
+    timeout = os.environ.get("TIMEOUT_SECONDS") or "3600 (default)"
+    cycles = os.environ.get("MAX_CYCLES") or "none"
+    text = f"phase timeout {timeout}s, MAX_CYCLES {cycles}"
+    if limits.get("daily_usd") is None or limits.get("per_cycle_usd") is None:
+        return "warning", f"{text}; no cost limits: python scripts/set_cost_limits.py --daily 100 --per-cycle 10"
+    return "ok", f"{text}, ${limits['daily_usd']:g}/day, ${limits['per_cycle_usd']:g}/cycle"

@@ -1,0 +1,32 @@
+"""init_evolution: lay down what a fresh installation needs; never overwrite what exists."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from lib import paths
+from lib.store import open_store
+
+SHIPPED_CONFIG = Path(__file__).resolve().parent.parent / "config"
+CONFIG_FILES = ("settings", "agents", "alerts", "thresholds", "gates")
+
+
+def initialise() -> list[str]:
+    """Create folders, the store and missing config files; one line per thing done or found."""
+    done = []
+    for folder in (paths.history_dir(), paths.worktrees_dir(), paths.tmp_dir(), paths.locks_dir()):
+        existed = folder.exists()
+        folder.mkdir(parents=True, exist_ok=True)
+        done.append(f"{'exists ' if existed else 'created'} {folder}")
+    store = open_store(create=True)
+    done.append(f"store    {store.backend} ({sum(store.counts().values())} rows)")
+    for name in CONFIG_FILES:
+        target = paths.config_dir() / f"{name}.yaml"
+        if target.exists():
+            done.append(f"exists  {target}")
+        else:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(SHIPPED_CONFIG / f"{name}.yaml", target)
+            done.append(f"created {target}")
+    return done

@@ -1,0 +1,24 @@
+"""Check that the system is ready for an evolution: environment, resources, no active cycle
+on the target, a metrics baseline, safety limits. Exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.
+
+\b
+Example (runbook, Starting an Evolution Cycle):
+    python scripts/pre_evolution_check.py
+"""
+
+import _bootstrap  # noqa: F401
+import click
+
+from lib import cli, evolution, health, preflight
+
+
+@click.command(help=__doc__)
+@click.option("--target", help="Folder to evolve (default EVOLUTION_TARGET, then settings).")
+@cli.json_option
+def main(target, as_json: bool) -> int:
+    target, _, _ = evolution.defaults(target, 1, None)
+    return health.report(preflight.run(target), as_json, "PRE-EVOLUTION")
+
+
+if __name__ == "__main__":
+    cli.run(main, check=True)
