@@ -30,6 +30,7 @@ from lib.store import open_store
 def main(target, cycles, focus, monitor: bool, force: bool, dry_run: bool) -> int:
     target, cycles, focus = evolution.defaults(target, cycles, focus)
     path = evolution.resolve_target(target)
+    store = open_store(create=True)
     results = preflight.run(str(path))
     for result in results:
         if result.status != "ok":
@@ -38,7 +39,6 @@ def main(target, cycles, focus, monitor: bool, force: bool, dry_run: bool) -> in
     if blocking:
         raise ToolError("pre-evolution checks failed: " + "; ".join(f"{r.name}: {r.summary}" for r in blocking),
                         "fix them, or pass --force to skip the checks that are not about safety")
-    store = open_store(create=True)
     record = evolution.create(store, path, focus, cycles, cli.is_dry_run(dry_run))
     pid = evolution.start_detached(store, record["id"])
     cli.audit("started", evolution_id=record["id"], target=str(path), focus=focus, cycles=cycles, pid=pid)

@@ -98,9 +98,9 @@ def metrics_baseline(context: dict) -> tuple[str, str]:
 @check("safety_limits_set", "evolution", GROUP)
 def safety_limits_set(context: dict) -> tuple[str, str]:
     limits = config.cost_limits()
-    timeout = os.environ.get("TIMEOUT_SECONDS") or "3600 (default)"
-    cycles = os.environ.get("MAX_CYCLES") or "none"
-    text = f"phase timeout {timeout}s, MAX_CYCLES {cycles}"
+    timeout = f"{os.environ['TIMEOUT_SECONDS']}s" if os.environ.get("TIMEOUT_SECONDS") else "3600s (default)"
+    cycles = os.environ.get("MAX_CYCLES") or "unset"
+    text = f"phase timeout {timeout}, MAX_CYCLES {cycles}"
     if limits.get("daily_usd") is None or limits.get("per_cycle_usd") is None:
         return "warning", f"{text}; no cost limits: python scripts/set_cost_limits.py --daily 100 --per-cycle 10"
     return "ok", f"{text}, ${limits['daily_usd']:g}/day, ${limits['per_cycle_usd']:g}/cycle"
