@@ -10,7 +10,7 @@ import abc
 import secrets
 from datetime import datetime
 
-from lib.timeparse import utcnow
+from lib.timeparse import from_iso, utcnow
 
 EVOLUTION_FIELDS = (
     "id", "target", "focus", "cycles", "status", "pid", "host", "started_at", "heartbeat_at",
@@ -116,6 +116,74 @@ class Store(abc.ABC):
     def import_records(self, records) -> int:
         """Write (kind, record) pairs as exported; returns how many."""
 
+    # aggregates for metrics and reports ------------------------------------------------
+    # Windows are [start, end) pairs of UTC ISO strings (days, weeks, a month). These
+    # fallbacks loop over list_*; backends with a query language override them (SQLite
+    # does, with one SQL statement each) and must return the same rows.
+
+    def evolution_stats(self, windows: list[tuple[str, str]], group_by: str | None = None,
+                        cycle_seconds_limit: float | None = None,
+                        cycle_cost_limit: float | None = None) -> list[dict]:
+        """Final evolutions whose finished_at falls in each window, summed.
+
+        One row per window (in order, zeros when empty); with group_by (target, focus or
+        status) one row per window and value present instead. Each row: window (index),
+        [group_by], finished, succeeded, failed, stopped, killed, cycles (cycles run:
+        current_cycle, else cycles, at least 1), seconds (finished_at - started_at),
+        cost_usd, and against the per-cycle limits when given: over_seconds and over_cost
+        (how many evolutions averaged more per cycle), excess_seconds (time past
+        limit x cycles).
+        """
+        rows: dict[tuple, dict] = {}
+        if group_by is None:
+            rows = {(index,): _empty_evolution_row(index) for index in range(len(windows))}
+        for record in self.list_evolutions(statuses=FINAL):
+            finished = record.get("finished_at")
+            for index, (start, end) in enumerate(windows):
+                if finished and start <= finished < end:
+                    key = (index,) if group_by is None else (index, record.get(group_by))
+                    row = rows.setdefault(key, {**_empty_evolution_row(index), group_by: key[-1]})
+                    _add_evolution(row, record, cycle_seconds_limit, cycle_cost_limit)
+        return [round_sums(rows[key]) for key in sorted(rows, key=_group_order)]
+
+    def task_stats(self, windows: list[tuple[str, str]], group_by: tuple = (),
+                   percentiles: tuple = ()) -> list[dict]:
+        """Tasks whose started_at falls in each window, summed.
+
+        One row per window (zeros when empty); with group_by (any of phase, agent,
+        status) one row per window and group present. Each row: window, [group fields],
+        tasks, failed (status failed), cost_usd, seconds (sum of duration_s), and p<N>
+        for each percentile asked: the nearest-rank percentile of duration_s (None
+        without durations).
+        """
+        earliest = min((start for start, _ in windows), default=None)
+        groups: dict[tuple, list[dict]] = {}
+        if not group_by:
+            groups = {(index,): [] for index in range(len(windows))}
+        for task in self.list_tasks(since=earliest):
+            started = task.get("started_at")
+            for index, (start, end) in enumerate(windows):
+                if started and start <= started < end:
+                    groups.setdefault((index, *(task.get(f) for f in group_by)), []).append(task)
+        rows = []
+        for key in sorted(groups, key=_group_order):
+            tasks = groups[key]
+            durations = sorted(t["duration_s"] for t in tasks if t.get("duration_s") is not None)
+            row = {"window": key[0], **dict(zip(group_by, key[1:], strict=True)), "tasks": len(tasks),
+                   "failed": sum(t.get("status") == "failed" for t in tasks),
+                   "cost_usd": sum(t.get("cost_usd") or 0 for t in tasks),
+                   "seconds": sum(durations)}
+            for p in percentiles:
+                row[f"p{p}"] = durations[nearest_rank(p, len(durations)) - 1] if durations else None
+            rows.append(round_sums(row))
+        return rows
+
+    def longest_evolutions(self, start: str, end: str, limit: int = 5) -> list[dict]:
+        """Final evolutions finished in [start, end), longest first, each with its seconds."""
+        found = [{**r, "seconds": _seconds(r)} for r in self.list_evolutions(statuses=FINAL)
+                 if r.get("finished_at") and start <= r["finished_at"] < end]
+        return sorted(found, key=lambda r: (-r["seconds"], r["id"]))[:limit]
+
     # housekeeping
     @abc.abstractmethod
     def counts(self) -> dict:
@@ -132,3 +200,51 @@ class Store(abc.ABC):
     def close(self) -> None:
         """Release connections (nothing to do by default)."""
         return None
+
+
+# ---- helpers of the aggregate fallbacks (the SQLite store computes the same in SQL) ------
+
+def nearest_rank(percentile: int, count: int) -> int:
+    """The 1-based rank of the nearest-rank percentile: ceil(p/100 x n), at least 1."""
+    return max(1, (percentile * count + 99) // 100)
+
+
+def cycles_run(record: dict) -> int:
+    """Cycles an evolution ran: current_cycle when recorded, else the cycles asked for; at least 1."""
+    value = record.get("current_cycle")
+    if value is None:
+        value = record.get("cycles")
+    return max(int(value or 1), 1)
+
+
+def _seconds(record: dict) -> int:
+    return int(from_iso(record["finished_at"]).timestamp()) - int(from_iso(record["started_at"]).timestamp())
+
+
+def _group_order(key: tuple) -> tuple:
+    """Window first, then group values with None first (as SQL sorts NULL)."""
+    return key[0], ["" if value is None else str(value) for value in key[1:]]
+
+
+def _empty_evolution_row(index: int) -> dict:
+    return {"window": index, "finished": 0, **{status: 0 for status in FINAL}, "cycles": 0, "seconds": 0,
+            "cost_usd": 0.0, "over_seconds": 0, "excess_seconds": 0, "over_cost": 0}
+
+
+def _add_evolution(row: dict, record: dict, seconds_limit: float | None, cost_limit: float | None) -> None:
+    cycles, seconds, cost = cycles_run(record), _seconds(record), record.get("cost_usd") or 0.0
+    row["finished"] += 1
+    row[record["status"]] += 1
+    row["cycles"] += cycles
+    row["seconds"] += seconds
+    row["cost_usd"] += cost
+    if seconds_limit is not None:
+        row["over_seconds"] += seconds > seconds_limit * cycles
+        row["excess_seconds"] += max(0, seconds - seconds_limit * cycles)
+    if cost_limit is not None:
+        row["over_cost"] += cost > cost_limit * cycles
+
+
+def round_sums(row: dict) -> dict:
+    """Sums of floats rounded the same way on every backend (to the micro-unit)."""
+    return {k: round(v, 6) if isinstance(v, float) else v for k, v in row.items()}

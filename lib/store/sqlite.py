@@ -12,15 +12,22 @@ from lib.errors import Conflict, ExternalError
 from lib.store.base import (
     ACTIVE,
     EVOLUTION_FIELDS,
+    FINAL,
     JSON_FIELDS,
     PATTERN_FIELDS,
     SPAN_FIELDS,
     TASK_FIELDS,
     Store,
+    round_sums,
 )
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: evolutions_finished for the metrics' windows
 _ACTIVE_SQL = ", ".join(f"'{status}'" for status in ACTIVE)
+_FINAL_SQL = ", ".join(f"'{status}'" for status in FINAL)
+# Aggregates (see Store.evolution_stats / task_stats): the same figures as the fallbacks.
+_SECONDS = "(CAST(strftime('%s', e.finished_at) AS INTEGER) - CAST(strftime('%s', e.started_at) AS INTEGER))"
+_CYCLES = "(CASE WHEN e.id IS NOT NULL THEN MAX(COALESCE(e.current_cycle, e.cycles, 1), 1) END)"
+_GROUPABLE = {"evolutions": ("target", "focus", "status"), "tasks": ("phase", "agent", "status")}
 
 SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS evolutions (
@@ -32,6 +39,7 @@ CREATE TABLE IF NOT EXISTS evolutions (
 );
 CREATE INDEX IF NOT EXISTS evolutions_started ON evolutions(started_at);
 CREATE INDEX IF NOT EXISTS evolutions_status ON evolutions(status);
+CREATE INDEX IF NOT EXISTS evolutions_finished ON evolutions(finished_at);
 CREATE UNIQUE INDEX IF NOT EXISTS evolutions_one_active_per_target
     ON evolutions(target) WHERE status IN ({_ACTIVE_SQL});
 CREATE TABLE IF NOT EXISTS tasks (
@@ -268,6 +276,89 @@ class SQLiteStore(Store):
                     self._insert(self._KIND_TABLES[kind], record, replace=True)
                 count += 1
         return count
+
+    # ---- aggregates (one SQL statement each; windows joined as a VALUES table) -----------
+    @staticmethod
+    def _windows(windows: list[tuple[str, str]]) -> tuple[str, list]:
+        if not windows:
+            raise ValueError("at least one window is needed")
+        values = ", ".join("(?, ?, ?)" for _ in windows)
+        args = [value for index, (lo, hi) in enumerate(windows) for value in (index, lo, hi)]
+        return f"windows(w, lo, hi) AS (VALUES {values})", args
+
+    @staticmethod
+    def _group_columns(table: str, fields) -> list[str]:
+        unknown = set(fields) - set(_GROUPABLE[table])
+        if unknown:
+            raise ValueError(f"cannot group {table} by {sorted(unknown)}")
+        return [f"{'e' if table == 'evolutions' else 't'}.{_quote(f)}" for f in fields]
+
+    def evolution_stats(self, windows, group_by=None, cycle_seconds_limit=None, cycle_cost_limit=None) -> list[dict]:
+        cte, args = self._windows(windows)
+        groups = self._group_columns("evolutions", [group_by] if group_by else [])
+        per_status = "".join(f", COALESCE(SUM(e.status = '{s}'), 0) AS {s}" for s in FINAL)
+        select_groups = "".join(f", {column} AS {_quote(group_by)}" for column in groups)
+        by = "windows.w" + "".join(f", {column}" for column in groups)
+        sql = (
+            f"WITH {cte}, lim(sec, cost) AS (SELECT ?, ?) "
+            f"SELECT windows.w AS window{select_groups}, COUNT(e.id) AS finished{per_status}, "
+            f"COALESCE(SUM({_CYCLES}), 0) AS cycles, COALESCE(SUM({_SECONDS}), 0) AS seconds, "
+            "COALESCE(SUM(e.cost_usd), 0.0) AS cost_usd, "
+            f"COALESCE(SUM({_SECONDS} > lim.sec * {_CYCLES}), 0) AS over_seconds, "
+            f"COALESCE(SUM(MAX(0, {_SECONDS} - lim.sec * {_CYCLES})), 0) AS excess_seconds, "
+            f"COALESCE(SUM(COALESCE(e.cost_usd, 0) > lim.cost * {_CYCLES}), 0) AS over_cost "
+            "FROM windows CROSS JOIN lim LEFT JOIN evolutions e "
+            "ON e.finished_at >= windows.lo AND e.finished_at < windows.hi "
+            f"AND e.status IN ({_FINAL_SQL}) GROUP BY {by}{' HAVING COUNT(e.id) > 0' if groups else ''} ORDER BY {by}"
+        )
+        rows = self.db.execute(sql, [*args, cycle_seconds_limit, cycle_cost_limit])
+        return [round_sums(dict(row)) for row in rows]
+
+    def task_stats(self, windows, group_by=(), percentiles=()) -> list[dict]:
+        cte, args = self._windows(windows)
+        groups = self._group_columns("tasks", group_by)
+        keys = "".join(f", {column} AS {_quote(field)}" for column, field in zip(groups, group_by, strict=True))
+        by = "windows.w" + "".join(f", {column}" for column in groups)
+        sql = (
+            f"WITH {cte} SELECT windows.w AS window{keys}, COUNT(t.id) AS tasks, "
+            "COALESCE(SUM(t.status = 'failed'), 0) AS failed, COALESCE(SUM(t.cost_usd), 0.0) AS cost_usd, "
+            "COALESCE(SUM(t.duration_s), 0) AS seconds "
+            "FROM windows LEFT JOIN tasks t ON t.started_at >= windows.lo AND t.started_at < windows.hi "
+            f"GROUP BY {by}{' HAVING COUNT(t.id) > 0' if groups else ''} ORDER BY {by}"
+        )
+        rows = [round_sums(dict(row)) for row in self.db.execute(sql, args)]
+        if percentiles:
+            ranks = self._task_percentiles(cte, args, groups, group_by, percentiles)
+            for row in rows:
+                found = ranks.get((row["window"], *(row[f] for f in group_by)), {})
+                row.update({f"p{p}": found.get(f"p{p}") for p in percentiles})
+        return rows
+
+    def _task_percentiles(self, cte, args, groups, group_by, percentiles) -> dict[tuple, dict]:
+        """Nearest-rank percentiles of duration_s per window and group, ranked by a window function."""
+        for p in percentiles:
+            if not (isinstance(p, int) and 0 < p <= 100):
+                raise ValueError(f"percentile {p!r} is not an integer in 1..100")
+        partition = "windows.w" + "".join(f", {column}" for column in groups)
+        keys = "".join(f", {column} AS {_quote(field)}" for column, field in zip(groups, group_by, strict=True))
+        picks = ", ".join(f"MAX(CASE WHEN rn = MAX(1, ({p} * n + 99) / 100) THEN d END) AS p{p}" for p in percentiles)
+        outer = "w" + "".join(f", {_quote(field)}" for field in group_by)
+        sql = (
+            f"WITH {cte}, ranked AS (SELECT windows.w AS w{keys}, t.duration_s AS d, "
+            f"ROW_NUMBER() OVER (PARTITION BY {partition} ORDER BY t.duration_s) AS rn, "
+            f"COUNT(*) OVER (PARTITION BY {partition}) AS n "
+            "FROM windows JOIN tasks t ON t.started_at >= windows.lo AND t.started_at < windows.hi "
+            f"WHERE t.duration_s IS NOT NULL) SELECT {outer}, {picks} FROM ranked GROUP BY {outer}"
+        )
+        found = {}
+        for row in self.db.execute(sql, args):
+            found[tuple(row[: 1 + len(group_by)])] = dict(row)
+        return found
+
+    def longest_evolutions(self, start: str, end: str, limit: int = 5) -> list[dict]:
+        sql = (f"SELECT e.*, {_SECONDS} AS seconds FROM evolutions e WHERE e.finished_at >= ? AND e.finished_at < ? "
+               f"AND e.status IN ({_FINAL_SQL}) ORDER BY seconds DESC, e.id LIMIT ?")
+        return self._all(sql, (start, end, int(limit)))
 
     # ---- housekeeping -------------------------------------------------------------------
     def counts(self) -> dict:
