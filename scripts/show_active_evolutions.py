@@ -1,5 +1,6 @@
 """Show evolutions that are pending, running or stopping.
 
+\b
 Example (runbook, Stopping a Runaway Evolution):
     python scripts/show_active_evolutions.py
 """
