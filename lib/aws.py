@@ -181,3 +181,100 @@ def download_file(bucket: str, key: str, path: Path) -> str:
     finally:
         partial.unlink(missing_ok=True)
     return digest.hexdigest()
+
+
+# ---- credentials, long calls, waits and metrics (agents, costs, health) -------------------
+
+def credentials_available() -> bool:
+    """True when the standard chain finds credentials (no network call)."""
+    try:
+        return _session().get_credentials() is not None
+    except Exception:  # noqa: BLE001 - a broken profile counts as no credentials
+        return False
+
+
+def require_credentials(action: str) -> None:
+    """Fail early with the one no-credentials line instead of one per resource."""
+    if not credentials_available():
+        from botocore.exceptions import NoCredentialsError
+
+        raise translate(NoCredentialsError(), action)
+
+
+@functools.cache
+def call_client(service: str, read_timeout: int):
+    """A client for one long synchronous call (agent invoke): no retries, the caller's timeout."""
+    from botocore.config import Config
+
+    config = Config(retries={"mode": "standard", "max_attempts": 1}, connect_timeout=5,
+                    read_timeout=max(1, int(read_timeout)))
+    return _session().client(service, config=config)
+
+
+@functools.cache
+def account_id() -> str:
+    with aws_errors("identify the AWS account"):
+        return client("sts").get_caller_identity()["Account"]
+
+
+def wait_for(fetch, done, timeout: float, what: str, interval: float = 2.0):
+    """Call fetch() until done(result) is true; ExternalError after timeout seconds."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while True:
+        result = fetch()
+        if done(result):
+            return result
+        if time.monotonic() >= deadline:
+            raise ExternalError(f"{what}: not done after {timeout:g}s", "check it in the AWS console and run again")
+        time.sleep(min(interval, max(0.0, deadline - time.monotonic())))
+
+
+def metric_stats(queries: dict, start, end, period: int) -> dict:
+    """CloudWatch GetMetricData for {id: (namespace, metric, dimensions, stat)}: {id: value or None}.
+
+    One request for all figures; the value is the stat over the whole window
+    (the max of the per-period values for Maximum and percentiles, else the sum or mean).
+    """
+    cloudwatch = client("cloudwatch")
+    requests_ = [
+        {"Id": key, "ReturnData": True, "MetricStat": {
+            "Metric": {"Namespace": namespace, "MetricName": metric,
+                       "Dimensions": [{"Name": k, "Value": v} for k, v in dimensions.items()]},
+            "Period": period, "Stat": stat}}
+        for key, (namespace, metric, dimensions, stat) in queries.items()
+    ]
+    values: dict = {key: [] for key in queries}
+    with aws_errors("read CloudWatch metrics"):
+        for page in cloudwatch.get_paginator("get_metric_data").paginate(
+                MetricDataQueries=requests_, StartTime=start, EndTime=end):
+            for result in page.get("MetricDataResults", []):
+                values[result["Id"]].extend(v for v in result.get("Values", []) if v is not None)
+    summary = {}
+    for key, (_, _, _, stat) in queries.items():
+        found = values[key]
+        if not found:
+            summary[key] = None
+        elif stat == "Sum" or stat == "SampleCount":
+            summary[key] = sum(found)
+        elif stat == "Average":
+            summary[key] = sum(found) / len(found)
+        elif stat == "Minimum":
+            summary[key] = min(found)
+        else:
+            summary[key] = max(found)
+    return summary
+
+
+def percentiles(namespace: str, metric: str, dimensions: dict, start, end, names=("p50", "p99")) -> dict:
+    """Percentiles over the whole window (one period spanning it): {name: value or None}."""
+    period = max(60, int((end - start).total_seconds()) // 60 * 60)
+    with aws_errors(f"read CloudWatch {metric} percentiles"):
+        points = client("cloudwatch").get_metric_statistics(
+            Namespace=namespace, MetricName=metric, StartTime=start, EndTime=end, Period=period,
+            Dimensions=[{"Name": k, "Value": v} for k, v in dimensions.items()], ExtendedStatistics=list(names),
+        ).get("Datapoints", [])
+    found = {name: [p["ExtendedStatistics"][name] for p in points if name in p.get("ExtendedStatistics", {})]
+             for name in names}
+    return {name: max(values) if values else None for name, values in found.items()}

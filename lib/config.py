@@ -45,6 +45,8 @@ SCHEMAS: dict[str, Any] = {
             "cloudwatch_namespace": Field((str,)),
             "sns_topics": {"*": Field((str,))},
             "secret_prefix": Field((str,)),
+            "cost_allocation_tag": Field((str,)),
+            "log_group_prefix": Field((str,)),
         },
         "evolution": {
             "default_target": Field((str,)),
@@ -74,6 +76,7 @@ SCHEMAS: dict[str, Any] = {
                 "cluster": Field((str,)),
                 "service": Field((str,)),
                 "agent_runtime_id": Field((str,)),
+                "qualifier": Field((str,)),
                 "command": Field((list, str)),
                 "health_url": Field((str,)),
                 "timeout_seconds": Field(NUM),
@@ -132,6 +135,8 @@ DEFAULTS: dict[str, Any] = {
                 "page-security": "t-developer-page-security",
             },
             "secret_prefix": "t-developer/",
+            "cost_allocation_tag": "agent",
+            "log_group_prefix": "/t-developer/",
         },
         "evolution": {
             "default_target": "packages/agents",

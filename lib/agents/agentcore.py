@@ -1,0 +1,97 @@
+"""The agentcore runtime: an agent hosted on Amazon Bedrock AgentCore Runtime.
+
+The control plane (bedrock-agentcore-control) gives status and updates; the data plane
+(bedrock-agentcore InvokeAgentRuntime) is the synchronous agent call. AgentCore starts a
+session per call and scales on its own, so there is no capacity to scale, stop or start.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+from lib import aws, timeparse
+from lib.agents import Unsupported
+from lib.agents.aws_base import AwsRuntime, parse_output
+from lib.errors import ConfigError, ExternalError
+
+RESTART_VARIABLE = "TDEV_RESTARTED_AT"
+UPDATE_TIMEOUT_SECONDS = 600
+#: what update_agent_runtime needs back, beside the environment, so that nothing else changes
+_KEPT_FIELDS = ("agentRuntimeArtifact", "roleArn", "networkConfiguration", "description", "authorizerConfiguration",
+                "requestHeaderConfiguration", "protocolConfiguration", "lifecycleConfiguration")
+
+
+class AgentCoreRuntime(AwsRuntime):
+    def __init__(self, agent: dict):
+        super().__init__(agent)
+        if not agent.get("agent_runtime_id"):
+            raise ConfigError(f"agent {self.name}: runtime agentcore needs agent_runtime_id",
+                              "add it in config/agents.yaml")
+        self.runtime_id = agent["agent_runtime_id"]
+        self.qualifier = agent.get("qualifier")
+
+    def _runtime(self) -> dict:
+        with aws.aws_errors(f"{self.name}: read AgentCore runtime {self.runtime_id}"):
+            return aws.client("bedrock-agentcore-control").get_agent_runtime(agentRuntimeId=self.runtime_id)
+
+    def invoke(self, payload: dict, timeout: float) -> dict:
+        from botocore.exceptions import ReadTimeoutError
+
+        arn = self._runtime()["agentRuntimeArn"]
+        extra = {"qualifier": self.qualifier} if self.qualifier else {}
+        session = f"{payload.get('evolution_id', 'tdev')}-{payload.get('task_id', '')}-{uuid.uuid4().hex}"
+        try:
+            with aws.aws_errors(f"{self.name}: invoke AgentCore runtime {self.runtime_id}"):
+                answer = aws.call_client("bedrock-agentcore", int(timeout) + 5).invoke_agent_runtime(
+                    agentRuntimeArn=arn, runtimeSessionId=session[:100].ljust(33, "0"),
+                    payload=json.dumps(payload).encode(), contentType="application/json",
+                    accept="application/json", **extra)
+        except ExternalError as failure:
+            if isinstance(failure.__cause__, ReadTimeoutError):
+                from lib.agents import AgentError
+
+                raise AgentError(f"timeout: {self.name}: no answer from AgentCore within {timeout:g}s") from None
+            raise
+        return parse_output(answer["response"].read(), f"{self.name} (AgentCore {self.runtime_id})")
+
+    def status(self) -> dict:
+        runtime = self._runtime()
+        updated = runtime.get("lastUpdatedAt")
+        changed = timeparse.iso(updated) if updated else ""
+        return {
+            "state": str(runtime.get("status", "")).lower(),
+            "version": f"v{runtime.get('agentRuntimeVersion', '?')} {changed}".strip(),
+            "capacity": "on demand",
+            "errors_last_hour": None,
+            "detail": runtime.get("failureReason") or "",
+        }
+
+    def restart(self) -> str:
+        """Update the runtime with a new TDEV_RESTARTED_AT: AgentCore makes a new version and new sessions."""
+        runtime = self._runtime()
+        variables = dict(runtime.get("environmentVariables") or {})
+        variables[RESTART_VARIABLE] = timeparse.iso()
+        kept = {key: runtime[key] for key in _KEPT_FIELDS if runtime.get(key) is not None}
+        with aws.aws_errors(f"{self.name}: update AgentCore runtime {self.runtime_id}"):
+            aws.client("bedrock-agentcore-control").update_agent_runtime(
+                agentRuntimeId=self.runtime_id, environmentVariables=variables, **kept)
+        final = aws.wait_for(self._runtime, lambda r: r.get("status") not in ("UPDATING", "CREATING"),
+                             UPDATE_TIMEOUT_SECONDS, f"{self.name}: update of AgentCore runtime {self.runtime_id}")
+        if final.get("status") != "READY":
+            raise ExternalError(f"{self.name}: AgentCore runtime is {final.get('status')} after the update: "
+                                f"{final.get('failureReason', '')}", "see the runtime in the AgentCore console")
+        return f"new runtime version v{final.get('agentRuntimeVersion', '?')}"
+
+    def _on_demand(self, action: str):
+        raise Unsupported(f"{self.name}: cannot {action} an AgentCore agent",
+                          "AgentCore Runtime scales sessions on demand; there is no capacity to set")
+
+    def scale(self, instances: int, provisioned: bool = False) -> tuple:
+        self._on_demand("scale")
+
+    def stop(self):
+        self._on_demand("stop")
+
+    def start(self, capacity) -> None:
+        self._on_demand("start")

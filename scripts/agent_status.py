@@ -1,0 +1,34 @@
+"""Show each agent's state: runtime, version or last change, capacity, errors in the last hour, health URL.
+
+Agents are queried concurrently. Exit 1 when an agent's status could not be read.
+
+\b
+Example (runbook, Appendix):
+    python scripts/agent_status.py --all
+    python scripts/agent_status.py --name research-agent --json
+"""
+
+import _bootstrap  # noqa: F401
+import click
+
+from lib import agent_ops, cli
+from lib.errors import UsageError
+
+
+@click.command(help=__doc__)
+@click.option("--all", "all_agents", is_flag=True, help="Every agent of config/agents.yaml.")
+@click.option("--name", help="One agent by name.")
+@cli.json_option
+def main(all_agents: bool, name: str | None, as_json: bool) -> int:
+    if bool(all_agents) == bool(name):
+        raise UsageError("give either --all or --name NAME", "see agent_status.py --help")
+    rows = agent_ops.status_all(agent_ops.select(name))
+    if as_json:
+        cli.print_json([{k: v for k, v in row.items() if k != "ok"} for row in rows])
+    else:
+        cli.print_table(rows, agent_ops.STATUS_COLUMNS, empty="no agents registered (config/agents.yaml)")
+    return 0 if all(row["ok"] for row in rows) else 1
+
+
+if __name__ == "__main__":
+    cli.run(main)

@@ -1,0 +1,33 @@
+"""Scale an agent: Lambda reserved concurrency (provisioned with --provisioned), ECS desired count.
+
+\b
+Example (runbook, Agent Not Responding):
+    python scripts/scale_agent.py --name research-agent --instances 3
+"""
+
+import _bootstrap  # noqa: F401
+import click
+
+from lib import agent_ops, agents, cli
+
+
+@click.command(help=__doc__)
+@click.option("--name", required=True, help="The agent's name (config/agents.yaml).")
+@click.option("--instances", required=True, type=click.IntRange(min=0), help="New concurrency or desired count.")
+@click.option("--provisioned", is_flag=True, help="Lambda: set provisioned concurrency on the agent's qualifier.")
+@cli.dry_run_option
+@cli.json_option
+def main(name: str, instances: int, provisioned: bool, dry_run: bool, as_json: bool) -> int:
+    result = agent_ops.scale(agents.get(name), instances, provisioned, cli.is_dry_run(dry_run))
+    if not cli.is_dry_run(dry_run):
+        cli.audit("scaled", agent=name, what=result["what"], old=result["old"], new=result["new"])
+    if as_json:
+        cli.print_json(result)
+    else:
+        old = "unset" if result["old"] is None else result["old"]
+        click.echo(f"{name}: {result['what']} {old} -> {result['new']} ({result['result']})")
+    return 0
+
+
+if __name__ == "__main__":
+    cli.run(main)
