@@ -300,7 +300,7 @@ class SQLiteStore(Store):
         select_groups = "".join(f", {column} AS {_quote(group_by)}" for column in groups)
         by = "windows.w" + "".join(f", {column}" for column in groups)
         sql = (
-            f"WITH {cte}, lim(sec, cost) AS (SELECT ?, ?) "
+            f"WITH {cte}, lim(sec, cost) AS (SELECT ?, ?) "  # noqa: S608 - names come from _GROUPABLE, values are bound
             f"SELECT windows.w AS window{select_groups}, COUNT(e.id) AS finished{per_status}, "
             f"COALESCE(SUM({_CYCLES}), 0) AS cycles, COALESCE(SUM({_SECONDS}), 0) AS seconds, "
             "COALESCE(SUM(e.cost_usd), 0.0) AS cost_usd, "
@@ -320,7 +320,7 @@ class SQLiteStore(Store):
         keys = "".join(f", {column} AS {_quote(field)}" for column, field in zip(groups, group_by, strict=True))
         by = "windows.w" + "".join(f", {column}" for column in groups)
         sql = (
-            f"WITH {cte} SELECT windows.w AS window{keys}, COUNT(t.id) AS tasks, "
+            f"WITH {cte} SELECT windows.w AS window{keys}, COUNT(t.id) AS tasks, "  # noqa: S608 - names come from _GROUPABLE, values are bound
             "COALESCE(SUM(t.status = 'failed'), 0) AS failed, COALESCE(SUM(t.cost_usd), 0.0) AS cost_usd, "
             "COALESCE(SUM(t.duration_s), 0) AS seconds "
             "FROM windows LEFT JOIN tasks t ON t.started_at >= windows.lo AND t.started_at < windows.hi "
@@ -344,7 +344,7 @@ class SQLiteStore(Store):
         picks = ", ".join(f"MAX(CASE WHEN rn = MAX(1, ({p} * n + 99) / 100) THEN d END) AS p{p}" for p in percentiles)
         outer = "w" + "".join(f", {_quote(field)}" for field in group_by)
         sql = (
-            f"WITH {cte}, ranked AS (SELECT windows.w AS w{keys}, t.duration_s AS d, "
+            f"WITH {cte}, ranked AS (SELECT windows.w AS w{keys}, t.duration_s AS d, "  # noqa: S608 - names come from _GROUPABLE, values are bound
             f"ROW_NUMBER() OVER (PARTITION BY {partition} ORDER BY t.duration_s) AS rn, "
             f"COUNT(*) OVER (PARTITION BY {partition}) AS n "
             "FROM windows JOIN tasks t ON t.started_at >= windows.lo AND t.started_at < windows.hi "
@@ -356,7 +356,7 @@ class SQLiteStore(Store):
         return found
 
     def longest_evolutions(self, start: str, end: str, limit: int = 5) -> list[dict]:
-        sql = (f"SELECT e.*, {_SECONDS} AS seconds FROM evolutions e WHERE e.finished_at >= ? AND e.finished_at < ? "
+        sql = (f"SELECT e.*, {_SECONDS} AS seconds FROM evolutions e WHERE e.finished_at >= ? AND e.finished_at < ? "  # noqa: S608 - fixed SQL, values are bound
                f"AND e.status IN ({_FINAL_SQL}) ORDER BY seconds DESC, e.id LIMIT ?")
         return self._all(sql, (start, end, int(limit)))
 
