@@ -258,3 +258,24 @@ def test_pre_evolution_check_and_health_check(tdev, git_repo):
     report = json.loads(health.stdout)
     assert report["status"] in ("ok", "warning", "critical", "unknown")
     assert {"name", "area", "status", "summary", "duration_ms"} <= set(report["checks"][0])
+
+
+def test_ctrl_c_under_monitor_asks_for_a_graceful_stop(tdev, git_repo):
+    import subprocess
+
+    from conftest import ROOT
+
+    use_command_agent(tdev, "research", """
+        time.sleep(3)
+        print(json.dumps({"status": "ok", "output": {"metrics": {}, "per_file": {}}, "cost_usd": 0}))
+    """)
+    process = subprocess.Popen(
+        [sys.executable, str(ROOT / "scripts" / "run_evolution.py"), "--target", str(git_repo / "packages/agents"),
+         "--monitor"], env=tdev.env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    wait_for(lambda: open_store().list_evolutions() and open_store().list_evolutions()[0]["status"] == "running")
+    process.send_signal(signal.SIGINT)
+    stdout, stderr = process.communicate(timeout=60)
+    assert process.returncode == 1
+    assert "graceful stop requested" in stderr
+    record = only_evolution(tdev)
+    assert record["status"] == "stopped" and record["id"] in stdout
