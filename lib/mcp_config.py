@@ -1,0 +1,197 @@
+"""The MCP client config (packages/mcp/clients/claude.mcp.json, or TDEV_MCP_CONFIG).
+
+Claude-style: {"mcpServers": {name: {command, args, env, cwd} | {type: "http", url, headers}}}.
+Strings may use ${VAR} and ${VAR:-default}; a variable that is unset and has no default
+makes that one server fail with a clear reason, not the whole file. Unknown keys are
+tolerated (other clients add their own). An http server may also have a `command`:
+restart_mcp.py starts and stops it as a long-running process.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from lib import paths
+from lib.errors import ConfigError, NotFound
+from lib.fsutil import atomic_write
+from lib.timeparse import utcnow
+
+HTTP_TYPES = ("http", "streamable-http", "streamableHttp")
+_VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+# npm's filesystem server, pinned so that every machine runs the same code; npx caches it.
+FILESYSTEM_PACKAGE = "@modelcontextprotocol/server-filesystem@2026.8.31"
+
+
+@dataclass
+class ServerSpec:
+    """One configured server with its variables expanded; `problem` says why it cannot start."""
+
+    name: str
+    transport: str  # stdio | http
+    command: str | None = None
+    args: list[str] = field(default_factory=list)
+    env: dict[str, str] = field(default_factory=dict)
+    cwd: str | None = None
+    url: str | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+    raw: dict = field(default_factory=dict)
+    problem: str | None = None
+
+    @property
+    def argv(self) -> list[str]:
+        return [self.command, *self.args] if self.command else []
+
+    def working_dir(self) -> Path:
+        """The config's cwd, else the user's home: never the project root (the mcp/ shim lives there)."""
+        return Path(self.cwd).expanduser() if self.cwd else Path.home()
+
+
+class _Unset(Exception):
+    def __init__(self, variable: str):
+        super().__init__(variable)
+        self.variable = variable
+
+
+def expand(text: str, environ: dict | None = None) -> str:
+    """${VAR} and ${VAR:-default} (the default also when VAR is empty, as in the shell)."""
+    environ = os.environ if environ is None else environ
+
+    def substitute(match: re.Match) -> str:
+        value = environ.get(match.group(1))
+        if value:
+            return value
+        if match.group(2) is not None:
+            return match.group(2)
+        if value is not None:
+            return value
+        raise _Unset(match.group(1))
+
+    return _VARIABLE.sub(substitute, text)
+
+
+def _strings(value, what: str) -> list[str]:
+    if not isinstance(value, list) or not all(isinstance(item, str | int | float) for item in value):
+        raise ValueError(f"{what} must be a list of strings")
+    return [str(item) for item in value]
+
+
+def _mapping(value, what: str) -> dict[str, str]:
+    if not isinstance(value, dict):
+        raise ValueError(f"{what} must be a mapping of names to strings")
+    return {str(key): str(item) for key, item in value.items()}
+
+
+def parse_server(name: str, entry, environ: dict | None = None) -> ServerSpec:
+    """One mcpServers entry as a ServerSpec; problems are recorded on it, never raised."""
+    if not isinstance(entry, dict):
+        return ServerSpec(name, "stdio", problem=f"entry must be an object, got {type(entry).__name__}")
+    kind = str(entry.get("type") or ("http" if entry.get("url") else "stdio"))
+    transport = "http" if kind in HTTP_TYPES else kind
+    spec = ServerSpec(name, transport, raw=entry)
+    try:
+        if transport not in ("stdio", "http"):
+            raise ValueError(f"transport {kind!r} is not supported (use stdio or http)")
+        if entry.get("command") is not None:
+            if not isinstance(entry["command"], str) or not entry["command"].strip():
+                raise ValueError("command must be a non-empty string")
+            spec.command = expand(entry["command"], environ)
+        spec.args = [expand(arg, environ) for arg in _strings(entry.get("args", []), "args")]
+        spec.env = {key: expand(value, environ) for key, value in _mapping(entry.get("env", {}), "env").items()}
+        if entry.get("cwd"):
+            spec.cwd = expand(str(entry["cwd"]), environ)
+        if transport == "http":
+            if not isinstance(entry.get("url"), str):
+                raise ValueError("an http server needs a url")
+            spec.url = expand(entry["url"], environ)
+            spec.headers = {k: expand(v, environ) for k, v in _mapping(entry.get("headers", {}), "headers").items()}
+        elif not spec.command:
+            raise ValueError("a stdio server needs a command")
+    except _Unset as unset:
+        spec.problem = f"environment variable {unset.variable} is not set (the config uses ${{{unset.variable}}})"
+    except ValueError as bad:
+        spec.problem = str(bad)
+    return spec
+
+
+def read_raw(path: Path | None = None) -> dict:
+    """The config file as JSON; ConfigError when it is missing or not a JSON object with mcpServers."""
+    path = path or paths.mcp_config()
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: missing", "run python scripts/init_evolution.py --reset-mcp") from None
+    except OSError as failure:
+        raise ConfigError(f"{path}: cannot read: {failure.strerror}") from None
+    try:
+        document = json.loads(text)
+    except ValueError as bad:
+        raise ConfigError(f"{path}: not valid JSON: {bad}", "fix it or run python scripts/init_evolution.py "
+                          "--reset-mcp") from None
+    servers = document.get("mcpServers") if isinstance(document, dict) else None
+    if not isinstance(servers, dict):
+        raise ConfigError(f"{path}: expected an object with an mcpServers mapping", "see the default: "
+                          "python scripts/init_evolution.py --reset-mcp")
+    return document
+
+
+def load(path: Path | None = None) -> list[ServerSpec]:
+    """Every configured server, in file order."""
+    return [parse_server(name, entry) for name, entry in read_raw(path)["mcpServers"].items()]
+
+
+def select(servers: list[ServerSpec], name: str) -> list[ServerSpec]:
+    """`all` or one server by name (NotFound names the configured ones)."""
+    if name == "all":
+        return servers
+    chosen = [spec for spec in servers if spec.name == name]
+    if not chosen:
+        known = ", ".join(spec.name for spec in servers) or "none configured"
+        raise NotFound(f"no MCP server named {name!r} in {paths.mcp_config()}", f"configured: {known}")
+    return chosen
+
+
+def default_config() -> dict:
+    """What agents need on a fresh machine: files (npm's reference server, Node ships with the
+    image) and git (PyPI's mcp-server-git, run by this interpreter so that cron's PATH does not
+    matter). Both get the project root; both start in the user's home, never the root."""
+    root = str(paths.root())
+    return {
+        "mcpServers": {
+            "filesystem": {
+                "type": "stdio",
+                "command": "npx",
+                "args": ["-y", FILESYSTEM_PACKAGE, root],
+                "cwd": "${HOME}",
+            },
+            "git": {
+                "type": "stdio",
+                "command": sys.executable,
+                "args": ["-m", "mcp_server_git", "--repository", root],
+                "cwd": "${HOME}",
+            },
+        }
+    }
+
+
+def install_default(reset: bool) -> str:
+    """Write the default config; never overwrite one without reset, and keep a dated copy when resetting."""
+    path = paths.mcp_config()
+    content = json.dumps(default_config(), indent=2) + "\n"
+    if path.exists() and not reset:
+        return f"MCP config kept: {path} (python scripts/init_evolution.py --reset-mcp writes the default)"
+    if path.exists():
+        if path.read_text(encoding="utf-8", errors="replace") == content:
+            return f"MCP config is already the default: {path}"
+        backup = path.with_name(f"{path.name}.{utcnow().strftime('%Y%m%dT%H%M%SZ')}.bak")
+        if not backup.exists():
+            shutil.copy2(path, backup)
+        atomic_write(path, content, mode=0o600)
+        return f"MCP config reset to the default: {path} (previous file kept as {backup})"
+    atomic_write(path, content, mode=0o600)
+    return f"MCP config written: {path}"

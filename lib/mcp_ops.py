@@ -1,0 +1,212 @@
+"""Operating the configured MCP servers: test them all at once, restart them.
+
+`python -m mcp.test` and restart_mcp.py are thin shells around test_all() and restart().
+Long-running (http) servers that have a `command` run detached under lib/mcp_logpump.py,
+which leads their process group and copies their output into the MCP logs; their pid
+file is <history>/mcp/<name>.pid. Stdio servers belong to their clients: a restart ends
+the running ones so that each client starts a fresh one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from lib import cli, mcp_client, paths
+from lib.mcp_config import ServerSpec
+
+COLUMNS = [("name", "SERVER"), ("transport", "TRANSPORT"), ("status_text", "STATUS"), ("latency", "HANDSHAKE"),
+           ("protocol_version", "PROTOCOL"), ("server", "NAME/VERSION"), ("tools", "TOOLS"), ("error", "REASON")]
+# launchers whose process shows another name once running (npx becomes `npm exec ...`)
+LAUNCHED_AS = {"npx": "npm", "uvx": "uv", "pipx": "pipx", "bunx": "bun"}
+STOP_GRACE_SECONDS = 5.0
+
+
+def test_all(servers: list[ServerSpec], timeout: float) -> list[dict]:
+    """Every server tested concurrently; rows in config order."""
+    if not servers:
+        return []
+    with ThreadPoolExecutor(max_workers=len(servers), thread_name_prefix="mcp-test") as pool:
+        return list(pool.map(lambda spec: mcp_client.probe(spec, timeout), servers))
+
+
+def check_status(rows: list[dict]) -> str:
+    """ok, warning (nothing configured) or critical (a server failed)."""
+    if not rows:
+        return "warning"
+    return "critical" if any(row["status"] != "ok" for row in rows) else "ok"
+
+
+def print_report(rows: list[dict], as_json: bool) -> int:
+    """The table (failures followed by their last stderr lines) or the JSON document; the exit code."""
+    status = check_status(rows)
+    if as_json:
+        cli.print_json({"status": status, "servers": rows})
+        return cli.STATUS_CODES[status]
+    failed = [row for row in rows if row["status"] != "ok"]
+    print(f"MCP {status.upper()}: {len(rows) - len(failed)} of {len(rows)} servers answered"
+          + (f" ({paths.mcp_config()})" if not rows else ""))
+    cli.print_table([_display(row) for row in rows], COLUMNS, empty="no MCP servers configured")
+    for row in failed:
+        print(f"\n{row['name']}: {row['error']}")
+        for line in row["stderr_tail"]:
+            print(f"  | {line}")
+        print(f"  log: {row['log']}")
+    return cli.STATUS_CODES[status]
+
+
+def _display(row: dict) -> dict:
+    who = " ".join(str(part) for part in (row["server_name"], row["server_version"]) if part)
+    return {**row, "status_text": row["status"].upper(), "server": who,
+            "latency": f"{row['latency_ms']} ms" if row["latency_ms"] is not None else ""}
+
+
+# ---- processes ------------------------------------------------------------------------
+
+def pid_file(name: str) -> Path:
+    return paths.history_dir() / "mcp" / f"{name}.pid"
+
+
+def matches(cmdline: list[str], spec: ServerSpec) -> bool:
+    """True when a process command line is this server: same program, its arguments in order.
+
+    Options such as npx's -y are left out of the comparison: launchers rewrite them.
+    """
+    if not cmdline or not spec.command:
+        return False
+    program = Path(spec.command).name
+    shown = {Path(part).name for part in cmdline[:2]}
+    if program not in shown and LAUNCHED_AS.get(program) not in shown:
+        return False
+    wanted = iter(cmdline[1:])
+    return all(any(part == arg for part in wanted) for arg in spec.args if not arg.startswith("-"))
+
+
+def running(spec: ServerSpec) -> list:
+    """This user's processes that are this server (never this process or its ancestors)."""
+    import psutil
+
+    mine = {os.getpid(), *(parent.pid for parent in psutil.Process().parents())}
+    found = []
+    for process in psutil.process_iter(["pid", "cmdline", "uids"]):
+        with contextlib.suppress(psutil.Error):
+            if process.pid in mine or process.info["uids"] is None or process.info["uids"].real != os.getuid():
+                continue
+            if matches(process.info["cmdline"] or [], spec):
+                found.append(process)
+    return found
+
+
+def end_processes(processes: list, grace: float = STOP_GRACE_SECONDS) -> list[int]:
+    """TERM each process with its children, KILL what is left after the grace period."""
+    import psutil
+
+    targets = {}
+    for process in processes:
+        with contextlib.suppress(psutil.Error):
+            for member in [process, *process.children(recursive=True)]:
+                targets[member.pid] = member
+    for member in targets.values():
+        with contextlib.suppress(psutil.Error):
+            member.terminate()
+    _, alive = psutil.wait_procs(list(targets.values()), timeout=grace)
+    for member in alive:
+        with contextlib.suppress(psutil.Error):
+            member.kill()
+    psutil.wait_procs(alive, timeout=grace)
+    return sorted(process.pid for process in processes)
+
+
+def _recorded_pid(spec: ServerSpec) -> int | None:
+    """The pid in the server's pid file when that process is still our log pump for it."""
+    import psutil
+
+    try:
+        pid = int(pid_file(spec.name).read_text().split()[0])
+        cmdline = psutil.Process(pid).cmdline()
+    except (OSError, ValueError, IndexError, psutil.Error):
+        return None
+    return pid if "lib.mcp_logpump" in cmdline and spec.name in cmdline else None
+
+
+def stop_http(spec: ServerSpec) -> list[int]:
+    """Stop a long-running server: its recorded process group, and copies started by hand."""
+    stopped = []
+    pid = _recorded_pid(spec)
+    if pid and mcp_client.end_group(pid, STOP_GRACE_SECONDS):
+        stopped.append(pid)
+    stopped += end_processes(running(spec))
+    pid_file(spec.name).unlink(missing_ok=True)
+    return stopped
+
+
+def start_http(spec: ServerSpec) -> int:
+    """Start a long-running server detached, under the log pump, and record its pid."""
+    log_dir = paths.mcp_log_dir()
+    log_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    argv = [sys.executable, "-m", "lib.mcp_logpump", spec.name, str(log_dir), str(spec.working_dir()), "--",
+            *spec.argv]
+    with open(os.devnull, "rb") as nothing:
+        process = subprocess.Popen(argv, cwd=paths.root(), env={**os.environ, **spec.env}, stdin=nothing,
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    pid_file(spec.name).parent.mkdir(parents=True, exist_ok=True)
+    pid_file(spec.name).write_text(f"{process.pid}\n")
+    return process.pid
+
+
+def wait_until_up(spec: ServerSpec, timeout: float) -> dict:
+    """Probe a freshly started server until it answers or the timeout passes."""
+    end = time.monotonic() + timeout
+    while True:
+        row = mcp_client.probe(spec, max(1.0, min(timeout, end - time.monotonic())), record=False)
+        if row["status"] == "ok" or time.monotonic() >= end:
+            mcp_client.record_result(mcp_client.ServerLog(spec.name), row)
+            return row
+        time.sleep(0.3)
+
+
+def restart(servers: list[ServerSpec], timeout: float, dry_run: bool) -> list[dict]:
+    """Stop and start http servers that have a command, end running stdio ones, then test each."""
+    actions = []
+    for spec in servers:
+        log = mcp_client.ServerLog(spec.name)
+        if spec.problem:
+            actions.append({"name": spec.name, "action": f"skipped: {spec.problem}"})
+            continue
+        if spec.transport == "http" and spec.command:
+            if dry_run:
+                actions.append({"name": spec.name, "action": "would stop and start the server"})
+                continue
+            stopped = stop_http(spec)
+            pid = start_http(spec)
+            log.event("INFO", f"restart_mcp: stopped {stopped or 'nothing'}, started pid {pid}")
+            actions.append({"name": spec.name, "action": f"stopped {_pids(stopped)}, started pid {pid}"})
+        elif spec.transport == "http":
+            actions.append({"name": spec.name, "action": "remote server: nothing to restart"})
+        else:
+            processes = running(spec)
+            if dry_run:
+                actions.append({"name": spec.name, "action": f"would end {_pids([p.pid for p in processes])}"})
+                continue
+            ended = end_processes(processes)
+            if ended:
+                log.event("INFO", f"restart_mcp: ended {ended}; clients start fresh servers")
+            actions.append({"name": spec.name, "action": f"ended {_pids(ended)}; clients start fresh ones"})
+    if dry_run:
+        return [{**action, "status": "not tested (dry run)", "error": None} for action in actions]
+    with ThreadPoolExecutor(max_workers=max(1, len(servers)), thread_name_prefix="mcp-restart") as pool:
+        rows = list(pool.map(lambda spec: (wait_until_up(spec, timeout) if spec.transport == "http" and spec.command
+                                           else mcp_client.probe(spec, timeout)), servers))
+    return [{**action, **{k: row[k] for k in ("status", "error", "latency_ms", "tools")}}
+            for action, row in zip(actions, rows, strict=True)]
+
+
+def _pids(pids: list[int]) -> str:
+    if not pids:
+        return "no running process"
+    return "pid " + ", ".join(str(pid) for pid in pids)

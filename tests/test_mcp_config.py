@@ -1,0 +1,110 @@
+"""lib.mcp_config and the pure parts of lib.mcp_ops: expansion, parsing, defaults, process matching."""
+
+from __future__ import annotations
+
+import json
+import re
+import stat
+
+import pytest
+
+from lib import mcp_config, mcp_ops
+from lib.errors import ConfigError, NotFound
+from lib.mcp_config import ServerSpec, expand, parse_server
+
+
+def test_expand_variables_and_defaults():
+    env = {"TOKEN": "abc", "EMPTY": ""}
+    assert expand("Bearer ${TOKEN}", env) == "Bearer abc"
+    assert expand("${MISSING:-fallback}/x", env) == "fallback/x"
+    assert expand("${EMPTY:-used when empty}", env) == "used when empty"
+    assert expand("${EMPTY}", env) == ""
+    assert expand("no variables $HOME", env) == "no variables $HOME"
+
+
+def test_parse_stdio_http_and_unknown_keys():
+    spec = parse_server("fs", {"command": "npx", "args": ["-y", "pkg", "${ROOT:-/srv}"], "env": {"A": "1"},
+                               "disabled": False, "alwaysAllow": ["x"]}, {})
+    assert (spec.transport, spec.argv, spec.env, spec.problem) == ("stdio", ["npx", "-y", "pkg", "/srv"], {"A": "1"},
+                                                                   None)
+    remote = parse_server("gh", {"url": "https://example.test/mcp", "headers": {"Authorization": "Bearer ${T}"}},
+                          {"T": "tok"})
+    assert (remote.transport, remote.headers["Authorization"]) == ("http", "Bearer tok")
+    typed = parse_server("h", {"type": "streamable-http", "url": "http://127.0.0.1:1/mcp"}, {})
+    assert typed.transport == "http" and typed.problem is None
+
+
+@pytest.mark.parametrize("entry, problem", [
+    ({"command": "x", "env": {"K": "${NOT_SET_ANYWHERE}"}}, "environment variable NOT_SET_ANYWHERE is not set"),
+    ({"type": "sse", "url": "http://x"}, "transport 'sse' is not supported"),
+    ({"args": ["a"]}, "a stdio server needs a command"),
+    ({"type": "http"}, "an http server needs a url"),
+    ({"command": "x", "args": "not a list"}, "args must be a list"),
+    ("just a string", "entry must be an object"),
+])
+def test_parse_problems_stay_with_the_server(entry, problem):
+    assert problem in parse_server("bad", entry, {}).problem
+
+
+def test_working_dir_is_cwd_else_home(tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert ServerSpec("a", "stdio", command="x").working_dir() == tmp_path
+    assert ServerSpec("a", "stdio", command="x", cwd="/srv").working_dir().as_posix() == "/srv"
+
+
+def test_load_errors_and_select(tdev):
+    with pytest.raises(ConfigError, match="missing"):
+        mcp_config.load()
+    tdev.mcp_config.parent.mkdir(parents=True)
+    tdev.mcp_config.write_text("{not json")
+    with pytest.raises(ConfigError, match="not valid JSON"):
+        mcp_config.load()
+    tdev.mcp_config.write_text(json.dumps({"servers": {}}))
+    with pytest.raises(ConfigError, match="mcpServers"):
+        mcp_config.load()
+    tdev.mcp_config.write_text(json.dumps({"mcpServers": {"a": {"command": "x"}, "b": {"command": "y"}}}))
+    servers = mcp_config.load()
+    assert [s.name for s in mcp_config.select(servers, "all")] == ["a", "b"]
+    assert [s.name for s in mcp_config.select(servers, "b")] == ["b"]
+    with pytest.raises(NotFound, match="configured: a, b"):
+        mcp_config.select(servers, "c")
+
+
+def test_install_default_never_overwrites_and_reset_keeps_a_dated_copy(tdev):
+    message = mcp_config.install_default(reset=False)
+    assert "written" in message and tdev.mcp_config.exists()
+    assert stat.S_IMODE(tdev.mcp_config.stat().st_mode) == 0o600
+    servers = {s.name: s for s in mcp_config.load()}
+    assert set(servers) == {"filesystem", "git"}
+    assert all(s.cwd and s.problem is None for s in servers.values())  # explicit cwd: never the project root
+    tdev.mcp_config.write_text(json.dumps({"mcpServers": {"mine": {"command": "x"}}}))
+    assert "kept" in mcp_config.install_default(reset=False)
+    assert "mine" in tdev.mcp_config.read_text()
+    message = mcp_config.install_default(reset=True)
+    backups = list(tdev.mcp_config.parent.glob("claude.mcp.json.*.bak"))
+    assert len(backups) == 1 and re.fullmatch(r"claude\.mcp\.json\.\d{8}T\d{6}Z\.bak", backups[0].name)
+    assert str(backups[0]) in message and "mine" in backups[0].read_text()
+    assert "filesystem" in tdev.mcp_config.read_text()
+    assert "already the default" in mcp_config.install_default(reset=True)
+    assert len(list(tdev.mcp_config.parent.glob("*.bak"))) == 1
+
+
+@pytest.mark.parametrize("cmdline, spec, expected", [
+    (["npm", "exec", "@modelcontextprotocol/server-filesystem@1", "/srv"],
+     ServerSpec("fs", "stdio", "npx", ["-y", "@modelcontextprotocol/server-filesystem@1", "/srv"]), True),
+    (["npm", "exec", "@modelcontextprotocol/server-filesystem@1", "/other"],
+     ServerSpec("fs", "stdio", "npx", ["-y", "@modelcontextprotocol/server-filesystem@1", "/srv"]), False),
+    (["/usr/bin/python3", "-m", "mcp_server_git", "--repository", "/srv"],
+     ServerSpec("git", "stdio", "/usr/bin/python3", ["-m", "mcp_server_git", "--repository", "/srv"]), True),
+    (["/usr/bin/python3", "/usr/local/bin/mcp-server-time"], ServerSpec("t", "stdio", "mcp-server-time"), True),
+    (["vim", "/srv"], ServerSpec("fs", "stdio", "npx", ["/srv"]), False),
+    ([], ServerSpec("fs", "stdio", "npx", ["/srv"]), False),
+])
+def test_process_matching(cmdline, spec, expected):
+    assert mcp_ops.matches(cmdline, spec) is expected
+
+
+def test_check_status():
+    assert mcp_ops.check_status([]) == "warning"
+    assert mcp_ops.check_status([{"status": "ok"}]) == "ok"
+    assert mcp_ops.check_status([{"status": "ok"}, {"status": "failed"}]) == "critical"
