@@ -168,6 +168,10 @@ def lock(name: str) -> Iterator[Path]:
         handle.truncate()
         handle.write(f"pid {os.getpid()} since {iso()}\n")
         handle.flush()
-        yield path
+        try:
+            yield path
+        finally:  # an empty file marks a clean release; a holder line left behind means the run died
+            handle.seek(0)
+            handle.truncate()
     finally:
         handle.close()
