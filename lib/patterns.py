@@ -1,0 +1,250 @@
+"""Learned patterns (DESIGN §4): prevention patterns from reverted PRs, failure and success
+patterns mined from the evolution history, and the planner's question "is this file blocked?".
+
+A pattern is {id, kind: prevention|success|failure, source, signature, created_at, hits};
+its signature holds files, change_kind and a message. Ids are derived from what the
+pattern is about, so running a command twice updates a pattern instead of adding one.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import hashlib
+import json
+import logging
+import re
+from collections import Counter
+from pathlib import Path
+
+from lib.log import mask_secrets
+from lib.store import Store
+from lib.timeparse import iso
+
+log = logging.getLogger(__name__)
+
+ANY = "any"
+_CHANGE_KIND = re.compile(r"Change kind:\s*`([^`]+)`")
+_REVERTS_PR = re.compile(r"\bReverts\s+(?:([\w.-]+/[\w.-]+))?#(\d+)")
+_REVERTS_COMMIT = re.compile(r"\bThis reverts commit ([0-9a-f]{7,40})")
+_ERROR_WORD = re.compile(r"^[A-Za-z][\w.-]*$")
+FILE_KINDS = (
+    ("tests", re.compile(r"(^|/)(tests?/|test_[^/]*\.py$|[^/]*_test\.py$)")),
+    ("ci", re.compile(r"^\.github/")),
+    ("docs", re.compile(r"\.(md|rst|txt)$")),
+    ("config", re.compile(r"\.(ya?ml|json|toml|ini|cfg)$")),
+    ("python", re.compile(r"\.py$")),
+)
+
+
+# ---- prevention patterns from pull requests ---------------------------------------------
+
+def file_kind(name: str) -> str:
+    return next((kind for kind, pattern in FILE_KINDS if pattern.search(name)), "other")
+
+
+def change_kind_of(pull: dict) -> str:
+    """The change kind an auto-evolution PR names in its body; any other PR blocks every kind."""
+    match = _CHANGE_KIND.search(pull.get("body") or "")
+    return match.group(1).strip() if match else ANY
+
+
+def reverted_pull(client, pull: dict) -> dict | None:
+    """The PR that this one reverts: `Reverts owner/repo#N` (gh, the web UI) or the commit of `git revert`."""
+    body = pull.get("body") or ""
+    match = _REVERTS_PR.search(body)
+    if match and (not match.group(1) or match.group(1).lower() == str(client.repo).lower()):
+        return client.get_pull(int(match.group(2)))
+    match = _REVERTS_COMMIT.search(body)
+    if match:
+        owners = client.get(client.repo_path(f"/commits/{match.group(1)}/pulls"))
+        if owners:
+            return client.get_pull(int(owners[0]["number"]))
+    return None
+
+
+def from_pull(client, number: int) -> dict:
+    """A prevention pattern for the change a PR made, or for the change it reverts."""
+    pull = client.get_pull(number)
+    original = reverted_pull(client, pull)
+    subject = original or pull
+    files = client.pull_files(subject["number"])
+    names = sorted({entry["filename"] for entry in files})
+    why = f"reverted by #{number}" if original else f"marked bad from #{number}"
+    signature = {
+        "files": names,
+        "change_kind": change_kind_of(subject),
+        "message": f"{subject.get('title', '')} ({why})",
+        "pr": subject["number"],
+        "reverted_by": number if original else None,
+        "title": subject.get("title"),
+        "labels": sorted(label["name"] for label in subject.get("labels", [])),
+        "file_kinds": sorted({file_kind(name) for name in names}),
+        "file_changes": dict(Counter(entry.get("status", "modified") for entry in files)),
+    }
+    return {"id": f"prevent-pr-{subject['number']}", "kind": "prevention", "source": str(number),
+            "signature": signature, "created_at": iso(), "hits": 0}
+
+
+def save(store: Store, pattern: dict) -> tuple[dict, bool]:
+    """Insert or update by id, keeping the first created_at and the hits; returns (record, created)."""
+    existing = {p["id"]: p for p in store.list_patterns(pattern["kind"])}.get(pattern["id"])
+    if existing:
+        pattern = {**pattern, "created_at": existing["created_at"],
+                   "hits": max(existing.get("hits") or 0, pattern.get("hits") or 0)}
+    store.put_pattern(pattern)
+    return pattern, existing is None
+
+
+# ---- the planner's question ----------------------------------------------------------------
+
+def _same_file(candidate: str, listed: str) -> bool:
+    """Paths may be relative to the repository or to the target: compare on whole path parts."""
+    if any(char in listed for char in "*?["):
+        return fnmatch.fnmatch(candidate, listed) or fnmatch.fnmatch(candidate, f"*/{listed}")
+    a, b = candidate.strip("/"), listed.strip("/")
+    return a == b or a.endswith(f"/{b}") or b.endswith(f"/{a}")
+
+
+def _same_kind(requested: str, listed: str | None) -> bool:
+    return not listed or ANY in (requested, listed) or requested == listed
+
+
+def blocked(store: Store, files: list[str], change_kind: str) -> list[tuple[str, dict]]:
+    """Each file that a prevention pattern forbids for this change kind, with the pattern.
+
+    Every match counts as a hit of the pattern, so operators see which patterns work.
+    """
+    found: list[tuple[str, dict]] = []
+    hits: Counter = Counter()
+    for pattern in store.list_patterns("prevention"):
+        signature = pattern.get("signature") or {}
+        if not _same_kind(change_kind, signature.get("change_kind")):
+            continue
+        for name in files:
+            if any(_same_file(name, listed) for listed in signature.get("files", [])):
+                found.append((name, pattern))
+                hits[pattern["id"]] += 1
+    for pattern in {p["id"]: p for _, p in found}.values():
+        pattern["hits"] = (pattern.get("hits") or 0) + hits[pattern["id"]]
+        store.put_pattern(pattern)
+        log.info("prevention pattern %s blocks %s for %s", pattern["id"],
+                 ", ".join(n for n, p in found if p["id"] == pattern["id"]), change_kind)
+    return found
+
+
+# ---- mining the history ------------------------------------------------------------------
+
+def error_class(error: str | None, agent: str | None = None) -> str:
+    """The leading words of an error ("agent-error: a: RuntimeError: ..." -> agent-error/RuntimeError)."""
+    words = []
+    for part in (error or "").split(": ")[:-1]:
+        part = part.strip()
+        if not _ERROR_WORD.match(part):
+            break
+        if part != agent:
+            words.append(part)
+    return "/".join(words) or (error or "unknown").split(":")[0].strip()[:40] or "unknown"
+
+
+def _artifact(history: Path, task: dict) -> dict:
+    path = history / str(task.get("evolution_id")) / "tasks" / f"{task['id']}.json"
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+
+
+def _files(artifact: dict) -> list[str]:
+    """The files a task worked on: the plan it was given, or what it planned or changed."""
+    output = artifact.get("output") if isinstance(artifact.get("output"), dict) else {}
+    plan = ((artifact.get("input") or {}).get("context") or {}).get("plan") or {}
+    for listed in (output.get("changed_files"), output.get("files"), plan.get("files")):
+        if isinstance(listed, list) and listed:
+            return sorted(str(name) for name in listed)
+    return []
+
+
+def _pattern_id(kind: str, signature: dict) -> str:
+    digest = hashlib.sha256(json.dumps(signature, sort_keys=True).encode()).hexdigest()[:12]
+    return f"{kind}-{digest}"
+
+
+def mine(store: Store, history: Path) -> list[dict]:
+    """Failure signatures (phase, error class, files) and successful change kinds, with counts."""
+    found: dict[str, dict] = {}
+
+    def count(kind: str, key: dict, source: str, message: str) -> None:
+        pattern_id = _pattern_id(kind, key)
+        entry = found.setdefault(pattern_id, {"id": pattern_id, "kind": kind, "source": source,
+                                              "signature": {**key, "message": message}, "hits": 0})
+        entry["hits"] += 1
+
+    for task in reversed(store.list_tasks(statuses=("failed",))):  # oldest first: source is the newest
+        key = {"phase": task.get("phase"), "error_class": error_class(task.get("error"), task.get("agent")),
+               "files": _files(_artifact(history, task))}
+        count("failure", key, task.get("evolution_id"), mask_secrets(str(task.get("error") or ""))[:200])
+    for evolution in reversed(store.list_evolutions(statuses=("succeeded",))):
+        plan = next((t for t in store.list_tasks(evolution["id"]) if t.get("phase") == "plan"), None)
+        output = (_artifact(history, plan).get("output") or {}) if plan else {}
+        key = {"focus": evolution.get("focus"), "target": evolution.get("target"),
+               "change_kind": output.get("change_kind") if isinstance(output, dict) else None}
+        count("success", key, evolution["id"], f"{evolution.get('focus')} on {evolution.get('target')} succeeded")
+    return list(found.values())
+
+
+def merge(store: Store, mined: list[dict], dry_run: bool = False) -> dict:
+    """Store mined patterns; hits never go down (the history may have been pruned since)."""
+    stored = {p["id"]: p for p in store.list_patterns()}
+    report: dict = {"new": [], "updated": [], "unchanged": 0}
+    for pattern in mined:
+        before = stored.get(pattern["id"])
+        if before is None:
+            record = {**pattern, "created_at": iso()}
+            report["new"].append(record)
+        elif pattern["hits"] > (before.get("hits") or 0):
+            record = {**before, "hits": pattern["hits"], "source": pattern["source"]}
+            report["updated"].append({**record, "hits_before": before.get("hits") or 0})
+        else:
+            report["unchanged"] += 1
+            continue
+        if not dry_run:
+            store.put_pattern(record)
+    return report
+
+
+def describe(pattern: dict) -> str:
+    """One line for tables."""
+    signature = pattern.get("signature") or {}
+    if pattern["kind"] == "failure":
+        what = f"{signature.get('phase')}: {signature.get('error_class')}"
+    elif pattern["kind"] == "success":
+        what = f"{signature.get('focus')} on {signature.get('target')} ({signature.get('change_kind') or '?'})"
+    else:
+        what = f"{signature.get('change_kind')}: {signature.get('message')}"
+    files = signature.get("files") or []
+    shown = ", ".join(files[:3]) + (f" +{len(files) - 3}" if len(files) > 3 else "")
+    return f"{what}" + (f" [{shown}]" if shown else "")
+
+
+
+def update_from(source: Path, dry_run: bool = False) -> tuple[dict, Path]:
+    """Mine a history folder into the configured store; returns (report, folder mined)."""
+    from lib import paths
+    from lib.errors import NotFound
+    from lib.store import open_store
+
+    folder = source.expanduser().resolve()
+    store = open_store(create=True)
+    if folder == paths.history_dir().expanduser().resolve():
+        return merge(store, mine(store, folder), dry_run), folder
+    database = folder / "state.db"
+    if not database.is_file():
+        raise NotFound(f"no evolution history at {folder} (no state.db)",
+                       f"give the history folder, e.g. --source {paths.history_dir()}/")
+    from lib.store.sqlite import SQLiteStore
+
+    mined_from = SQLiteStore.open(path=database)
+    try:
+        return merge(store, mine(mined_from, folder), dry_run), folder
+    finally:
+        mined_from.close()
