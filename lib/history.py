@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from pathlib import Path
 
 from lib import timeparse
 from lib.store import ACTIVE, Store
@@ -42,5 +43,20 @@ def active(store: Store) -> list[dict]:
     return store.list_evolutions(statuses=ACTIVE)
 
 
-def since(store: Store, moment: datetime, statuses: tuple | None = None, limit: int | None = None) -> list[dict]:
-    return store.list_evolutions(since=timeparse.iso(moment), statuses=statuses, limit=limit)
+def since(store: Store, moment: datetime, statuses: tuple | None = None, limit: int | None = None,
+          target: str | None = None) -> list[dict]:
+    return store.list_evolutions(since=timeparse.iso(moment), statuses=statuses, target=target, limit=limit)
+
+
+def target_key(text: str | None) -> str | None:
+    """A --target as the store keeps it: an absolute path (relative ones resolve from here)."""
+    return str(Path(text).expanduser().resolve()) if text else None
+
+
+def tally(records: list[dict]) -> str:
+    """'12 evolutions: 10 succeeded, 2 failed' (statuses in the order they first appear)."""
+    counts: dict[str, int] = {}
+    for record in records:
+        counts[record.get("status") or "?"] = counts.get(record.get("status") or "?", 0) + 1
+    noun = "evolution" if len(records) == 1 else "evolutions"
+    return f"{len(records)} {noun}" + (": " + ", ".join(f"{n} {s}" for s, n in counts.items()) if counts else "")

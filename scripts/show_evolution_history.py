@@ -1,0 +1,47 @@
+"""Show the evolutions started since a point in time, newest first.
+
+--since takes today, yesterday, YYYY-MM-DD, an ISO timestamp or a duration (30m, 24h, 7d, 2w).
+
+\b
+Examples (runbook, Morning and Evening Checklists):
+    python scripts/show_evolution_history.py --since yesterday
+    python scripts/show_evolution_history.py --since today
+    python scripts/show_evolution_history.py --since 7d --status failed --json
+"""
+
+import _bootstrap  # noqa: F401
+import click
+
+from lib import cli, history, timeparse
+from lib.store import ACTIVE, FINAL, open_store
+
+
+@click.command(help=__doc__)
+@click.option("--since", "since_text", default="24h", show_default=True, metavar="WHEN",
+              help="today, yesterday, YYYY-MM-DD, an ISO timestamp or a duration.")
+@click.option("--status", "statuses", multiple=True, type=click.Choice(ACTIVE + FINAL),
+              help="Only evolutions with this status (repeatable).")
+@click.option("--target", help="Only evolutions of this target folder.")
+@click.option("--limit", type=click.IntRange(min=0), default=200, show_default=True,
+              help="Show the newest N (0: all).")
+@cli.json_option
+def main(since_text: str, statuses: tuple, target: str | None, limit: int, as_json: bool) -> int:
+    moment = timeparse.parse_since(since_text)
+    records = history.since(open_store(), moment, statuses or None, limit + 1 if limit else None,
+                            target=history.target_key(target))
+    if limit and len(records) > limit:
+        records = records[:limit]
+        cli.info(f"more than {limit} evolutions since {timeparse.local(timeparse.iso(moment))}; "
+                 f"showing the newest {limit} (--limit 0 shows all)")
+    if as_json:
+        cli.print_json(records)
+        return 0
+    cli.print_table(map(history.evolution_row, records), history.EVOLUTION_COLUMNS,
+                    empty=f"no evolutions since {timeparse.local(timeparse.iso(moment))}")
+    if records:
+        cli.info(history.tally(records))
+    return 0
+
+
+if __name__ == "__main__":
+    cli.run(main)
