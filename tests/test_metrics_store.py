@@ -6,6 +6,7 @@ This module also holds the seeding helpers the other metrics and report tests im
 from __future__ import annotations
 
 import sqlite3
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -36,6 +37,26 @@ def seed(store, evolutions: list[dict], tasks: list[dict] = ()) -> None:
             store.create_evolution(record)
         for record in tasks:
             store.create_task(record)
+
+
+def seed_history(tdev, evolutions: list[dict], tasks: list[dict] = (), meta: dict | None = None) -> None:
+    """Write records into the installation's SQLite store, as the runner would have."""
+    history = SQLiteStore.open(create=True, path=tdev.history / "state.db")
+    seed(history, evolutions, tasks)
+    for key, value in (meta or {}).items():
+        history.set_meta(key, value)
+    history.close()
+
+
+@pytest.fixture
+def utc(tdev, monkeypatch):
+    """Local time is UTC for this test and its subprocesses, so that days and months are exact."""
+    monkeypatch.setenv("TZ", "UTC")
+    tdev.env["TZ"] = "UTC"
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
 
 
 DAY = datetime(2024, 1, 10, tzinfo=UTC)

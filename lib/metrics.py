@@ -1,0 +1,469 @@
+"""The runbook's five key metrics over any time window, judged against config/thresholds.yaml,
+and the quality gates of config/gates.yaml on the evolution targets.
+
+Figures come from the store's aggregates (one SQL statement per question) and, for the PR
+merge rate, from GitHub's closed `auto-evolution` pull requests:
+  success_rate   succeeded / final evolutions (finished in the window), %
+  cycle_time     (finished_at - started_at) summed / cycles run, hours
+  cost_per_cycle cost_usd summed / cycles run, USD
+  pr_merge_rate  merged / closed auto-evolution PRs (closed in the window), %
+  error_rate     failed / all tasks (started in the window), %
+A status is normal, warning (between the normal and the alert threshold), alert, or
+no-data; unknown when a source could not be asked.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from lib import config, timeparse
+from lib.errors import ToolError, UsageError
+
+KEY_METRICS = ("success_rate", "cycle_time", "cost_per_cycle", "pr_merge_rate", "error_rate")
+# CloudWatch names (DESIGN §8) when thresholds.yaml does not give one.
+CLOUDWATCH_NAMES = {"success_rate": "EvolutionSuccessRate", "cycle_time": "CycleTime",
+                    "cost_per_cycle": "CostPerCycle", "pr_merge_rate": "PRMergeRate", "error_rate": "ErrorRate"}
+UNITS = {"success_rate": "%", "cycle_time": "hours", "cost_per_cycle": "USD", "pr_merge_rate": "%", "error_rate": "%"}
+DEFAULT_WINDOW = "7d"
+STATUSES = ("normal", "warning", "alert", "no-data", "unknown")
+CHECK_STATUS = {"normal": "ok", "warning": "warning", "alert": "critical", "no-data": "ok", "unknown": "unknown"}
+SPARK = "▁▂▃▄▅▆▇█"
+
+
+@dataclass(frozen=True)
+class Window:
+    """[start, end) in UTC, with a label for tables (a local day, '7d', a month)."""
+
+    start: datetime
+    end: datetime
+    label: str
+
+    def bounds(self) -> tuple[str, str]:
+        return timeparse.iso(self.start), timeparse.iso(self.end)
+
+
+def window_back(text: str = DEFAULT_WINDOW, now: datetime | None = None) -> Window:
+    """The window of the last duration (7d, 24h) ending now."""
+    end = now or timeparse.utcnow()
+    return Window(end - timeparse.parse_duration(text), end, text)
+
+
+def day_windows(days: int, last_day=None) -> list[Window]:
+    """The local calendar days ending with last_day (default today), oldest first."""
+    if days < 1:
+        raise UsageError(f"--days must be 1 or more, got {days}")
+    last_day = last_day or timeparse.parse_date("today")
+    windows = []
+    for back in range(days - 1, -1, -1):
+        day = last_day - timedelta(days=back)
+        start, end = timeparse.day_bounds(day)
+        windows.append(Window(start, end, day.isoformat()))
+    return windows
+
+
+# ---- thresholds -------------------------------------------------------------------------
+
+
+def thresholds() -> dict:
+    return config.load("thresholds")["metrics"]
+
+
+def judge(value: float | None, threshold: dict | None) -> str:
+    """normal beyond the normal bound, alert beyond the alert bound, warning between (runbook: >85%, <70%)."""
+    if value is None:
+        return "no-data"
+    if not threshold:
+        return "unknown"
+    if threshold["direction"] == "min":
+        return "normal" if value > threshold["normal"] else "alert" if value < threshold["alert"] else "warning"
+    return "normal" if value < threshold["normal"] else "alert" if value > threshold["alert"] else "warning"
+
+
+def describe_bound(threshold: dict, key: str) -> str:
+    """'>85%' / '<4 hours' / '>$20': how the runbook writes a normal range or alert threshold."""
+    if not threshold or threshold.get(key) is None:
+        return ""
+    good = ">" if threshold["direction"] == "min" else "<"
+    sign = good if key == "normal" else {">": "<", "<": ">"}[good]
+    return sign + compact(threshold[key], threshold.get("unit", ""))
+
+
+def compact(value: float, unit: str) -> str:
+    """A threshold as people write it: $10, 85%, 4 hours."""
+    return f"${value:g}" if unit == "USD" else f"{value:g}%" if unit == "%" else f"{value:g} {unit}".strip()
+
+
+def format_value(value: float | None, unit: str) -> str:
+    if value is None:
+        return "—"
+    if unit == "USD":
+        return f"${value:,.2f}"
+    if unit == "%":
+        return f"{value:.1f}%"
+    if unit == "hours":
+        return f"{value:.2f} h"
+    return f"{value:g} {unit}".strip()
+
+
+# ---- pull requests from GitHub -----------------------------------------------------------
+
+
+class PullRequests:
+    """auto-evolution PRs updated since a moment, fetched once; note says why there are none."""
+
+    def __init__(self, since: datetime):
+        from lib import github
+
+        self.pulls: list[dict] = []
+        self.note = ""
+        self.available = self.failed = False
+        if not github.configured():
+            self.note = "GitHub not configured (GITHUB_TOKEN and GITHUB_REPOSITORY)"
+            return
+        try:
+            items = github.Client.from_env().pulls_with_label(
+                github.AUTO_LABEL, state="all", since=since.strftime("%Y-%m-%dT%H:%M:%SZ"))
+        except ToolError as failure:
+            self.note, self.failed = f"GitHub: {failure}", True
+            return
+        self.available = True
+        for item in items:
+            self.pulls.append({
+                "number": item.get("number"), "title": item.get("title"),
+                "created_at": _stamp(item.get("created_at")), "closed_at": _stamp(item.get("closed_at")),
+                "merged": bool((item.get("pull_request") or {}).get("merged_at") or item.get("merged_at")),
+            })
+
+    def counts(self, window: Window) -> tuple[int, int]:
+        """(closed, merged) among PRs closed in the window."""
+        start, end = window.bounds()
+        inside = [p["merged"] for p in self.pulls if p["closed_at"] and start <= p["closed_at"] < end]
+        return len(inside), sum(inside)
+
+    def opened(self, window: Window) -> int:
+        start, end = window.bounds()
+        return sum(1 for p in self.pulls if p["created_at"] and start <= p["created_at"] < end)
+
+
+def _stamp(text: str | None) -> str | None:
+    moment = timeparse.from_iso(text)
+    return timeparse.iso(moment) if moment else None
+
+
+# ---- the key metrics ------------------------------------------------------------------------
+
+
+def _ratio(part: float, whole: float, scale: float = 1.0) -> float | None:
+    return round(scale * part / whole, 2) if whole else None
+
+
+def figures(evolutions: dict, tasks: dict, prs: tuple[int, int] | None, pr_note: str = "") -> dict:
+    """{metric: (value or None without data, what it rests on)} from one window's aggregates."""
+    cycles = evolutions["cycles"]
+    if prs is None:
+        pr_rate = (None, pr_note or "GitHub not asked")
+    else:
+        pr_rate = (_ratio(prs[1], prs[0], 100), f"{prs[1]}/{prs[0]} closed PRs merged")
+    return {
+        "success_rate": (_ratio(evolutions["succeeded"], evolutions["finished"], 100),
+                         f"{evolutions['succeeded']}/{evolutions['finished']} evolutions succeeded"),
+        "cycle_time": (_ratio(evolutions["seconds"], cycles * 3600),
+                       f"{evolutions['seconds'] / 3600:.2f} h over {cycles} cycles"),
+        "cost_per_cycle": (_ratio(evolutions["cost_usd"], cycles),
+                           f"${evolutions['cost_usd']:.2f} over {cycles} cycles"),
+        "pr_merge_rate": pr_rate,
+        "error_rate": (_ratio(tasks["failed"], tasks["tasks"], 100),
+                       f"{tasks['failed']}/{tasks['tasks']} tasks failed"),
+    }
+
+
+def compute(store, windows: list[Window], prs: PullRequests | None, **limits) -> list[dict]:
+    """Per window {values: {metric: (value, basis)}, evolutions, tasks}: two store aggregates for all windows.
+
+    limits go to evolution_stats (cycle_seconds_limit, cycle_cost_limit) for the SLA report.
+    """
+    bounds = [w.bounds() for w in windows]
+    rows = zip(windows, store.evolution_stats(bounds, **limits), store.task_stats(bounds), strict=True)
+    return [{"values": figures(evolutions, tasks, prs.counts(window) if prs and prs.available else None,
+                               prs.note if prs else ""),
+             "evolutions": evolutions, "tasks": tasks} for window, evolutions, tasks in rows]
+
+
+def pull_requests(since: datetime, with_github: bool) -> PullRequests | None:
+    return PullRequests(since) if with_github else None
+
+
+def describe(name: str, value: float | None, basis: str, limits: dict, unavailable: bool = False) -> dict:
+    """One metric as every command shows it (table row and JSON object)."""
+    threshold = limits.get(name) or {}
+    return {
+        "name": name,
+        "label": threshold.get("label", name.replace("_", " ")),
+        "metric": threshold.get("metric", CLOUDWATCH_NAMES[name]),
+        "unit": threshold.get("unit", UNITS[name]),
+        "value": value,
+        "status": "unknown" if unavailable else judge(value, threshold),
+        "normal": threshold.get("normal"),
+        "alert": threshold.get("alert"),
+        "direction": threshold.get("direction"),
+        "action": threshold.get("action", ""),
+        "basis": basis,
+    }
+
+
+def _described(values: dict, limits: dict, prs: PullRequests | None) -> list[dict]:
+    failed = bool(prs and prs.failed)
+    return [describe(name, *values[name], limits, unavailable=failed and name == "pr_merge_rate")
+            for name in KEY_METRICS]
+
+
+def key_metrics(store, window: Window, with_github: bool = True) -> dict:
+    """The five metrics over one window: {window, metrics: [...], note}."""
+    prs = pull_requests(window.start, with_github)
+    (computed,) = compute(store, [window], prs)
+    return {"window": window_json(window), "metrics": _described(computed["values"], thresholds(), prs),
+            "note": prs.note if prs else ""}
+
+
+def window_json(window: Window) -> dict:
+    start, end = window.bounds()
+    return {"label": window.label, "start": start, "end": end}
+
+
+# ---- trend ----------------------------------------------------------------------------------
+
+
+def trend_direction(values: list[float | None], direction: str | None) -> str:
+    """up/down/flat by the least-squares slope over the days with data, with better/worse."""
+    points = [(x, y) for x, y in enumerate(values) if y is not None]
+    if len(points) < 2:
+        return "flat"
+    mean_x = sum(x for x, _ in points) / len(points)
+    mean_y = sum(y for _, y in points) / len(points)
+    spread = sum((x - mean_x) ** 2 for x, _ in points)
+    slope = sum((x - mean_x) * (y - mean_y) for x, y in points) / spread
+    change = slope * (points[-1][0] - points[0][0])
+    if abs(change) <= 0.05 * max(abs(mean_y), 1e-9):
+        return "flat"
+    rising = change > 0
+    better = rising if direction == "min" else not rising
+    return f"{'up' if rising else 'down'} ({'better' if better else 'worse'})"
+
+
+def sparkline(values: list[float | None]) -> str:
+    """A compact unicode sparkline; a blank for days without data."""
+    known = [v for v in values if v is not None]
+    low, high = (min(known), max(known)) if known else (0, 0)
+    scale = (len(SPARK) - 1) / (high - low) if high > low else 0
+    return "".join(" " if v is None else SPARK[round((v - low) * scale) if scale else 3] for v in values)
+
+
+def trend(store, days: int, with_github: bool = True) -> dict:
+    """A row per day (the five values and their status), and per metric the window value, trend and status."""
+    windows = day_windows(days)
+    whole = Window(windows[0].start, windows[-1].end, f"{days}d")
+    prs = pull_requests(whole.start, with_github)
+    *daily, overall = [c["values"] for c in compute(store, [*windows, whole], prs)]
+    limits = thresholds()
+    rows = []
+    for window, values in zip(windows, daily, strict=True):
+        start, end = window.bounds()
+        rows.append({"day": window.label, "start": start, "end": end,
+                     **{name: values[name][0] for name in KEY_METRICS},
+                     "status": {name: judge(values[name][0], limits.get(name)) for name in KEY_METRICS}})
+    metrics = _described(overall, limits, prs)
+    for entry in metrics:
+        series = [row[entry["name"]] for row in rows]
+        entry.update(trend=trend_direction(series, entry["direction"]), daily=series)
+    return {"window": window_json(whole), "days": rows, "metrics": metrics, "note": prs.note if prs else ""}
+
+
+# ---- quality gates on the evolution targets --------------------------------------------------
+
+# For --verbose: how to rank files for each gate (worst first) and the figure to show.
+GATE_FILE_FIGURES = {
+    "docstring": (lambda f: f["docstring"], False),
+    "complexity": (lambda f: f["complexity"], True),
+    "maintainability": (lambda f: f["maintainability"], False),
+    "security": (lambda f: f["security"], True),
+}
+
+
+def default_targets() -> list[str]:
+    """settings evolution.default_target and EVOLUTION_TARGET, in that order, once each."""
+    names = [config.settings()["evolution"]["default_target"], os.environ.get("EVOLUTION_TARGET", "").strip()]
+    return list(dict.fromkeys(n for n in names if n))
+
+
+def targets(store, every: bool = False, explicit: tuple = ()) -> tuple[list[Path], list[str]]:
+    """(existing target folders, names that do not exist); --all adds every target in the store."""
+    names = list(explicit) or default_targets()
+    if every:
+        everything = ("0001-01-01T00:00:00+00:00", "9999-12-31T23:59:59+00:00")
+        names += [row["target"] for row in store.evolution_stats([everything], group_by="target")]
+    found, missing = [], []
+    for name in dict.fromkeys(names):
+        path = Path(name).expanduser().resolve()
+        if path.exists():
+            found.append(path)
+        else:
+            missing.append(name)
+    return list(dict.fromkeys(found)), missing
+
+
+def worst_files(measured: dict, gate: str, limit: int = 5) -> list[dict]:
+    """The files that pull a gate down the most (coverage has no per-file figure here)."""
+    if gate not in GATE_FILE_FIGURES:
+        return []
+    figure, high_is_bad = GATE_FILE_FIGURES[gate]
+    files = [(name, figure(f)) for name, f in measured["per_file"].items()
+             if gate != "docstring" or f["definitions"]]
+    files.sort(key=lambda item: (-item[1] if high_is_bad else item[1], item[0]))
+    if high_is_bad:
+        files = [item for item in files if item[1] > 0]
+    return [{"file": name, "value": value} for name, value in files[:limit]]
+
+
+def gate_report(target: Path, verbose: bool = False) -> dict:
+    """The gates of config/gates.yaml on one target: {target, gates: [...]} with worst files when verbose."""
+    from lib import quality
+
+    measured = quality.measure(target)
+    results = quality.evaluate_gates(measured, config.gates())
+    for result in results:
+        result["status"] = "no-data" if result["passed"] is None else "passed" if result["passed"] else "failed"
+        if verbose:
+            result["worst_files"] = worst_files(measured, result["metric"])
+    return {"target": str(target), "files": measured["files"], "gates": results}
+
+
+def security_findings(store) -> int | None:
+    """SecurityGateFailures: the security audit's count when recorded, else the security gate's findings."""
+    recorded = store.get_meta("security-findings")
+    if isinstance(recorded, dict):
+        recorded = recorded.get("count", len(recorded.get("findings", [])) if "findings" in recorded else None)
+    elif isinstance(recorded, list):
+        recorded = len(recorded)
+    if isinstance(recorded, int | float) and not isinstance(recorded, bool):
+        return int(recorded)
+    from lib import quality
+
+    found, _ = targets(store)
+    if not found:
+        return None
+    return sum(len(quality.ruff_findings(path, quality.SECURITY_RULES)) for path in found)
+
+
+# ---- table shapes for show_metrics / check_metrics ---------------------------------------------
+
+
+def _cell(value: float | None, unit: str, status: str) -> str:
+    marks = {"warning": " warn", "alert": " ALERT"}
+    return format_value(value, unit) + marks.get(status, "")
+
+
+def day_rows(document: dict) -> tuple[list[dict], list[tuple[str, str]]]:
+    """A row per day, a column per metric (warn / ALERT after a value past a threshold)."""
+    units = {m["name"]: m["unit"] for m in document["metrics"]}
+    rows = [{"day": row["day"], **{name: _cell(row[name], units[name], row["status"][name]) for name in KEY_METRICS}}
+            for row in document["days"]]
+    return rows, [("day", "DAY"), *((m["name"], m["label"].upper()) for m in document["metrics"])]
+
+
+def metric_rows(document: dict, spark: bool = False) -> tuple[list[dict], list[tuple[str, str]]]:
+    """A row per metric: value over the window, thresholds, trend, status (and a sparkline on a terminal)."""
+    rows = []
+    for m in document["metrics"]:
+        rows.append({**m, "shown": format_value(m["value"], m["unit"]), "status": m["status"].upper(),
+                     "normal_range": describe_bound(m, "normal"), "alert_at": describe_bound(m, "alert"),
+                     "spark": sparkline(m.get("daily", []))})
+    columns = [("label", "METRIC"), ("shown", document["window"]["label"].upper()), ("normal_range", "NORMAL"),
+               ("alert_at", "ALERT")]
+    if "daily" in document["metrics"][0]:
+        columns.append(("trend", "TREND"))
+    columns.append(("status", "STATUS"))
+    if spark:
+        columns.append(("spark", "DAILY"))
+    if "daily" not in document["metrics"][0]:
+        columns.append(("basis", "BASIS"))
+    return rows, columns
+
+
+# ---- check_metrics: gates plus key metrics as check results ----------------------------------------
+
+
+def _gate_summary(gate: dict) -> str:
+    sign = ">=" if gate["direction"] == "min" else "<="
+    unit = gate["unit"] if gate["unit"] == "%" else f" {gate['unit']}".rstrip()
+    if gate["value"] is None:
+        return f"no data (gate {sign} {gate['threshold']:g}{unit})"
+    return f"{gate['value']:g}{unit} (gate {sign} {gate['threshold']:g}{unit}) {gate['status']}"
+
+
+def gate_results(found: list[Path], missing: list[str], verbose: bool) -> list:
+    """Check results of every gate on every existing target; unknown when no target exists."""
+    import time
+
+    from lib.health import Result
+
+    if not found:
+        names = ", ".join(missing) or "none configured"
+        return [Result("targets", "gates", "unknown", f"no evolution target exists ({names}); set EVOLUTION_TARGET "
+                       "or settings evolution.default_target", 0)]
+    results = []
+    for target in found:
+        started = time.monotonic()
+        report = gate_report(target, verbose)
+        elapsed = int((time.monotonic() - started) * 1000)
+        for gate in report["gates"]:
+            status = {"passed": "ok", "failed": "critical", "no-data": "ok"}[gate["status"]]
+            details = {"target": str(target), "value": gate["value"], "threshold": gate["threshold"],
+                       "direction": gate["direction"]}
+            if verbose:
+                details["worst_files"] = gate["worst_files"]
+            results.append(Result(gate["metric"], f"gates {_short(target)}", status, _gate_summary(gate), elapsed,
+                                  details))
+    return results
+
+
+def _short(path: Path) -> str:
+    try:
+        return str(path.relative_to(Path.cwd())) or "."
+    except ValueError:
+        return str(path)
+
+
+def key_metric_results(store, window: Window, with_github: bool = True) -> list:
+    """Each key metric against its thresholds as a check result (alert: critical, warning: warning)."""
+    import time
+
+    from lib.health import Result
+
+    started = time.monotonic()
+    document = key_metrics(store, window, with_github)
+    elapsed = int((time.monotonic() - started) * 1000)
+    results = []
+    for m in document["metrics"]:
+        bounds = ", ".join(filter(None, [f"normal {describe_bound(m, 'normal')}" if m["direction"] else "",
+                                         f"alert {describe_bound(m, 'alert')}" if m["direction"] else ""]))
+        shown = "no data" if m["value"] is None else format_value(m["value"], m["unit"])
+        summary = f"{shown} over {window.label}" + (f" ({bounds})" if bounds else "")
+        summary += f"; {m['basis']}"
+        if m["status"] in ("warning", "alert") and m["action"]:
+            summary += f"; {m['action']}"
+        results.append(Result(m["name"], "key metrics", CHECK_STATUS[m["status"]], summary, elapsed,
+                              {"value": m["value"], "unit": m["unit"], "state": m["status"], "metric": m["metric"]}))
+    return results
+
+
+def worst_file_rows(results: list) -> list[dict]:
+    """--verbose: the worst files of each gate as table rows."""
+    rows = []
+    for result in results:
+        for item in result.details.get("worst_files", []):
+            rows.append({"target": result.area.removeprefix("gates "), "gate": result.name, "file": item["file"],
+                         "value": item["value"]})
+    return rows
