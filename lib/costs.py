@@ -1,0 +1,268 @@
+"""Costs: Cost Explorer (cached: each request costs money), the evolutions' own tracked cost,
+the limits of config/cost_limits.yaml and the AWS Budget that enforces the daily one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import date, timedelta
+
+from lib import aws, config, paths, timeparse
+from lib.errors import UsageError
+from lib.fsutil import atomic_write
+from lib.store import Store
+
+METRIC = "UnblendedCost"
+#: Cost Explorer keeps revising the last days; answers about older days never change.
+FINAL_AFTER_DAYS = 2
+FRESH_SECONDS = 6 * 3600
+BUDGET_THRESHOLDS = (80.0, 100.0)
+BUDGET_SID = "AllowAWSBudgetsToPublish"
+
+
+def _amount(metrics: dict) -> float:
+    return float(metrics.get(METRIC, {}).get("Amount", 0) or 0)
+
+
+def utc_today() -> date:
+    return timeparse.utcnow().date()
+
+
+class CostExplorer:
+    """GetCostAndUsage with an answer cache in evolution_history/cache/; counts the paid requests."""
+
+    def __init__(self, refresh: bool = False):
+        self.refresh = refresh
+        self.requests = 0
+        self.cached = 0
+        self.folder = paths.history_dir() / "cache"
+
+    def _cache_path(self, request: dict):
+        digest = hashlib.sha256(json.dumps(request, sort_keys=True).encode()).hexdigest()[:24]
+        return self.folder / f"ce-{digest}.json"
+
+    def _from_cache(self, request: dict, end: date) -> list | None:
+        path = self._cache_path(request)
+        if self.refresh or not path.exists():
+            return None
+        try:
+            entry = json.loads(path.read_text())
+        except (OSError, ValueError):
+            return None
+        final = end <= utc_today() - timedelta(days=FINAL_AFTER_DAYS)
+        age = (timeparse.utcnow() - timeparse.from_iso(entry["fetched_at"])).total_seconds()
+        return entry["results"] if final or age < FRESH_SECONDS else None
+
+    def cost_and_usage(self, start: date, end: date, group_by: dict | None, granularity: str = "DAILY") -> list:
+        """ResultsByTime for [start, end) (UTC days), grouped by one dimension or tag."""
+        request = {"TimePeriod": {"Start": start.isoformat(), "End": end.isoformat()}, "Granularity": granularity,
+                   "Metrics": [METRIC]}
+        if group_by:
+            request["GroupBy"] = [group_by]
+        cached = self._from_cache(request, end)
+        if cached is not None:
+            self.cached += 1
+            return cached
+        results, token = [], None
+        client = aws.client("ce")
+        while True:
+            with aws.aws_errors("ask Cost Explorer"):
+                page = client.get_cost_and_usage(**request, **({"NextPageToken": token} if token else {}))
+            self.requests += 1
+            results.extend(page.get("ResultsByTime", []))
+            token = page.get("NextPageToken")
+            if not token:
+                break
+        self.folder.mkdir(parents=True, exist_ok=True)
+        atomic_write(self._cache_path(request), json.dumps({"fetched_at": timeparse.iso(), "request": request,
+                                                            "results": results}))
+        return results
+
+    def counts(self) -> dict:
+        return {"made": self.requests, "cached": self.cached}
+
+
+def totals_by_group(results: list, strip_prefix: str = "") -> dict:
+    """{group key: total} over every period (tag keys come as 'agent$name'; untagged as 'agent$')."""
+    totals: dict[str, float] = {}
+    for period in results:
+        for group in period.get("Groups", []):
+            key = group["Keys"][0]
+            if strip_prefix and key.startswith(strip_prefix):
+                key = key[len(strip_prefix):] or "(untagged)"
+            totals[key] = totals.get(key, 0.0) + _amount(group.get("Metrics", {}))
+    return dict(sorted(totals.items(), key=lambda item: -item[1]))
+
+
+def daily_totals(results: list) -> list[dict]:
+    days = []
+    for period in results:
+        groups = period.get("Groups", [])
+        total = sum(_amount(g.get("Metrics", {})) for g in groups) if groups else _amount(period.get("Total", {}))
+        days.append({"date": period["TimePeriod"]["Start"], "cost_usd": round(total, 2)})
+    return days
+
+
+def trend(days: list[dict]) -> dict:
+    """Mean daily cost of the second half of the period against the first: rising, falling or flat."""
+    values = [d["cost_usd"] for d in days]
+    half = len(values) // 2
+    if half == 0:
+        return {"daily": days, "first_half_avg": None, "second_half_avg": None, "change_pct": None,
+                "direction": "not enough days"}
+    first, second = sum(values[:half]) / half, sum(values[-half:]) / half
+    change = None if first == 0 else (second - first) / first * 100
+    if change is None:
+        direction = "rising" if second > 0 else "flat"
+    else:
+        direction = "rising" if change > 10 else "falling" if change < -10 else "flat"
+    return {"daily": days, "first_half_avg": round(first, 2), "second_half_avg": round(second, 2),
+            "change_pct": None if change is None else round(change, 1), "direction": direction}
+
+
+def _rows(totals: dict, key: str) -> list[dict]:
+    grand = sum(totals.values()) or 1.0
+    return [{key: name, "cost_usd": round(cost, 2), "share_pct": round(cost / grand * 100, 1)}
+            for name, cost in totals.items()]
+
+
+def _local_window(first: date, last_exclusive: date) -> tuple[str, str]:
+    return timeparse.iso(timeparse.day_bounds(first)[0]), timeparse.iso(timeparse.day_bounds(last_exclusive)[0])
+
+
+# ---- show_costs.py --------------------------------------------------------------------------------
+
+def day_report(day: date, store: Store, explorer: CostExplorer) -> dict:
+    results = explorer.cost_and_usage(day, day + timedelta(days=1), {"Type": "DIMENSION", "Key": "SERVICE"})
+    services = _rows(totals_by_group(results), "service")
+    aws_total = round(sum(s["cost_usd"] for s in services), 2)
+    since, until = _local_window(day, day + timedelta(days=1))
+    evolutions = [{"id": e["id"], "target": e["target"], "status": e["status"],
+                   "cost_usd": round(e.get("cost_usd") or 0, 2)}
+                  for e in store.list_evolutions(since=since, until=until)]
+    tracked = round(sum(e["cost_usd"] for e in evolutions), 2)
+    limit = config.cost_limits().get("daily_usd")
+    return {
+        "date": day.isoformat(), "services": services, "aws_total_usd": aws_total, "evolutions": evolutions,
+        "tracked_usd": tracked, "daily_limit_usd": limit,
+        "aws_share_of_limit_pct": round(aws_total / limit * 100, 1) if limit else None,
+        "over_limit": bool(limit) and max(aws_total, tracked) > limit,
+        "ce_requests": explorer.counts(),
+    }
+
+
+# ---- cost_analysis.py -------------------------------------------------------------------------------
+
+def analysis(days: int, store: Store, explorer: CostExplorer, top: int = 5) -> dict:
+    end = utc_today()
+    start = end - timedelta(days=days)
+    by_service_daily = explorer.cost_and_usage(start, end, {"Type": "DIMENSION", "Key": "SERVICE"})
+    tag = config.settings()["aws"]["cost_allocation_tag"]
+    by_tag = explorer.cost_and_usage(start, end, {"Type": "TAG", "Key": tag}, granularity="MONTHLY")
+    services = totals_by_group(by_service_daily)
+    since, until = _local_window(start, end)
+    evolutions = store.list_evolutions(since=since, until=until)
+    tracked_agents: dict[str, float] = {}
+    for task in store.list_tasks(since=since):
+        if (task.get("started_at") or "") < until:
+            tracked_agents[task["agent"]] = tracked_agents.get(task["agent"], 0.0) + (task.get("cost_usd") or 0)
+    by_evolution = sorted(({"id": e["id"], "target": e["target"], "focus": e.get("focus"), "status": e["status"],
+                            "cost_usd": round(e.get("cost_usd") or 0, 2)} for e in evolutions),
+                          key=lambda e: -e["cost_usd"])
+    total = round(sum(services.values()), 2)
+    return {
+        "period": {"start": start.isoformat(), "end": end.isoformat(), "days": days},
+        "total_usd": total,
+        "by_service": _rows(services, "service"),
+        "by_agent": _rows(totals_by_group(by_tag, f"{tag}$"), "agent"),
+        "by_agent_tracked": _rows(dict(sorted(tracked_agents.items(), key=lambda i: -i[1])), "agent"),
+        "by_evolution": by_evolution,
+        "top_drivers": _rows(services, "service")[:top],
+        "trend": trend(daily_totals(by_service_daily)),
+        "ce_requests": explorer.counts(),
+    }
+
+
+# ---- set_cost_limits.py -------------------------------------------------------------------------------
+
+def write_limits(daily: float, per_cycle: float) -> dict:
+    """config/cost_limits.yaml (atomically); returns the previous limits."""
+    if per_cycle > daily:
+        raise UsageError(f"--per-cycle {per_cycle:g} is above --daily {daily:g}", "a cycle must fit in a day")
+    before = config.cost_limits()
+    config.write_yaml_atomic(config.path_of("cost_limits"), {"daily_usd": daily, "per_cycle_usd": per_cycle})
+    return {"daily_usd": before.get("daily_usd"), "per_cycle_usd": before.get("per_cycle_usd")}
+
+
+def team_topic() -> str:
+    """The notify-team topic's ARN, created when missing, with a policy that lets AWS Budgets publish."""
+    sns = aws.client("sns")
+    name = config.settings()["aws"]["sns_topics"]["notify-team"]
+    with aws.aws_errors(f"create the SNS topic {name}"):
+        arn = sns.create_topic(Name=name)["TopicArn"]
+        policy = json.loads(sns.get_topic_attributes(TopicArn=arn)["Attributes"].get("Policy") or
+                            '{"Version": "2012-10-17", "Statement": []}')
+        if not any(s.get("Sid") == BUDGET_SID for s in policy.get("Statement", [])):
+            policy.setdefault("Statement", []).append({
+                "Sid": BUDGET_SID, "Effect": "Allow", "Principal": {"Service": "budgets.amazonaws.com"},
+                "Action": "SNS:Publish", "Resource": arn})
+            sns.set_topic_attributes(TopicArn=arn, AttributeName="Policy", AttributeValue=json.dumps(policy))
+    return arn
+
+
+def _budget(name: str, daily: float) -> dict:
+    return {"BudgetName": name, "BudgetType": "COST", "TimeUnit": "DAILY",
+            "BudgetLimit": {"Amount": f"{daily:.2f}", "Unit": "USD"}}
+
+
+def apply_budget(daily: float) -> dict:
+    """Create or update the daily COST budget and its notifications to notify-team; idempotent."""
+    budgets = aws.client("budgets")
+    name = config.settings()["aws"]["budget_name"]
+    account = aws.account_id()
+    topic = team_topic()
+    try:
+        with aws.aws_errors(f"read the budget {name}"):
+            current = budgets.describe_budget(AccountId=account, BudgetName=name)["Budget"]
+    except aws.AWSNotFound:
+        current = None
+    if current is None:
+        with aws.aws_errors(f"create the budget {name}"):
+            budgets.create_budget(AccountId=account, Budget=_budget(name, daily))
+        result = "created"
+    elif float(current["BudgetLimit"]["Amount"]) != round(daily, 2) or current.get("TimeUnit") != "DAILY":
+        with aws.aws_errors(f"update the budget {name}"):
+            budgets.update_budget(AccountId=account, NewBudget=_budget(name, daily))
+        result = "updated"
+    else:
+        result = "unchanged"
+    with aws.aws_errors(f"read the notifications of {name}"):
+        existing = budgets.describe_notifications_for_budget(AccountId=account, BudgetName=name).get(
+            "Notifications", [])
+    have = {(n["NotificationType"], float(n["Threshold"])) for n in existing}
+    for threshold in BUDGET_THRESHOLDS:
+        if ("ACTUAL", threshold) in have:
+            continue
+        with aws.aws_errors(f"add a notification to {name}"):
+            budgets.create_notification(
+                AccountId=account, BudgetName=name,
+                Notification={"NotificationType": "ACTUAL", "ComparisonOperator": "GREATER_THAN",
+                              "Threshold": threshold, "ThresholdType": "PERCENTAGE"},
+                Subscribers=[{"SubscriptionType": "SNS", "Address": topic}])
+    return {"budget": name, "result": result, "limit_usd": round(daily, 2), "topic": topic}
+
+
+def budget_state() -> dict | None:
+    """The budget's actual spend against its limit (health); None when there is no budget."""
+    budgets = aws.client("budgets")
+    name = config.settings()["aws"]["budget_name"]
+    try:
+        with aws.aws_errors(f"read the budget {name}"):
+            budget = budgets.describe_budget(AccountId=aws.account_id(), BudgetName=name)["Budget"]
+    except aws.AWSNotFound:
+        return None
+    limit = float(budget["BudgetLimit"]["Amount"])
+    spend = float(budget.get("CalculatedSpend", {}).get("ActualSpend", {}).get("Amount", 0) or 0)
+    return {"name": name, "limit_usd": limit, "actual_usd": spend, "pct": spend / limit * 100 if limit else 0.0}
+
