@@ -1,0 +1,42 @@
+"""Audit the security of this installation; findings with severity, where and the fix.
+
+Always: permissions of evolution_history/, config and the MCP config; plaintext secrets
+(AWS keys, GitHub tokens) in config, the MCP config and env files, shown masked; MCP
+servers run with `python -m` that would import the mcp/ shim. --full adds the backup
+bucket (public access block, encryption, versioning), secret and IAM access key age,
+log groups without retention and branch protection on GitHub. The count of findings is
+stored for the SecurityGateFailures metric. Exit 0 OK, 1 warnings, 2 critical findings,
+3 a rule could not be checked.
+
+\b
+Example (runbook, Weekly Tasks):
+    python scripts/security_audit.py --full
+"""
+
+import _bootstrap  # noqa: F401
+import click
+
+from lib import cli, security_audit
+
+
+@click.command(help=__doc__)
+@click.option("--full", is_flag=True, help="Also AWS (bucket, secrets, IAM keys, log groups) and GitHub.")
+@cli.json_option
+def main(full: bool, as_json: bool) -> int:
+    document = security_audit.run(full)
+    security_audit.record(document)
+    if as_json:
+        cli.print_json(document)
+    else:
+        click.echo(security_audit.summary(document))
+        cli.print_table(document["findings"], [("severity", "SEVERITY"), ("rule", "RULE"), ("where", "WHERE"),
+                                               ("detail", "FINDING"), ("fix", "FIX")], empty="no findings")
+        for problem in document["errors"]:
+            cli.info(f"could not check {problem['rule']}: {problem['error']}")
+        for item in document["skipped"]:
+            cli.info(f"skipped {item['rule']}: {item['reason']}")
+    return cli.STATUS_CODES[document["status"]]
+
+
+if __name__ == "__main__":
+    cli.run(main, check=True)

@@ -1,0 +1,244 @@
+"""security_audit.py: each rule with a case that finds and one that passes; the script end to end
+(moto for AWS, the GitHub stand-in for branch protection)."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import boto3
+import pytest
+
+from lib import config, security_audit
+from lib.store.sqlite import SQLiteStore
+
+GITHUB_TOKEN_VALUE = "ghp_" + "A1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6Q7r8"
+AWS_KEY_VALUE = "AKIA" + "ABCDEFGHIJ234567"
+PASSWORD_VALUE = "hunter2-but-longer"
+
+
+@pytest.fixture
+def home(tdev, monkeypatch):
+    """The installation as the project root, so that .env files and the root are the test's."""
+    monkeypatch.setenv("TDEV_HOME", str(tdev.base))
+    tdev.env["TDEV_HOME"] = str(tdev.base)
+    tdev.history.mkdir(mode=0o700)
+    os.chmod(tdev.config_dir, 0o700)
+    for path in tdev.config_dir.iterdir():
+        os.chmod(path, 0o600)
+    return tdev
+
+
+def findings(rule_name: str) -> list[security_audit.Finding]:
+    config.settings.cache_clear()
+    return next(rule for rule in security_audit.RULES if rule.name == rule_name).func()
+
+
+def write_mcp(tdev, servers: dict, mode: int = 0o600) -> None:
+    tdev.mcp_config.parent.mkdir(parents=True, exist_ok=True)
+    tdev.mcp_config.write_text(json.dumps({"mcpServers": servers}, indent=2))
+    os.chmod(tdev.mcp_config, mode)
+
+
+# ---- permissions ------------------------------------------------------------------------------
+
+def test_permissions_finds(home):
+    os.chmod(home.history, 0o777)
+    os.chmod(home.config_dir / "settings.yaml", 0o664)
+    write_mcp(home, {"a": {"command": "x"}}, mode=0o644)
+    found = {(f.where, f.severity) for f in findings("permissions")}
+    assert found == {(str(home.history), "critical"), (str(home.config_dir / "settings.yaml"), "warning"),
+                     (str(home.mcp_config), "warning")}
+    fix = next(f.fix for f in findings("permissions") if f.where == str(home.history))
+    assert fix == f"chmod 700 {home.history}"
+
+
+def test_permissions_pass(home):
+    write_mcp(home, {"a": {"command": "x"}})
+    assert findings("permissions") == []
+
+
+# ---- plaintext secrets ------------------------------------------------------------------------
+
+def test_plaintext_secrets_finds_and_masks(home):
+    (home.base / ".env").write_text(f"GITHUB_TOKEN={GITHUB_TOKEN_VALUE}\nexport DB_PASSWORD={PASSWORD_VALUE}\n")
+    (home.config_dir / "settings.yaml").write_text(f"# leaked: aws_access_key_id = {AWS_KEY_VALUE}\n")
+    write_mcp(home, {"gh": {"type": "http", "url": "https://example.test/mcp",
+                            "headers": {"Authorization": "Bearer literal-token-value-123"}},
+                     "git": {"command": "x", "env": {"GITHUB_TOKEN": GITHUB_TOKEN_VALUE}}})
+    found = findings("plaintext-secrets")
+    where = sorted(f.where for f in found)
+    token_line = home.mcp_config.read_text().splitlines().index(f'        "GITHUB_TOKEN": "{GITHUB_TOKEN_VALUE}"') + 1
+    assert where == sorted([f"{home.base / '.env'}:1", f"{home.base / '.env'}:2",
+                            f"{home.config_dir / 'settings.yaml'}:1", f"{home.mcp_config}:{token_line}",
+                            f"{home.mcp_config}: mcpServers.gh.headers.Authorization"])
+    assert all(f.severity == "critical" for f in found)
+    text = json.dumps([vars(f) for f in found], ensure_ascii=False)
+    for secret in (GITHUB_TOKEN_VALUE, AWS_KEY_VALUE, PASSWORD_VALUE, "literal-token-value-123"):
+        assert secret not in text
+    assert "GitHub token ghp_… (40 chars)" in text
+
+
+def test_plaintext_secrets_pass(home):
+    (home.base / ".env").write_text("GITHUB_TOKEN=${GH_TOKEN}\nDB_PASSWORD=\nAPI_KEY=<fill me>\n")
+    write_mcp(home, {"gh": {"type": "http", "url": "https://example.test/mcp",
+                            "headers": {"Authorization": "Bearer ${GITHUB_TOKEN}"}}})
+    assert findings("plaintext-secrets") == []  # the shipped config (secret_prefix, *_age_days) is no secret
+
+
+# ---- MCP servers that would import the shim ----------------------------------------------------
+
+def test_mcp_shim_shadowing_finds(home):
+    write_mcp(home, {"git": {"command": "python3", "args": ["-m", "mcp_server_git"]},
+                     "time": {"command": "/usr/bin/python3.11", "args": ["-m", "mcp_server_time"],
+                              "cwd": str(home.base)}})
+    found = {f.where.rsplit(".", 1)[-1]: f.severity for f in findings("mcp-shim-shadowing")}
+    assert found == {"git": "warning", "time": "critical"}
+
+
+def test_mcp_shim_shadowing_pass(home):
+    write_mcp(home, {"git": {"command": "python3", "args": ["-m", "mcp_server_git"], "cwd": "${HOME}"},
+                     "fs": {"command": "npx", "args": ["-y", "pkg"]}})
+    assert findings("mcp-shim-shadowing") == []
+
+
+# ---- AWS (--full) -----------------------------------------------------------------------------
+
+def test_backup_bucket_finds(home, aws):
+    boto3.client("s3").create_bucket(Bucket="t-developer-backups")
+    details = sorted(f.detail for f in findings("backup-bucket"))
+    assert details == ["no default encryption", "public access not blocked: no public access block",
+                       "versioning never enabled: a deleted or overwritten backup cannot be recovered"]
+
+
+def test_backup_bucket_missing_is_a_warning(home, aws):
+    [finding] = findings("backup-bucket")
+    assert (finding.severity, finding.detail) == ("warning", "the backup bucket does not exist")
+
+
+def test_backup_bucket_pass(home, aws):
+    s3 = boto3.client("s3")
+    s3.create_bucket(Bucket="t-developer-backups")
+    s3.put_public_access_block(Bucket="t-developer-backups", PublicAccessBlockConfiguration={
+        "BlockPublicAcls": True, "IgnorePublicAcls": True, "BlockPublicPolicy": True, "RestrictPublicBuckets": True})
+    s3.put_bucket_encryption(Bucket="t-developer-backups", ServerSideEncryptionConfiguration={
+        "Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]})
+    s3.put_bucket_versioning(Bucket="t-developer-backups", VersioningConfiguration={"Status": "Enabled"})
+    assert findings("backup-bucket") == []
+
+
+def test_secret_rotation_finds_old_secrets(home, aws):
+    home.write_config("settings", "retention:\n  secret_max_age_days: 0\n")
+    client = boto3.client("secretsmanager")
+    client.create_secret(Name="t-developer/db", SecretString="x")
+    client.create_secret(Name="t-developer/github", SecretString="y", Tags=[{"Key": "tdev:rotation",
+                                                                             "Value": "external"}])
+    client.create_secret(Name="someone-else/db", SecretString="z")
+    found = {f.where: f.fix for f in findings("secret-rotation")}
+    assert set(found) == {"secret t-developer/db", "secret t-developer/github"}
+    assert found["secret t-developer/db"] == "python scripts/rotate_secrets.py --all"
+    assert "tdev:rotation=external" in found["secret t-developer/github"]
+
+
+def test_secret_rotation_pass(home, aws):
+    boto3.client("secretsmanager").create_secret(Name="t-developer/db", SecretString="x")
+    assert findings("secret-rotation") == []
+
+
+def test_iam_access_keys_finds_old_keys(home, aws):
+    home.write_config("settings", "retention:\n  access_key_max_age_days: 0\n")
+    iam = boto3.client("iam")
+    iam.create_user(UserName="deployer")
+    key = iam.create_access_key(UserName="deployer")["AccessKey"]
+    [finding] = findings("iam-access-keys")
+    assert finding.where == f"IAM user deployer key …{key['AccessKeyId'][-4:]}"
+    assert key["AccessKeyId"] not in json.dumps(vars(finding))
+
+
+def test_iam_access_keys_pass(home, aws):
+    iam = boto3.client("iam")
+    iam.create_user(UserName="deployer")
+    iam.create_access_key(UserName="deployer")
+    assert findings("iam-access-keys") == []
+
+
+def test_log_retention_finds(home, aws):
+    home.write_config("agents", "agents:\n  - {name: research-agent, phase: research, runtime: lambda, "
+                                "function_name: research-agent}\n")
+    logs = boto3.client("logs")
+    for name in ("/aws/lambda/research-agent", "/t-developer/app", "/aws/lambda/unrelated"):
+        logs.create_log_group(logGroupName=name)
+    found = sorted(f.where for f in findings("log-retention"))
+    assert found == ["log group /aws/lambda/research-agent", "log group /t-developer/app"]
+
+
+def test_log_retention_pass(home, aws):
+    logs = boto3.client("logs")
+    logs.create_log_group(logGroupName="/t-developer/app")
+    logs.put_retention_policy(logGroupName="/t-developer/app", retentionInDays=30)
+    assert findings("log-retention") == []
+
+
+# ---- GitHub (--full) ---------------------------------------------------------------------------
+
+def test_branch_protection_finds(home, github):
+    [finding] = findings("branch-protection")
+    assert finding.severity == "critical" and finding.where == "github acme/widgets branch main"
+    github.protection["main"] = {"required_status_checks": {"contexts": ["ci"]}}
+    [finding] = findings("branch-protection")
+    assert finding.severity == "warning" and "without required reviews" in finding.detail
+
+
+def test_branch_protection_pass(home, github):
+    github.protection["main"] = {"required_status_checks": {"contexts": ["ci"]},
+                                 "required_pull_request_reviews": {"required_approving_review_count": 1}}
+    assert findings("branch-protection") == []
+
+
+def test_branch_protection_skipped_without_github(home):
+    with pytest.raises(security_audit.Skipped):
+        findings("branch-protection")
+
+
+# ---- the script ------------------------------------------------------------------------------
+
+def test_script_critical_findings_exit_2_and_feed_the_metric(home):
+    (home.base / ".env").write_text(f"GITHUB_TOKEN={GITHUB_TOKEN_VALUE}\n")
+    os.chmod(home.base / ".env", 0o600)
+    result = home.run("security_audit.py")
+    assert result.returncode == 2, result.stderr
+    assert result.stdout.startswith("SECURITY CRITICAL: 1 finding(s) (1 critical, 0 warning), 3 rule(s) run")
+    assert "plaintext-secrets" in result.stdout and GITHUB_TOKEN_VALUE not in result.stdout + result.stderr
+    store = SQLiteStore.open(path=home.history / "state.db")
+    assert store.get_meta("security-findings") == 1
+    assert store.get_meta("security-audit")["critical"] == 1
+
+
+def test_script_full_all_clear(home, aws, github):
+    s3 = boto3.client("s3")
+    s3.create_bucket(Bucket="t-developer-backups")
+    s3.put_public_access_block(Bucket="t-developer-backups", PublicAccessBlockConfiguration={
+        "BlockPublicAcls": True, "IgnorePublicAcls": True, "BlockPublicPolicy": True, "RestrictPublicBuckets": True})
+    s3.put_bucket_encryption(Bucket="t-developer-backups", ServerSideEncryptionConfiguration={
+        "Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]})
+    s3.put_bucket_versioning(Bucket="t-developer-backups", VersioningConfiguration={"Status": "Enabled"})
+    github.protection["main"] = {"required_status_checks": {"contexts": ["ci"]},
+                                 "required_pull_request_reviews": {"required_approving_review_count": 1}}
+    write_mcp(home, {"git": {"command": "python3", "args": ["-m", "mcp_server_git"], "cwd": "${HOME}"}})
+    result = home.run("security_audit.py", "--full", "--json")
+    assert result.returncode == 0, result.stdout + result.stderr
+    document = json.loads(result.stdout)
+    assert (document["status"], document["findings"], document["errors"]) == ("ok", [], [])
+    assert len(document["rules"]) == 8
+    assert SQLiteStore.open(path=home.history / "state.db").get_meta("security-findings") == 0
+
+
+def test_script_full_warnings_and_unknown(home):
+    os.chmod(home.config_dir / "gates.yaml", 0o660)
+    result = home.run("security_audit.py", "--full")  # no AWS credentials, no GitHub
+    assert result.returncode == 3, result.stdout + result.stderr
+    assert "could not check backup-bucket" in result.stderr and "no AWS credentials" in result.stderr
+    assert "skipped branch-protection: GitHub not configured" in result.stderr
+    assert "Traceback" not in result.stderr
+    only_local = home.run("security_audit.py")
+    assert only_local.returncode == 1 and "gates.yaml" in only_local.stdout
