@@ -172,7 +172,11 @@ def set_retention(dry_run: bool) -> list[dict]:
         if before is None:
             row.update(retention_after=days, result="would set" if dry_run else "set")
             if not dry_run:
-                with aws.aws_errors(f"set the retention of {group['logGroupName']}"):
-                    aws.client("logs").put_retention_policy(logGroupName=group["logGroupName"], retentionInDays=days)
+                apply_retention(group["logGroupName"], days)
         rows.append(row)
     return rows
+
+
+def apply_retention(log_group: str, days: int) -> None:
+    with aws.aws_errors(f"set the retention of {log_group}"):
+        aws.client("logs").put_retention_policy(logGroupName=log_group, retentionInDays=days)
