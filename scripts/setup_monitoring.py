@@ -1,0 +1,34 @@
+"""Create or update the CloudWatch dashboards (TDeveloper-Main, -Agent, -Cost, -Security), one
+alarm per config/alerts.yaml entry, and the SNS topic of each alert action (settings.yaml
+aws.sns_topics). Safe to run again: what already matches is left alone.
+
+\b
+Example (README, set-up):
+    python scripts/setup_monitoring.py --dry-run
+    python scripts/setup_monitoring.py
+"""
+
+import _bootstrap  # noqa: F401
+import click
+
+from lib import cli, monitoring
+
+
+@click.command(help=__doc__)
+@cli.dry_run_option
+@cli.json_option
+def main(dry_run: bool, as_json: bool) -> int:
+    dry = cli.is_dry_run(dry_run)
+    changes = monitoring.setup(dry_run=dry)
+    changed = [c for c in changes if c["change"] != "unchanged"]
+    cli.audit("dry-run" if dry else "ok", changes=[f"{c['kind']} {c['name']}: {c['change']}" for c in changed])
+    if as_json:
+        cli.print_json({"dry_run": dry, "changes": changes})
+        return 0
+    cli.print_table(changes, [("kind", "KIND"), ("name", "NAME"), ("change", "CHANGE"), ("detail", "DETAIL")])
+    cli.info(f"{len(changed)} of {len(changes)} resources {'would change' if dry else 'changed'}")
+    return 0
+
+
+if __name__ == "__main__":
+    cli.run(main)
