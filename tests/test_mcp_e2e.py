@@ -202,3 +202,19 @@ def test_restart_usage(mcp, args, code, message):
     write_config(mcp.mcp_config, {"a": {"command": "x"}})
     result = mcp.run("restart_mcp.py", *args)
     assert result.returncode == code and message in result.stderr
+
+
+def test_init_evolution_reset_mcp_keeps_a_dated_copy(mcp):
+    first = mcp.run("init_evolution.py")
+    assert first.returncode == 0 and f"MCP config written: {mcp.mcp_config}" in first.stdout
+    write_config(mcp.mcp_config, {"mine": {"command": "x"}})
+    kept = mcp.run("init_evolution.py")
+    assert "MCP config kept" in kept.stdout and "mine" in mcp.mcp_config.read_text()
+    reset = mcp.run("init_evolution.py", "--reset-mcp")
+    assert reset.returncode == 0, reset.stderr
+    [backup] = mcp.mcp_config.parent.glob("claude.mcp.json.*.bak")
+    assert f"previous file kept as {backup}" in reset.stdout and "mine" in backup.read_text()
+    servers = json.loads(mcp.mcp_config.read_text())["mcpServers"]
+    assert set(servers) == {"filesystem", "git"} and all(entry["cwd"] == "${HOME}" for entry in servers.values())
+    audit = mcp.run("security_audit.py", "--json", env={"TDEV_HOME": str(mcp.base)})
+    assert not [f for f in json.loads(audit.stdout)["findings"] if f["rule"] == "mcp-shim-shadowing"]
