@@ -21,7 +21,7 @@ TREE_COLUMNS = [("tree", "SPAN"), ("status", "STATUS"), ("offset", "START"), ("d
 
 
 def fmt_seconds(seconds: float | None) -> str:
-    """12.3s, 4m05s, 1h02m: short enough for a table column."""
+    """12.3s, 4m05s, 1h02m, 2d03h: short enough for a table column."""
     if seconds is None:
         return ""
     if seconds < 60:
@@ -29,7 +29,9 @@ def fmt_seconds(seconds: float | None) -> str:
     whole = int(seconds)
     if whole < 3600:
         return f"{whole // 60}m{whole % 60:02d}s"
-    return f"{whole // 3600}h{whole % 3600 // 60:02d}m"
+    if whole < 86400:
+        return f"{whole // 3600}h{whole % 3600 // 60:02d}m"
+    return f"{whole // 86400}d{whole % 86400 // 3600:02d}h"
 
 
 def resolve(store: Store, value: str) -> str:

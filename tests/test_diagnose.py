@@ -112,7 +112,7 @@ def test_span_tree_links_children_and_keeps_orphans():
     assert [r["tree"] for r in rows] == ["root", "├─ first", "└─ second", "lost"]
     assert rows[1]["duration"].endswith("(running)") and rows[2]["offset"] == "+5s"
     assert tracing.fmt_seconds(0.25) == "0.25s" and tracing.fmt_seconds(125) == "2m05s"
-    assert tracing.fmt_seconds(3720) == "1h02m"
+    assert tracing.fmt_seconds(3720) == "1h02m" and tracing.fmt_seconds(2 * 86400 + 7200) == "2d02h"
 
 
 def test_trace_resolves_task_and_evolution_ids(store):

@@ -1,0 +1,425 @@
+"""Clean-up after evolutions (cleanup.py) and garbage collection (gc.py).
+
+Every command first plans: a list of items, each with what it would do and why. A dry
+run prints the plan and changes nothing; a real run carries out each item, going on
+past one that fails, and reports what was done.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+
+from lib import config, gitops, paths, stuck
+from lib.errors import Conflict, NotFound, ToolError
+from lib.store import ACTIVE, FINAL, Store
+from lib.timeparse import from_iso, iso
+
+EVOLUTION_DIR = re.compile(r"^evo-\d{14}-[0-9a-f]+$")
+PARTIAL_SUFFIXES = (".part", ".tmp")
+ROTATED_LOG = re.compile(r"^current\.log[.-].+")
+ABANDONED_AFTER_DAYS = 7
+TERMINATE_GRACE = 5.0
+
+COLUMNS = [("action", "ACTION"), ("what", "WHAT"), ("reason", "REASON"), ("size", "SIZE"), ("result", "RESULT")]
+
+
+@dataclass
+class Item:
+    action: str  # remove | remove-worktree | delete-branch | mark-killed | terminate | compact
+    what: str
+    reason: str
+    bytes: int = 0
+    run: Callable[[], object] | None = field(default=None, repr=False)
+    result: str = ""
+
+    def row(self) -> dict:
+        return {"action": self.action, "what": self.what, "reason": self.reason,
+                "size": human_size(self.bytes) if self.bytes else "", "result": self.result}
+
+
+@dataclass
+class Plan:
+    items: list[Item] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+def human_size(size: float) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if size < 1024 or unit == "GB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return ""
+
+
+def _tree(path: Path):
+    """path itself and, for a folder, everything inside it (symlinks not followed)."""
+    yield path
+    if path.is_dir() and not path.is_symlink():
+        for folder, dirs, files in os.walk(path):
+            for name in dirs + files:
+                yield Path(folder) / name
+
+
+def _size(path: Path) -> int:
+    total = 0
+    for item in _tree(path):
+        try:
+            total += item.lstat().st_size if not item.is_dir() or item.is_symlink() else 0
+        except OSError:
+            pass
+    return total
+
+
+def _newest_mtime(path: Path) -> float:
+    """The last change anywhere in a folder (a folder's own mtime misses edits of its files)."""
+    newest = 0.0
+    for item in _tree(path):
+        try:
+            newest = max(newest, item.lstat().st_mtime)
+        except OSError:
+            pass
+    return newest
+
+
+def _remove_path(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    elif path.exists() or path.is_symlink():
+        path.unlink()
+
+
+def _remove(path: Path, reason: str) -> Item:
+    return Item("remove", str(path), reason, _size(path), lambda: _remove_path(path))
+
+
+def _children(folder: Path) -> list[Path]:
+    try:
+        return sorted(folder.iterdir())
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+
+
+# ---- cleanup.py --temp -----------------------------------------------------------------------
+
+def plan_temp(store: Store, older_than: timedelta) -> Plan:
+    """Scratch folders of evolutions no longer running, stale rotated current.logs, old partial files."""
+    cutoff = time.time() - older_than.total_seconds()
+    age = f"untouched for more than {_age_words(older_than)}"
+    active = {record["id"] for record in store.active_evolutions()}
+    plan = Plan()
+    for entry in _children(paths.tmp_dir()):
+        if entry.name in active:
+            continue
+        if _newest_mtime(entry) < cutoff:
+            plan.items.append(_remove(entry, f"scratch space, {age}"))
+    for entry in _children(paths.history_dir()):
+        if ROTATED_LOG.match(entry.name) and entry.is_file() and entry.stat().st_mtime < cutoff:
+            plan.items.append(_remove(entry, f"rotated current.log, {age}"))
+    skip = {paths.worktrees_dir(), paths.tmp_dir(), *(paths.evolution_dir(i) for i in active)}
+    for base in (paths.history_dir(), paths.backup_dir()):
+        for folder, dirs, files in os.walk(base):
+            dirs[:] = [d for d in dirs if Path(folder) / d not in skip]
+            for name in files:
+                path = Path(folder) / name
+                if name.endswith(PARTIAL_SUFFIXES) and path.lstat().st_mtime < cutoff:
+                    plan.items.append(_remove(path, f"partial file, {age}"))
+    return plan
+
+
+def _age_words(age: timedelta) -> str:
+    hours = age.total_seconds() / 3600
+    return f"{hours / 24:g} days" if hours >= 48 else f"{hours:g} hours"
+
+
+# ---- cleanup.py --evolution <id> -----------------------------------------------------------------
+
+def _mark_killed(store: Store, evolution_id: str) -> None:
+    """Record the end that the runner could not: status killed, its running tasks failed."""
+    now = iso()
+    store.update_evolution(evolution_id, {"status": "killed", "finished_at": now, "current_phase": None,
+                                          "error": "cleaned up: process gone"}, expect_status=ACTIVE)
+    for task in store.list_tasks(evolution_id=evolution_id, statuses=("running",)):
+        store.update_task(task["id"], {"status": "failed", "finished_at": now,
+                                       "error": "killed: runner process gone (cleaned up)"})
+
+
+def _terminate(pid: int) -> None:
+    import psutil
+
+    try:
+        process = psutil.Process(pid)
+        process.terminate()
+        _, alive = psutil.wait_procs([process], timeout=TERMINATE_GRACE)
+        for survivor in alive:
+            survivor.kill()
+    except psutil.NoSuchProcess:
+        pass
+    except psutil.AccessDenied:
+        raise ToolError(f"not allowed to end process {pid}", "run as the user that started it") from None
+
+
+def _target_repo(record: dict | None) -> Path | None:
+    target = Path((record or {}).get("target") or "")
+    if not target.parts or not target.exists():
+        return None
+    try:
+        return gitops.repo_root(target)
+    except ToolError:
+        return None
+
+
+def _remove_worktree(path: Path, record: dict | None, reason: str) -> Item:
+    repo = gitops.worktree_repo(path) or _target_repo(record)
+    return Item("remove-worktree", str(path), reason, _size(path), lambda: gitops.remove_worktree(repo, path))
+
+
+def _refuse_if_running(record: dict) -> str:
+    """Why the evolution counts as gone (for the plan), or Conflict while its runner is alive."""
+    state, detail = stuck.runner_state(record)
+    stop = (f"stop it first: python scripts/stop_evolution.py --id {record['id']} --graceful "
+            "(or --force), then run this again")
+    if state == "alive":
+        raise Conflict(f"evolution {record['id']} is still running ({detail})", stop)
+    if state in ("remote", "unknown"):
+        age = stuck.heartbeat_age(record)
+        if age is not None and age <= stuck.stale_after():
+            raise Conflict(f"evolution {record['id']} {detail} and its heartbeat is {age:.0f}s old", stop)
+        detail = f"{detail}, no heartbeat for {age:.0f}s" if age is not None else detail
+    return detail
+
+
+def plan_evolution(store: Store, evolution_id: str) -> Plan:
+    """Mark a dead active evolution killed; end its orphaned agents; remove its worktree and scratch space."""
+    record = store.get_evolution(evolution_id)
+    if not record:
+        raise NotFound(f"unknown evolution {evolution_id!r}",
+                       "list them with python scripts/show_evolution_history.py --since 7d")
+    plan = Plan()
+    if record["status"] in ACTIVE:
+        detail = _refuse_if_running(record)
+        plan.items.append(Item("mark-killed", evolution_id, f"marked {record['status']} but {detail}",
+                               run=lambda: _mark_killed(store, evolution_id)))
+    for process in stuck.agent_processes().get(evolution_id, []):
+        plan.items.append(Item("terminate", f"pid {process['pid']} ({process['cmdline'][:60] or process['name']})",
+                               "agent process of an evolution that ended",
+                               run=lambda pid=process["pid"]: _terminate(pid)))
+    worktree = paths.worktrees_dir() / evolution_id
+    if worktree.exists():
+        plan.items.append(_remove_worktree(worktree, record, "the evolution's git worktree"))
+    scratch = paths.tmp_dir() / evolution_id
+    if scratch.exists():
+        plan.items.append(_remove(scratch, "the evolution's scratch space"))
+    if not plan.items:
+        plan.notes.append(f"nothing left to clean up for {evolution_id} ({record['status']})")
+    return plan
+
+
+# ---- cleanup.py --all ------------------------------------------------------------------------------
+
+def _ended(records: dict, name: str) -> str | None:
+    """Why a folder named after an evolution may go (final, or no such evolution), None if active."""
+    record = records.get(name)
+    if record is None:
+        return "no such evolution in the store"
+    return f"evolution {record['status']}" if record["status"] in FINAL else None
+
+
+def _records_for(store: Store, names: list[str]) -> dict:
+    return {name: record for name in names if (record := store.get_evolution(name))}
+
+
+def plan_all(store: Store) -> Plan:
+    """Worktrees of every evolution that ended, and every temporary file whatever its age."""
+    worktrees = _children(paths.worktrees_dir())
+    records = _records_for(store, [w.name for w in worktrees])
+    plan = Plan()
+    for path in worktrees:
+        reason = _ended(records, path.name)
+        if reason:
+            plan.items.append(_remove_worktree(path, records.get(path.name), f"worktree, {reason}"))
+    plan.items.extend(plan_temp(store, timedelta(0)).items)
+    return plan
+
+
+# ---- gc.py ---------------------------------------------------------------------------------------------
+
+def _branch_owners(records: dict) -> dict[str, list[dict]]:
+    """Evolutions by the short id that ends their branch name (tdev/auto/YYYYMMDD-<focus>-<short>)."""
+    owners: dict[str, list[dict]] = {}
+    for record in records.values():
+        owners.setdefault(record["id"].rsplit("-", 1)[-1], []).append(record)
+    return owners
+
+
+def _base_ref(repo: Path, base: str) -> str | None:
+    for ref in (base, f"origin/{base}"):
+        if gitops.git(repo, "rev-parse", "--verify", "-q", f"{ref}^{{commit}}", check=False):
+            return ref
+    return None
+
+
+def _open_pr_branches(plan: Plan) -> set[str] | None:
+    """Head branches of open PRs, or None when GitHub cannot be asked (then PRs count as open)."""
+    from lib import github
+
+    if not github.configured():
+        plan.notes.append("GitHub not configured: branches of evolutions that opened a PR are kept")
+        return None
+    try:
+        client = github.Client.from_env()
+        return {pull["head"]["ref"] for pull in client.paginate(client.repo_path("/pulls"), {"state": "open"})}
+    except ToolError as failure:
+        plan.notes.append(f"open PRs unknown ({failure}): branches of evolutions that opened a PR are kept")
+        return None
+
+
+def _branch_verdict(branch: str, owners: list[dict], merged: bool, aggressive: bool, open_heads: set | None,
+                    age_days: Callable[[], float]) -> str | None:
+    """Why the branch may be deleted, or None to keep it."""
+    if any(owner["status"] in ACTIVE for owner in owners):
+        return None
+    if merged:
+        return "merged into the base branch"
+    if not owners:
+        return None  # not ours to judge: only merged branches of unknown evolutions go
+    record = max(owners, key=lambda r: r.get("started_at") or "")
+    if aggressive:
+        if open_heads is not None:
+            return None if branch in open_heads else f"evolution {record['status']}, no open PR"
+        return None if record.get("pr_number") else f"evolution {record['status']}, no PR"
+    if record.get("pr_number"):
+        return None
+    age = age_days()
+    if age > ABANDONED_AFTER_DAYS:
+        return f"abandoned: evolution {record['status']} without a PR, last commit {age:.0f} days ago"
+    return None
+
+
+def _checked_out(repo: Path) -> dict[str, str]:
+    """Branches checked out in the repository or one of its worktrees (git refuses to delete those)."""
+    found, path = {}, ""
+    for line in gitops.git(repo, "worktree", "list", "--porcelain", check=False).splitlines():
+        if line.startswith("worktree "):
+            path = line.split(" ", 1)[1]
+        elif line.startswith("branch refs/heads/"):
+            found[line[len("branch refs/heads/"):]] = path
+    return found
+
+
+def _plan_branches(plan: Plan, repos: set[Path], records: dict, aggressive: bool) -> None:
+    base = config.settings()["github"]["base_branch"]
+    owners = _branch_owners(records)
+    open_heads = _open_pr_branches(plan) if aggressive else None
+    for repo in sorted(repos):
+        branches = gitops.auto_branches(repo)
+        if not branches:
+            continue
+        ref = _base_ref(repo, base)
+        if ref is None:
+            plan.notes.append(f"{repo}: base branch {base} not found; only abandoned branches are judged")
+        merged = gitops.merged_branches(repo, ref) if ref else set()
+        checked_out = _checked_out(repo)
+        for branch in branches:
+            if branch in checked_out:
+                plan.notes.append(f"{repo}: {branch} is checked out in {checked_out[branch]}; kept")
+                continue
+            reason = _branch_verdict(branch, owners.get(branch.rsplit("-", 1)[-1], []), branch in merged,
+                                     aggressive, open_heads, lambda b=branch, r=repo: gitops.branch_age_days(r, b))
+            if reason:
+                plan.items.append(Item("delete-branch", f"{branch} in {repo}", reason,
+                                       run=lambda b=branch, r=repo: gitops.delete_branch(r, b)))
+
+
+def _repositories(records: dict, worktrees: list[Path]) -> set[Path]:
+    """The repositories evolutions worked on: of their targets, and of worktrees still there."""
+    repos = {gitops.worktree_repo(path) for path in worktrees}
+    for target in {record.get("target") for record in records.values()}:
+        repos.add(_target_repo({"target": target}))
+    return {repo for repo in repos if repo and repo.exists()}
+
+
+def plan_gc(store: Store, aggressive: bool) -> Plan:
+    """Orphaned worktrees, merged or abandoned tdev/auto/ branches, old artifacts, then compaction."""
+    retention = config.settings()["retention"]["artifacts_days"] / (2 if aggressive else 1)
+    records = {record["id"]: record for record in store.list_evolutions()}
+    plan = Plan()
+    worktrees = _children(paths.worktrees_dir())
+    for path in worktrees:
+        reason = _ended(records, path.name)
+        if reason:
+            plan.items.append(_remove_worktree(path, records.get(path.name), f"orphaned worktree, {reason}"))
+    _plan_branches(plan, _repositories(records, worktrees), records, aggressive)
+    cutoff = time.time() - retention * 86400
+    for path in _children(paths.history_dir()):
+        if not (EVOLUTION_DIR.match(path.name) and path.is_dir()):
+            continue
+        record = records.get(path.name)
+        if record and record["status"] in ACTIVE:
+            continue
+        ended = from_iso((record or {}).get("finished_at") or (record or {}).get("started_at"))
+        when = ended.timestamp() if ended else _newest_mtime(path)
+        if when < cutoff:
+            plan.items.append(_remove(path, f"artifacts older than {retention:g} days"))
+    if store.exists:
+        plan.items.append(Item("compact", f"{store.backend} state store", "reclaim the space of deleted rows",
+                               run=store.compact))
+    return plan
+
+
+# ---- carrying a plan out ----------------------------------------------------------------------------
+
+def execute(plan: Plan, dry_run: bool) -> dict:
+    """Run each item (or only describe it); one failure does not stop the others."""
+    done = failed = freed = 0
+    for item in plan.items:
+        if dry_run:
+            item.result = "would do"
+            continue
+        try:
+            item.run()
+        except (ToolError, OSError) as failure:
+            item.result = f"failed: {failure}"
+            failed += 1
+            continue
+        item.result = "done"
+        done += 1
+        freed += item.bytes
+    return {"dry_run": dry_run, "planned": len(plan.items), "planned_bytes": sum(i.bytes for i in plan.items),
+            "done": done, "failed": failed, "freed_bytes": freed,
+            "items": [item.row() for item in plan.items], "notes": plan.notes}
+
+
+def outcome_line(outcome: dict) -> str:
+    if not outcome["planned"]:
+        return "nothing to clean up"
+    if outcome["dry_run"]:
+        return (f"dry run: {outcome['planned']} item(s) would be cleaned up "
+                f"({human_size(outcome['planned_bytes'])}); nothing was changed")
+    return (f"{outcome['done']} of {outcome['planned']} item(s) done, {human_size(outcome['freed_bytes'])} freed"
+            + (f", {outcome['failed']} failed" if outcome["failed"] else ""))
+
+
+def finish(outcome: dict, **details) -> int:
+    """Print the items, notes and a summary line; audit a real run; the exit code (1 if any failed)."""
+    from lib import cli
+
+    if outcome["items"]:
+        cli.print_table(outcome["items"], COLUMNS)
+    for note in outcome["notes"]:
+        cli.info(f"note: {note}")
+    cli.info(outcome_line(outcome))
+    if not outcome["dry_run"]:
+        actions: dict[str, int] = {}
+        for item in outcome["items"]:
+            if item["result"] == "done":
+                actions[item["action"]] = actions.get(item["action"], 0) + 1
+        cli.audit("failed" if outcome["failed"] else "ok", done=actions, failed=outcome["failed"],
+                  freed_bytes=outcome["freed_bytes"], **details)
+    return 1 if outcome["failed"] else 0

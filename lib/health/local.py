@@ -1,0 +1,109 @@
+"""Health checks of this machine's installation: config, state store, disk, stuck evolutions, locks."""
+
+from __future__ import annotations
+
+import fcntl
+import shutil
+import time
+from pathlib import Path
+
+from lib import config, paths
+from lib.errors import ToolError
+from lib.health import check
+
+AREA = "local"
+LOCK_AGE_LIMIT = 86400  # a cron lock older than a day deserves a look
+
+
+@check("config", AREA)
+def config_files(context: dict) -> tuple[str, str]:
+    """Every config file loads and matches its schema."""
+    problems = []
+    for name in config.SCHEMAS:
+        try:
+            config.load(name)
+        except ToolError as failure:
+            problems.append(str(failure))
+    if problems:
+        return "critical", "; ".join(problems)
+    return "ok", f"{len(config.SCHEMAS)} files valid in {paths.config_dir()}"
+
+
+@check("store", AREA)
+def store(context: dict) -> tuple[str, str]:
+    """The state store opens and passes its integrity check."""
+    from lib.store import backend_name, open_store
+
+    try:
+        opened = open_store()
+    except ToolError as failure:  # a file that is not a database: as bad as a failed integrity check
+        return "critical", str(failure)
+    try:
+        if not opened.exists:
+            return "warning", "no state store yet; create it: python scripts/init_evolution.py"
+        verdict = opened.check()
+        if verdict != "ok":
+            return "critical", (f"{backend_name()} store fails its integrity check: {verdict[:200]}; restore it: "
+                                "python scripts/restore.py --date <day> --confirm")
+        counts = opened.counts()
+        return "ok", (f"{backend_name()} store ok: {counts.get('evolutions', 0)} evolutions, "
+                      f"{counts.get('tasks', 0)} tasks")
+    finally:
+        opened.close()
+
+
+@check("disk", AREA)
+def disk(context: dict) -> tuple[str, str]:
+    """Free space where the evolution history lives, against settings health.min_free_disk_gb."""
+    folder = paths.history_dir()
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    free_gb = shutil.disk_usage(folder).free / 1e9
+    need = float(config.settings()["health"]["min_free_disk_gb"])
+    if free_gb < need:
+        return "critical", (f"{free_gb:.1f} GB free under {folder}, below {need:g} GB; "
+                            "free space: python scripts/cleanup.py --temp --older-than 24h; python scripts/gc.py")
+    return "ok", f"{free_gb:.1f} GB free under {folder} (minimum {need:g} GB)"
+
+
+@check("stuck_evolutions", AREA)
+def stuck_evolutions(context: dict) -> tuple[str, str]:
+    """Active evolutions whose runner is gone or silent, overdue phases, orphaned agents (lib/stuck.py)."""
+    from lib import stuck
+    from lib.store import open_store
+
+    result = stuck.scan(open_store())
+    return result["status"], stuck.summary(result)
+
+
+def _held(path: Path) -> bool:
+    """Whether a process holds the flock (probed with a shared lock, released at once)."""
+    with open(path, "a+", encoding="utf-8") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        fcntl.flock(handle, fcntl.LOCK_UN)
+        return False
+
+
+@check("stale_locks", AREA)
+def stale_locks(context: dict) -> tuple[str, str]:
+    """Cron locks held for over a day (still running?) or left by a run that died."""
+    from lib.tracing import fmt_seconds
+
+    files = sorted(paths.locks_dir().glob("*.lock"))
+    problems = []
+    for path in files:
+        age = time.time() - path.stat().st_mtime
+        if age < LOCK_AGE_LIMIT:
+            continue
+        holder = path.read_text(encoding="utf-8", errors="replace").strip()
+        if _held(path):
+            problems.append(f"{path.stem} held for {fmt_seconds(age)} ({holder or 'holder unknown'}): still running?")
+        elif holder:
+            problems.append(f"{path.stem} left {fmt_seconds(age)} ago by a run that died ({holder}); "
+                            f"the lock is free, remove {path} to clear this")
+    if problems:
+        return "warning", "; ".join(problems)
+    return "ok", f"no stale locks ({len(files)} lock file(s) in {paths.locks_dir()})"

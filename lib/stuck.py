@@ -1,0 +1,214 @@
+"""Stuck evolutions and orphaned agent processes (check_stuck_processes.py, the health check,
+cleanup.py).
+
+An evolution marked active is stuck when its runner is gone (same host: the pid is dead
+or now another program), when its heartbeat is stale (any host), or - a warning - when a
+phase runs past TIMEOUT_SECONDS. An agent process is orphaned when it carries
+TDEV_EVOLUTION_ID=<id> of an evolution that is already final.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+from dataclasses import asdict, dataclass
+from datetime import datetime
+
+from lib import config, timeparse
+from lib.errors import UsageError
+from lib.store import ACTIVE, FINAL, Store
+from lib.tracing import fmt_seconds
+
+DEFAULT_PHASE_TIMEOUT = 3600
+ENV_KEY = "TDEV_EVOLUTION_ID"
+_ENV_IN_ARGS = re.compile(rf"{ENV_KEY}=(evo-[\w-]+)")
+#: how a runner shows in a command line besides its evolution id (python -m lib.evolution.worker <id>)
+RUNNER_MARKERS = ("lib.evolution.worker", "run_evolution")
+_SEVERITY = {"ok": 0, "warning": 1, "critical": 2}
+
+
+@dataclass
+class Finding:
+    evolution_id: str
+    kind: str  # process-gone | heartbeat-stale | phase-timeout | orphan-process
+    status: str  # critical | warning
+    summary: str
+    pid: int | None = None
+    host: str | None = None
+
+    def as_json(self) -> dict:
+        return asdict(self)
+
+
+def phase_timeout() -> float:
+    """TIMEOUT_SECONDS (default 3600), the limit the runner enforces per phase."""
+    raw = os.environ.get("TIMEOUT_SECONDS", "").strip()
+    if not raw:
+        return DEFAULT_PHASE_TIMEOUT
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1
+    if value <= 0:
+        raise UsageError(f"TIMEOUT_SECONDS={raw!r} is not a positive number of seconds", "unset it or fix it")
+    return value
+
+
+def stale_after() -> float:
+    """Seconds without a heartbeat after which a runner counts as dead (settings evolution.*)."""
+    evolution = config.settings()["evolution"]
+    return float(evolution["heartbeat_seconds"]) * float(evolution["stale_after_heartbeats"])
+
+
+def _seconds_since(stamp: str | None, now: datetime) -> float | None:
+    moment = timeparse.from_iso(stamp)
+    return None if moment is None else max(0.0, (now - moment).total_seconds())
+
+
+def _process_info(pid: int) -> dict | None:
+    """name, cmdline, environ (None when not allowed) of a live, non-zombie process; None if gone."""
+    import psutil
+
+    try:
+        process = psutil.Process(pid)
+        if process.status() == psutil.STATUS_ZOMBIE:
+            return None
+        info = {"name": process.name(), "cmdline": [], "environ": None}
+        try:
+            info["cmdline"] = process.cmdline()
+            info["environ"] = process.environ()
+        except psutil.AccessDenied:
+            pass
+        return info
+    except psutil.NoSuchProcess:
+        return None
+    except psutil.AccessDenied:  # alive, owned by someone else: cannot tell more
+        return {"name": "?", "cmdline": [], "environ": None}
+
+
+def runner_state(record: dict) -> tuple[str, str]:
+    """(state, detail): alive | gone | other (the pid is another program) | remote | unknown (no pid)."""
+    host = record.get("host")
+    if host and host != socket.gethostname():
+        return "remote", f"runs on host {host}"
+    pid = record.get("pid")
+    if not pid:
+        return "unknown", "no runner pid recorded yet"
+    info = _process_info(int(pid))
+    if info is None:
+        return "gone", f"runner process {pid} is gone"
+    if info["environ"] is None and not info["cmdline"]:
+        return "alive", f"runner process {pid} is alive"
+    line = " ".join(info["cmdline"])
+    ours = (info["environ"] or {}).get(ENV_KEY) == record["id"] or record["id"] in line
+    if ours or any(marker in line for marker in RUNNER_MARKERS):
+        return "alive", f"runner process {pid} is alive"
+    return "other", f"pid {pid} is now {info['name']!r}, not the runner"
+
+
+def heartbeat_age(record: dict, now: datetime | None = None) -> float | None:
+    """Seconds since the last heartbeat (or since the start, before the first one)."""
+    return _seconds_since(record.get("heartbeat_at") or record.get("started_at"), now or timeparse.utcnow())
+
+
+def liveness(record: dict, now: datetime, stale: float) -> Finding | None:
+    """A CRITICAL finding when the runner of an active evolution is gone or silent."""
+    state, detail = runner_state(record)
+    age = heartbeat_age(record, now)
+    if age is None:
+        beat = "no heartbeat"
+    elif record.get("heartbeat_at"):
+        beat = f"last heartbeat {fmt_seconds(age)} ago"
+    else:
+        beat = f"no heartbeat since it started {fmt_seconds(age)} ago"
+    if state in ("gone", "other"):
+        return Finding(record["id"], "process-gone", "critical",
+                       f"marked {record['status']} but {detail} ({beat}); "
+                       f"clean up: python scripts/cleanup.py --evolution {record['id']}",
+                       record.get("pid"), record.get("host"))
+    if age is None or age > stale:
+        return Finding(record["id"], "heartbeat-stale", "critical",
+                       f"marked {record['status']}, {beat} (stale after {stale:g}s); {detail}",
+                       record.get("pid"), record.get("host"))
+    return None
+
+
+def overdue_phases(store: Store, record: dict, now: datetime, limit: float) -> list[Finding]:
+    """WARNING for each running task of the evolution older than the phase timeout."""
+    found = []
+    for task in store.list_tasks(evolution_id=record["id"], statuses=("running",)):
+        age = _seconds_since(task.get("started_at"), now)
+        if age is not None and age > limit:
+            found.append(Finding(record["id"], "phase-timeout", "warning",
+                                 f"phase {task.get('phase')} ({task.get('agent')}, {task['id']}) running for "
+                                 f"{fmt_seconds(age)}, past TIMEOUT_SECONDS={limit:g}",
+                                 record.get("pid"), record.get("host")))
+    return found
+
+
+def agent_processes() -> dict[str, list[dict]]:
+    """Processes on this host carrying TDEV_EVOLUTION_ID, by evolution id: [{pid, name, cmdline}]."""
+    import psutil
+
+    found: dict[str, list[dict]] = {}
+    me = os.getpid()
+    for process in psutil.process_iter(["pid", "name", "cmdline", "environ", "status"]):
+        info = process.info
+        if info["pid"] == me or info["status"] == psutil.STATUS_ZOMBIE:
+            continue
+        evolution_id = (info.get("environ") or {}).get(ENV_KEY)
+        if not evolution_id:
+            match = _ENV_IN_ARGS.search(" ".join(info.get("cmdline") or []))
+            evolution_id = match.group(1) if match else None
+        if evolution_id:
+            found.setdefault(evolution_id, []).append(
+                {"pid": info["pid"], "name": info.get("name"), "cmdline": " ".join(info.get("cmdline") or [])})
+    return found
+
+
+def orphans(store: Store, only: str | None = None) -> list[Finding]:
+    """WARNING per live process of an evolution that is final (only: of that evolution)."""
+    found = []
+    for evolution_id, processes in agent_processes().items():
+        if only and evolution_id != only:
+            continue
+        record = store.get_evolution(evolution_id)
+        if not record or record["status"] not in FINAL:
+            continue
+        for process in processes:
+            found.append(Finding(evolution_id, "orphan-process", "warning",
+                                 f"process {process['pid']} ({process['cmdline'][:80] or process['name']}) still "
+                                 f"runs for {record['status']} evolution; "
+                                 f"end it: python scripts/cleanup.py --evolution {evolution_id}",
+                                 process["pid"], socket.gethostname()))
+    return found
+
+
+def scan(store: Store, now: datetime | None = None) -> dict:
+    """{status, active, findings}: every stuck evolution, overdue phase and orphan, worst status first."""
+    now = now or timeparse.utcnow()
+    stale, limit = stale_after(), phase_timeout()
+    active = store.list_evolutions(statuses=ACTIVE)
+    findings: list[Finding] = []
+    for record in active:
+        dead = liveness(record, now, stale)
+        if dead:
+            findings.append(dead)
+        findings.extend(overdue_phases(store, record, now, limit))
+    findings.extend(orphans(store))
+    findings.sort(key=lambda f: (-_SEVERITY[f.status], f.evolution_id))
+    status = max((f.status for f in findings), key=_SEVERITY.__getitem__, default="ok")
+    return {"status": status, "active": len(active), "findings": [f.as_json() for f in findings]}
+
+
+def summary(result: dict) -> str:
+    """One line: what is wrong, or that nothing is."""
+    findings = result["findings"]
+    if not findings:
+        return f"{result['active']} active evolution(s), none stuck, no orphaned agent processes"
+    counts = {}
+    for finding in findings:
+        counts[finding["kind"]] = counts.get(finding["kind"], 0) + 1
+    return (f"{result['active']} active evolution(s); " + ", ".join(f"{n} {kind}" for kind, n in counts.items())
+            + f": {findings[0]['evolution_id']} {findings[0]['summary']}")

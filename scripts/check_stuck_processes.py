@@ -1,0 +1,37 @@
+"""Check for stuck evolutions and orphaned agent processes.
+
+CRITICAL: an evolution marked active whose runner is gone (same host: the pid is dead or
+another program) or whose heartbeat is stale. WARNING: a phase running past
+TIMEOUT_SECONDS (default 3600), or an agent process (TDEV_EVOLUTION_ID=<id>) of an
+evolution that is already final. Exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN. Read only.
+
+\b
+Example (runbook, Evening Checklist):
+    python scripts/check_stuck_processes.py
+"""
+
+import _bootstrap  # noqa: F401
+import click
+
+from lib import cli, stuck
+from lib.store import open_store
+
+COLUMNS = [("evolution_id", "EVOLUTION"), ("kind", "PROBLEM"), ("status", "STATUS"), ("pid", "PID"),
+           ("summary", "SUMMARY")]
+
+
+@click.command(help=__doc__)
+@cli.json_option
+def main(as_json: bool) -> int:
+    result = stuck.scan(open_store())
+    if as_json:
+        cli.print_json(result)
+    else:
+        click.echo(f"STUCK {result['status'].upper()}: {stuck.summary(result)}")
+        if result["findings"]:
+            cli.print_table([{**f, "status": f["status"].upper()} for f in result["findings"]], COLUMNS)
+    return cli.STATUS_CODES[result["status"]]
+
+
+if __name__ == "__main__":
+    cli.run(main, check=True)

@@ -1,0 +1,56 @@
+"""Clean up after evolutions: temporary files, one evolution's leftovers, or everything.
+
+  --temp [--older-than 24h]  scratch folders of evolutions no longer running, stale rotated
+                             current.log files, partial *.part/*.tmp files older than that
+  --evolution <id>           if its runner is gone but it is marked active, mark it killed;
+                             end its orphaned agent processes; remove its worktree and
+                             scratch folder (refused while it runs: stop it first)
+  --all --force              worktrees of every evolution that ended and all temporary files
+
+--dry-run (or EVOLUTION_DRY_RUN=true) lists every item and changes nothing.
+
+\b
+Examples (runbook, Evening Checklist; Stopping a Runaway Evolution; High Costs):
+    python scripts/cleanup.py --temp --older-than 24h
+    python scripts/cleanup.py --evolution <evolution_id>
+    python scripts/cleanup.py --all --force
+"""
+
+import _bootstrap  # noqa: F401
+import click
+
+from lib import cleanup, cli, config, timeparse
+from lib.errors import UsageError
+from lib.store import open_store
+
+
+@click.command(help=__doc__)
+@click.option("--temp", is_flag=True, help="Remove temporary files older than --older-than.")
+@click.option("--older-than", metavar="AGE", help="With --temp: 30m, 24h, 7d (default settings retention.temp_hours).")
+@click.option("--evolution", "evolution_id", metavar="ID", help="Clean up after this evolution.")
+@click.option("--all", "everything", is_flag=True, help="Clean up after every evolution that ended.")
+@click.option("--force", is_flag=True, help="With --all: go ahead without asking.")
+@cli.dry_run_option
+def main(temp: bool, older_than, evolution_id, everything: bool, force: bool, dry_run: bool) -> int:
+    if sum((temp, bool(evolution_id), everything)) != 1:
+        raise UsageError("pick one of --temp, --evolution <id>, --all", "see cleanup.py --help")
+    if older_than and not temp:
+        raise UsageError("--older-than goes with --temp")
+    dry_run = cli.is_dry_run(dry_run)
+    with cli.lock("cleanup"):
+        store = open_store()
+        if temp:
+            age = timeparse.parse_duration(older_than or f"{config.settings()['retention']['temp_hours']}h")
+            plan = cleanup.plan_temp(store, age)
+        elif evolution_id:
+            plan = cleanup.plan_evolution(store, evolution_id.strip())
+        else:
+            plan = cleanup.plan_all(store)
+            if plan.items and not dry_run:
+                cli.confirm(f"clean up {len(plan.items)} item(s) of ended evolutions?", force, flag="--force")
+        outcome = cleanup.execute(plan, dry_run)
+    return cleanup.finish(outcome, mode="temp" if temp else "evolution" if evolution_id else "all",
+                          evolution_id=evolution_id)
+
+if __name__ == "__main__":
+    cli.run(main)

@@ -1,0 +1,32 @@
+"""Collect garbage: remove orphaned worktrees (their evolution ended or is unknown), delete
+tdev/auto/ branches merged into the base branch or abandoned (evolution ended without a PR,
+last commit over 7 days ago), prune evolution artifact folders older than settings
+retention.artifacts_days, and compact the state store.
+
+--aggressive halves the retention and deletes the branch of every ended evolution without
+an open PR. --dry-run (or EVOLUTION_DRY_RUN=true) lists every item and changes nothing.
+
+\b
+Example (runbook, Appendix: Useful Commands):
+    python scripts/gc.py --aggressive
+"""
+
+import _bootstrap  # noqa: F401
+import click
+
+from lib import cleanup, cli
+from lib.store import open_store
+
+
+@click.command(help=__doc__)
+@click.option("--aggressive", is_flag=True,
+              help="Half the retention; any ended evolution's branch without an open PR.")
+@cli.dry_run_option
+def main(aggressive: bool, dry_run: bool) -> int:
+    dry_run = cli.is_dry_run(dry_run)
+    with cli.lock("gc"):
+        outcome = cleanup.execute(cleanup.plan_gc(open_store(), aggressive), dry_run)
+    return cleanup.finish(outcome, aggressive=aggressive)
+
+if __name__ == "__main__":
+    cli.run(main)
