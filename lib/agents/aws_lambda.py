@@ -71,7 +71,7 @@ class LambdaRuntime(AwsRuntime):
     def status(self) -> dict:
         function = self._function()
         config = function["Configuration"]
-        reserved = function.get("Concurrency", {}).get("ReservedConcurrentExecutions")
+        reserved = self._reserved()  # GetFunction leaves out a reserved concurrency of 0 on some endpoints
         state = "stopped" if reserved == 0 else str(config.get("State", "Active")).lower()
         update = config.get("LastUpdateStatus")
         if update and update != "Successful":
