@@ -1,0 +1,431 @@
+"""Reports over the evolution history: the monthly SLA, the weekly performance analysis and the
+monthly Markdown report with its PNG charts.
+
+SLA: each key metric's objective is its normal bound in config/thresholds.yaml, met when the
+month's value reaches it (inclusive). The error budget is what the objective allows: failed
+evolutions, failed tasks or unmerged PRs for the rates (e.g. 15% of finished evolutions for
+>85%), hours and dollars for cycle time and cost (4 h and $10 per cycle run).
+"""
+
+from __future__ import annotations
+
+import io
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from lib import config, metrics, paths, timeparse
+from lib.fsutil import atomic_write
+from lib.metrics import Window
+
+# ---- SLA ---------------------------------------------------------------------------------------
+
+
+def month_window(text: str | None) -> Window:
+    """--month YYYY-MM as a window; without it, the previous (complete) local month."""
+    if not text:
+        first = timeparse.parse_date("today").replace(day=1)
+        text = (first - timedelta(days=1)).strftime("%Y-%m")
+    start, end = timeparse.parse_month(text)
+    return Window(start, end, text)
+
+
+def _rate_row(name: str, target: float, direction: str, good: int, total: int, unit: str) -> dict:
+    """An event-based objective: achieved %, bad events as the breach count, the budget of bad events."""
+    bad = total - good
+    achieved = round(100.0 * good / total, 2) if total else None
+    if direction == "max":  # error rate: the value is the bad share, the budget is target% of events
+        achieved = round(100.0 * bad / total, 2) if total else None
+        allowed = target / 100 * total
+    else:
+        allowed = (100 - target) / 100 * total
+    return _row(name, target, achieved, direction, bad, "count", allowed, bad, unit) | {"counted": unit}
+
+
+def _row(name, target, achieved, direction, breach, breach_unit, allowed, used, budget_unit) -> dict:
+    if achieved is None:
+        met = None
+    else:
+        met = achieved >= target if direction == "min" else achieved <= target
+    left = allowed - used
+    if allowed:
+        left_pct = round(100.0 * left / allowed, 2)
+    else:
+        left_pct = None if achieved is None or used else 100.0
+    return {"name": name, "target": target, "direction": direction, "achieved": achieved, "met": met,
+            "breach": round(breach, 2), "breach_unit": breach_unit, "budget_total": round(allowed, 2),
+            "budget_used": round(used, 2), "budget_left": round(left, 2), "budget_left_pct": left_pct,
+            "budget_unit": budget_unit}
+
+
+def sla(store, window: Window, prs: metrics.PullRequests | None = None) -> dict:
+    """Per key metric: target, achieved, breach (minutes or count) and error budget left, over the window."""
+    limits = metrics.thresholds()
+    target = {name: limits.get(name, {}).get("normal") for name in metrics.KEY_METRICS}
+    hours, dollars = target["cycle_time"], target["cost_per_cycle"]
+    prs = prs or metrics.PullRequests(window.start)
+    (computed,) = metrics.compute(store, [window], prs,
+                                  cycle_seconds_limit=hours * 3600 if hours is not None else None,
+                                  cycle_cost_limit=dollars)
+    evo, tasks, values = computed["evolutions"], computed["tasks"], computed["values"]
+    rows = []
+    for name in metrics.KEY_METRICS:
+        entry = limits.get(name)
+        if not entry:
+            continue
+        direction = entry["direction"]
+        if name == "success_rate":
+            rows.append(_rate_row(name, target[name], direction, evo["succeeded"], evo["finished"], "evolutions"))
+        elif name == "error_rate":
+            rows.append(_rate_row(name, target[name], direction, tasks["tasks"] - tasks["failed"], tasks["tasks"],
+                                  "tasks"))
+        elif name == "pr_merge_rate":
+            closed, merged = prs.counts(window) if prs.available else (0, 0)
+            row = _rate_row(name, target[name], direction, merged, closed, "PRs")
+            rows.append({**row, "note": "" if prs.available else prs.note})
+        elif name == "cycle_time":
+            rows.append(_row(name, target[name], values[name][0], direction, evo["excess_seconds"] / 60, "minutes",
+                             target[name] * evo["cycles"], evo["seconds"] / 3600, "hours")
+                        | {"breach_evolutions": evo["over_seconds"]})
+        else:
+            rows.append(_row(name, target[name], values[name][0], direction, evo["over_cost"], "count",
+                             target[name] * evo["cycles"], evo["cost_usd"], "USD") | {"counted": "evolutions"})
+    for row in rows:
+        row.update(label=limits[row["name"]].get("label", row["name"]), unit=limits[row["name"]].get("unit", ""))
+    return {"month": window.label, "window": metrics.window_json(window), "metrics": rows}
+
+
+SLA_COLUMNS = [("label", "Metric"), ("target_shown", "Target"), ("achieved_shown", "Achieved"),
+               ("verdict", "SLA"), ("breach_shown", "Breach"), ("budget_shown", "Error budget left")]
+
+
+def sla_rows(document: dict) -> list[dict]:
+    """SLA rows with display columns added."""
+    rows = []
+    for row in document["metrics"]:
+        sign = ">=" if row["direction"] == "min" else "<="
+        verdict = {True: "met", False: "MISSED", None: "no data"}[row["met"]]
+        budget = "—" if row["budget_left_pct"] is None else (
+            f"{row['budget_left_pct']:.1f}% ({_amount(row['budget_left'], row['budget_unit'])} "
+            f"of {_amount(row['budget_total'], row['budget_unit'])})")
+        rows.append({**row, "target_shown": sign + metrics.compact(row["target"], row["unit"]),
+                     "achieved_shown": metrics.format_value(row["achieved"], row["unit"]), "verdict": verdict,
+                     "breach_shown": f"{row['breach']:g} {row.get('counted', row['breach_unit'])}",
+                     "budget_shown": budget})
+    return rows
+
+
+def _amount(value: float, unit: str) -> str:
+    if unit == "USD":
+        return f"${value:,.2f}"
+    if unit == "hours":
+        return f"{value:,.1f} h"
+    return f"{value:g} {unit}"
+
+
+# ---- performance -----------------------------------------------------------------------------------
+
+
+def _phase_order(phase: str | None) -> tuple:
+    return (config.PHASES.index(phase) if phase in config.PHASES else len(config.PHASES), phase or "")
+
+
+def _change(now: float | None, before: float | None) -> float | None:
+    """Percent change against the previous period (None without both)."""
+    if now is None or before is None or before == 0:
+        return None
+    return round(100.0 * (now - before) / before, 1)
+
+
+def performance(store, days: int = 7, now: datetime | None = None, slowest: int = 5) -> dict:
+    """Phase durations p50/p95 by agent, the bottleneck phase, the slowest evolutions, against the period before."""
+    end = now or timeparse.utcnow()
+    span = timedelta(days=days)
+    this, previous = Window(end - span, end, f"{days}d"), Window(end - 2 * span, end - span, f"previous {days}d")
+    bounds = [this.bounds(), previous.bounds()]
+    by_agent = store.task_stats(bounds, group_by=("phase", "agent"), percentiles=(50, 95))
+    by_phase = store.task_stats(bounds, group_by=("phase",), percentiles=(50, 95))
+    evolutions = store.evolution_stats(bounds)
+
+    def split(rows, keys):
+        now_rows = {tuple(r[k] for k in keys): r for r in rows if r["window"] == 0}
+        before = {tuple(r[k] for k in keys): r for r in rows if r["window"] == 1}
+        return now_rows, before
+
+    agents_now, agents_before = split(by_agent, ("phase", "agent"))
+    phases_now, phases_before = split(by_phase, ("phase",))
+    agent_rows = []
+    for key in sorted(agents_now, key=lambda k: (_phase_order(k[0]), k[1] or "")):
+        row, before = agents_now[key], agents_before.get(key, {})
+        agent_rows.append({"phase": key[0], "agent": key[1], "tasks": row["tasks"], "failed": row["failed"],
+                           "p50_s": row["p50"], "p95_s": row["p95"], "previous_p50_s": before.get("p50"),
+                           "previous_p95_s": before.get("p95"),
+                           "p50_change_pct": _change(row["p50"], before.get("p50")),
+                           "p95_change_pct": _change(row["p95"], before.get("p95"))})
+    total = sum(r["seconds"] for r in phases_now.values())
+    phase_rows = []
+    for key in sorted(phases_now, key=lambda k: _phase_order(k[0])):
+        row, before = phases_now[key], phases_before.get(key, {})
+        phase_rows.append({"phase": key[0], "tasks": row["tasks"], "seconds": row["seconds"],
+                           "share_pct": round(100.0 * row["seconds"] / total, 1) if total else None,
+                           "p50_s": row["p50"], "p95_s": row["p95"],
+                           "seconds_change_pct": _change(row["seconds"], before.get("seconds"))})
+    bottleneck = max(phase_rows, key=lambda r: (r["seconds"], r["p95_s"] or 0), default=None)
+    cycle_now, cycle_before = (e["seconds"] / e["cycles"] / 3600 if e["cycles"] else None for e in evolutions)
+    longest = store.longest_evolutions(*this.bounds(), limit=slowest)
+    return {
+        "window": metrics.window_json(this), "previous": metrics.window_json(previous),
+        "agents": agent_rows, "phases": phase_rows,
+        "bottleneck": bottleneck and {"phase": bottleneck["phase"], "share_pct": bottleneck["share_pct"],
+                                      "p95_s": bottleneck["p95_s"]},
+        "cycle_time_hours": _round(cycle_now), "previous_cycle_time_hours": _round(cycle_before),
+        "cycle_time_change_pct": _change(cycle_now, cycle_before),
+        "slowest": [{"id": e["id"], "target": e["target"], "status": e["status"], "cycles": e.get("cycles"),
+                     "hours": round(e["seconds"] / 3600, 2), "cost_usd": e.get("cost_usd"),
+                     "started_at": e["started_at"]} for e in longest],
+    }
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 2)
+
+
+def seconds_text(value: float | None) -> str:
+    if value is None:
+        return "—"
+    if value >= 3600:
+        return f"{value / 3600:.1f}h"
+    if value >= 60:
+        return f"{value / 60:.1f}m"
+    return f"{value:.1f}s"
+
+
+def change_text(value: float | None) -> str:
+    return "—" if value is None else f"{value:+.1f}%"
+
+
+# ---- monthly report ----------------------------------------------------------------------------------
+
+
+def default_report_path(window: Window) -> Path:
+    return paths.history_dir() / "reports" / f"monthly-report-{window.label}.md"
+
+
+def monthly(store, window: Window, output: Path | None = None) -> dict:
+    """Write the Markdown report and its charts (PNG files beside it); returns {report, charts, ...}."""
+    output = Path(output or default_report_path(window))
+    days = _month_days(window)
+    prs = metrics.PullRequests(window.start)
+    *daily, whole = metrics.compute(store, [*days, window], prs)
+    limits = metrics.thresholds()
+    key = [metrics.describe(name, *whole["values"][name], limits, unavailable=name == "pr_merge_rate" and prs.failed)
+           for name in metrics.KEY_METRICS]
+    agreement = sla(store, window, prs)
+    charts = {"metrics": output.with_name(f"{output.stem}-metrics.png"),
+              "cost": output.with_name(f"{output.stem}-cost.png")}
+    _chart_metrics(days, daily, limits, charts["metrics"], window.label)
+    _chart_cost(days, daily, charts["cost"], window.label)
+    bounds = window.bounds()
+    context = {
+        "window": window, "key": key, "whole": whole, "sla": agreement, "prs": prs, "charts": charts,
+        "by_status": whole["evolutions"], "by_target": store.evolution_stats([bounds], group_by="target"),
+        "by_agent": store.task_stats([bounds], group_by=("phase", "agent")),
+        "failed": store.list_evolutions(since=bounds[0], until=bounds[1], statuses=("failed", "killed")),
+        "daily": list(zip(days, daily, strict=True)),
+    }
+    atomic_write(output, render_markdown(context))
+    return {"report": str(output), "charts": {k: str(v) for k, v in charts.items()}, "month": window.label,
+            "metrics": key, "sla": agreement["metrics"]}
+
+
+def _month_days(window: Window) -> list[Window]:
+    days, day = [], timeparse.from_iso(window.bounds()[0]).astimezone().date()
+    while True:
+        start, end = timeparse.day_bounds(day)
+        if start >= window.end:
+            return days
+        days.append(Window(start, end, day.isoformat()))
+        day += timedelta(days=1)
+
+
+def _table(header: list[str], rows: list[list]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(str(cell).replace("|", "\\|") for cell in row) + " |" for row in rows]
+    return lines
+
+
+def render_markdown(c: dict) -> str:
+    """The report: key metrics, costs, evolutions, pull requests, failures, SLA, charts."""
+    window = c["window"]
+    first = timeparse.from_iso(window.bounds()[0]).astimezone()
+    last = timeparse.from_iso(window.bounds()[1]).astimezone() - timedelta(seconds=1)
+    out = [f"# T-Developer monthly report: {first:%B %Y}", "",
+           f"Period {first:%Y-%m-%d} to {last:%Y-%m-%d} ({first:%Z}); generated {timeparse.local(timeparse.iso())}.",
+           ""]
+    for section in (_key_section, _cost_section, _evolution_section, _pull_section, _failure_section, _sla_section):
+        out += section(c)
+        out.append("")
+    return "\n".join(out)
+
+
+def _value(c: dict, name: str) -> str:
+    return metrics.format_value(c["whole"]["values"][name][0], metrics.UNITS[name])
+
+
+def _key_section(c: dict) -> list[str]:
+    rows = [[m["label"], metrics.format_value(m["value"], m["unit"]), metrics.describe_bound(m, "normal"),
+             metrics.describe_bound(m, "alert"), m["status"], m["basis"]] for m in c["key"]]
+    return ["## Key metrics", "", *_table(["Metric", "Value", "Normal", "Alert", "Status", "Basis"], rows), "",
+            f"![Daily key metrics]({c['charts']['metrics'].name})"]
+
+
+def _cost_section(c: dict) -> list[str]:
+    evo, tasks = c["whole"]["evolutions"], c["whole"]["tasks"]
+    spend = [(day.label, computed["evolutions"]["cost_usd"]) for day, computed in c["daily"]]
+    busiest = max(spend, key=lambda item: item[1], default=(None, 0))
+    out = ["## Costs", "",
+           f"- Total: ${evo['cost_usd']:,.2f} over {evo['finished']} evolutions and {evo['cycles']} cycles "
+           f"({_value(c, 'cost_per_cycle')} per cycle)",
+           f"- Daily average: ${evo['cost_usd'] / max(len(spend), 1):,.2f}; busiest day: "
+           + (f"{busiest[0]} (${busiest[1]:,.2f})" if busiest[1] else "none"),
+           f"- Agent calls: {tasks['tasks']} tasks, ${tasks['cost_usd']:,.2f}", ""]
+    if c["by_agent"]:
+        out += _table(["Phase", "Agent", "Tasks", "Failed", "Cost"],
+                      [[r["phase"], r["agent"], r["tasks"], r["failed"], f"${r['cost_usd']:,.2f}"]
+                       for r in sorted(c["by_agent"], key=lambda r: -r["cost_usd"])])
+        out.append("")
+    return [*out, f"![Daily cost]({c['charts']['cost'].name})"]
+
+
+def _evolution_section(c: dict) -> list[str]:
+    evo = c["whole"]["evolutions"]
+    statuses = ", ".join(f"{evo[s]} {s}" for s in ("succeeded", "failed", "stopped", "killed"))
+    out = ["## Evolutions", "", f"- Finished: {evo['finished']} ({statuses})",
+           f"- Success rate: {_value(c, 'success_rate')}; cycle time {_value(c, 'cycle_time')}"]
+    if c["by_target"]:
+        out += ["", *_table(["Target", "Finished", "Succeeded", "Failed", "Cost"],
+                            [[r["target"], r["finished"], r["succeeded"], r["failed"], f"${r['cost_usd']:,.2f}"]
+                             for r in c["by_target"]])]
+    return out
+
+
+def _pull_section(c: dict) -> list[str]:
+    prs, window = c["prs"], c["window"]
+    if not prs.available:
+        return ["## Pull requests", "", f"Not available: {prs.note}."]
+    closed, merged = prs.counts(window)
+    return ["## Pull requests", "", f"- Opened: {prs.opened(window)}", f"- Merged: {merged}",
+            f"- Closed without merging: {closed - merged}", f"- Merge rate: {_value(c, 'pr_merge_rate')}"]
+
+
+def _failure_section(c: dict) -> list[str]:
+    tasks = c["whole"]["tasks"]
+    out = ["## Failures", "", f"- Failed tasks: {tasks['failed']} of {tasks['tasks']} ({_value(c, 'error_rate')})", ""]
+    failing = sorted((r for r in c["by_agent"] if r["failed"]), key=lambda r: -r["failed"])
+    if failing:
+        out += [*_table(["Phase", "Agent", "Failed tasks"], [[r["phase"], r["agent"], r["failed"]] for r in failing]),
+                ""]
+    if not c["failed"]:
+        return [*out, "No evolution failed or was killed."]
+    shown = c["failed"][:20]
+    out += _table(["Evolution", "Status", "Target", "Error"],
+                  [[e["id"], e["status"], e["target"], (e.get("error") or "")[:120]] for e in shown])
+    if len(c["failed"]) > len(shown):
+        out += ["", f"…and {len(c['failed']) - len(shown)} more: python scripts/show_evolution_history.py"]
+    return out
+
+
+def _sla_section(c: dict) -> list[str]:
+    rows = [[r[key] for key, _ in SLA_COLUMNS] for r in sla_rows(c["sla"])]
+    return ["## SLA", "", *_table([header for _, header in SLA_COLUMNS], rows)]
+
+
+# ---- charts (matplotlib, Agg, imported only here) --------------------------------------------------
+
+
+def _figure(rows: int):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot
+
+    figure, axes = pyplot.subplots(rows, 1, figsize=(10, 3.2 * rows), sharex=True, squeeze=False)
+    return pyplot, figure, [a[0] for a in axes]
+
+
+def _save(pyplot, figure, path: Path) -> None:
+    buffer = io.BytesIO()
+    figure.tight_layout()
+    figure.savefig(buffer, format="png", dpi=100)
+    pyplot.close(figure)
+    atomic_write(path, buffer.getvalue())
+
+
+def _chart_metrics(days: list[Window], daily: list[dict], limits: dict, path: Path, title: str) -> None:
+    pyplot, figure, (rates, hours) = _figure(2)
+    x = [int(day.label[-2:]) for day in days]
+    for name, style in (("success_rate", "o-"), ("pr_merge_rate", "s-"), ("error_rate", "^-")):
+        values = [c["values"][name][0] for c in daily]
+        rates.plot(x, [float("nan") if v is None else v for v in values], style, label=limits.get(name, {}).get(
+            "label", name), markersize=3)
+    rates.set_ylabel("%")
+    rates.set_ylim(0, 100)
+    rates.legend(loc="best", fontsize="small")
+    rates.set_xlim(0.5, len(days) + 0.5)
+    rates.set_title(f"Daily key metrics, {title}")
+    cycle = [c["values"]["cycle_time"][0] for c in daily]
+    hours.plot(x, [float("nan") if v is None else v for v in cycle], "o-", color="tab:purple", markersize=3,
+               label="Cycle time")
+    for level, color in (("normal", "tab:green"), ("alert", "tab:red")):
+        bound = limits.get("cycle_time", {}).get(level)
+        if bound is not None:
+            hours.axhline(bound, color=color, linestyle="--", linewidth=1, label=f"{level} {bound:g} h")
+    hours.set_ylabel("hours per cycle")
+    hours.set_xlabel("day of month")
+    hours.legend(loc="best", fontsize="small")
+    _save(pyplot, figure, path)
+
+
+def _chart_cost(days: list[Window], daily: list[dict], path: Path, title: str) -> None:
+    pyplot, figure, (axis,) = _figure(1)
+    axis.bar([int(day.label[-2:]) for day in days], [c["evolutions"]["cost_usd"] for c in daily], color="tab:blue")
+    axis.set_title(f"Daily evolution cost (USD), {title}")
+    axis.set_xlim(0.5, len(days) + 0.5)
+    axis.set_ylabel("USD")
+    axis.set_xlabel("day of month")
+    _save(pyplot, figure, path)
+
+
+# ---- performance tables for analyze_performance.py ------------------------------------------------------
+
+
+def performance_headline(document: dict) -> str:
+    bottleneck = document["bottleneck"]
+    where = (f"bottleneck phase: {bottleneck['phase']} ({bottleneck['share_pct']:g}% of agent time, "
+             f"p95 {seconds_text(bottleneck['p95_s'])})" if bottleneck else "no agent tasks in this period")
+    cycle = document["cycle_time_hours"]
+    shown = "—" if cycle is None else f"{cycle:.2f} h"
+    return (f"{document['window']['label']} to {timeparse.local(document['window']['end'])}: {where}; "
+            f"cycle time {shown} ({change_text(document['cycle_time_change_pct'])} against the previous period)")
+
+
+def performance_tables(document: dict) -> dict[str, tuple[list[dict], list[tuple[str, str]]]]:
+    """Title -> (rows, columns) for the phase, agent and slowest-evolution tables."""
+    phases = [{**r, "time": seconds_text(r["seconds"]), "share": f"{r['share_pct']:g}%",
+               "p50": seconds_text(r["p50_s"]), "p95": seconds_text(r["p95_s"]),
+               "change": change_text(r["seconds_change_pct"])} for r in document["phases"]]
+    agents = [{**r, "p50": seconds_text(r["p50_s"]), "p95": seconds_text(r["p95_s"]),
+               "p50_change": change_text(r["p50_change_pct"]), "p95_change": change_text(r["p95_change_pct"])}
+              for r in document["agents"]]
+    slowest = [{**e, "duration": f"{e['hours']:.2f} h", "started": timeparse.local(e["started_at"])}
+               for e in document["slowest"]]
+    return {
+        "Phases (time spent in agent calls)": (phases, [
+            ("phase", "PHASE"), ("tasks", "TASKS"), ("time", "TIME"), ("share", "SHARE"), ("p50", "P50"),
+            ("p95", "P95"), ("change", "TIME VS PREVIOUS")]),
+        "Phase durations by agent": (agents, [
+            ("phase", "PHASE"), ("agent", "AGENT"), ("tasks", "TASKS"), ("failed", "FAILED"), ("p50", "P50"),
+            ("p95", "P95"), ("p50_change", "P50 VS PREVIOUS"), ("p95_change", "P95 VS PREVIOUS")]),
+        "Slowest evolutions": (slowest, [
+            ("id", "ID"), ("target", "TARGET"), ("status", "STATUS"), ("cycles", "CYCLES"),
+            ("duration", "DURATION"), ("started", "STARTED")]),
+    }
