@@ -77,6 +77,7 @@ SCHEMAS: dict[str, Any] = {
                 "service": Field((str,)),
                 "agent_runtime_id": Field((str,)),
                 "qualifier": Field((str,)),
+                "restart_timeout_seconds": Field(NUM),
                 "command": Field((list, str)),
                 "health_url": Field((str,)),
                 "timeout_seconds": Field(NUM),

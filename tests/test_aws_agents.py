@@ -137,7 +137,7 @@ def test_restart_ecs_times_out_when_never_steady(tdev, aws, monkeypatch):
     monkeypatch.setenv("MOTO_ECS_SERVICE_RUNNING", "0")
     make_service("planner-agent", desired=2)
     registry(tdev, [{"name": "planner-agent", "phase": "plan", "runtime": "ecs", "service": "planner-agent",
-                     "timeout_seconds": 1}])
+                     "restart_timeout_seconds": 1}])
     result = tdev.run("restart_agent.py", "--name", "planner-agent")
     assert result.returncode == 1
     assert "steady state: not done after 1s" in result.stderr

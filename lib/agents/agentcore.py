@@ -30,6 +30,7 @@ class AgentCoreRuntime(AwsRuntime):
                               "add it in config/agents.yaml")
         self.runtime_id = agent["agent_runtime_id"]
         self.qualifier = agent.get("qualifier")
+        self.update_timeout = float(agent.get("restart_timeout_seconds") or UPDATE_TIMEOUT_SECONDS)
 
     def _runtime(self) -> dict:
         with aws.aws_errors(f"{self.name}: read AgentCore runtime {self.runtime_id}"):
@@ -72,12 +73,12 @@ class AgentCoreRuntime(AwsRuntime):
         runtime = self._runtime()
         variables = dict(runtime.get("environmentVariables") or {})
         variables[RESTART_VARIABLE] = timeparse.iso()
-        kept = {key: runtime[key] for key in _KEPT_FIELDS if runtime.get(key) is not None}
+        kept = {key: runtime[key] for key in _KEPT_FIELDS if runtime.get(key)}  # empty ones are not valid input
         with aws.aws_errors(f"{self.name}: update AgentCore runtime {self.runtime_id}"):
             aws.client("bedrock-agentcore-control").update_agent_runtime(
                 agentRuntimeId=self.runtime_id, environmentVariables=variables, **kept)
         final = aws.wait_for(self._runtime, lambda r: r.get("status") not in ("UPDATING", "CREATING"),
-                             UPDATE_TIMEOUT_SECONDS, f"{self.name}: update of AgentCore runtime {self.runtime_id}")
+                             self.update_timeout, f"{self.name}: update of AgentCore runtime {self.runtime_id}")
         if final.get("status") != "READY":
             raise ExternalError(f"{self.name}: AgentCore runtime is {final.get('status')} after the update: "
                                 f"{final.get('failureReason', '')}", "see the runtime in the AgentCore console")

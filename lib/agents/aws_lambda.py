@@ -24,6 +24,7 @@ class LambdaRuntime(AwsRuntime):
         super().__init__(agent)
         self.function = agent.get("function_name") or agent["name"]
         self.qualifier = agent.get("qualifier")
+        self.update_timeout = float(agent.get("restart_timeout_seconds") or UPDATE_TIMEOUT_SECONDS)
 
     @property
     def client(self):
@@ -95,7 +96,7 @@ class LambdaRuntime(AwsRuntime):
         final = aws.wait_for(
             lambda: self._call("read", "get_function_configuration", FunctionName=self.function),
             lambda c: c.get("LastUpdateStatus", "Successful") in ("Successful", "Failed"),
-            UPDATE_TIMEOUT_SECONDS, f"{self.name}: update of Lambda {self.function}", interval=1.0)
+            self.update_timeout, f"{self.name}: update of Lambda {self.function}", interval=1.0)
         if final.get("LastUpdateStatus") == "Failed":
             raise ExternalError(f"{self.name}: Lambda update failed: {final.get('LastUpdateStatusReason', '')}",
                                 f"see aws lambda get-function --function-name {self.function}")

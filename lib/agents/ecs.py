@@ -20,7 +20,7 @@ class EcsRuntime(AwsRuntime):
         super().__init__(agent)
         self.cluster = agent.get("cluster") or config.settings()["aws"]["ecs_cluster"]
         self.service = agent.get("service") or agent["name"]
-        self.steady_timeout = float(agent.get("timeout_seconds") or STEADY_TIMEOUT_SECONDS)
+        self.steady_timeout = float(agent.get("restart_timeout_seconds") or STEADY_TIMEOUT_SECONDS)
 
     @property
     def client(self):
