@@ -201,7 +201,10 @@ class SQLiteStore(Store):
             args.append(target)
         where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
         tail = f" LIMIT {int(limit)}" if limit else ""
-        return self._all(f"SELECT * FROM evolutions{where} ORDER BY started_at DESC{tail}", args)  # noqa: S608 - names come from TABLE_FIELDS
+        # Active evolutions are few (one per target): find them by status and sort them, rather than let
+        # the planner walk the whole started_at index (ANALYZE averages make status look unselective).
+        order = "+started_at" if statuses and not since and set(statuses) <= set(ACTIVE) else "started_at"
+        return self._all(f"SELECT * FROM evolutions{where} ORDER BY {order} DESC{tail}", args)  # noqa: S608 - names come from TABLE_FIELDS
 
     # ---- tasks ------------------------------------------------------------------------
     def create_task(self, record: dict) -> dict:
