@@ -153,19 +153,29 @@ def summary(metrics: dict) -> dict:
     return {k: v for k, v in metrics.items() if k != "per_file"}
 
 
-def evaluate_gates(metrics: dict, gates: dict) -> list[dict]:
-    """Each gate of config/gates.yaml against the metrics: passed True/False, or None with no data."""
+def _meets(value: float, gate: dict) -> bool:
+    return value >= gate["threshold"] if gate["direction"] == "min" else value <= gate["threshold"]
+
+
+def evaluate_gates(metrics: dict, gates: dict, before: dict | None = None) -> list[dict]:
+    """Each gate of config/gates.yaml against the metrics: passed True/False, or None with no data.
+
+    With `before` (an evolution's baseline) a gate the code already failed passes when the
+    change does not make it worse: an evolution is judged on what it changed (a ratchet).
+    """
     results = []
     for name, gate in gates.items():
         value = metrics.get(name)
-        if value is None:
-            passed = None
-        elif gate["direction"] == "min":
-            passed = value >= gate["threshold"]
-        else:
-            passed = value <= gate["threshold"]
+        baseline = (before or {}).get(name)
+        passed, rule = None, "threshold"
+        if value is not None:
+            passed = _meets(value, gate)
+            if not passed and baseline is not None and not _meets(baseline, gate):
+                passed = value >= baseline if gate["direction"] == "min" else value <= baseline
+                rule = "no regression"
         results.append({"metric": name, "value": value, "threshold": gate["threshold"],
-                        "direction": gate["direction"], "unit": gate.get("unit", ""), "passed": passed})
+                        "direction": gate["direction"], "unit": gate.get("unit", ""), "passed": passed,
+                        "rule": rule, "before": baseline})
     return results
 
 

@@ -62,10 +62,8 @@ def implement(payload: dict) -> dict:
 
 
 def evaluate(payload: dict) -> dict:
-    from lib import config as cfg
-
     after = quality.summary(quality.measure(Path(payload["target"])))
-    gates = quality.evaluate_gates(after, cfg.gates())
+    gates = quality.evaluate_gates(after, config.gates(), before=payload["context"]["research"].get("metrics"))
     tests = run_tests(Path(payload["context"]["worktree"]))
     passed = quality.gates_passed(gates) and tests.get("passed") is not False
     return {"metrics": after, "gates": gates, "tests": tests, "passed": passed}
