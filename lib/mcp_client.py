@@ -15,6 +15,7 @@ import itertools
 import json
 import os
 import queue
+import re
 import signal
 import subprocess
 import threading
@@ -57,7 +58,7 @@ class ServerLog:
         self.name = name
         self.dir = log_dir or paths.mcp_log_dir()
         self.dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        self.path = self.dir / f"{name}.log"
+        self.path = self.dir / f"{re.sub(r'[^A-Za-z0-9_.-]', '_', name).lstrip('.') or 'server'}.log"
         self.tail: deque[str] = deque(maxlen=keep)
 
     def _write(self, own: str | None, shared: str) -> None:
@@ -74,6 +75,14 @@ class ServerLog:
         if line:
             self.tail.append(line)
             self._write(line, f"{iso()} [{self.name}] {line}")
+
+    def last_lines(self) -> list[str]:
+        """The end of <name>.log (what a detached server wrote before it exited)."""
+        try:
+            with open(self.path, encoding="utf-8", errors="replace") as handle:
+                return [line.rstrip("\n") for line in deque(handle, maxlen=self.tail.maxlen)]
+        except OSError:
+            return []
 
     def event(self, level: str, message: str) -> None:
         """A line of ours (test result, restart) so that `grep ERROR server.log` finds failures."""

@@ -145,7 +145,7 @@ def stop_http(spec: ServerSpec) -> list[int]:
     return stopped
 
 
-def start_http(spec: ServerSpec) -> int:
+def start_http(spec: ServerSpec) -> subprocess.Popen:
     """Start a long-running server detached, under the log pump, and record its pid."""
     log_dir = paths.mcp_log_dir()
     log_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -156,16 +156,20 @@ def start_http(spec: ServerSpec) -> int:
                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     pid_file(spec.name).parent.mkdir(parents=True, exist_ok=True)
     pid_file(spec.name).write_text(f"{process.pid}\n")
-    return process.pid
+    return process
 
 
-def wait_until_up(spec: ServerSpec, timeout: float) -> dict:
-    """Probe a freshly started server until it answers or the timeout passes."""
+def wait_until_up(spec: ServerSpec, timeout: float, process: subprocess.Popen) -> dict:
+    """Probe a freshly started server until it answers, exits, or the timeout passes."""
     end = time.monotonic() + timeout
+    log = mcp_client.ServerLog(spec.name)
     while True:
         row = mcp_client.probe(spec, max(1.0, min(timeout, end - time.monotonic())), record=False)
-        if row["status"] == "ok" or time.monotonic() >= end:
-            mcp_client.record_result(mcp_client.ServerLog(spec.name), row)
+        if row["status"] != "ok" and process.poll() is not None:
+            row["error"] = f"the server exited (code {process.returncode}) right after the start; see {log.path}"
+            row["stderr_tail"] = log.last_lines()
+        if row["status"] == "ok" or process.poll() is not None or time.monotonic() >= end:
+            mcp_client.record_result(log, row)
             return row
         time.sleep(0.3)
 
@@ -173,6 +177,7 @@ def wait_until_up(spec: ServerSpec, timeout: float) -> dict:
 def restart(servers: list[ServerSpec], timeout: float, dry_run: bool) -> list[dict]:
     """Stop and start http servers that have a command, end running stdio ones, then test each."""
     actions = []
+    started: dict[str, subprocess.Popen] = {}
     for spec in servers:
         log = mcp_client.ServerLog(spec.name)
         if spec.problem:
@@ -183,7 +188,8 @@ def restart(servers: list[ServerSpec], timeout: float, dry_run: bool) -> list[di
                 actions.append({"name": spec.name, "action": "would stop and start the server"})
                 continue
             stopped = stop_http(spec)
-            pid = start_http(spec)
+            started[spec.name] = start_http(spec)
+            pid = started[spec.name].pid
             log.event("INFO", f"restart_mcp: stopped {stopped or 'nothing'}, started pid {pid}")
             actions.append({"name": spec.name, "action": f"stopped {_pids(stopped)}, started pid {pid}"})
         elif spec.transport == "http":
@@ -200,7 +206,7 @@ def restart(servers: list[ServerSpec], timeout: float, dry_run: bool) -> list[di
     if dry_run:
         return [{**action, "status": "not tested (dry run)", "error": None} for action in actions]
     with ThreadPoolExecutor(max_workers=max(1, len(servers)), thread_name_prefix="mcp-restart") as pool:
-        rows = list(pool.map(lambda spec: (wait_until_up(spec, timeout) if spec.transport == "http" and spec.command
+        rows = list(pool.map(lambda spec: (wait_until_up(spec, timeout, started[spec.name]) if spec.name in started
                                            else mcp_client.probe(spec, timeout)), servers))
     return [{**action, **{k: row[k] for k in ("status", "error", "latency_ms", "tools")}}
             for action, row in zip(actions, rows, strict=True)]

@@ -218,3 +218,16 @@ def test_init_evolution_reset_mcp_keeps_a_dated_copy(mcp):
     assert set(servers) == {"filesystem", "git"} and all(entry["cwd"] == "${HOME}" for entry in servers.values())
     audit = mcp.run("security_audit.py", "--json", env={"TDEV_HOME": str(mcp.base)})
     assert not [f for f in json.loads(audit.stdout)["findings"] if f["rule"] == "mcp-shim-shadowing"]
+
+
+def test_restart_reports_a_server_that_dies_at_start(mcp, tdev):
+    command = http_command(free_port())
+    write_config(mcp.mcp_config, {"broken": {"type": "http", "url": "http://127.0.0.1:9/mcp", "command": command[0],
+                                             "args": [command[1], "not-a-port"], "cwd": str(tdev.base)}})
+    result = mcp.run("restart_mcp.py", "--name", "broken", "--json")
+    assert result.returncode == 1
+    [row] = json.loads(result.stdout)["servers"]
+    assert row["status"] == "failed" and "the server exited (code 2) right after the start" in row["error"]
+    assert "invalid int value: 'not-a-port'" in (tdev.mcp_log_dir / "broken.log").read_text()
+    assert "1 server(s) failed the test after the restart: broken" in result.stderr
+    assert json.loads((tdev.history / "audit.log").read_text())["result"] == "failed"
