@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ast
 import json
+import re
 import subprocess
 from pathlib import Path
 
@@ -85,28 +86,33 @@ def coverage_percent(target: Path) -> float | None:
 
 
 def measure_file(path: Path) -> dict:
-    """One file's figures; a file that does not parse counts as one lint finding and nothing else."""
-    from radon.complexity import cc_visit
-    from radon.metrics import mi_visit
+    """One file's figures from a single parse; a file that does not parse has a syntax_error."""
+    from radon.complexity import cc_visit_ast
+    from radon.metrics import h_visit_ast, mi_compute
     from radon.raw import analyze
+    from radon.visitors import ComplexityVisitor
 
     source = path.read_text(encoding="utf-8", errors="replace")
     try:
         tree = ast.parse(source)
-    except SyntaxError as bad:
+        raw = analyze(source)
+    except (SyntaxError, ValueError) as bad:
         return {"sloc": 0, "documented": 0, "definitions": 0, "doc_missing": [], "blocks": 0, "cc_total": 0,
                 "max_complexity": 0, "maintainability": 0.0, "syntax_error": str(bad)}
     documented, total, missing = _docstring_counts(tree)
-    blocks = cc_visit(source)
+    blocks = cc_visit_ast(tree)
+    comments = (raw.comments + raw.multi) / raw.sloc * 100 if raw.sloc else 0
+    maintainability = mi_compute(h_visit_ast(tree).total.volume, ComplexityVisitor.from_ast(tree).total_complexity,
+                                 raw.lloc, comments)
     return {
-        "sloc": analyze(source).sloc,
+        "sloc": raw.sloc,
         "documented": documented,
         "definitions": total,
         "doc_missing": missing,
         "blocks": len(blocks),
         "cc_total": sum(b.complexity for b in blocks),
         "max_complexity": max((b.complexity for b in blocks), default=0),
-        "maintainability": round(mi_visit(source, multi=True), 2),
+        "maintainability": round(maintainability, 2),
     }
 
 
@@ -117,11 +123,11 @@ def measure(target: Path) -> dict:
     per_file: dict[str, dict] = {}
     for path in python_files(target):
         per_file[str(path.relative_to(base))] = measure_file(path)
-    for kind, rules in (("lint", LINT_RULES), ("security", SECURITY_RULES)):
-        for finding in ruff_findings(target, rules):
-            name = str(Path(finding["filename"]).resolve().relative_to(base.resolve()))
-            if name in per_file:
-                per_file[name][kind] = per_file[name].get(kind, 0) + 1
+    for finding in ruff_findings(target, f"{LINT_RULES},{SECURITY_RULES}"):
+        kind = "security" if re.fullmatch(r"S\d+", finding.get("code") or "") else "lint"
+        name = str(Path(finding["filename"]).resolve().relative_to(base.resolve()))
+        if name in per_file:
+            per_file[name][kind] = per_file[name].get(kind, 0) + 1
     for figures in per_file.values():
         figures.setdefault("lint", 0)
         figures.setdefault("security", 0)
