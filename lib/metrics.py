@@ -266,7 +266,11 @@ def trend(store, days: int, with_github: bool = True) -> dict:
     windows = day_windows(days)
     whole = Window(windows[0].start, windows[-1].end, f"{days}d")
     prs = pull_requests(whole.start, with_github)
-    *daily, overall = [c["values"] for c in compute(store, [*windows, whole], prs)]
+    computed = compute(store, windows, prs)
+    daily = [c["values"] for c in computed]
+    # the days tile the window, so its sums are the days' sums (no second pass over the rows)
+    overall = figures(_sum_rows(c["evolutions"] for c in computed), _sum_rows(c["tasks"] for c in computed),
+                      prs.counts(whole) if prs and prs.available else None, prs.note if prs else "")
     limits = thresholds()
     rows = []
     for window, values in zip(windows, daily, strict=True):
@@ -279,6 +283,16 @@ def trend(store, days: int, with_github: bool = True) -> dict:
         series = [row[entry["name"]] for row in rows]
         entry.update(trend=trend_direction(series, entry["direction"]), daily=series)
     return {"window": window_json(whole), "days": rows, "metrics": metrics, "note": prs.note if prs else ""}
+
+
+def _sum_rows(rows) -> dict:
+    """Field-wise sums of aggregate rows (every field but the window index is additive)."""
+    total: dict = {}
+    for row in rows:
+        for key, value in row.items():
+            if key != "window":
+                total[key] = total.get(key, 0) + value
+    return total
 
 
 # ---- quality gates on the evolution targets --------------------------------------------------

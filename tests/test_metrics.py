@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from test_metrics_store import evolution, seed_history, task, utc  # noqa: F401 - utc is a fixture
 
 from lib import metrics
+
+ROOT = Path(__file__).resolve().parent.parent
 
 # ---- units -------------------------------------------------------------------------------------
 
@@ -246,3 +249,58 @@ def test_health_checks_for_metrics_and_gates(tdev, clean_target, monkeypatch):
     assert results["metric_error_rate"].status == "critical"
     assert results["metric_cycle_time"].status == "ok"
     assert results["quality_gates"].status == "ok" and "passed" in results["quality_gates"].summary
+
+
+# ---- conventions ---------------------------------------------------------------------------------------
+
+MY_SCRIPTS = {
+    "show_metrics.py": "python scripts/show_metrics.py --trend --days 7",
+    "check_metrics.py": "python scripts/check_metrics.py --verbose",
+    "adjust_gates.py": "python scripts/adjust_gates.py --metric docstring --threshold 75",
+    "export_metrics.py": "python scripts/export_metrics.py --format prometheus",
+    "setup_monitoring.py": "python scripts/setup_monitoring.py",
+    "sla_report.py": "python scripts/sla_report.py --month 2024-01",
+    "analyze_performance.py": "python scripts/analyze_performance.py --week",
+    "generate_monthly_report.py": "python scripts/generate_monthly_report.py",
+}
+
+
+@pytest.mark.parametrize("script", sorted(MY_SCRIPTS))
+def test_help_has_the_runbook_example_and_imports_no_boto3(tdev, script):
+    result = tdev.run(script, "--help", env={"PYTHONPROFILEIMPORTTIME": "1"})
+    assert result.returncode == 0
+    assert MY_SCRIPTS[script] in result.stdout
+    imported = {line.split("|")[-1].strip() for line in result.stderr.splitlines() if line.startswith("import time")}
+    assert not {"boto3", "botocore", "requests", "matplotlib", "prometheus_client"} & imported
+
+
+@pytest.mark.usefixtures("utc")
+def test_sparkline_on_a_terminal(tdev):
+    import os
+    import pty
+    import subprocess
+    import sys
+
+    week_of_history(tdev)
+    leader, follower = pty.openpty()
+    try:
+        process = subprocess.run([sys.executable, "scripts/show_metrics.py", "--trend", "--days", "7"],
+                                 stdout=follower, stderr=subprocess.PIPE, env=tdev.env, cwd=ROOT,
+                                 timeout=60, check=False)
+        os.close(follower)
+        output = b""
+        while True:
+            try:
+                chunk = os.read(leader, 65536)
+            except OSError:
+                break
+            if not chunk:
+                break
+            output += chunk
+    finally:
+        os.close(leader)
+    assert process.returncode == 0
+    text = output.decode()
+    assert "DAILY" in text
+    line = next(line for line in text.splitlines() if line.startswith("Evolution Success Rate"))
+    assert line.rstrip().endswith("█▅ █▁██")  # 100, 50, none, 100, 0, 100, 100

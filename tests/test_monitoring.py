@@ -69,8 +69,9 @@ def test_second_run_changes_nothing_and_an_edit_updates_one_alarm(tdev, aws):
     assert alarm["Threshold"] == 25.0
 
 
-def test_dry_run_creates_nothing(tdev, aws):
-    result = tdev.run("setup_monitoring.py", "--dry-run")
+@pytest.mark.parametrize(("flags", "env"), [(("--dry-run",), {}), ((), {"EVOLUTION_DRY_RUN": "true"})])
+def test_dry_run_creates_nothing(tdev, aws, flags, env):
+    result = tdev.run("setup_monitoring.py", *flags, env=env)
     assert result.returncode == 0, result.stderr
     assert "would create" in result.stdout and "10 of 10 resources would change" in result.stderr
     assert boto3.client("cloudwatch").list_dashboards()["DashboardEntries"] == []
