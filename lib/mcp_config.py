@@ -87,31 +87,41 @@ def _mapping(value, what: str) -> dict[str, str]:
     return {str(key): str(item) for key, item in value.items()}
 
 
+def _command(entry: dict, environ: dict | None) -> str | None:
+    command = entry.get("command")
+    if command is None:
+        return None
+    if not isinstance(command, str) or not command.strip():
+        raise ValueError("command must be a non-empty string")
+    return expand(command, environ)
+
+
+def _fill(spec: ServerSpec, entry: dict, environ: dict | None) -> None:
+    """Expand and check the fields of one entry into spec; raises ValueError or _Unset."""
+    if spec.transport not in ("stdio", "http"):
+        raise ValueError(f"transport {entry.get('type')!r} is not supported (use stdio or http)")
+    spec.command = _command(entry, environ)
+    spec.args = [expand(arg, environ) for arg in _strings(entry.get("args", []), "args")]
+    spec.env = {key: expand(value, environ) for key, value in _mapping(entry.get("env", {}), "env").items()}
+    spec.cwd = expand(str(entry["cwd"]), environ) if entry.get("cwd") else None
+    if spec.transport == "stdio":
+        if not spec.command:
+            raise ValueError("a stdio server needs a command")
+        return
+    if not isinstance(entry.get("url"), str):
+        raise ValueError("an http server needs a url")
+    spec.url = expand(entry["url"], environ)
+    spec.headers = {key: expand(value, environ) for key, value in _mapping(entry.get("headers", {}), "headers").items()}
+
+
 def parse_server(name: str, entry, environ: dict | None = None) -> ServerSpec:
     """One mcpServers entry as a ServerSpec; problems are recorded on it, never raised."""
     if not isinstance(entry, dict):
         return ServerSpec(name, "stdio", problem=f"entry must be an object, got {type(entry).__name__}")
     kind = str(entry.get("type") or ("http" if entry.get("url") else "stdio"))
-    transport = "http" if kind in HTTP_TYPES else kind
-    spec = ServerSpec(name, transport, raw=entry)
+    spec = ServerSpec(name, "http" if kind in HTTP_TYPES else kind, raw=entry)
     try:
-        if transport not in ("stdio", "http"):
-            raise ValueError(f"transport {kind!r} is not supported (use stdio or http)")
-        if entry.get("command") is not None:
-            if not isinstance(entry["command"], str) or not entry["command"].strip():
-                raise ValueError("command must be a non-empty string")
-            spec.command = expand(entry["command"], environ)
-        spec.args = [expand(arg, environ) for arg in _strings(entry.get("args", []), "args")]
-        spec.env = {key: expand(value, environ) for key, value in _mapping(entry.get("env", {}), "env").items()}
-        if entry.get("cwd"):
-            spec.cwd = expand(str(entry["cwd"]), environ)
-        if transport == "http":
-            if not isinstance(entry.get("url"), str):
-                raise ValueError("an http server needs a url")
-            spec.url = expand(entry["url"], environ)
-            spec.headers = {k: expand(v, environ) for k, v in _mapping(entry.get("headers", {}), "headers").items()}
-        elif not spec.command:
-            raise ValueError("a stdio server needs a command")
+        _fill(spec, entry, environ)
     except _Unset as unset:
         spec.problem = f"environment variable {unset.variable} is not set (the config uses ${{{unset.variable}}})"
     except ValueError as bad:

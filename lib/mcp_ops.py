@@ -174,35 +174,33 @@ def wait_until_up(spec: ServerSpec, timeout: float, process: subprocess.Popen) -
         time.sleep(0.3)
 
 
+def _restart_one(spec: ServerSpec, dry_run: bool, started: dict[str, subprocess.Popen]) -> str:
+    """Restart one server as its transport allows; returns what was done (or would be)."""
+    if spec.problem:
+        return f"skipped: {spec.problem}"
+    log = mcp_client.ServerLog(spec.name)
+    if spec.transport == "http" and spec.command:
+        if dry_run:
+            return "would stop and start the server"
+        stopped = stop_http(spec)
+        started[spec.name] = start_http(spec)
+        log.event("INFO", f"restart_mcp: stopped {stopped or 'nothing'}, started pid {started[spec.name].pid}")
+        return f"stopped {_pids(stopped)}, started pid {started[spec.name].pid}"
+    if spec.transport == "http":
+        return "remote server: nothing to restart"
+    processes = running(spec)
+    if dry_run:
+        return f"would end {_pids([p.pid for p in processes])}"
+    ended = end_processes(processes)
+    if ended:
+        log.event("INFO", f"restart_mcp: ended {ended}; clients start fresh servers")
+    return f"ended {_pids(ended)}; clients start fresh ones"
+
+
 def restart(servers: list[ServerSpec], timeout: float, dry_run: bool) -> list[dict]:
     """Stop and start http servers that have a command, end running stdio ones, then test each."""
-    actions = []
     started: dict[str, subprocess.Popen] = {}
-    for spec in servers:
-        log = mcp_client.ServerLog(spec.name)
-        if spec.problem:
-            actions.append({"name": spec.name, "action": f"skipped: {spec.problem}"})
-            continue
-        if spec.transport == "http" and spec.command:
-            if dry_run:
-                actions.append({"name": spec.name, "action": "would stop and start the server"})
-                continue
-            stopped = stop_http(spec)
-            started[spec.name] = start_http(spec)
-            pid = started[spec.name].pid
-            log.event("INFO", f"restart_mcp: stopped {stopped or 'nothing'}, started pid {pid}")
-            actions.append({"name": spec.name, "action": f"stopped {_pids(stopped)}, started pid {pid}"})
-        elif spec.transport == "http":
-            actions.append({"name": spec.name, "action": "remote server: nothing to restart"})
-        else:
-            processes = running(spec)
-            if dry_run:
-                actions.append({"name": spec.name, "action": f"would end {_pids([p.pid for p in processes])}"})
-                continue
-            ended = end_processes(processes)
-            if ended:
-                log.event("INFO", f"restart_mcp: ended {ended}; clients start fresh servers")
-            actions.append({"name": spec.name, "action": f"ended {_pids(ended)}; clients start fresh ones"})
+    actions = [{"name": spec.name, "action": _restart_one(spec, dry_run, started)} for spec in servers]
     if dry_run:
         return [{**action, "status": "not tested (dry run)", "error": None} for action in actions]
     with ThreadPoolExecutor(max_workers=max(1, len(servers)), thread_name_prefix="mcp-restart") as pool:
