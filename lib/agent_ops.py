@@ -17,7 +17,7 @@ from lib.errors import ToolError
 
 AWS_RUNTIMES = {"lambda": ("lambda", "cloudwatch"), "ecs": ("ecs", "cloudwatch"),
                 "agentcore": ("bedrock-agentcore-control",)}
-MAX_WORKERS = 16
+MAX_WORKERS = 10  # botocore keeps 10 connections per client: more threads would only queue
 HEALTH_TIMEOUT_SECONDS = 5
 
 STATUS_COLUMNS = [("name", "AGENT"), ("runtime", "RUNTIME"), ("state", "STATE"), ("version", "VERSION/CHANGED"),
