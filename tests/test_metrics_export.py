@@ -109,12 +109,18 @@ def test_cloudwatch_put_metric_data_on_moto(tdev, aws):
     assert "EvolutionSuccessRate" in result.stdout
 
 
-def test_cloudwatch_refuses_output_and_reports_aws_errors(tdev, aws):
-    assert tdev.run("export_metrics.py", "--format", "cloudwatch", "--output", "x.prom").returncode == 2
+def test_cloudwatch_refuses_output(tdev, aws):
+    result = tdev.run("export_metrics.py", "--format", "cloudwatch", "--output", "x.prom")
+    assert result.returncode == 2 and "--output does not apply" in result.stderr
+
+
+def test_cloudwatch_without_credentials_is_one_error_line(tdev):
     seed_history(tdev, [], meta={"security-findings": 1})
-    broken = tdev.run("export_metrics.py", "--format", "cloudwatch", env={"AWS_ENDPOINT_URL": "http://127.0.0.1:9"})
-    assert broken.returncode == 1
-    assert broken.stderr.startswith("error: put metric data") and "Traceback" not in broken.stderr
+    result = tdev.run("export_metrics.py", "--format", "cloudwatch")
+    assert result.returncode == 1
+    assert result.stderr.startswith("error: put metric data in CloudWatch namespace TDeveloper: no AWS credentials")
+    assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    assert not (tdev.history / "audit.log").exists()
 
 
 def test_a_second_export_waits_for_none(tdev):
