@@ -33,6 +33,8 @@ PROTOCOL_VERSION = "2025-06-18"
 CLIENT_INFO = {"name": "t-developer-ops", "version": "2.0.0"}
 MAX_TOOL_PAGES = 100
 _LOG_LOCK = threading.Lock()
+_RUNNING: set[int] = set()  # process groups of stdio servers under test, for end_running()
+_RUNNING_LOCK = threading.Lock()
 
 
 class ServerFailed(ExternalError):
@@ -155,6 +157,8 @@ class StdioSession(Session):
             raise ServerFailed(f"command not found: {self.spec.command} (not on PATH or no such file)") from None
         except PermissionError:
             raise ServerFailed(f"command not executable: {self.spec.command}") from None
+        with _RUNNING_LOCK:
+            _RUNNING.add(self.process.pid)
         self.lines: queue.Queue = queue.Queue()
         self.readers = [threading.Thread(target=self._read_stdout, daemon=True),
                         threading.Thread(target=self._read_stderr, daemon=True)]
@@ -222,6 +226,8 @@ class StdioSession(Session):
         with contextlib.suppress(subprocess.TimeoutExpired):
             process.wait(timeout=0.3)
         end_group(process.pid, grace=1.0)
+        with _RUNNING_LOCK:
+            _RUNNING.discard(process.pid)
         with contextlib.suppress(subprocess.TimeoutExpired):
             process.wait(timeout=1.0)
         for reader in self.readers:
@@ -324,6 +330,15 @@ class HttpSession(Session):
                 http.delete(self.spec.url, headers={"Mcp-Session-Id": self.session_id,
                                                     "MCP-Protocol-Version": self.protocol_version}, timeout=2)
         http.close()
+
+
+def end_running() -> None:
+    """KILL every server group still under test (the tester itself is being stopped)."""
+    with _RUNNING_LOCK:
+        groups = list(_RUNNING)
+    for pid in groups:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pid, signal.SIGKILL)
 
 
 def end_group(pid: int, grace: float = 5.0) -> bool:

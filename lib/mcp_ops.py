@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import subprocess
 import sys
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -29,10 +31,39 @@ STOP_GRACE_SECONDS = 5.0
 
 def test_all(servers: list[ServerSpec], timeout: float) -> list[dict]:
     """Every server tested concurrently; rows in config order."""
+    return concurrently(lambda spec: mcp_client.probe(spec, timeout), servers)
+
+
+@contextlib.contextmanager
+def _sigterm_interrupts():
+    """SIGTERM (cron's timeout, kill) stops a test like Ctrl-C does, so that no server is left."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def concurrently(func, servers: list[ServerSpec]) -> list:
+    """func(spec) for every server at once, in order; an interruption ends the servers under test."""
     if not servers:
         return []
-    with ThreadPoolExecutor(max_workers=len(servers), thread_name_prefix="mcp-test") as pool:
-        return list(pool.map(lambda spec: mcp_client.probe(spec, timeout), servers))
+    with _sigterm_interrupts():
+        pool = ThreadPoolExecutor(max_workers=len(servers), thread_name_prefix="mcp")
+        try:
+            return list(pool.map(func, servers))
+        except BaseException:
+            mcp_client.end_running()
+            raise
+        finally:
+            pool.shutdown(wait=True)
 
 
 def check_status(rows: list[dict]) -> str:
@@ -203,9 +234,8 @@ def restart(servers: list[ServerSpec], timeout: float, dry_run: bool) -> list[di
     actions = [{"name": spec.name, "action": _restart_one(spec, dry_run, started)} for spec in servers]
     if dry_run:
         return [{**action, "status": "not tested (dry run)", "error": None} for action in actions]
-    with ThreadPoolExecutor(max_workers=max(1, len(servers)), thread_name_prefix="mcp-restart") as pool:
-        rows = list(pool.map(lambda spec: (wait_until_up(spec, timeout, started[spec.name]) if spec.name in started
-                                           else mcp_client.probe(spec, timeout)), servers))
+    rows = concurrently(lambda spec: (wait_until_up(spec, timeout, started[spec.name]) if spec.name in started
+                                      else mcp_client.probe(spec, timeout)), servers)
     return [{**action, **{k: row[k] for k in ("status", "error", "latency_ms", "tools")}}
             for action, row in zip(actions, rows, strict=True)]
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
+from pathlib import Path
 
 import pytest
 from mcp_servers.helpers import (
@@ -20,6 +22,7 @@ from mcp_servers.helpers import (
     write_config,
 )
 
+ROOT = Path(__file__).resolve().parent.parent
 TOKEN = "s3cr3t-header-value-0123456789"
 
 
@@ -231,3 +234,18 @@ def test_restart_reports_a_server_that_dies_at_start(mcp, tdev):
     assert "invalid int value: 'not-a-port'" in (tdev.mcp_log_dir / "broken.log").read_text()
     assert "1 server(s) failed the test after the restart: broken" in result.stderr
     assert json.loads((tdev.history / "audit.log").read_text())["result"] == "failed"
+
+
+def test_a_stopped_tester_leaves_no_server(mcp):
+    write_config(mcp.mcp_config, {"hangs": script_server("hangs"), "paged": script_server("paged_stdio")})
+    tester = subprocess.Popen([sys.executable, "-m", "mcp.test", "all", "--timeout", "60"], cwd=ROOT, env=mcp.env,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    hangs_log = mcp.mcp_log_dir / "hangs.log"
+    deadline = time.monotonic() + 30
+    while not (hangs_log.exists() and "starting up" in hangs_log.read_text()) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert leftovers(mcp.mcp_log_dir), "the hanging server never started"
+    tester.terminate()  # what cron's `timeout` or a kill does
+    _, stderr = tester.communicate(timeout=30)
+    assert tester.returncode == 130 and "interrupted" in stderr
+    assert not leftovers(mcp.mcp_log_dir)
