@@ -7,7 +7,7 @@ and 1,000,000 tasks with executemany, then times as subprocesses (median of --ru
 and `--help` of every script in scripts/ (target: median under 0.3 s), checking with
 `python -X importtime` that --help imports neither boto3 nor requests.
 
-    python benchmarks/bench_history.py [--evolutions 100000] [--tasks-per-evolution 10] [--runs 5]
+    python benchmarks/bench_history.py [--evolutions 100000] [--tasks-per-evolution 10] [--runs 5] [--store DIR]
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import os
 import random
+import resource
 import secrets
 import statistics
 import subprocess
@@ -55,8 +56,11 @@ def build(history: Path, evolutions: int, tasks_per: int) -> float:
         for number in range(tasks_per):
             phase = PHASES[number % 4]
             moment = (begin + timedelta(minutes=number)).isoformat(timespec="seconds")
+            failed = status == "failed" and number == tasks_per - 1
+            error = f"exit-code: {phase}-agent exited with 1: boom" if failed else None
             task_rows.append((f"task-{begin:%Y%m%d%H%M%S}-{secrets.token_hex(4)}", evo_id, number // 4 + 1, phase,
-                              f"{phase}-agent", "succeeded", 1, moment, moment, 60.0, 0.1, None, trace, "ok"))
+                              f"{phase}-agent", "failed" if failed else "succeeded", 1, moment, moment, 60.0, 0.1,
+                              error, trace, error or "ok"))
         if len(task_rows) >= 200_000:
             _flush(store, evo_rows, task_rows)
     _flush(store, evo_rows, task_rows)
@@ -80,14 +84,39 @@ def _flush(store: SQLiteStore, evo_rows: list, task_rows: list) -> None:
     task_rows.clear()
 
 
-def timed(argv: list[str], env: dict, runs: int) -> tuple[float, subprocess.CompletedProcess]:
-    """Median wall time of `runs` runs, and the last result."""
-    times, result = [], None
+def _newest_failure(history: Path) -> dict:
+    """The newest failed task, with the spans the runner would have recorded for its evolution."""
+    store = SQLiteStore.open(path=history / "state.db")
+    try:
+        failed = store.list_tasks(statuses=("failed",), limit=1)[0]
+        if store.list_spans(failed["trace_id"]):
+            return failed
+        root, cycle = secrets.token_hex(8), secrets.token_hex(8)
+        tasks = store.list_tasks(evolution_id=failed["evolution_id"])
+        spans = [(root, None, f"evolution {failed['evolution_id']}", tasks[0], tasks[-1], {}),
+                 (cycle, root, "cycle 1", tasks[0], tasks[-1], {"cycle": 1})]
+        spans += [(secrets.token_hex(8), cycle, f"{t['phase']} {t['agent']}", t, t, {"task_id": t["id"]})
+                  for t in tasks]
+        for span_id, parent, name, first, last, attributes in spans:
+            store.add_span({"trace_id": failed["trace_id"], "span_id": span_id, "parent_id": parent, "name": name,
+                            "start": first["started_at"], "end": last["finished_at"], "status": "ok",
+                            "attributes": {**attributes, "evolution_id": failed["evolution_id"]}})
+        return failed
+    finally:
+        store.close()
+
+
+def timed(argv: list[str], env: dict, runs: int) -> tuple[float, float, subprocess.CompletedProcess]:
+    """Median wall time and median CPU time (user + system, robust on a busy machine) of `runs` runs."""
+    walls, cpus, result = [], [], None
     for _ in range(runs):
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
         started = time.perf_counter()
         result = subprocess.run(argv, env=env, capture_output=True, text=True, cwd=ROOT)
-        times.append(time.perf_counter() - started)
-    return statistics.median(times), result
+        walls.append(time.perf_counter() - started)
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpus.append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
+    return statistics.median(walls), statistics.median(cpus), result
 
 
 def heavy_imports(script: Path, env: dict) -> list[str]:
@@ -108,37 +137,54 @@ def main() -> int:
     parser.add_argument("--evolutions", type=int, default=100_000)
     parser.add_argument("--tasks-per-evolution", type=int, default=10)
     parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--store", type=Path, help="Keep the built store in this folder and reuse it next time.")
     args = parser.parse_args()
     python = sys.executable
     with tempfile.TemporaryDirectory(prefix="tdev-bench-") as folder:
-        history = Path(folder) / "history"
-        history.mkdir()
-        env = {**os.environ, "TDEV_HISTORY_DIR": str(history), "PYTHONDONTWRITEBYTECODE": "1"}
-        seconds = build(history, args.evolutions, args.tasks_per_evolution)
-        size = (history / "state.db").stat().st_size / 1e6
-        print(f"store: {args.evolutions:,} evolutions, {args.evolutions * args.tasks_per_evolution:,} tasks, "
-              f"{size:.0f} MB, built in {seconds:.1f} s")
-        print(f"\nreading the history (median of {args.runs} subprocess runs; target < 0.5 s)")
+        history = args.store or Path(folder) / "history"
+        history.mkdir(parents=True, exist_ok=True)
+        env = {**os.environ, "TDEV_HISTORY_DIR": str(history)}
+        if (history / "state.db").exists():
+            print(f"store: reusing {history / 'state.db'}")
+        else:
+            seconds = build(history, args.evolutions, args.tasks_per_evolution)
+            print(f"store: {args.evolutions:,} evolutions, {args.evolutions * args.tasks_per_evolution:,} tasks, "
+                  f"{(history / 'state.db').stat().st_size / 1e6:.0f} MB, built in {seconds:.1f} s")
+        startup, startup_cpu, _ = timed([python, str(ROOT / "scripts" / "show_evolution_history.py"), "--help"],
+                                        env, args.runs)
+        print(f"\nreading the history (median of {args.runs} subprocess runs, wall / cpu; target < 0.5 s; "
+              f"start-up and imports alone: {startup:.3f} / {startup_cpu:.3f} s)")
         for argv in (["show_evolution_history.py", "--since", "yesterday"],
                      ["show_evolution_history.py", "--since", "yesterday", "--limit", "0"],
                      ["show_evolution_history.py", "--since", "7d", "--status", "failed", "--json"],
                      ["show_active_evolutions.py"]):
-            median, result = timed([python, str(ROOT / "scripts" / argv[0]), *argv[1:]], env, args.runs)
+            median, cpu, result = timed([python, str(ROOT / "scripts" / argv[0]), *argv[1:]], env, args.runs)
             rows = max(0, len(result.stdout.splitlines()) - 2) if "--json" not in argv else result.stdout.count('"id"')
             verdict = "ok" if median < 0.5 and result.returncode == 0 else "SLOW" if median >= 0.5 else "FAILED"
-            print(f"  {median:6.3f} s  {verdict:6}  {rows:5} rows  {' '.join(argv)}")
-        print(f"\n--help of every script (median of {args.runs}; target < 0.3 s; boto3/requests must not load)")
+            print(f"  {median:6.3f} / {cpu:5.3f} s  {verdict:6}  {rows:5} rows  {' '.join(argv)}")
+        newest = _newest_failure(history)
+        print(f"\ndiagnosing the newest failure (median of {args.runs} subprocess runs, wall / cpu)")
+        for argv in (["analyze_failure.py", "--id", newest["evolution_id"]],
+                     ["show_failure.py", "--id", newest["id"]],
+                     ["trace_execution.py", "--trace-id", newest["trace_id"]],
+                     ["generate_failure_report.py", "--id", newest["id"], "--output", f"{folder}/report.md", "--force"],
+                     ["check_stuck_processes.py"]):
+            median, cpu, result = timed([python, str(ROOT / "scripts" / argv[0]), *argv[1:]], env, args.runs)
+            print(f"  {median:6.3f} / {cpu:5.3f} s  exit {result.returncode}  {argv[0]}")
+        print(f"\n--help of every script (median of {args.runs}, wall / cpu; target < 0.3 s; "
+              "boto3/requests must not load)")
         scripts = sorted(p for p in (ROOT / "scripts").glob("*.py") if not p.name.startswith("_"))
         worst, offenders = 0.0, []
         for script in scripts:
-            median, result = timed([python, str(script), "--help"], env, args.runs)
+            median, cpu, result = timed([python, str(script), "--help"], env, args.runs)
             heavy = heavy_imports(script, env)
             worst = max(worst, median)
             if median >= 0.3 or heavy or result.returncode != 0:
                 offenders.append(script.name)
             flag = "ok" if median < 0.3 and not heavy and result.returncode == 0 else "CHECK"
-            print(f"  {median:6.3f} s  {flag:5}  {script.name}" + (f"  imports {', '.join(heavy)}" if heavy else "")
-                  + ("" if result.returncode == 0 else f"  exit {result.returncode}"))
+            extra = (f"  imports {', '.join(heavy)}" if heavy else "") + (
+                "" if result.returncode == 0 else f"  exit {result.returncode}")
+            print(f"  {median:6.3f} / {cpu:5.3f} s  {flag:5}  {script.name}{extra}")
         print(f"\n{len(scripts)} scripts, slowest --help {worst:.3f} s; "
               + (f"to look at: {', '.join(offenders)}" if offenders else "all within target"))
     return 0

@@ -77,15 +77,17 @@ def _size(path: Path) -> int:
     return total
 
 
+def _mtime(path: Path) -> float:
+    """Modification time; a file that vanished meanwhile counts as new (nothing to remove)."""
+    try:
+        return path.lstat().st_mtime
+    except OSError:
+        return time.time()
+
+
 def _newest_mtime(path: Path) -> float:
     """The last change anywhere in a folder (a folder's own mtime misses edits of its files)."""
-    newest = 0.0
-    for item in _tree(path):
-        try:
-            newest = max(newest, item.lstat().st_mtime)
-        except OSError:
-            pass
-    return newest
+    return max((_mtime(item) for item in _tree(path)), default=0.0)
 
 
 def _remove_path(path: Path) -> None:
@@ -120,7 +122,7 @@ def plan_temp(store: Store, older_than: timedelta) -> Plan:
         if _newest_mtime(entry) < cutoff:
             plan.items.append(_remove(entry, f"scratch space, {age}"))
     for entry in _children(paths.history_dir()):
-        if ROTATED_LOG.match(entry.name) and entry.is_file() and entry.stat().st_mtime < cutoff:
+        if ROTATED_LOG.match(entry.name) and entry.is_file() and _mtime(entry) < cutoff:
             plan.items.append(_remove(entry, f"rotated current.log, {age}"))
     skip = {paths.worktrees_dir(), paths.tmp_dir(), *(paths.evolution_dir(i) for i in active)}
     for base in (paths.history_dir(), paths.backup_dir()):
@@ -128,7 +130,7 @@ def plan_temp(store: Store, older_than: timedelta) -> Plan:
             dirs[:] = [d for d in dirs if Path(folder) / d not in skip]
             for name in files:
                 path = Path(folder) / name
-                if name.endswith(PARTIAL_SUFFIXES) and path.lstat().st_mtime < cutoff:
+                if name.endswith(PARTIAL_SUFFIXES) and _mtime(path) < cutoff:
                     plan.items.append(_remove(path, f"partial file, {age}"))
     return plan
 

@@ -12,6 +12,7 @@ import json
 import re
 import shlex
 import socket
+from datetime import timedelta
 from pathlib import Path
 
 from lib import paths, timeparse
@@ -25,8 +26,10 @@ EVOLUTION_ID = re.compile(r"^evo-[\w-]+$")
 _LOG_TAG = re.compile(r"^\S+ \S+(?: [A-Z]+)? \[cycle (?P<cycle>\d+)/\d+(?: (?P<phase>[\w-]+))?\]")
 _PHASE_FAILED = re.compile(r"^[\w-]+ failed \(task [\w-]+\): (?P<error>.*)$", re.S)
 
-#: failed tasks (newest first) searched for similar failures: bounded, so a big store stays fast
+#: similar failures are searched among the newest failures of the last SIMILAR_DAYS: bounded, so a big
+#: store stays fast
 SIMILAR_WINDOW = 2000
+SIMILAR_DAYS = 30
 SIMILAR_SHOWN = 5
 LOG_CONTEXT = 3
 LOG_LIMIT = 40
@@ -203,23 +206,24 @@ def failing_task(evolution: dict, tasks: list[dict]) -> dict | None:
 def similar_failures(store: Store, failure: dict, evolution_id: str) -> dict:
     """Past failures of the same class in the same phase (tasks), or of the same class (evolutions)."""
     klass = failure["error_class"]
-    result = {"count": 0, "looked_at": 0, "recent": []}
+    result = {"count": 0, "looked_at": 0, "days": SIMILAR_DAYS, "recent": []}
     if not klass:
         return result
+    since = timeparse.iso(timeparse.utcnow() - timedelta(days=SIMILAR_DAYS))
     if failure.get("task_id") and failure.get("agent"):
-        candidates = store.list_tasks(statuses=("failed",), limit=SIMILAR_WINDOW)
+        candidates = store.list_tasks(since=since, statuses=("failed",), limit=SIMILAR_WINDOW)
         matches = [{"evolution_id": t["evolution_id"], "task_id": t["id"], "started_at": t.get("started_at"),
                     "phase": t.get("phase"), "agent": t.get("agent"), "error": t.get("error")}
                    for t in candidates
                    if t["evolution_id"] != evolution_id and t.get("phase") == failure["phase"]
                    and error_class(t.get("error")) == klass]
     else:
-        candidates = store.list_evolutions(statuses=tuple(s for s in FINAL if s != "succeeded"),
+        candidates = store.list_evolutions(since=since, statuses=tuple(s for s in FINAL if s != "succeeded"),
                                            limit=SIMILAR_WINDOW)
         matches = [{"evolution_id": e["id"], "task_id": None, "started_at": e.get("started_at"),
                     "phase": failure["phase"], "agent": None, "error": e.get("error")}
                    for e in candidates if e["id"] != evolution_id and error_class(e.get("error")) == klass]
-    return {"count": len(matches), "looked_at": len(candidates), "recent": masked(matches[:SIMILAR_SHOWN])}
+    return {**result, "count": len(matches), "looked_at": len(candidates), "recent": masked(matches[:SIMILAR_SHOWN])}
 
 
 def _agent_hints(agent_name: str | None, task: dict | None, evolution_id: str) -> dict:
@@ -369,8 +373,9 @@ def _similar_rows(similar: dict) -> list[dict]:
 def _similar_line(failure: dict, similar: dict) -> str:
     where = f"phase {failure['phase']}, " if failure.get("task_id") and failure.get("phase") else ""
     kind = "failed tasks" if failure.get("task_id") and failure.get("agent") else "evolutions that ended badly"
-    return (f"{similar['count']} similar ({where}class {failure['error_class']}) among the last "
-            f"{similar['looked_at']} {kind}")
+    newest = " (the newest)" if similar["looked_at"] >= SIMILAR_WINDOW else ""
+    return (f"{similar['count']} similar ({where}class {failure['error_class']}) among {similar['looked_at']}"
+            f"{newest} {kind} in the last {similar['days']} days")
 
 
 def _json_block(value, limit: int = 60) -> list[str]:

@@ -1,11 +1,12 @@
 """Clean up after evolutions: temporary files, one evolution's leftovers, or everything.
 
-  --temp [--older-than 24h]  scratch folders of evolutions no longer running, stale rotated
-                             current.log files, partial *.part/*.tmp files older than that
-  --evolution <id>           if its runner is gone but it is marked active, mark it killed;
-                             end its orphaned agent processes; remove its worktree and
-                             scratch folder (refused while it runs: stop it first)
-  --all --force              worktrees of every evolution that ended and all temporary files
+\b
+  --temp --older-than 24h  scratch folders of evolutions no longer running, stale
+                           rotated current.log files, partial *.part/*.tmp files
+  --evolution <id>         if its runner is gone but it is marked active, mark it
+                           killed; end its orphaned agent processes; remove its
+                           worktree and scratch folder (refused while it runs)
+  --all --force            worktrees of every evolution that ended, all temp files
 
 --dry-run (or EVOLUTION_DRY_RUN=true) lists every item and changes nothing.
 

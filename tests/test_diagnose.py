@@ -60,6 +60,7 @@ def test_log_excerpt_keeps_the_phase_with_context_and_masks_secrets():
 
 
 def test_similar_failures_match_phase_and_class_but_not_the_same_evolution(store):
+    failed_evolution(store, started=datetime.now(UTC) - timedelta(days=40))  # outside the 30-day window
     first = failed_evolution(store, started=datetime.now(UTC) - timedelta(days=2))
     failed_evolution(store, started=datetime.now(UTC) - timedelta(days=1), error="timeout: ./agent did not answer")
     failed_evolution(store, fail_phase="plan", error="exit-code: ./planner exited with 1: x",

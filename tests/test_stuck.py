@@ -143,6 +143,7 @@ def test_bad_timeout_setting_is_unknown(tdev, store):
     result = check(tdev, env={"TIMEOUT_SECONDS": "soon"})
     assert result.returncode == 3
     assert result.stderr.startswith("error: TIMEOUT_SECONDS='soon'") and len(result.stderr.splitlines()) == 1
+    assert check(tdev, "--bogus").returncode == 3
 
 
 def test_runner_state_units(store, spawn):
