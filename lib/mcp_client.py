@@ -115,14 +115,15 @@ class Session:
         result = self.request("initialize", {
             "protocolVersion": PROTOCOL_VERSION, "capabilities": {}, "clientInfo": CLIENT_INFO})
         latency_ms = int((time.monotonic() - started) * 1000)
-        if not isinstance(result, dict) or "protocolVersion" not in result:
+        if "protocolVersion" not in result:
             raise ServerFailed(f"initialize answered without a protocolVersion: {_short(result)}")
         self.protocol_version = str(result["protocolVersion"])
         info = result.get("serverInfo") or {}
         self.notify("notifications/initialized")
         tools: list[str] = []
         cursor = None
-        for _ in range(MAX_TOOL_PAGES):
+        offers_tools = "tools" in (result.get("capabilities") or {})
+        for _ in range(MAX_TOOL_PAGES if offers_tools else 0):
             page = self.request("tools/list", {"cursor": cursor} if cursor else {})
             tools += [str(tool.get("name")) for tool in page.get("tools", []) if isinstance(tool, dict)]
             cursor = page.get("nextCursor")
@@ -139,7 +140,10 @@ class Session:
         if "error" in message:
             error = message["error"] if isinstance(message["error"], dict) else {"message": message["error"]}
             raise ServerFailed(f"{method} failed: {error.get('message')} (code {error.get('code')})")
-        return message.get("result") or {}
+        result = message.get("result")
+        if not isinstance(result, dict):
+            raise ServerFailed(f"{method} answered with a result that is not an object: {_short(result)}")
+        return result
 
 
 class StdioSession(Session):

@@ -96,6 +96,13 @@ def test_table_shows_reason_and_last_stderr_lines(mcp):
     assert "client answered srv-1: error" in (mcp.mcp_log_dir / "paged.log").read_text()
 
 
+def test_a_server_without_tools_is_ok(mcp):
+    entry = script_server("paged_stdio")
+    write_config(mcp.mcp_config, {"resources-only": {**entry, "args": [*entry["args"], "--no-tools"]}})
+    [row] = json.loads(run_test(mcp, "all", "--json").stdout)["servers"]
+    assert (row["status"], row["tools"], row["server_name"]) == ("ok", 0, "paged")
+
+
 def test_one_server_by_name_ok(mcp):
     write_config(mcp.mcp_config, {"time": time_server(), "exits": script_server("exits_at_once")})
     result = run_test(mcp, "time")

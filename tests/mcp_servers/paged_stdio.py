@@ -2,6 +2,7 @@
 
 It checks what a client must do: answer (or refuse) a server request, send
 notifications/initialized, and follow nextCursor through every page of tools/list.
+With --no-tools it offers no tools capability and refuses tools/list.
 """
 
 import json
@@ -16,6 +17,7 @@ def send(message):
 
 
 initialized = False
+offers_tools = "--no-tools" not in sys.argv
 for line in sys.stdin:
     message = json.loads(line)
     method = message.get("method")
@@ -23,11 +25,15 @@ for line in sys.stdin:
         send({"jsonrpc": "2.0", "method": "notifications/message", "params": {"level": "info", "data": "hello"}})
         send({"jsonrpc": "2.0", "id": "srv-1", "method": "roots/list"})
         send({"jsonrpc": "2.0", "id": message["id"], "result": {
-            "protocolVersion": message["params"]["protocolVersion"], "capabilities": {"tools": {}},
+            "protocolVersion": message["params"]["protocolVersion"],
+            "capabilities": {"tools": {}} if offers_tools else {},
             "serverInfo": {"name": "paged", "version": "0.1"}}})
     elif method == "notifications/initialized":
         initialized = True
     elif method == "tools/list":
+        if not offers_tools:
+            send({"jsonrpc": "2.0", "id": message["id"], "error": {"code": -32601, "message": "no tools"}})
+            continue
         if not initialized:
             send({"jsonrpc": "2.0", "id": message["id"], "error": {"code": -32002, "message": "not initialized"}})
             continue
