@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from lib import cli, config, metrics
+from lib import cli, config, gates, metrics
 from lib.fsutil import atomic_write
 
 FORMATS = ("prometheus", "openmetrics", "json", "cloudwatch")
@@ -37,7 +37,7 @@ CLOUDWATCH_UNITS = {"%": "Percent", "count": "Count"}
 def snapshot(store, window: metrics.Window) -> dict:
     """Everything an export shows: the key metrics, the security gate failures, when."""
     document = metrics.key_metrics(store, window)
-    document["security_gate_failures"] = metrics.security_findings(store)
+    document["security_gate_failures"] = gates.security_findings(store)
     document["generated_at"] = time.time()
     return document
 

@@ -14,10 +14,8 @@ no-data; unknown when a source could not be asked.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from pathlib import Path
 
 from lib import config, timeparse
 from lib.errors import ToolError, UsageError
@@ -241,16 +239,21 @@ def trend_direction(values: list[float | None], direction: str | None) -> str:
     points = [(x, y) for x, y in enumerate(values) if y is not None]
     if len(points) < 2:
         return "flat"
-    mean_x = sum(x for x, _ in points) / len(points)
     mean_y = sum(y for _, y in points) / len(points)
-    spread = sum((x - mean_x) ** 2 for x, _ in points)
-    slope = sum((x - mean_x) * (y - mean_y) for x, y in points) / spread
-    change = slope * (points[-1][0] - points[0][0])
-    if abs(change) <= 0.05 * max(abs(mean_y), 1e-9):
+    change = _slope(points) * (points[-1][0] - points[0][0])
+    if abs(change) <= 0.05 * max(abs(mean_y), 1e-9):  # less than 5% over the window
         return "flat"
     rising = change > 0
     better = rising if direction == "min" else not rising
     return f"{'up' if rising else 'down'} ({'better' if better else 'worse'})"
+
+
+def _slope(points: list[tuple[int, float]]) -> float:
+    """Least-squares slope of y over x."""
+    mean_x = sum(x for x, _ in points) / len(points)
+    mean_y = sum(y for _, y in points) / len(points)
+    spread = sum((x - mean_x) ** 2 for x, _ in points)
+    return sum((x - mean_x) * (y - mean_y) for x, y in points) / spread
 
 
 def sparkline(values: list[float | None]) -> str:
@@ -272,17 +275,19 @@ def trend(store, days: int, with_github: bool = True) -> dict:
     overall = figures(_sum_rows(c["evolutions"] for c in computed), _sum_rows(c["tasks"] for c in computed),
                       prs.counts(whole) if prs and prs.available else None, prs.note if prs else "")
     limits = thresholds()
-    rows = []
-    for window, values in zip(windows, daily, strict=True):
-        start, end = window.bounds()
-        rows.append({"day": window.label, "start": start, "end": end,
-                     **{name: values[name][0] for name in KEY_METRICS},
-                     "status": {name: judge(values[name][0], limits.get(name)) for name in KEY_METRICS}})
+    rows = [_day(window, values, limits) for window, values in zip(windows, daily, strict=True)]
     metrics = _described(overall, limits, prs)
     for entry in metrics:
         series = [row[entry["name"]] for row in rows]
         entry.update(trend=trend_direction(series, entry["direction"]), daily=series)
     return {"window": window_json(whole), "days": rows, "metrics": metrics, "note": prs.note if prs else ""}
+
+
+def _day(window: Window, values: dict, limits: dict) -> dict:
+    """One day of the trend: the five values and each one's status."""
+    start, end = window.bounds()
+    return {"day": window.label, "start": start, "end": end, **{name: values[name][0] for name in KEY_METRICS},
+            "status": {name: judge(values[name][0], limits.get(name)) for name in KEY_METRICS}}
 
 
 def _sum_rows(rows) -> dict:
@@ -293,82 +298,6 @@ def _sum_rows(rows) -> dict:
             if key != "window":
                 total[key] = total.get(key, 0) + value
     return total
-
-
-# ---- quality gates on the evolution targets --------------------------------------------------
-
-# For --verbose: how to rank files for each gate (worst first) and the figure to show.
-GATE_FILE_FIGURES = {
-    "docstring": (lambda f: f["docstring"], False),
-    "complexity": (lambda f: f["complexity"], True),
-    "maintainability": (lambda f: f["maintainability"], False),
-    "security": (lambda f: f["security"], True),
-}
-
-
-def default_targets() -> list[str]:
-    """settings evolution.default_target and EVOLUTION_TARGET, in that order, once each."""
-    names = [config.settings()["evolution"]["default_target"], os.environ.get("EVOLUTION_TARGET", "").strip()]
-    return list(dict.fromkeys(n for n in names if n))
-
-
-def targets(store, every: bool = False, explicit: tuple = ()) -> tuple[list[Path], list[str]]:
-    """(existing target folders, names that do not exist); --all adds every target in the store."""
-    names = list(explicit) or default_targets()
-    if every:
-        everything = ("0001-01-01T00:00:00+00:00", "9999-12-31T23:59:59+00:00")
-        names += [row["target"] for row in store.evolution_stats([everything], group_by="target")]
-    found, missing = [], []
-    for name in dict.fromkeys(names):
-        path = Path(name).expanduser().resolve()
-        if path.exists():
-            found.append(path)
-        else:
-            missing.append(name)
-    return list(dict.fromkeys(found)), missing
-
-
-def worst_files(measured: dict, gate: str, limit: int = 5) -> list[dict]:
-    """The files that pull a gate down the most (coverage has no per-file figure here)."""
-    if gate not in GATE_FILE_FIGURES:
-        return []
-    figure, high_is_bad = GATE_FILE_FIGURES[gate]
-    files = [(name, figure(f)) for name, f in measured["per_file"].items()
-             if gate != "docstring" or f["definitions"]]
-    files.sort(key=lambda item: (-item[1] if high_is_bad else item[1], item[0]))
-    if high_is_bad:
-        files = [item for item in files if item[1] > 0]
-    return [{"file": name, "value": value} for name, value in files[:limit]]
-
-
-def gate_report(target: Path, verbose: bool = False) -> dict:
-    """The gates of config/gates.yaml on one target: {target, gates: [...]} with worst files when verbose."""
-    from lib import quality
-
-    measured = quality.measure(target)
-    results = quality.evaluate_gates(measured, config.gates())
-    for result in results:
-        result["status"] = "no-data" if result["passed"] is None else "passed" if result["passed"] else "failed"
-        if verbose:
-            result["worst_files"] = worst_files(measured, result["metric"])
-    return {"target": str(target), "files": measured["files"], "gates": results}
-
-
-def security_findings(store) -> int | None:
-    """SecurityGateFailures: the security audit's count when recorded, else the security gate's findings."""
-    recorded = store.get_meta("security-findings")
-    if isinstance(recorded, dict):
-        recorded = recorded.get("count", len(recorded.get("findings", [])) if "findings" in recorded else None)
-    elif isinstance(recorded, list):
-        recorded = len(recorded)
-    if isinstance(recorded, int | float) and not isinstance(recorded, bool):
-        return int(recorded)
-    from lib import quality
-
-    found, _ = targets(store)
-    if not found:
-        return None
-    return sum(len(quality.ruff_findings(path, quality.SECURITY_RULES)) for path in found)
 
 
 # ---- table shapes for show_metrics / check_metrics ---------------------------------------------
@@ -406,48 +335,7 @@ def metric_rows(document: dict, spark: bool = False) -> tuple[list[dict], list[t
     return rows, columns
 
 
-# ---- check_metrics: gates plus key metrics as check results ----------------------------------------
-
-
-def _gate_summary(gate: dict) -> str:
-    sign = ">=" if gate["direction"] == "min" else "<="
-    unit = gate["unit"] if gate["unit"] == "%" else f" {gate['unit']}".rstrip()
-    if gate["value"] is None:
-        return f"no data (gate {sign} {gate['threshold']:g}{unit})"
-    return f"{gate['value']:g}{unit} (gate {sign} {gate['threshold']:g}{unit}) {gate['status']}"
-
-
-def gate_results(found: list[Path], missing: list[str], verbose: bool) -> list:
-    """Check results of every gate on every existing target; unknown when no target exists."""
-    import time
-
-    from lib.health import Result
-
-    if not found:
-        names = ", ".join(missing) or "none configured"
-        return [Result("targets", "gates", "unknown", f"no evolution target exists ({names}); set EVOLUTION_TARGET "
-                       "or settings evolution.default_target", 0)]
-    results = []
-    for target in found:
-        started = time.monotonic()
-        report = gate_report(target, verbose)
-        elapsed = int((time.monotonic() - started) * 1000)
-        for gate in report["gates"]:
-            status = {"passed": "ok", "failed": "critical", "no-data": "ok"}[gate["status"]]
-            details = {"target": str(target), "value": gate["value"], "threshold": gate["threshold"],
-                       "direction": gate["direction"]}
-            if verbose:
-                details["worst_files"] = gate["worst_files"]
-            results.append(Result(gate["metric"], f"gates {_short(target)}", status, _gate_summary(gate), elapsed,
-                                  details))
-    return results
-
-
-def _short(path: Path) -> str:
-    try:
-        return str(path.relative_to(Path.cwd())) or "."
-    except ValueError:
-        return str(path)
+# ---- check_metrics / health: the key metrics as check results ------------------------------------
 
 
 def key_metric_results(store, window: Window, with_github: bool = True) -> list:
@@ -471,13 +359,3 @@ def key_metric_results(store, window: Window, with_github: bool = True) -> list:
         results.append(Result(m["name"], "key metrics", CHECK_STATUS[m["status"]], summary, elapsed,
                               {"value": m["value"], "unit": m["unit"], "state": m["status"], "metric": m["metric"]}))
     return results
-
-
-def worst_file_rows(results: list) -> list[dict]:
-    """--verbose: the worst files of each gate as table rows."""
-    rows = []
-    for result in results:
-        for item in result.details.get("worst_files", []):
-            rows.append({"target": result.area.removeprefix("gates "), "gate": result.name, "file": item["file"],
-                         "value": item["value"]})
-    return rows

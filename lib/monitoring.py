@@ -204,32 +204,33 @@ _ALARM_FIELDS = ("AlarmDescription", "Namespace", "MetricName", "Statistic", "Pe
                  "AlarmActions")
 
 
+def _alarm_change(cloudwatch, spec: dict, current: dict | None, dry_run: bool) -> str:
+    """Put the alarm unless it already matches; what happened."""
+    if current and all(current.get(f) == spec[f] for f in _ALARM_FIELDS):
+        return "unchanged"
+    if dry_run:
+        return "would update" if current else "would create"
+    with aws.aws_errors(f"put CloudWatch alarm {spec['AlarmName']}"):
+        cloudwatch.put_metric_alarm(**spec)
+    return "updated" if current else "created"
+
+
 def _alarms(topic_arns: dict, dry_run: bool) -> tuple[dict[str, list[str]], list[dict]]:
+    """One alarm per alerts.yaml entry; returns the alarms' ARNs per action (for the dashboards) and changes."""
     cloudwatch = aws.client("cloudwatch")
-    alerts = config.load("alerts")["alerts"]
-    specs = [(alert, alarm_spec(alert, topic_arns[alert["action"]])) for alert in alerts]
+    specs = [(alert, alarm_spec(alert, topic_arns[alert["action"]])) for alert in config.load("alerts")["alerts"]]
+    if not specs:
+        return {}, []
     with aws.aws_errors("describe CloudWatch alarms"):
         found = {a["AlarmName"]: a for a in cloudwatch.describe_alarms(
-            AlarmNames=[spec["AlarmName"] for _, spec in specs]).get("MetricAlarms", [])} if specs else {}
+            AlarmNames=[spec["AlarmName"] for _, spec in specs]).get("MetricAlarms", [])}
+    prefix = None if len(found) == len(specs) else f"arn:aws:cloudwatch:{aws.region()}:{_account()}:alarm:"
     arns: dict[str, list[str]] = {}
     changes = []
-    account = None
     for alert, spec in specs:
         current = found.get(spec["AlarmName"])
-        if current and all(current.get(f) == spec[f] for f in _ALARM_FIELDS):
-            change = "unchanged"
-        elif dry_run:
-            change = "would update" if current else "would create"
-        else:
-            with aws.aws_errors(f"put CloudWatch alarm {spec['AlarmName']}"):
-                cloudwatch.put_metric_alarm(**spec)
-            change = "updated" if current else "created"
-        if current:
-            arn = current["AlarmArn"]
-        else:
-            account = account or _account()
-            arn = f"arn:aws:cloudwatch:{aws.region()}:{account}:alarm:{spec['AlarmName']}"
-        arns.setdefault(alert["action"], []).append(arn)
+        change = _alarm_change(cloudwatch, spec, current, dry_run)
+        arns.setdefault(alert["action"], []).append(current["AlarmArn"] if current else prefix + spec["AlarmName"])
         changes.append({"kind": "alarm", "name": spec["AlarmName"], "change": change,
                         "detail": f"{spec['MetricName']} {spec['ComparisonOperator']} {spec['Threshold']:g}, "
                                   f"{spec['Period']} s -> {alert['action']}"})

@@ -29,7 +29,7 @@ def month_window(text: str | None) -> Window:
     return Window(start, end, text)
 
 
-def _rate_row(name: str, target: float, direction: str, good: int, total: int, unit: str) -> dict:
+def _rate_row(target: float, direction: str, good: int, total: int, unit: str) -> dict:
     """An event-based objective: achieved %, bad events as the breach count, the budget of bad events."""
     bad = total - good
     achieved = round(100.0 * good / total, 2) if total else None
@@ -38,10 +38,10 @@ def _rate_row(name: str, target: float, direction: str, good: int, total: int, u
         allowed = target / 100 * total
     else:
         allowed = (100 - target) / 100 * total
-    return _row(name, target, achieved, direction, bad, "count", allowed, bad, unit) | {"counted": unit}
+    return _row(target, achieved, direction, bad, "count", allowed, bad, unit) | {"counted": unit}
 
 
-def _row(name, target, achieved, direction, breach, breach_unit, allowed, used, budget_unit) -> dict:
+def _row(target, achieved, direction, breach, breach_unit, allowed, used, budget_unit) -> dict:
     if achieved is None:
         met = None
     else:
@@ -51,46 +51,58 @@ def _row(name, target, achieved, direction, breach, breach_unit, allowed, used, 
         left_pct = round(100.0 * left / allowed, 2)
     else:
         left_pct = None if achieved is None or used else 100.0
-    return {"name": name, "target": target, "direction": direction, "achieved": achieved, "met": met,
+    return {"target": target, "direction": direction, "achieved": achieved, "met": met,
             "breach": round(breach, 2), "breach_unit": breach_unit, "budget_total": round(allowed, 2),
             "budget_used": round(used, 2), "budget_left": round(left, 2), "budget_left_pct": left_pct,
             "budget_unit": budget_unit}
 
 
+def _sla_success(entry: dict, c: dict, prs) -> dict:
+    evo = c["evolutions"]
+    return _rate_row(entry["normal"], entry["direction"], evo["succeeded"], evo["finished"], "evolutions")
+
+
+def _sla_errors(entry: dict, c: dict, prs) -> dict:
+    tasks = c["tasks"]
+    return _rate_row(entry["normal"], entry["direction"], tasks["tasks"] - tasks["failed"], tasks["tasks"], "tasks")
+
+
+def _sla_merges(entry: dict, c: dict, prs) -> dict:
+    closed, merged = prs.counts(c["window"]) if prs.available else (0, 0)
+    return _rate_row(entry["normal"], entry["direction"], merged, closed, "PRs") | {
+        "note": "" if prs.available else prs.note}
+
+
+def _sla_cycle_time(entry: dict, c: dict, prs) -> dict:
+    """Breach: minutes past target x cycles run, summed over evolutions; budget: hours."""
+    evo = c["evolutions"]
+    return _row(entry["normal"], c["values"]["cycle_time"][0], entry["direction"], evo["excess_seconds"] / 60,
+                "minutes", entry["normal"] * evo["cycles"], evo["seconds"] / 3600, "hours") | {
+        "breach_evolutions": evo["over_seconds"]}
+
+
+def _sla_cost(entry: dict, c: dict, prs) -> dict:
+    """Breach: evolutions that cost more than target per cycle; budget: dollars."""
+    evo = c["evolutions"]
+    return _row(entry["normal"], c["values"]["cost_per_cycle"][0], entry["direction"], evo["over_cost"], "count",
+                entry["normal"] * evo["cycles"], evo["cost_usd"], "USD") | {"counted": "evolutions"}
+
+
+SLA_ROWS = {"success_rate": _sla_success, "cycle_time": _sla_cycle_time, "cost_per_cycle": _sla_cost,
+            "pr_merge_rate": _sla_merges, "error_rate": _sla_errors}
+
+
 def sla(store, window: Window, prs: metrics.PullRequests | None = None) -> dict:
     """Per key metric: target, achieved, breach (minutes or count) and error budget left, over the window."""
     limits = metrics.thresholds()
-    target = {name: limits.get(name, {}).get("normal") for name in metrics.KEY_METRICS}
-    hours, dollars = target["cycle_time"], target["cost_per_cycle"]
+    hours = limits.get("cycle_time", {}).get("normal")
     prs = prs or metrics.PullRequests(window.start)
     (computed,) = metrics.compute(store, [window], prs,
                                   cycle_seconds_limit=hours * 3600 if hours is not None else None,
-                                  cycle_cost_limit=dollars)
-    evo, tasks, values = computed["evolutions"], computed["tasks"], computed["values"]
-    rows = []
-    for name in metrics.KEY_METRICS:
-        entry = limits.get(name)
-        if not entry:
-            continue
-        direction = entry["direction"]
-        if name == "success_rate":
-            rows.append(_rate_row(name, target[name], direction, evo["succeeded"], evo["finished"], "evolutions"))
-        elif name == "error_rate":
-            rows.append(_rate_row(name, target[name], direction, tasks["tasks"] - tasks["failed"], tasks["tasks"],
-                                  "tasks"))
-        elif name == "pr_merge_rate":
-            closed, merged = prs.counts(window) if prs.available else (0, 0)
-            row = _rate_row(name, target[name], direction, merged, closed, "PRs")
-            rows.append({**row, "note": "" if prs.available else prs.note})
-        elif name == "cycle_time":
-            rows.append(_row(name, target[name], values[name][0], direction, evo["excess_seconds"] / 60, "minutes",
-                             target[name] * evo["cycles"], evo["seconds"] / 3600, "hours")
-                        | {"breach_evolutions": evo["over_seconds"]})
-        else:
-            rows.append(_row(name, target[name], values[name][0], direction, evo["over_cost"], "count",
-                             target[name] * evo["cycles"], evo["cost_usd"], "USD") | {"counted": "evolutions"})
-    for row in rows:
-        row.update(label=limits[row["name"]].get("label", row["name"]), unit=limits[row["name"]].get("unit", ""))
+                                  cycle_cost_limit=limits.get("cost_per_cycle", {}).get("normal"))
+    computed["window"] = window
+    rows = [{"name": name, **SLA_ROWS[name](limits[name], computed, prs), "label": limits[name].get("label", name),
+             "unit": limits[name].get("unit", "")} for name in metrics.KEY_METRICS if name in limits]
     return {"month": window.label, "window": metrics.window_json(window), "metrics": rows}
 
 
@@ -136,52 +148,56 @@ def _change(now: float | None, before: float | None) -> float | None:
     return round(100.0 * (now - before) / before, 1)
 
 
+def _by_period(rows: list[dict], keys: tuple) -> tuple[dict, dict]:
+    """Rows of window 0 (this period) and window 1 (the one before), keyed by the group fields."""
+    periods: tuple[dict, dict] = ({}, {})
+    for row in rows:
+        periods[row["window"]][tuple(row[k] for k in keys)] = row
+    return periods
+
+
+def _agent_rows(rows: list[dict]) -> list[dict]:
+    now, before = _by_period(rows, ("phase", "agent"))
+    result = []
+    for key in sorted(now, key=lambda k: (_phase_order(k[0]), k[1] or "")):
+        row, old = now[key], before.get(key, {})
+        result.append({"phase": key[0], "agent": key[1], "tasks": row["tasks"], "failed": row["failed"],
+                       "p50_s": row["p50"], "p95_s": row["p95"], "previous_p50_s": old.get("p50"),
+                       "previous_p95_s": old.get("p95"), "p50_change_pct": _change(row["p50"], old.get("p50")),
+                       "p95_change_pct": _change(row["p95"], old.get("p95"))})
+    return result
+
+
+def _phase_rows(rows: list[dict]) -> list[dict]:
+    now, before = _by_period(rows, ("phase",))
+    total = sum(r["seconds"] for r in now.values())
+    return [{"phase": key[0], "tasks": now[key]["tasks"], "seconds": now[key]["seconds"],
+             "share_pct": round(100.0 * now[key]["seconds"] / total, 1) if total else None,
+             "p50_s": now[key]["p50"], "p95_s": now[key]["p95"],
+             "seconds_change_pct": _change(now[key]["seconds"], before.get(key, {}).get("seconds"))}
+            for key in sorted(now, key=lambda k: _phase_order(k[0]))]
+
+
 def performance(store, days: int = 7, now: datetime | None = None, slowest: int = 5) -> dict:
     """Phase durations p50/p95 by agent, the bottleneck phase, the slowest evolutions, against the period before."""
     end = now or timeparse.utcnow()
     span = timedelta(days=days)
     this, previous = Window(end - span, end, f"{days}d"), Window(end - 2 * span, end - span, f"previous {days}d")
     bounds = [this.bounds(), previous.bounds()]
-    by_agent = store.task_stats(bounds, group_by=("phase", "agent"), percentiles=(50, 95))
-    by_phase = store.task_stats(bounds, group_by=("phase",), percentiles=(50, 95))
-    evolutions = store.evolution_stats(bounds)
-
-    def split(rows, keys):
-        now_rows = {tuple(r[k] for k in keys): r for r in rows if r["window"] == 0}
-        before = {tuple(r[k] for k in keys): r for r in rows if r["window"] == 1}
-        return now_rows, before
-
-    agents_now, agents_before = split(by_agent, ("phase", "agent"))
-    phases_now, phases_before = split(by_phase, ("phase",))
-    agent_rows = []
-    for key in sorted(agents_now, key=lambda k: (_phase_order(k[0]), k[1] or "")):
-        row, before = agents_now[key], agents_before.get(key, {})
-        agent_rows.append({"phase": key[0], "agent": key[1], "tasks": row["tasks"], "failed": row["failed"],
-                           "p50_s": row["p50"], "p95_s": row["p95"], "previous_p50_s": before.get("p50"),
-                           "previous_p95_s": before.get("p95"),
-                           "p50_change_pct": _change(row["p50"], before.get("p50")),
-                           "p95_change_pct": _change(row["p95"], before.get("p95"))})
-    total = sum(r["seconds"] for r in phases_now.values())
-    phase_rows = []
-    for key in sorted(phases_now, key=lambda k: _phase_order(k[0])):
-        row, before = phases_now[key], phases_before.get(key, {})
-        phase_rows.append({"phase": key[0], "tasks": row["tasks"], "seconds": row["seconds"],
-                           "share_pct": round(100.0 * row["seconds"] / total, 1) if total else None,
-                           "p50_s": row["p50"], "p95_s": row["p95"],
-                           "seconds_change_pct": _change(row["seconds"], before.get("seconds"))})
-    bottleneck = max(phase_rows, key=lambda r: (r["seconds"], r["p95_s"] or 0), default=None)
-    cycle_now, cycle_before = (e["seconds"] / e["cycles"] / 3600 if e["cycles"] else None for e in evolutions)
-    longest = store.longest_evolutions(*this.bounds(), limit=slowest)
+    phases = _phase_rows(store.task_stats(bounds, group_by=("phase",), percentiles=(50, 95)))
+    bottleneck = max(phases, key=lambda r: (r["seconds"], r["p95_s"] or 0), default=None)
+    cycle_now, cycle_before = (e["seconds"] / e["cycles"] / 3600 if e["cycles"] else None
+                               for e in store.evolution_stats(bounds))
     return {
         "window": metrics.window_json(this), "previous": metrics.window_json(previous),
-        "agents": agent_rows, "phases": phase_rows,
-        "bottleneck": bottleneck and {"phase": bottleneck["phase"], "share_pct": bottleneck["share_pct"],
-                                      "p95_s": bottleneck["p95_s"]},
+        "agents": _agent_rows(store.task_stats(bounds, group_by=("phase", "agent"), percentiles=(50, 95))),
+        "phases": phases,
+        "bottleneck": bottleneck and {k: bottleneck[k] for k in ("phase", "share_pct", "p95_s")},
         "cycle_time_hours": _round(cycle_now), "previous_cycle_time_hours": _round(cycle_before),
         "cycle_time_change_pct": _change(cycle_now, cycle_before),
         "slowest": [{"id": e["id"], "target": e["target"], "status": e["status"], "cycles": e.get("cycles"),
                      "hours": round(e["seconds"] / 3600, 2), "cost_usd": e.get("cost_usd"),
-                     "started_at": e["started_at"]} for e in longest],
+                     "started_at": e["started_at"]} for e in store.longest_evolutions(*this.bounds(), limit=slowest)],
     }
 
 

@@ -14,7 +14,7 @@ Examples (runbook, Rolling Back Changes / Quality Gates Failing):
 import _bootstrap  # noqa: F401
 import click
 
-from lib import cli, health, metrics
+from lib import cli, gates, health, metrics
 from lib.store import open_store
 
 
@@ -33,16 +33,16 @@ def main(every: bool, verbose: bool, explicit: tuple, window: str, gates_only: b
     store = open_store()
     results = []
     if not metrics_only:
-        found, missing = metrics.targets(store, every, explicit)
+        found, missing = gates.targets(store, every, explicit)
         if found and missing:
             cli.info(f"note: skipped targets that do not exist: {', '.join(missing)}")
-        results += metrics.gate_results(found, missing, verbose)
+        results += gates.gate_results(found, missing, verbose)
     if not gates_only:
         results += metrics.key_metric_results(store, metrics.window_back(window))
     code = health.report(results, as_json, "check_metrics")
     if verbose and not as_json:
         print()
-        cli.print_table(metrics.worst_file_rows(results), [("target", "TARGET"), ("gate", "GATE"),
+        cli.print_table(gates.worst_file_rows(results), [("target", "TARGET"), ("gate", "GATE"),
                                                             ("file", "WORST FILE"), ("value", "VALUE")],
                         empty="no files stand out")
     return code

@@ -44,11 +44,11 @@ for _name in ("success_rate", "cycle_time", "cost_per_cycle", "pr_merge_rate", "
 @check("quality_gates", AREA, groups=("full",), timeout=180)
 def quality_gates(context: dict) -> tuple[str, str]:
     """The gates of config/gates.yaml on the default evolution targets."""
-    from lib import metrics
+    from lib import gates
     from lib.store import open_store
 
-    found, missing = metrics.targets(open_store())
-    results = metrics.gate_results(found, missing, verbose=False)
+    found, missing = gates.targets(open_store())
+    results = gates.gate_results(found, missing, verbose=False)
     failed = [f"{r.name} on {r.area.removeprefix('gates ')}: {r.summary}" for r in results if r.status == "critical"]
     if failed:
         return "warning", "; ".join(failed)

@@ -165,18 +165,7 @@ class Store(abc.ABC):
             for index, (start, end) in enumerate(windows):
                 if started and start <= started < end:
                     groups.setdefault((index, *(task.get(f) for f in group_by)), []).append(task)
-        rows = []
-        for key in sorted(groups, key=_group_order):
-            tasks = groups[key]
-            durations = sorted(t["duration_s"] for t in tasks if t.get("duration_s") is not None)
-            row = {"window": key[0], **dict(zip(group_by, key[1:], strict=True)), "tasks": len(tasks),
-                   "failed": sum(t.get("status") == "failed" for t in tasks),
-                   "cost_usd": sum(t.get("cost_usd") or 0 for t in tasks),
-                   "seconds": sum(durations)}
-            for p in percentiles:
-                row[f"p{p}"] = durations[nearest_rank(p, len(durations)) - 1] if durations else None
-            rows.append(round_sums(row))
-        return rows
+        return [_task_row(key, groups[key], group_by, percentiles) for key in sorted(groups, key=_group_order)]
 
     def longest_evolutions(self, start: str, end: str, limit: int = 5) -> list[dict]:
         """Final evolutions finished in [start, end), longest first, each with its seconds."""
@@ -224,6 +213,16 @@ def _seconds(record: dict) -> int:
 def _group_order(key: tuple) -> tuple:
     """Window first, then group values with None first (as SQL sorts NULL)."""
     return key[0], ["" if value is None else str(value) for value in key[1:]]
+
+
+def _task_row(key: tuple, tasks: list[dict], group_by: tuple, percentiles: tuple) -> dict:
+    durations = sorted(t["duration_s"] for t in tasks if t.get("duration_s") is not None)
+    row = {"window": key[0], **dict(zip(group_by, key[1:], strict=True)), "tasks": len(tasks),
+           "failed": sum(t.get("status") == "failed" for t in tasks),
+           "cost_usd": sum(t.get("cost_usd") or 0 for t in tasks), "seconds": sum(durations)}
+    for p in percentiles:
+        row[f"p{p}"] = durations[nearest_rank(p, len(durations)) - 1] if durations else None
+    return round_sums(row)
 
 
 def _empty_evolution_row(index: int) -> dict:
