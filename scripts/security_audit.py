@@ -23,8 +23,9 @@ from lib import cli, security_audit
 @click.option("--full", is_flag=True, help="Also AWS (bucket, secrets, IAM keys, log groups) and GitHub.")
 @cli.json_option
 def main(full: bool, as_json: bool) -> int:
-    document = security_audit.run(full)
-    security_audit.record(document)
+    with cli.lock("security_audit"):  # the weekly cron run and a manual one must not overlap
+        document = security_audit.run(full)
+        security_audit.record(document)
     if as_json:
         cli.print_json(document)
     else:

@@ -242,3 +242,11 @@ def test_script_full_warnings_and_unknown(home):
     assert "Traceback" not in result.stderr
     only_local = home.run("security_audit.py")
     assert only_local.returncode == 1 and "gates.yaml" in only_local.stdout
+
+
+def test_script_takes_the_cron_lock(home):
+    from lib import cli
+
+    with cli.lock("security_audit"):
+        result = home.run("security_audit.py", "--full")
+    assert result.returncode == 3 and "security_audit is already running" in result.stderr
