@@ -10,6 +10,7 @@ import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from aws_helpers import fresh_clients  # noqa: F401 - a fixture
 
 from lib.store.base import Store, cycles_run, nearest_rank
 from lib.store.sqlite import SQLiteStore
@@ -174,3 +175,21 @@ def test_existing_version_1_store_gets_the_new_index(tmp_path):
     plan = " ".join(str(tuple(row)) for row in upgraded.db.execute(
         "EXPLAIN QUERY PLAN SELECT COUNT(*) FROM evolutions WHERE finished_at >= '2024' AND finished_at < '2025'"))
     assert "evolutions_finished" in plan
+
+
+@pytest.mark.usefixtures("fresh_clients")
+def test_dynamodb_store_inherits_the_same_figures(store, aws, monkeypatch):
+    """The DynamoDB backend has no SQL: the fallbacks over its list_* give SQLite's rows (moto)."""
+    from lib.store import open_store
+
+    monkeypatch.setenv("TDEV_STATE_BACKEND", "dynamodb")
+    monkeypatch.setenv("TDEV_STATE_TABLE", "tdev-metrics")
+    dynamo = open_store(create=True)
+    dynamo.import_records(store.export_records())
+    assert dynamo.evolution_stats(WINDOWS, cycle_seconds_limit=3600, cycle_cost_limit=2) == \
+        store.evolution_stats(WINDOWS, cycle_seconds_limit=3600, cycle_cost_limit=2)
+    assert dynamo.evolution_stats(WINDOWS, group_by="target") == store.evolution_stats(WINDOWS, group_by="target")
+    assert dynamo.task_stats(WINDOWS, group_by=("phase", "agent"), percentiles=(50, 95)) == \
+        store.task_stats(WINDOWS, group_by=("phase", "agent"), percentiles=(50, 95))
+    assert dynamo.longest_evolutions(WINDOWS[0][0], WINDOWS[-1][1]) == \
+        store.longest_evolutions(WINDOWS[0][0], WINDOWS[-1][1])
