@@ -249,6 +249,9 @@ def test_health_checks_for_metrics_and_gates(tdev, clean_target, monkeypatch):
     assert results["metric_error_rate"].status == "critical"
     assert results["metric_cycle_time"].status == "ok"
     assert results["quality_gates"].status == "ok" and "passed" in results["quality_gates"].summary
+    monkeypatch.setenv("EVOLUTION_TARGET", "/no/such/target")
+    (missing,) = health.run([c for c in checks if c.name == "quality_gates"])
+    assert missing.status == "warning" and "no evolution target exists" in missing.summary
 
 
 # ---- conventions ---------------------------------------------------------------------------------------
