@@ -7,6 +7,7 @@ import json
 import zipfile
 
 import boto3
+import pytest
 
 HANDLER = "def handler(event, context):\n    return {'status': 'ok', 'output': event, 'cost_usd': 0.01, 'tokens': 5}\n"
 
@@ -59,3 +60,27 @@ def queue_lambda_results(endpoint: str, results: list) -> None:
 
     moto_post(endpoint, "/moto-api/static/lambda-simple/response",
               {"results": [r if isinstance(r, str) else json.dumps(r) for r in results], "region": "us-east-1"})
+
+
+def _clear_client_caches() -> None:
+    from lib import aws
+
+    for cached in (aws.client, aws.call_client, aws._session, aws.account_id):
+        if hasattr(cached, "cache_clear"):  # a test may have replaced one
+            cached.cache_clear()
+
+
+@pytest.fixture(autouse=True)
+def fresh_clients():
+    """In-process AWS clients made for this test's environment (credentials and endpoint differ)."""
+    _clear_client_caches()
+    yield
+    _clear_client_caches()
+
+
+def put_metrics(namespace: str, data: list[dict]) -> None:
+    """Datapoints two minutes old: a point in the current second is not yet inside a query ending now."""
+    from datetime import UTC, datetime, timedelta
+
+    moment = datetime.now(UTC) - timedelta(minutes=2)
+    client("cloudwatch").put_metric_data(Namespace=namespace, MetricData=[{"Timestamp": moment, **d} for d in data])

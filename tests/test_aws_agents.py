@@ -7,7 +7,7 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-from aws_helpers import client, make_function, make_service, registry
+from aws_helpers import client, make_function, make_service, put_metrics, registry
 
 TAG = "tdev:pre-stop-capacity"
 
@@ -48,7 +48,7 @@ def service_tags() -> dict:
 # ---- agent_status.py ----------------------------------------------------------------------------
 
 def test_agent_status_all_shows_every_runtime(fleet):
-    client("cloudwatch").put_metric_data(Namespace="AWS/Lambda", MetricData=[
+    put_metrics("AWS/Lambda", [
         {"MetricName": "Errors", "Dimensions": [{"Name": "FunctionName", "Value": "research-agent"}], "Value": 3}])
     result = fleet.run("agent_status.py", "--all")
     assert result.returncode == 0, result.stderr
@@ -251,7 +251,7 @@ def test_stop_reports_a_failure_and_goes_on(fleet):
 
 def test_resource_usage_lambda_warns_near_the_timeout(fleet):
     dims = [{"Name": "FunctionName", "Value": "research-agent"}]
-    client("cloudwatch").put_metric_data(Namespace="AWS/Lambda", MetricData=[
+    put_metrics("AWS/Lambda", [
         {"MetricName": "Invocations", "Dimensions": dims, "Value": 100},
         {"MetricName": "Errors", "Dimensions": dims, "Value": 2},
         {"MetricName": "Throttles", "Dimensions": dims, "Value": 0},
@@ -271,7 +271,7 @@ def test_resource_usage_lambda_warns_near_the_timeout(fleet):
 
 def test_resource_usage_ecs_cpu_memory_and_running(fleet):
     dims = [{"Name": "ClusterName", "Value": "t-developer"}, {"Name": "ServiceName", "Value": "planner-agent"}]
-    client("cloudwatch").put_metric_data(Namespace="AWS/ECS", MetricData=[
+    put_metrics("AWS/ECS", [
         {"MetricName": "CPUUtilization", "Dimensions": dims, "Value": 91.0},
         {"MetricName": "MemoryUtilization", "Dimensions": dims, "Value": 40.0},
     ])

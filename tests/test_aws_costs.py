@@ -7,7 +7,7 @@ from datetime import timedelta
 
 import pytest
 import yaml
-from aws_helpers import client
+from aws_helpers import client, fresh_clients  # noqa: F401
 from botocore.stub import Stubber
 from conftest import moto_post
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from aws_helpers import client, make_function, registry
+from aws_helpers import client, fresh_clients, make_function, registry  # noqa: F401
 from botocore.stub import Stubber
 
 from lib.health import aws as aws_checks

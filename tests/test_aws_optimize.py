@@ -6,7 +6,7 @@ import json
 import time
 from datetime import timedelta
 
-from aws_helpers import client, make_function, make_service, registry
+from aws_helpers import client, fresh_clients, make_function, make_service, put_metrics, registry  # noqa: F401
 from botocore.stub import Stubber
 
 from lib import optimize, timeparse
@@ -34,7 +34,7 @@ def setup_resources(tdev, monkeypatch):
         {"timestamp": now, "message": "REPORT RequestId: b Duration: 10 ms Billed Duration: 10 ms "
                                       "Memory Size: 1024 MB Max Memory Used: 180 MB"}])
     logs.put_retention_policy(logGroupName="/aws/lambda/planner-fn", retentionInDays=14)
-    client("cloudwatch").put_metric_data(Namespace="AWS/Lambda", MetricData=[
+    put_metrics("AWS/Lambda", [
         {"MetricName": "Invocations", "Dimensions": [{"Name": "FunctionName", "Value": "research-agent"}],
          "Value": 10}])
 

@@ -6,7 +6,7 @@ import io
 import json
 
 import pytest
-from aws_helpers import client, lambda_role, make_function, queue_lambda_results, registry
+from aws_helpers import client, fresh_clients, lambda_role, make_function, queue_lambda_results, registry  # noqa: F401
 from botocore.response import StreamingBody
 from botocore.stub import Stubber
 
@@ -19,20 +19,6 @@ PAYLOAD = {"evolution_id": "evo-1", "task_id": "task-1", "cycle": 1, "phase": "r
            "focus": "quality", "dry_run": True, "context": {}}
 
 
-def _clear_caches() -> None:
-    for cached in (aws_lib.client, aws_lib.call_client, aws_lib._session, aws_lib.account_id):
-        if hasattr(cached, "cache_clear"):  # a test may have replaced one
-            cached.cache_clear()
-
-
-@pytest.fixture
-def fresh_clients():
-    """Clients made for this test's environment (the credentials differ between tests)."""
-    _clear_caches()
-    yield
-    _clear_caches()
-
-
 def lambda_agent(**extra) -> dict:
     return {"name": "research-agent", "phase": "research", "runtime": "lambda", "function_name": "research-agent",
             **extra}
@@ -40,7 +26,7 @@ def lambda_agent(**extra) -> dict:
 
 # ---- the agent contract over Lambda Invoke ---------------------------------------------------------
 
-def test_lambda_invoke_returns_the_contract(tdev, aws, fresh_clients):
+def test_lambda_invoke_returns_the_contract(tdev, aws):
     make_function("research-agent")
     queue_lambda_results(aws["endpoint"], [{"status": "ok", "output": {"files": 3}, "cost_usd": 0.02,
                                             "tokens": 120}])
@@ -48,14 +34,14 @@ def test_lambda_invoke_returns_the_contract(tdev, aws, fresh_clients):
     assert answer == {"status": "ok", "output": {"files": 3}, "cost_usd": 0.02, "tokens": 120, "error": None}
 
 
-def test_lambda_invoke_non_json_is_an_agent_error(tdev, aws, fresh_clients):
+def test_lambda_invoke_non_json_is_an_agent_error(tdev, aws):
     make_function("research-agent")
     queue_lambda_results(aws["endpoint"], ["this is not json"])
     with pytest.raises(AgentError, match="^bad-output: .*not JSON"):
         runtime(lambda_agent()).invoke(PAYLOAD, timeout=30)
 
 
-def test_lambda_function_error_is_an_agent_error(tdev, aws, fresh_clients):
+def test_lambda_function_error_is_an_agent_error(tdev, aws):
     call = aws_lib.call_client("lambda", 35)
     with Stubber(call) as stub:
         stub.add_response("invoke", {"StatusCode": 200, "FunctionError": "Unhandled",
@@ -64,7 +50,7 @@ def test_lambda_function_error_is_an_agent_error(tdev, aws, fresh_clients):
             runtime(lambda_agent()).invoke(PAYLOAD, timeout=30)
 
 
-def test_lambda_invoke_timeout(tdev, aws, fresh_clients, monkeypatch):
+def test_lambda_invoke_timeout(tdev, aws, monkeypatch):
     from botocore.exceptions import ReadTimeoutError
 
     class Slow:
@@ -90,7 +76,7 @@ def test_capacity_tag_encoding_round_trips():
 
 # ---- provisioned concurrency (moto has no API for it: Stubber) -----------------------------------------
 
-def test_provisioned_scale_and_stop_start(tdev, aws, fresh_clients):
+def test_provisioned_scale_and_stop_start(tdev, aws):
     agent = runtime(lambda_agent(qualifier="live"))
     with Stubber(aws_lib.client("lambda")) as stub:
         stub.add_client_error("get_provisioned_concurrency_config", "ProvisionedConcurrencyConfigNotFoundException")
@@ -119,7 +105,7 @@ def make_agentcore_runtime() -> str:
         networkConfiguration={"networkMode": "PUBLIC"}, environmentVariables={"MODE": "prod"})["agentRuntimeId"]
 
 
-def test_agentcore_status_and_restart_update_on_moto(tdev, aws, fresh_clients):
+def test_agentcore_status_and_restart_update_on_moto(tdev, aws):
     runtime_id = make_agentcore_runtime()
     registry(tdev, [{"name": "research-agent", "phase": "research", "runtime": "agentcore",
                      "agent_runtime_id": runtime_id, "restart_timeout_seconds": 1}])
@@ -135,7 +121,7 @@ def test_agentcore_status_and_restart_update_on_moto(tdev, aws, fresh_clients):
     assert stop[0]["result"] == "nothing to stop"
 
 
-def test_agentcore_restart_waits_for_ready_and_invoke(tdev, aws, fresh_clients):
+def test_agentcore_restart_waits_for_ready_and_invoke(tdev, aws):
     agent = runtime({"name": "a", "phase": "research", "runtime": "agentcore", "agent_runtime_id": "rt-1"})
     described = {"agentRuntimeArn": "arn:aws:bedrock-agentcore:us-east-1:1:agent/rt-1", "agentRuntimeName": "a",
                  "agentRuntimeId": "rt-1", "agentRuntimeVersion": "3", "createdAt": "2024-01-01T00:00:00Z",
@@ -162,7 +148,7 @@ def test_agentcore_restart_waits_for_ready_and_invoke(tdev, aws, fresh_clients):
 
 # ---- throttling and credentials ----------------------------------------------------------------------------
 
-def test_throttled_then_success_is_retried_by_standard_mode(tdev, aws, fresh_clients):
+def test_throttled_then_success_is_retried_by_standard_mode(tdev, aws):
     """botocore's standard retry mode retries a throttled call (HTTP layer: Stubber skips retries)."""
     from botocore.awsrequest import AWSResponse
 
@@ -192,7 +178,7 @@ def test_throttled_then_success_is_retried_by_standard_mode(tdev, aws, fresh_cli
     assert len(attempts) == 2
 
 
-def test_throttled_after_retries_is_one_clear_line_then_success(tdev, aws, fresh_clients):
+def test_throttled_after_retries_is_one_clear_line_then_success(tdev, aws):
     """With a Stubber (no retry layer): a throttle that outlasts the retries reads as one line with a hint,
     and the next call succeeds."""
     agent = runtime(lambda_agent())
@@ -206,7 +192,7 @@ def test_throttled_after_retries_is_one_clear_line_then_success(tdev, aws, fresh
         assert agent.capacity() == {"reserved": 3}
 
 
-def test_missing_credentials_is_one_clear_error(tdev, fresh_clients):
+def test_missing_credentials_is_one_clear_error(tdev):
     with pytest.raises(ExternalError, match="no AWS credentials found; set AWS_PROFILE"):
         aws_lib.require_credentials("query the agents")
 

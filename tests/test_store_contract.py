@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 
 import pytest
+from aws_helpers import fresh_clients  # noqa: F401
 
 from lib.errors import Conflict
 
@@ -15,10 +16,6 @@ def backend(request, tdev, monkeypatch):
     if request.param == "dynamodb":
         request.getfixturevalue("aws")
         monkeypatch.setenv("TDEV_STATE_TABLE", "tdev-contract")
-        from lib import aws
-
-        aws.client.cache_clear()  # the endpoint changes between tests
-        aws._session.cache_clear()
     return request.param
 
 
