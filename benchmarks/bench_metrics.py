@@ -88,13 +88,15 @@ def main() -> int:
     work = args.work or Path(tempfile.mkdtemp(prefix="bench-metrics-"))
     history = work / "history"
     started = time.perf_counter()
-    if not (args.reuse and (history / "state.db").exists()):
+    reused = args.reuse and (history / "state.db").exists()
+    if not reused:
         seed_store.build(history, args.evolutions)
     from lib.store.sqlite import SQLiteStore
 
     counts = SQLiteStore.open(path=history / "state.db").counts()
     print(f"store: {counts['evolutions']:,} evolutions, {counts['tasks']:,} tasks "
-          f"({(history / 'state.db').stat().st_size / 2**20:.0f} MiB), built in {time.perf_counter() - started:.1f} s")
+          f"({(history / 'state.db').stat().st_size / 2**20:.0f} MiB), "
+          + ("reused" if reused else f"built in {time.perf_counter() - started:.1f} s"))
     SQLiteStore.open(path=history / "state.db").set_meta("security-findings", {"count": 0})
     env = {k: v for k, v in os.environ.items() if not k.startswith(("GITHUB_", "GH_TOKEN", "TDEV_", "EVOLUTION_"))}
     env.update(TDEV_HISTORY_DIR=str(history), TDEV_LOG_DIR=str(work / "logs"), EVOLUTION_TARGET=str(work / "none"))
