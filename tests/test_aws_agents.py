@@ -284,3 +284,16 @@ def test_resource_usage_ecs_cpu_memory_and_running(fleet):
 def test_resource_usage_local_agent_has_no_figures(fleet):
     result = fleet.run("check_resource_usage.py", "--agent", "evaluator-agent")
     assert result.returncode == 0 and "runs on this machine" in result.stderr
+
+
+def test_stop_and_start_with_the_dynamodb_store(fleet):
+    env = {"TDEV_STATE_BACKEND": "dynamodb", "TDEV_STATE_TABLE": "tdev-team"}
+    empty = fleet.run("show_active_evolutions.py", env=env)
+    assert empty.returncode == 0 and empty.stderr.count("no evolution history yet in DynamoDB table tdev-team") == 1
+    assert fleet.run("stop_all_agents.py", env=env).returncode == 0
+    item = client("dynamodb").get_item(TableName="tdev-team", Key={"pk": {"S": "meta#agent-capacity:planner-agent"}})
+    assert json.loads(item["Item"]["value"]["S"])["capacity"] == {"desired": 2}
+    assert fleet.run("start_all_agents.py", env=env).returncode == 0
+    assert service()["desiredCount"] == 2
+    assert "Item" not in client("dynamodb").get_item(TableName="tdev-team",
+                                                     Key={"pk": {"S": "meta#agent-capacity:planner-agent"}})
