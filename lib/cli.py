@@ -28,7 +28,9 @@ STATUS_CODES = {"ok": OK, "warning": WARNING, "critical": CRITICAL, "unknown": U
 
 
 def _fail(message: str, code: int) -> int:
-    click.echo(f"error: {log.mask_secrets(message)}", err=True)
+    """One line, whatever the message: a multi-line one (botocore validation) is folded."""
+    line = "; ".join(part.strip() for part in message.splitlines() if part.strip())
+    click.echo(f"error: {log.mask_secrets(line)}", err=True)
     return code
 
 

@@ -21,7 +21,7 @@ from lib.agents import AgentError
 from lib.errors import ToolError
 from lib.evolution.eventlog import EventLog
 from lib.evolution.publish import publish_cycle
-from lib.store import ACTIVE, Store, new_id
+from lib.store import ACTIVE, Store, new_id, open_store
 from lib.timeparse import day_bounds, iso, utcnow
 
 PHASES = ("research", "plan", "implement", "evaluate")
@@ -108,9 +108,14 @@ class Runner:
         return status
 
     def _heartbeat(self) -> None:
+        """Beat on a store connection of its own: the main thread's is busy with the phases."""
         interval = float(self.settings["evolution"]["heartbeat_seconds"])
-        while not self._beating.wait(interval):
-            self.store.update_evolution(self.id, {"heartbeat_at": iso()})
+        store = open_store(create=True)
+        try:
+            while not self._beating.wait(interval):
+                store.update_evolution(self.id, {"heartbeat_at": iso()})
+        finally:
+            store.close()
 
     def request_stop(self, *_signal) -> None:
         self.stop_requested.set()
