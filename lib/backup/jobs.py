@@ -1,0 +1,156 @@
+"""Making a backup: snapshot the store, stream the files into an archive, copy it to S3, prune.
+
+The scripts hold the lock and write the audit line; this module does the work and
+returns what it did as a plain dict (printed as a table or as JSON).
+"""
+
+from __future__ import annotations
+
+import socket
+import tempfile
+import time
+from datetime import date
+from pathlib import Path
+
+import lib
+from lib import cli, config, timeparse
+from lib.backup import archive, repository, sources
+from lib.errors import ToolError
+
+
+def _header(kind: str, day: date, created, store: sources.StoreCopy, selection: sources.Selection) -> dict:
+    start, end = sources.window(kind, day)
+    return {
+        "kind": kind, "date": day.isoformat(), "created_at": timeparse.iso(created), "host": socket.gethostname(),
+        "tool_version": lib.__version__, "store": store.describe(), "roots": selection.roots,
+        "logs_window": {"since": timeparse.iso(start) if start else None, "until": timeparse.iso(end) if end else None},
+        "evolutions": selection.evolutions,
+    }
+
+
+def _preview(kind: str, day: date, key: str) -> dict:
+    from lib.store import backend_name, open_store
+
+    store = open_store()
+    try:
+        evolutions = [e["id"] for e in sources.day_evolutions(store, day)] if kind == "history" else []
+        counts = store.counts() if store.exists else {}
+    finally:
+        store.close()
+    selection = sources.select(kind, day, evolutions)
+    return {"kind": kind, "date": day.isoformat(), "dry_run": True, "archive": str(repository.local_dir() / key),
+            "files": len(selection.items), "bytes_in": selection.bytes, "store": {"backend": backend_name(),
+            "counts": counts}, "evolutions": evolutions, "warnings": selection.warnings}
+
+
+def create(kind: str, day: date | None = None, s3: bool = True, dry_run: bool = False, prune: bool = True,
+           folder: Path | None = None) -> dict:
+    """Make one backup of a kind (daily, full, history) into folder (default: the backup folder)."""
+    created = timeparse.utcnow()
+    day = day or created.astimezone().date()
+    key = repository.key_for(kind, day, created)
+    upload, reason = repository.s3_status(s3)
+    s3_note = "S3 copy skipped (--no-s3)" if not s3 else f"S3 copy skipped: {reason}; --no-s3 silences this"
+    if dry_run:
+        result = _preview(kind, day, key)
+    else:
+        result = _write(kind, day, created, key, folder or repository.local_dir())
+    result["s3"] = {"status": "skipped", "note": s3_note}
+    if upload and not dry_run:
+        try:
+            result["s3"] = {"status": "uploaded", **repository.upload(Path(result["archive"]), key)}
+        except ToolError as failure:
+            result["s3"] = {"status": "failed", "error": str(failure)}
+    if prune:
+        result["retention"] = apply_retention(dry_run, upload and result["s3"]["status"] != "failed",
+                                              planned=repository.parse_key(key) if dry_run else None)
+    return result
+
+
+def _write(kind: str, day: date, created, key: str, folder: Path) -> dict:
+    target = folder / key
+    target.parent.mkdir(parents=True, exist_ok=True)
+    started = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix=".work-", dir=folder) as work, \
+            sources.snapshot(kind, day, Path(work)) as (store, evolutions):
+        selection = sources.select(kind, day, evolutions)
+        selection.evolutions = evolutions
+        items = [(item.member, item.path) for item in selection.items]
+        if store.member:
+            items.append((store.member, store.path))
+        header = _header(kind, day, created, store, selection)
+        with archive.ArchiveWriter(target, header, [name for name, _ in items]) as writer:
+            writer.warnings.extend(selection.warnings)
+            with cli.progress(items, f"backup {kind}") as bar:
+                for name, path in bar:
+                    writer.add_file(name, path)
+            manifest = writer.close()
+    seconds = time.monotonic() - started
+    size = target.stat().st_size
+    totals = manifest["totals"]
+    return {"kind": kind, "date": day.isoformat(), "archive": str(target), "key": key,
+            "manifest": str(archive.sidecar_path(target)), "files": totals["files"], "bytes_in": totals["bytes"],
+            "bytes_out": size, "seconds": round(seconds, 2),
+            "mb_per_s": round(totals["bytes"] / (1 << 20) / seconds, 1) if seconds else None,
+            "store": manifest["store"], "evolutions": evolutions, "warnings": manifest["warnings"]}
+
+
+def apply_retention(dry_run: bool, s3: bool, planned: repository.Backup | None = None) -> dict:
+    """Delete (or, dry run, list) the backups retention does not keep, locally and in S3.
+
+    A dry run counts the backup it would have made (planned), so the preview matches the real run.
+    """
+    keep = config.settings()["retention"]
+    keep_daily, keep_weekly = keep["keep_daily"], keep["keep_weekly"]
+    extra = [planned] if planned else []
+    local = repository.retention_plan(repository.list_local() + extra, keep_daily, keep_weekly)
+    remote = repository.retention_plan(repository.list_s3() + extra, keep_daily, keep_weekly) if s3 else []
+    if not dry_run:
+        repository.delete_local(local)
+        if remote:
+            repository.delete_s3(remote)
+    verb = "would delete" if dry_run else "deleted"
+    return {"keep_daily": keep_daily, "keep_weekly": keep_weekly, "action": verb,
+            "local": [b.key for b in local], "s3": [b.key for b in remote]}
+
+
+def describe(result: dict) -> list[dict]:
+    """The result as (what, value) rows for the table."""
+    rows = [{"what": "archive", "value": result["archive"] + ("  (dry run: not written)" if result.get("dry_run")
+                                                                else "")}]
+    mb = result["bytes_in"] / (1 << 20)
+    if result.get("dry_run"):
+        rows.append({"what": "would read", "value": f"{result['files']} files, {mb:.1f} MB"})
+    else:
+        ratio = result["bytes_in"] / result["bytes_out"] if result["bytes_out"] else 0
+        rows.append({"what": "files", "value": f"{result['files']} files, {mb:.1f} MB in, "
+                     f"{result['bytes_out'] / (1 << 20):.1f} MB out ({ratio:.1f}x) in {result['seconds']} s"})
+    counts = result["store"].get("counts") or {}
+    rows.append({"what": "store", "value": f"{result['store']['backend']}: "
+                 + (", ".join(f"{n} {k}" for k, n in counts.items()) or "empty")})
+    s3 = result["s3"]
+    rows.append({"what": "s3", "value": s3.get("url") or s3.get("error") or s3.get("note")})
+    retention = result.get("retention")
+    if retention:
+        doomed = retention["local"] + [f"s3:{key}" for key in retention["s3"]]
+        rows.append({"what": "retention", "value": f"{retention['action']} {len(doomed)}: {', '.join(doomed)}"
+                     if doomed else f"nothing to delete (keep {retention['keep_daily']} daily, "
+                     f"{retention['keep_weekly']} weekly)"})
+    rows.extend({"what": "warning", "value": warning} for warning in result.get("warnings", []))
+    return rows
+
+
+def run(kind: str, day: date | None, s3: bool, dry_run: bool) -> tuple[dict, int]:
+    """The whole command behind backup.py and backup_history.py: lock, clean, back up, audit."""
+    if dry_run:
+        return create(kind, day, s3, dry_run=True), 0
+    with cli.lock("backup"):
+        leftovers = repository.clean_stale()
+        result = create(kind, day, s3)
+    result["cleaned"] = leftovers
+    failed = result["s3"]["status"] == "failed"
+    cli.audit("failed" if failed else "ok", kind=kind, archive=result["archive"], s3=result["s3"]["status"],
+              deleted=result.get("retention", {}).get("local", []))
+    if result["s3"]["status"] == "skipped":
+        cli.info(f"note: {result['s3']['note']}")
+    return result, 1 if failed else 0

@@ -1,0 +1,239 @@
+"""Where archives live: the local backup folder and the S3 bucket, under the same keys.
+
+Key: <kind>/<YYYY-MM-DD>/tdev-<kind>-<YYYYmmddTHHMMSSZ>.tar.zst (DESIGN §8), the manifest
+beside it as <key>.manifest.json. The day folder is the local day the backup covers;
+the stamp is when it was made (UTC), which is what restore selects on.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+from lib import paths, timeparse
+from lib.backup import KINDS, archive
+from lib.errors import NotFound
+
+_KEY = re.compile(r"^(daily|full|history)/(\d{4}-\d{2}-\d{2})/tdev-(daily|full|history)-(\d{8}T\d{6}Z)\.tar\.zst$")
+STAMP = "%Y%m%dT%H%M%SZ"
+SIDECAR_SUFFIX = ".manifest.json"
+
+
+@dataclass
+class Backup:
+    key: str
+    kind: str
+    day: date
+    created: datetime
+    path: Path | None = None  # the local copy, when there is one
+    in_s3: bool = False
+    size: int | None = None
+
+    @property
+    def sidecar_key(self) -> str:
+        return f"{self.key}{SIDECAR_SUFFIX}"
+
+    def row(self) -> dict:
+        return {"key": self.key, "kind": self.kind, "day": self.day.isoformat(),
+                "created_at": timeparse.iso(self.created), "local": str(self.path) if self.path else None,
+                "s3": self.in_s3, "size": self.size}
+
+
+def key_for(kind: str, day: date, created: datetime) -> str:
+    return f"{kind}/{day.isoformat()}/tdev-{kind}-{created.astimezone(UTC).strftime(STAMP)}.tar.zst"
+
+
+def parse_key(key: str) -> Backup | None:
+    match = _KEY.match(key)
+    if not match or match.group(1) != match.group(3):
+        return None
+    created = datetime.strptime(match.group(4), STAMP).replace(tzinfo=UTC)
+    return Backup(key, match.group(1), date.fromisoformat(match.group(2)), created)
+
+
+def local_dir() -> Path:
+    return paths.backup_dir()
+
+
+def list_local(directory: Path | None = None) -> list[Backup]:
+    """Complete archives in the local folder (hidden .partial files are never listed)."""
+    directory = directory or local_dir()
+    found = []
+    for path in directory.glob("*/*/tdev-*.tar.zst"):
+        backup = parse_key(path.relative_to(directory).as_posix())
+        if backup:
+            backup.path, backup.size = path, path.stat().st_size
+            found.append(backup)
+    return sorted(found, key=lambda b: b.created)
+
+
+def s3_status(enabled: bool = True) -> tuple[bool, str]:
+    """Whether S3 is used, and why not: --no-s3, or no credentials in the standard chain."""
+    if not enabled:
+        return False, "--no-s3"
+    import boto3
+
+    if boto3.session.Session().get_credentials() is None:
+        return False, "no AWS credentials found (set AWS_PROFILE, or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY)"
+    return True, f"s3://{paths.backup_bucket()}/"
+
+
+def list_s3(bucket: str | None = None) -> list[Backup]:
+    from lib import aws
+
+    bucket = bucket or paths.backup_bucket()
+    found = []
+    with aws.aws_errors(f"list s3://{bucket}/"):
+        for kind in KINDS:
+            for item in aws.paginate(aws.client("s3"), "list_objects_v2", "Contents", Bucket=bucket, Prefix=f"{kind}/"):
+                backup = parse_key(item["Key"])
+                if backup:
+                    backup.in_s3, backup.size = True, item["Size"]
+                    found.append(backup)
+    return sorted(found, key=lambda b: b.created)
+
+
+def list_all(s3: bool) -> list[Backup]:
+    """Local and (when asked) S3 backups merged by key."""
+    merged = {b.key: b for b in list_local()}
+    for remote in list_s3() if s3 else []:
+        if remote.key in merged:
+            merged[remote.key].in_s3 = True
+        else:
+            merged[remote.key] = remote
+    return sorted(merged.values(), key=lambda b: b.created)
+
+
+def newest(backups: list[Backup], kinds=KINDS, until: datetime | None = None) -> Backup | None:
+    candidates = [b for b in backups if b.kind in kinds and (until is None or b.created < until)]
+    return max(candidates, key=lambda b: b.created, default=None)
+
+
+def chain_for(backups: list[Backup], day: date, kind: str = "auto") -> list[Backup]:
+    """What restore --date day applies, oldest first.
+
+    auto: the newest daily or full backup made before the end of the day; a daily one is
+    laid over the newest full backup made before it, so the artifacts come back too.
+    """
+    end = timeparse.day_bounds(day)[1]
+    chosen = newest(backups, ("daily", "full") if kind == "auto" else (kind,), end)
+    if chosen is None:
+        return []
+    if kind == "auto" and chosen.kind == "daily":
+        base = newest(backups, ("full",), chosen.created)
+        if base:
+            return [base, chosen]
+    return [chosen]
+
+
+def upload(path: Path, key: str) -> dict:
+    """The archive and its manifest to S3 (ChecksumAlgorithm=SHA256)."""
+    from lib import aws
+
+    bucket = paths.backup_bucket()
+    result = aws.upload_file(path, bucket, key)
+    aws.upload_file(archive.sidecar_path(path), bucket, f"{key}{SIDECAR_SUFFIX}")
+    return {"bucket": bucket, "key": key, "sha256": result["sha256"], "url": f"s3://{bucket}/{key}"}
+
+
+def fetch(backup: Backup) -> Path:
+    """A local file for the backup: the local copy, else a download (checksum verified) into the folder."""
+    if backup.path and backup.path.exists():
+        return backup.path
+    from lib import aws
+
+    target = local_dir() / backup.key
+    target.parent.mkdir(parents=True, exist_ok=True)
+    bucket = paths.backup_bucket()
+    sidecar = archive.sidecar_path(target)
+    try:
+        aws.download_file(bucket, backup.sidecar_key, sidecar)
+    except aws.AWSNotFound:
+        pass  # the manifest inside the archive is the one that counts
+    try:
+        aws.download_file(bucket, backup.key, target)
+    except BaseException:
+        sidecar.unlink(missing_ok=True)  # no lone manifest for an archive that did not come
+        raise
+    backup.path = target
+    return target
+
+
+def read_manifest(backup: Backup) -> dict | None:
+    """The manifest for a plan: the sidecar (local or S3), else the archive's first member."""
+    if backup.path:
+        sidecar = archive.sidecar_path(backup.path)
+        if sidecar.exists():
+            return archive.validate_manifest(json.loads(sidecar.read_text(encoding="utf-8")))
+        return archive.read_manifest(backup.path)
+    from lib import aws
+
+    bucket = paths.backup_bucket()
+    try:
+        with aws.aws_errors(f"read s3://{bucket}/{backup.sidecar_key}"):
+            body = aws.client("s3").get_object(Bucket=bucket, Key=backup.sidecar_key)["Body"].read()
+    except NotFound:
+        return None
+    return archive.validate_manifest(json.loads(body))
+
+
+# ---- retention ---------------------------------------------------------------------------------
+
+
+def retention_plan(backups: list[Backup], keep_daily: int, keep_weekly: int) -> list[Backup]:
+    """What to delete: keep the newest backup of each of the last N days (daily, history) and
+    M ISO weeks (full); never fewer than one of a kind."""
+    doomed = []
+    rules = (("daily", keep_daily, lambda b: b.day), ("history", keep_daily, lambda b: b.day),
+             ("full", keep_weekly, lambda b: b.day.isocalendar()[:2]))
+    for kind, keep, bucket_of in rules:
+        kept_buckets: list = []
+        for backup in sorted((b for b in backups if b.kind == kind), key=lambda b: b.created, reverse=True):
+            bucket = bucket_of(backup)
+            if bucket not in kept_buckets and len(kept_buckets) < max(1, keep):
+                kept_buckets.append(bucket)
+            else:
+                doomed.append(backup)
+    return doomed
+
+
+def delete_local(backups: list[Backup]) -> None:
+    for backup in backups:
+        if backup.path:
+            archive.sidecar_path(backup.path).unlink(missing_ok=True)
+            backup.path.unlink(missing_ok=True)
+            for folder in (backup.path.parent, backup.path.parent.parent):
+                if folder != local_dir() and folder.is_dir() and not any(folder.iterdir()):
+                    folder.rmdir()
+
+
+def delete_s3(backups: list[Backup]) -> None:
+    from lib import aws
+
+    bucket = paths.backup_bucket()
+    keys = [{"Key": key} for b in backups for key in (b.key, b.sidecar_key)]
+    s3 = aws.client("s3")
+    for start in range(0, len(keys), 1000):
+        with aws.aws_errors(f"delete old backups from s3://{bucket}/"):
+            s3.delete_objects(Bucket=bucket, Delete={"Objects": keys[start:start + 1000], "Quiet": True})
+
+
+def clean_stale(directory: Path | None = None) -> list[str]:
+    """Remove what an interrupted backup left (hidden .partial files, work folders, lone manifests).
+
+    Only call it while holding the backup lock: then nothing else is writing here.
+    """
+    directory = directory or local_dir()
+    removed = []
+    for leftover in [*directory.glob("*/*/.*.partial*"), *directory.glob(".work-*")]:
+        shutil.rmtree(leftover) if leftover.is_dir() else leftover.unlink(missing_ok=True)
+        removed.append(str(leftover))
+    for sidecar in directory.glob(f"*/*/tdev-*.tar.zst{SIDECAR_SUFFIX}"):
+        if not sidecar.with_name(sidecar.name.removesuffix(SIDECAR_SUFFIX)).exists():
+            sidecar.unlink(missing_ok=True)
+            removed.append(str(sidecar))
+    return removed

@@ -1,0 +1,64 @@
+"""Backup checks: age of the newest daily backup, the last verify; after a recovery, the verify
+itself and that no lock is still held."""
+
+from __future__ import annotations
+
+from lib import paths, timeparse
+from lib.health import check
+
+WARNING_HOURS = 26
+CRITICAL_HOURS = 50
+
+
+@check("backup_age", "backup")
+def backup_age(context: dict) -> tuple[str, str]:
+    """The newest local daily (or full) backup: warning past 26 h, critical past 50 h."""
+    from lib.backup import repository
+
+    newest = repository.newest(repository.list_local(), ("daily", "full"))
+    if newest is None:
+        return "warning", f"no backup yet in {repository.local_dir()} (python scripts/backup.py --daily)"
+    hours = (timeparse.utcnow() - newest.created).total_seconds() / 3600
+    status = "critical" if hours > CRITICAL_HOURS else "warning" if hours > WARNING_HOURS else "ok"
+    return status, f"newest {newest.kind} backup is {hours:.1f} h old ({newest.key})"
+
+
+@check("last_verify", "backup")
+def last_verify(context: dict) -> tuple[str, str]:
+    """The outcome of the last verify_restore.py (kept in the store)."""
+    from lib.store import open_store
+
+    store = open_store()
+    try:
+        outcome = store.get_meta("last-verify") if store.exists else None
+    finally:
+        store.close()
+    if not outcome:
+        return "ok", "no verify has run yet"
+    status = outcome.get("status", "unknown")
+    return status, f"{status} at {timeparse.local(outcome.get('time'))}: {outcome.get('summary', '')}"
+
+
+@check("restore_verify", "backup", groups=("post-recovery",), timeout=600)
+def restore_verify(context: dict) -> tuple[str, str]:
+    """verify_restore.py against the last restore, as part of health_check.py --post-recovery."""
+    from lib.backup import verify
+    from lib.health import worst
+
+    results, title = verify.run(None)
+    status = worst(results)
+    problems = [f"{r.name}: {r.summary}" for r in results if r.status != "ok"]
+    return status, "; ".join(problems) if problems else f"{len(results)} checks ok ({title})"
+
+
+@check("recovery_locks", "backup", groups=("post-recovery",))
+def recovery_locks(context: dict) -> tuple[str, str]:
+    """After a recovery no lock may be held at all: a holder is a job from before it, still running."""
+    from lib.health.local import _held
+
+    folder = paths.locks_dir()
+    held = [f"{path.stem} ({path.read_text(encoding='utf-8', errors='replace').strip() or 'holder unknown'})"
+            for path in (sorted(folder.glob("*.lock")) if folder.is_dir() else []) if _held(path)]
+    if held:
+        return "warning", f"locks still held after the recovery: {', '.join(held)}"
+    return "ok", "no lock is held"

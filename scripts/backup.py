@@ -1,0 +1,39 @@
+"""Back up the evolution history: --daily (store, the day's logs, config) or --full (everything).
+
+Archives go to the local backup folder (/backups/t-developer/, TDEV_BACKUP_DIR) and, when
+AWS credentials are configured, to s3://t-developer-backups/ (TDEV_BACKUP_BUCKET) with a
+SHA-256 checksum. Old backups are pruned (settings retention.keep_daily / keep_weekly);
+--dry-run shows what would be written and pruned.
+
+\b
+Example (runbook, Disaster Recovery > Backup Procedures):
+    0 2 * * * python scripts/backup.py --daily
+    0 3 * * 0 python scripts/backup.py --full
+"""
+
+import _bootstrap  # noqa: F401
+import click
+
+from lib import cli
+from lib.backup import jobs
+
+
+@click.command(help=__doc__)
+@click.option("--daily", "kind", flag_value="daily", help="The store, the logs changed since yesterday, config/.")
+@click.option("--full", "kind", flag_value="full", help="Everything: artifacts, config, MCP config, audit log.")
+@click.option("--no-s3", is_flag=True, help="Keep the backup local only.")
+@cli.dry_run_option
+@cli.json_option
+def main(kind: str | None, no_s3: bool, dry_run: bool, as_json: bool) -> int:
+    if kind is None:
+        raise click.UsageError("choose --daily or --full")
+    result, code = jobs.run(kind, None, s3=not no_s3, dry_run=cli.is_dry_run(dry_run))
+    if as_json:
+        cli.print_json(result)
+    else:
+        cli.print_table(jobs.describe(result), [("what", "WHAT"), ("value", "VALUE")])
+    return code
+
+
+if __name__ == "__main__":
+    cli.run(main)

@@ -1,0 +1,33 @@
+"""Back up one day of evolution history: that day's evolutions and tasks, their logs and artifacts.
+
+The archive lands in <backup dir>/history/<day>/ and, when AWS credentials are
+configured, in s3://t-developer-backups/history/<day>/.
+
+\b
+Example (runbook, Evening Checklist):
+    python scripts/backup_history.py --date today
+"""
+
+import _bootstrap  # noqa: F401
+import click
+
+from lib import cli, timeparse
+from lib.backup import jobs
+
+
+@click.command(help=__doc__)
+@click.option("--date", "day", default="today", show_default=True, help="today, yesterday or YYYY-MM-DD.")
+@click.option("--no-s3", is_flag=True, help="Keep the backup local only.")
+@cli.dry_run_option
+@cli.json_option
+def main(day: str, no_s3: bool, dry_run: bool, as_json: bool) -> int:
+    result, code = jobs.run("history", timeparse.parse_date(day), s3=not no_s3, dry_run=cli.is_dry_run(dry_run))
+    if as_json:
+        cli.print_json(result)
+    else:
+        cli.print_table(jobs.describe(result), [("what", "WHAT"), ("value", "VALUE")])
+    return code
+
+
+if __name__ == "__main__":
+    cli.run(main)

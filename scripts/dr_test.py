@@ -1,0 +1,44 @@
+"""Disaster-recovery drill: back up, lose the data, restore, verify, in a scratch folder.
+
+Live data is only read. Reports the RPO (age of the newest real daily or full backup)
+and the RTO (measured restore time); exits 1 when any step fails or the newest backup
+is older than --max-rpo.
+
+\b
+Example (runbook, Appendix > Useful Commands):
+    python scripts/dr_test.py --simulate
+"""
+
+from pathlib import Path
+
+import _bootstrap  # noqa: F401
+import click
+
+from lib import cli, timeparse
+from lib.backup import drill
+
+
+@click.command(help=__doc__)
+@click.option("--simulate", is_flag=True, help="Run the drill in a scratch folder (the only mode).")
+@click.option("--max-rpo", default="26h", show_default=True, help="Oldest acceptable newest backup (24h, 2d, ...).")
+@click.option("--scratch", type=click.Path(file_okay=False, path_type=Path), help="Where to make the scratch folder.")
+@click.option("--keep", is_flag=True, help="Keep the scratch folder for inspection.")
+@cli.json_option
+def main(simulate: bool, max_rpo: str, scratch: Path | None, keep: bool, as_json: bool) -> int:
+    if not simulate:
+        raise click.UsageError("the drill only runs with --simulate (a real restore is scripts/restore.py)")
+    report = drill.simulate(timeparse.parse_duration(max_rpo), scratch, keep)
+    if as_json:
+        cli.print_json(report)
+    else:
+        cli.print_table(report["steps"], [("name", "STEP"), ("status", "STATUS"), ("seconds", "SECONDS"),
+                                          ("detail", "DETAIL")])
+        rpo = f"{report['rpo_s'] / 3600:.1f} h" if report["rpo_s"] is not None else "no backup"
+        rto = f"{report['rto_s']} s" if report["rto_s"] is not None else "not measured"
+        click.echo(f"drill {report['status'].upper()}: RPO {rpo}, RTO {rto}"
+                   + (f"; scratch kept in {report['scratch']}" if report["scratch"] else ""))
+    return 0 if report["status"] == "passed" else 1
+
+
+if __name__ == "__main__":
+    cli.run(main)
