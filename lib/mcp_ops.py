@@ -223,8 +223,9 @@ def _restart_one(spec: ServerSpec, dry_run: bool, started: dict[str, subprocess.
     if dry_run:
         return f"would end {_pids([p.pid for p in processes])}"
     ended = end_processes(processes)
-    if ended:
-        log.event("INFO", f"restart_mcp: ended {ended}; clients start fresh servers")
+    if not ended:
+        return "no running process: clients start it when they need it"
+    log.event("INFO", f"restart_mcp: ended {ended}; clients start fresh servers")
     return f"ended {_pids(ended)}; clients start fresh ones"
 
 
