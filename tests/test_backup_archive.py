@@ -190,9 +190,12 @@ def test_nested_log_folder_is_part_of_the_history(tdev, monkeypatch):
     monkeypatch.setenv("TDEV_LOG_DIR", str(tdev.history / "logs"))
     units = sources.units()
     assert [u.name for u in units] == ["history", "config", "mcp"]
-    unit, relative = sources.locate("logs/runner.log")
+    locate = sources.locator()
+    unit, relative = locate("logs/runner.log")
     assert (unit.name, relative) == ("history", "logs/runner.log")
-    assert sources.locate("mcp/claude.mcp.json")[0].is_file
+    assert locate("mcp/claude.mcp.json")[0].is_file
+    with pytest.raises(LookupError):
+        locate("elsewhere/file")
 
 
 def test_swap_without_rename_exchange_still_keeps_the_old_data(tdev, monkeypatch):

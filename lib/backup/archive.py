@@ -37,6 +37,8 @@ ROOT_NAMES = ("history", "config", "logs", "mcp", "store")
 BLOCK = 512
 CHUNK = 1 << 20
 LEVEL = 3
+WRITERS = 2  # threads that write restored files
+POOLED_FILE = 8 * CHUNK  # files up to this size are written by those threads
 WARNING_SLACK = 64 * 1024  # room for warnings written during the backup
 SKIPPABLE_MAGIC = 0x184D2A50
 _ZERO_BLOCK = bytes(BLOCK)
@@ -298,7 +300,7 @@ def sidecar_path(archive: Path) -> Path:
 class _Inflater:
     """Decompressed bytes from a background thread, handed out as views without copies."""
 
-    def __init__(self, path: Path, depth: int = 8):
+    def __init__(self, path: Path, depth: int = 4):
         self._queue: queue.Queue = queue.Queue(depth)
         self._stop = threading.Event()
         self._chunk = memoryview(b"")
@@ -464,61 +466,137 @@ def read_manifest(path: Path) -> dict:
 Sink = Callable[[str], "Path | None"]
 
 
+def _open_target(target: Path, mode: int) -> int:
+    """A new file for a member: no symlink followed, permission bits from the archive (owner rw at least)."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    return os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, (mode & 0o777) | 0o600)
+
+
+def _finish(fd: int, mtime: float) -> None:
+    os.utime(fd, (mtime, mtime))
+    os.close(fd)
+
+
+def _write_file(target: Path, data: bytes, mode: int, mtime: float) -> None:
+    fd = _open_target(target, mode)
+    try:
+        _write_all(fd, memoryview(data))
+    except BaseException:
+        os.close(fd)
+        raise
+    _finish(fd, mtime)
+
+
+class _Writers:
+    """Write verified small files on a few threads, at most `budget` bytes in flight.
+
+    Copying into the page cache is the slow part of a restore and runs in parallel for
+    different files, so the reading thread only parses and hashes. Leaving the block
+    waits for every write, so the caller may remove what was written right after.
+    """
+
+    def __init__(self, threads: int = WRITERS, budget: int = 24 * CHUNK):
+        from concurrent.futures import ThreadPoolExecutor
+
+        self._pool = ThreadPoolExecutor(threads, thread_name_prefix="restore-write")
+        self._budget, self._in_flight = budget, 0
+        self._room = threading.Condition()
+        self._error: BaseException | None = None
+
+    def __enter__(self) -> _Writers:
+        return self
+
+    def __exit__(self, kind, value, trace) -> None:
+        self._pool.shutdown(wait=True)
+        if kind is None:
+            self.raise_error()
+
+    def raise_error(self) -> None:
+        if self._error is not None:
+            raise self._error
+
+    def submit(self, target: Path, data: bytes, mode: int, mtime: float) -> None:
+        self.raise_error()
+        size = len(data)
+        with self._room:
+            while self._in_flight and self._in_flight + size > self._budget:
+                self._room.wait()
+            self._in_flight += size
+        self._pool.submit(self._write, target, data, mode, mtime, size)
+
+    def _write(self, target: Path, data: bytes, mode: int, mtime: float, size: int) -> None:
+        try:
+            if self._error is None:
+                _write_file(target, data, mode, mtime)
+        except BaseException as failure:  # noqa: BLE001 - handed to the reading thread
+            self._error = self._error or failure
+        finally:
+            with self._room:
+                self._in_flight -= size
+                self._room.notify_all()
+
+
 def scan(path: Path, sink: Sink | None = None) -> dict:
     """Read every member and check it against the manifest; sink(name) names where to write it.
 
-    Raises ArchiveDamaged or UnsafeArchive at the first problem; what was written by then
-    is the caller's to remove (restore writes only into its staging folder).
+    Raises ArchiveDamaged or UnsafeArchive at the first problem (or the OSError of a write);
+    what was written by then is the caller's to remove (restore writes only into staging).
     """
     check_padding(path)
     stream = _Inflater(path)
     try:
-        members, manifest = _open_archive(stream)
-        expected = {entry["path"]: entry for entry in manifest["files"]}
-        seen: set[str] = set()
-        for info in members:
-            check_member_type(info)
-            check_member_path(info.name.rstrip("/") if info.isdir() else info.name)
-            if info.isdir():
-                continue
-            entry = expected.get(info.name)
-            if entry is None or info.name in seen:
-                raise ArchiveDamaged(f"member {info.name!r} is not in the manifest (or comes twice)",
-                                     "the archive was altered; use another backup")
-            if info.size != entry["size"]:
-                raise ArchiveDamaged(f"{info.name}: size {info.size} differs from the manifest's {entry['size']}",
-                                     "the archive is damaged; use another backup")
-            _check_member(stream, info, entry, sink(info.name) if sink else None)
-            seen.add(info.name)
-        missing = expected.keys() - seen
-        if missing:
-            raise ArchiveDamaged(f"{len(missing)} files of the manifest are missing from the archive, "
-                                 f"such as {sorted(missing)[0]!r}", "it is truncated or altered; use another backup")
+        with _Writers() as writers:
+            members, manifest = _open_archive(stream)
+            expected = {entry["path"]: entry for entry in manifest["files"]}
+            seen: set[str] = set()
+            for info in members:
+                check_member_type(info)
+                check_member_path(info.name.rstrip("/") if info.isdir() else info.name)
+                if info.isdir():
+                    continue
+                entry = expected.get(info.name)
+                if entry is None or info.name in seen:
+                    raise ArchiveDamaged(f"member {info.name!r} is not in the manifest (or comes twice)",
+                                         "the archive was altered; use another backup")
+                if info.size != entry["size"]:
+                    raise ArchiveDamaged(f"{info.name}: size {info.size} differs from the manifest's {entry['size']}",
+                                         "the archive is damaged; use another backup")
+                _check_member(stream, info, entry, sink(info.name) if sink else None, writers)
+                seen.add(info.name)
+            missing = expected.keys() - seen
+            if missing:
+                raise ArchiveDamaged(f"{len(missing)} files of the manifest are missing from the archive, such as "
+                                     f"{sorted(missing)[0]!r}", "it is truncated or altered; use another backup")
         return manifest
     finally:
         stream.close()
 
 
-def _check_member(stream: _Inflater, info: tarfile.TarInfo, entry: dict, target: Path | None) -> None:
+def _check_member(stream: _Inflater, info: tarfile.TarInfo, entry: dict, target: Path | None,
+                  writers: _Writers) -> None:
+    """Hash a member against its entry; small ones are written after the check by the writers,
+    big ones stream to their file while they are hashed."""
     digest = hashlib.sha256()
-    fd = None
-    if target is not None:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+    pooled = target is not None and info.size <= POOLED_FILE
+    parts: list = []
+    fd = _open_target(target, info.mode) if target is not None and not pooled else None
     try:
         for view in stream.views(info.size):
             digest.update(view)
             if fd is not None:
                 _write_all(fd, view)
-        if fd is not None:
-            os.fchmod(fd, (info.mode & 0o777) | 0o600)
-    finally:
+            elif pooled:
+                parts.append(view)
+        for _ in stream.views(_padding(info.size)):
+            pass
+        if digest.hexdigest() != entry["sha256"]:
+            raise ArchiveDamaged(f"{info.name}: SHA-256 differs from the manifest",
+                                 "the archive is damaged; use another backup")
+    except BaseException:
         if fd is not None:
             os.close(fd)
-    for _ in stream.views(_padding(info.size)):
-        pass
-    if digest.hexdigest() != entry["sha256"]:
-        raise ArchiveDamaged(f"{info.name}: SHA-256 differs from the manifest",
-                             "the archive is damaged; use another backup")
-    if target is not None:
-        os.utime(target, (info.mtime, info.mtime))
+        raise
+    if fd is not None:
+        _finish(fd, info.mtime)
+    elif pooled:
+        writers.submit(target, b"".join(parts), info.mode, info.mtime)

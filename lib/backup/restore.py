@@ -155,6 +155,7 @@ class Staging:
         self.stamp = stamp
         self.roots = sources.all_roots()
         self.units = {unit.name: unit for unit in sources.units(self.roots)}
+        self.locate = sources.locator(self.roots)
         self.history = self.units["history"]
         self.work = self.history.path.parent / f".{self.history.path.name}.restore-{stamp}-work"
         self.touched: set[str] = set()
@@ -185,12 +186,12 @@ class Staging:
         """Where a verified member is written: the work folder or a unit's staging."""
         if member.startswith("store/"):
             return self.work / member.partition("/")[2]
-        unit, relative = sources.locate(member, self.roots)
+        unit, relative = self.locate(member)
         self.touched.add(unit.name)
         return self.staging(unit) if unit.is_file else self.staging(unit) / relative
 
     def staged(self, member: str) -> Path:
-        unit, relative = sources.locate(member, self.roots)
+        unit, relative = self.locate(member)
         self.touched.add(unit.name)
         return self.staging(unit) / relative
 
@@ -320,7 +321,7 @@ def plan(day: date, source: str | None, kind: str = "auto") -> dict:
             roots[name] = roots.get(name) or root.get("complete", False)
     targets = []
     for unit in staging.units.values():
-        covered = [name for name in roots if sources.locate(f"{name}/x", staging.roots)[0].name == unit.name]
+        covered = [name for name in roots if staging.locate(f"{name}/x")[0].name == unit.name]
         if covered or unit.name == "history":
             mode = "replace" if unit.name == "history" and roots.get("history") else "overlay"
             targets.append({"name": unit.name, "path": str(unit.path), "exists": os.path.lexists(unit.path),

@@ -64,20 +64,31 @@ def units(roots: list[Root] | None = None) -> list[Root]:
     return kept
 
 
-def locate(member: str, roots: list[Root] | None = None) -> tuple[Root, str]:
-    """The unit a member lands in and its path inside it ('' for a file unit)."""
+def locator(roots: list[Root] | None = None):
+    """A function member -> (unit, path inside it; '' for a file unit), with the nesting worked out once."""
     roots = roots or all_roots()
-    root_name, _, rest = member.partition("/")
-    root = next((r for r in roots if r.name == root_name), None)
-    if root is None:
-        raise LookupError(f"{member}: no root named {root_name}")
-    for unit in units(roots):
-        if unit.name == root.name:
-            return unit, "" if unit.is_file else rest
-        within = None if unit.is_file else _inside(root.path, unit.path)
-        if within:
-            return unit, within if root.is_file else f"{within}/{rest}"
-    raise LookupError(member)  # every root is a unit or inside one
+    placement: dict[str, tuple[Root, str | None]] = {}
+    unit_list = units(roots)
+    for root in roots:
+        for unit in unit_list:
+            within = None if unit.is_file else _inside(root.path, unit.path)
+            if unit.name == root.name or within:
+                placement[root.name] = (unit, None if unit.name == root.name else within)
+                break
+
+    def locate_member(member: str) -> tuple[Root, str]:
+        root_name, _, rest = member.partition("/")
+        if root_name not in placement:
+            raise LookupError(f"{member}: no root named {root_name}")
+        unit, within = placement[root_name]
+        if unit.is_file:
+            return unit, ""
+        if within is None:
+            return unit, rest
+        root_is_file = next(r for r in roots if r.name == root_name).is_file
+        return unit, within if root_is_file else f"{within}/{rest}"
+
+    return locate_member
 
 
 def history_skips() -> set[str]:

@@ -35,8 +35,8 @@ def _digest(path: Path) -> str:
         return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
-def _file_state(entry: dict, roots: list, restored_at: float) -> str:
-    unit, relative = sources.locate(entry["path"], roots)
+def _file_state(entry: dict, locate, restored_at: float) -> str:
+    unit, relative = locate(entry["path"])
     path = unit.path if unit.is_file else unit.path / relative
     try:
         info = path.stat()
@@ -52,9 +52,9 @@ def _file_state(entry: dict, roots: list, restored_at: float) -> str:
 def check_files(entries: list[dict], restored_at: float) -> Result:
     """Every live file of the manifest, hashed in parallel (hashlib releases the GIL)."""
     started = time.monotonic()
-    roots = sources.all_roots()
+    locate = sources.locator()
     with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 2)) as pool:
-        states = list(pool.map(lambda entry: _file_state(entry, roots, restored_at), entries))
+        states = list(pool.map(lambda entry: _file_state(entry, locate, restored_at), entries))
     bad = [f"{entry['path']}: {state}" for entry, state in zip(entries, states, strict=True)
            if state not in ("ok", "changed")]
     matched, changed = states.count("ok"), states.count("changed")
