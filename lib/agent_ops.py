@@ -191,3 +191,18 @@ def start_all(selected: list[dict], store, dry_run: bool) -> list[dict]:
     prepare(selected, "start the agents")
     bulk = _Bulk(store, dry_run)
     return for_each(lambda agent: bulk.guarded(bulk.start, agent), selected)
+
+
+def stop_or_start_all(action: str, name: str | None, dry_run: bool) -> tuple[list[dict], int]:
+    """What stop_all_agents.py and start_all_agents.py run: the action, its audit line, the exit code."""
+    from lib import cli
+    from lib.store import open_store
+
+    run = stop_all if action == "stop" else start_all
+    rows = run(select(name), open_store(create=not dry_run), dry_run)
+    failed = [row["name"] for row in rows if not row["ok"]]
+    if not dry_run:
+        cli.audit("failed" if failed else {"stop": "stopped", "start": "started"}[action],
+                  agents={row["name"]: row["result"] for row in rows})
+    return rows, 1 if failed else 0
+

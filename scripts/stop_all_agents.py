@@ -12,7 +12,6 @@ import _bootstrap  # noqa: F401
 import click
 
 from lib import agent_ops, cli
-from lib.store import open_store
 
 
 @click.command(help=__doc__)
@@ -20,16 +19,12 @@ from lib.store import open_store
 @cli.dry_run_option
 @cli.json_option
 def main(name: str | None, dry_run: bool, as_json: bool) -> int:
-    dry = cli.is_dry_run(dry_run)
-    rows = agent_ops.stop_all(agent_ops.select(name), open_store(create=not dry), dry)
-    failed = [row["name"] for row in rows if not row["ok"]]
-    if not dry:
-        cli.audit("failed" if failed else "stopped", agents={row["name"]: row["result"] for row in rows})
+    rows, code = agent_ops.stop_or_start_all("stop", name, cli.is_dry_run(dry_run))
     if as_json:
         cli.print_json([{k: v for k, v in row.items() if k != "ok"} for row in rows])
     else:
         cli.print_table(rows, agent_ops.ACTION_COLUMNS, empty="no agents registered (config/agents.yaml)")
-    return 1 if failed else 0
+    return code
 
 
 if __name__ == "__main__":

@@ -95,6 +95,21 @@ def _decode(row: sqlite3.Row) -> dict:
     return record
 
 
+def _where(*conditions: tuple[str, str, object]) -> tuple[str, list]:
+    """A WHERE clause from (column, operator, value) triples; a missing value adds no condition."""
+    clauses, args = [], []
+    for column, operator, value in conditions:
+        if not value:
+            continue
+        if operator == "IN":
+            clauses.append(f"{column} IN ({', '.join('?' for _ in value)})")
+            args.extend(value)
+        else:
+            clauses.append(f"{column} {operator} ?")
+            args.append(value)
+    return (f" WHERE {' AND '.join(clauses)}" if clauses else ""), args
+
+
 def _quote(column: str) -> str:
     return f'"{column}"'
 
@@ -186,20 +201,8 @@ class SQLiteStore(Store):
         return self._update("evolutions", "id", evolution_id, fields) == 1
 
     def list_evolutions(self, since=None, until=None, statuses=None, target=None, limit=None) -> list[dict]:
-        clauses, args = [], []
-        if since:
-            clauses.append("started_at >= ?")
-            args.append(since)
-        if until:
-            clauses.append("started_at < ?")
-            args.append(until)
-        if statuses:
-            clauses.append(f"status IN ({', '.join('?' for _ in statuses)})")
-            args.extend(statuses)
-        if target:
-            clauses.append("target = ?")
-            args.append(target)
-        where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
+        where, args = _where(("started_at", ">=", since), ("started_at", "<", until), ("status", "IN", statuses),
+                             ("target", "=", target))
         tail = f" LIMIT {int(limit)}" if limit else ""
         # Active evolutions are few (one per target): find them by status and sort them, rather than let
         # the planner walk the whole started_at index (ANALYZE averages make status look unselective).
@@ -218,17 +221,8 @@ class SQLiteStore(Store):
         return self._one("SELECT * FROM tasks WHERE id = ?", (task_id,))
 
     def list_tasks(self, evolution_id=None, since=None, statuses=None, limit=None) -> list[dict]:
-        clauses, args = [], []
-        if evolution_id:
-            clauses.append("evolution_id = ?")
-            args.append(evolution_id)
-        if since:
-            clauses.append("started_at >= ?")
-            args.append(since)
-        if statuses:
-            clauses.append(f"status IN ({', '.join('?' for _ in statuses)})")
-            args.extend(statuses)
-        where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
+        where, args = _where(("evolution_id", "=", evolution_id), ("started_at", ">=", since),
+                             ("status", "IN", statuses))
         order = "ASC" if evolution_id else "DESC"
         tail = f" LIMIT {int(limit)}" if limit else ""
         return self._all(f"SELECT * FROM tasks{where} ORDER BY started_at {order}, rowid {order}{tail}", args)  # noqa: S608 - names come from TABLE_FIELDS
