@@ -253,3 +253,24 @@ def test_retention_is_previewed_with_dry_run_then_applied(tdev, keep_daily):
     assert len(archives(tdev.backup_dir)) == 4
     ok(tdev.run("backup.py", "--daily"))
     assert len(archives(tdev.backup_dir)) == 2  # today's newest and the newest older day
+
+
+def test_a_day_of_history_restores_into_the_live_store_and_keeps_the_rest(tdev):
+    import shutil
+
+    ids = seed(tdev)
+    ok(tdev.run("backup_history.py", "--date", "today"))
+    store = open_store()
+    original = store.get_evolution(ids["today"])
+    store.update_evolution(ids["today"], {"status": "killed", "error": "damaged after the backup"})
+    store.close()
+    shutil.rmtree(tdev.history / ids["today"])
+    (tdev.history / ids["old"] / "later.json").write_text("{}")
+    done = json.loads(ok(tdev.run("restore.py", "--date", "today", "--kind", "history", "--confirm", "--json")))
+    assert [a["kind"] for a in done["archives"]] == ["history"]
+    store = open_store()
+    assert store.get_evolution(ids["today"]) == original
+    assert store.get_evolution(ids["old"]) is not None  # other days stay
+    assert (tdev.history / ids["today"] / "tasks" / f"{ids['task']}.json").exists()
+    assert (tdev.history / ids["old"] / "later.json").exists()
+    assert "OK" in ok(tdev.run("verify_restore.py")).splitlines()[0]

@@ -74,7 +74,6 @@ def _write(kind: str, day: date, created, key: str, folder: Path) -> dict:
     with tempfile.TemporaryDirectory(prefix=".work-", dir=folder) as work, \
             sources.snapshot(kind, day, Path(work)) as (store, evolutions):
         selection = sources.select(kind, day, evolutions)
-        selection.evolutions = evolutions
         items = [(item.member, item.path) for item in selection.items]
         if store.member:
             items.append((store.member, store.path))

@@ -262,8 +262,10 @@ def merge(manifests: list[dict]) -> dict:
     return {"files": [files[path] for path in sorted(files)], "roots": roots, "store": store}
 
 
-def _stage_store(effective: dict, staging: Staging) -> tuple | None:
+def _stage_store(effective: dict, staging: Staging) -> list | None:
     """Put the archived store where the live backend will find it; returns records to import later."""
+    import sqlite3
+
     from lib.store import backend_name
     from lib.store.sqlite import SQLiteStore, db_path
 
@@ -272,9 +274,13 @@ def _stage_store(effective: dict, staging: Staging) -> tuple | None:
         return None
     staged_db = staging.staged(f"history/{sources.STORE_FILE}")
     if backend_name() == "sqlite":
-        if store["mode"] == "records":
+        if store["mode"] == "records":  # one day's records go into a copy of the live store
             if not staged_db.exists() and db_path().exists():
-                sources.sqlite_copy(db_path(), staged_db)
+                try:
+                    sources.sqlite_copy(db_path(), staged_db)
+                except sqlite3.DatabaseError as broken:
+                    raise ToolError(f"the live store cannot be read to add the day's records to it ({broken})",
+                                    "restore a daily or full backup instead (restore.py --kind auto)") from None
             target = SQLiteStore.open(create=True, path=staged_db)
             try:
                 target.import_records(sources.read_records(staging.work / "records.jsonl"))

@@ -108,7 +108,6 @@ class Item:
     member: str
     path: Path
     size: int
-    mtime: float
 
 
 def walk(root: Path, skip: set[str] = frozenset(), warnings: list | None = None) -> Iterator[tuple[str, Stat]]:
@@ -164,7 +163,7 @@ def window(kind: str, day: date) -> tuple[datetime | None, datetime | None]:
 
 def select(kind: str, day: date, evolution_ids: list[str] | None = None) -> Selection:
     """The files of a kind of backup (without the store, which snapshot() adds)."""
-    selection = Selection()
+    selection = Selection(evolutions=list(evolution_ids or ()))
     start, end = window(kind, day)
     low = start.timestamp() if start else float("-inf")
     high = end.timestamp() if end else float("inf")
@@ -183,12 +182,12 @@ def select(kind: str, day: date, evolution_ids: list[str] | None = None) -> Sele
         if unit.is_file:
             if unit.path.is_file():
                 info = unit.path.stat()
-                selection.items.append(Item(f"{unit.name}/{unit.path.name}", unit.path, info.st_size, info.st_mtime))
+                selection.items.append(Item(f"{unit.name}/{unit.path.name}", unit.path, info.st_size))
             continue
         for relative, info in walk(unit.path, skip if unit.name == "history" else set(), selection.warnings):
             if not _wanted(kind, unit.name, relative, info.st_mtime, (low, high), log_prefix, wanted_folders):
                 continue
-            selection.items.append(Item(f"{unit.name}/{relative}", unit.path / relative, info.st_size, info.st_mtime))
+            selection.items.append(Item(f"{unit.name}/{relative}", unit.path / relative, info.st_size))
     return selection
 
 
