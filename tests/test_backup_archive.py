@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import tarfile
 from datetime import UTC, date, datetime
@@ -85,6 +86,29 @@ def test_a_truncated_archive_is_detected(tmp_path):
         handle.truncate(target.stat().st_size * 2 // 3)
     with pytest.raises(archive.ArchiveDamaged):
         archive.scan(target)
+
+
+def test_a_file_that_shrinks_while_read_is_padded_and_reported(tmp_path, monkeypatch):
+    source = tmp_path / "growing.log"
+    source.write_bytes(b"x" * 1000)
+    real_fstat = archive.os.fstat
+
+    def stale_fstat(fd):  # the size seen before a log rotation truncated the file
+        info = real_fstat(fd)
+        if os.path.samestat(info, os.stat(source)):
+            return os.stat_result((*info[:6], 3 * archive.CHUNK + 1000, *info[7:]))
+        return info
+
+    monkeypatch.setattr(archive.os, "fstat", stale_fstat)
+    target = tmp_path / "tdev-full-20240115T020000Z.tar.zst"
+    with archive.ArchiveWriter(target, {"kind": "full"}, ["history/growing.log"]) as writer:
+        writer.add_file("history/growing.log", source)
+        manifest = writer.close()
+    monkeypatch.undo()
+    assert manifest["warnings"] == [f"{source} shrank by {3 * archive.CHUNK} bytes during the backup"]
+    out = tmp_path / "out"
+    archive.scan(target, sink=lambda name: out / name)
+    assert (out / "history/growing.log").read_bytes() == b"x" * 1000 + bytes(3 * archive.CHUNK)
 
 
 def test_abort_leaves_nothing(tmp_path):

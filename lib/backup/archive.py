@@ -42,6 +42,7 @@ POOLED_FILE = 8 * CHUNK  # files up to this size are written by those threads
 WARNING_SLACK = 64 * 1024  # room for warnings written during the backup
 SKIPPABLE_MAGIC = 0x184D2A50
 _ZERO_BLOCK = bytes(BLOCK)
+_ZEROS = memoryview(bytes(CHUNK))
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _META_TYPES = (tarfile.XHDTYPE, tarfile.XGLTYPE, tarfile.GNUTYPE_LONGNAME, tarfile.GNUTYPE_LONGLINK)
 
@@ -227,14 +228,16 @@ class ArchiveWriter:
             size = stat.st_size
             self._zst.write(_header(name, size, stat.st_mtime, stat.st_mode))
             digest = hashlib.sha256()
-            remaining = size
+            remaining, shrank = size, False
             while remaining:
                 view = self._buffer[: min(CHUNK, remaining)]
-                count = handle.readinto(view)
-                if not count:  # the file shrank while we read it: pad as tar does, and say so
-                    self.warnings.append(f"{source} shrank by {remaining} bytes during the backup")
-                    view = memoryview(bytes(remaining))
-                    count = remaining
+                count = 0 if shrank else handle.readinto(view)
+                if not count:  # the file shrank while we read it: pad with zeros as tar does, and say so
+                    if not shrank:
+                        self.warnings.append(f"{source} shrank by {remaining} bytes during the backup")
+                        shrank = True
+                    view = _ZEROS[: len(view)]
+                    count = len(view)
                 digest.update(view[:count])
                 self._zst.write(view[:count])
                 remaining -= count
@@ -271,8 +274,12 @@ class ArchiveWriter:
         fsync_dir(self.path.parent)
         return manifest
 
+    @property
+    def _assembled_path(self) -> Path:
+        return self.partial_path.with_name(f"{self.partial_path.name}.assemble")
+
     def _assemble(self, first: bytes):
-        assembled = self.partial_path.with_name(f"{self.partial_path.name}.assemble")
+        assembled = self._assembled_path
         out = open(assembled, "wb")
         out.write(first)
         self._raw.flush()
@@ -288,6 +295,7 @@ class ArchiveWriter:
             except Exception:  # noqa: BLE001 - already failing; the partial file goes anyway
                 pass
         self.partial_path.unlink(missing_ok=True)
+        self._assembled_path.unlink(missing_ok=True)
 
 
 def sidecar_path(archive: Path) -> Path:
