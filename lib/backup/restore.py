@@ -152,12 +152,17 @@ class Staging:
     """Hidden folders beside each target that receive the verified archive members."""
 
     def __init__(self, stamp: str):
-        self.stamp = stamp
         self.roots = sources.all_roots()
         self.units = {unit.name: unit for unit in sources.units(self.roots)}
         self.locate = sources.locator(self.roots)
         self.history = self.units["history"]
-        self.work = self.history.path.parent / f".{self.history.path.name}.restore-{stamp}-work"
+        self.stamp = stamp
+        taken = 1
+        while any(os.path.lexists(path) for unit in self.units.values()
+                  for path in (self.staging(unit), self.aside(unit))):  # two restores in one second
+            taken += 1
+            self.stamp = f"{stamp}-{taken}"
+        self.work = self.history.path.parent / f".{self.history.path.name}.restore-{self.stamp}-work"
         self.touched: set[str] = set()
         self.swapped: set[str] = set()
 
@@ -200,9 +205,8 @@ class Staging:
         result = {}
         for name in [n for n in self.units if n in self.touched]:
             unit = self.units[name]
-            aside = self._swap_file(unit) if unit.is_file else self._swap_dir(unit, complete and name == "history")
-            self.swapped.add(name)
-            result[name] = aside
+            result[name] = self._swap_file(unit) if unit.is_file else \
+                self._swap_dir(unit, complete and name == "history")
         return result
 
     def _swap_file(self, unit: sources.Root) -> dict | None:
@@ -213,6 +217,7 @@ class Staging:
             kept = {"aside": str(aside), "files": 1}
         unit.path.parent.mkdir(parents=True, exist_ok=True)
         os.replace(self.staging(unit), unit.path)
+        self.swapped.add(unit.name)
         return kept
 
     def _swap_dir(self, unit: sources.Root, complete: bool) -> dict | None:
@@ -220,11 +225,14 @@ class Staging:
         if not os.path.lexists(unit.path):
             unit.path.parent.mkdir(parents=True, exist_ok=True)
             os.rename(staging, unit.path)
+            self.swapped.add(unit.name)
             return None
         if exchange(staging, unit.path):
+            self.swapped.add(unit.name)  # the previous data is at the staging path now: never discard it
             os.rename(staging, aside)
         else:
             os.rename(unit.path, aside)
+            self.swapped.add(unit.name)
             os.rename(staging, unit.path)
         if complete:
             _carry_named(aside, unit.path, sources.history_skips())
@@ -360,9 +368,12 @@ def run(day: date, source: str | None, kind: str = "auto") -> dict:
         asides = staging.swap(effective["roots"].get("history", {}).get("complete", False))
         imported = _import_records(records, staging.aside(staging.history)) if records is not None else None
     except OSError as failure:
-        raise ToolError(f"restore stopped before changing live data: {failure.strerror or failure}"
-                        if not staging.swapped else f"restore failed after swapping {sorted(staging.swapped)}: "
-                        f"{failure}", "free some space or fix the cause and run it again") from None
+        if not staging.swapped:
+            raise ToolError(f"restore stopped before changing live data: {failure.strerror or failure}",
+                            "free some space or fix the cause and run it again") from None
+        raise ToolError(f"restore failed after swapping in {', '.join(sorted(staging.swapped))}: {failure}",
+                        f"the previous data is kept beside each target as *.pre-restore-{staging.stamp} or "
+                        f".*.restore-{staging.stamp}; fix the cause and run the restore again") from None
     finally:
         staging.discard()
     return {"date": day.isoformat(), "source": origin, "restored": True, "archives": record["archives"],
