@@ -72,8 +72,9 @@ def generate_history(target: Path, size_mb: int, seed: int = 5) -> int:
     return total
 
 
-def run_measured(command: list[str], env: dict | None = None, cwd: Path | None = None) -> tuple[float, int, int]:
-    """Run a command after a sync; return (seconds, exit code, peak RSS in MB of that child alone)."""
+def run_measured(command: list[str], env: dict | None = None,
+                 cwd: Path | None = None) -> tuple[float, int, int, float]:
+    """Run a command after a sync; return (seconds, exit code, peak RSS in MB, CPU seconds) of that child."""
     subprocess.run(["sync"], check=False)
     time.sleep(1)
     started = time.perf_counter()
@@ -85,7 +86,7 @@ def run_measured(command: list[str], env: dict | None = None, cwd: Path | None =
     child.stderr.close()
     if code:
         sys.stderr.write(errors)
-    return seconds, code, usage.ru_maxrss // 1024
+    return seconds, code, usage.ru_maxrss // 1024, usage.ru_utime + usage.ru_stime
 
 
 def tree_bytes(path: Path) -> int:
@@ -144,22 +145,26 @@ def main() -> int:
     ours = next((work / "backups").rglob("*.tar.zst"))
     names = list(rounds[0])
     median = {name: statistics.median(r[name][0] for r in rounds) for name in names}
+    cpu = {name: statistics.median(r[name][3] for r in rounds) for name in names}
     peak = {name: max(r[name][2] for r in rounds) for name in names}
     failed = sorted({name for r in rounds for name in names if r[name][1]})
     mb = size / MB
     print(f"tree: {mb:.0f} MB, {sum(1 for _ in history.rglob('*'))} entries; archives: tar "
           f"{(work / 'tar.tar.zst').stat().st_size / MB:.0f} MB, ours {ours.stat().st_size / MB:.0f} MB; "
           f"{args.rounds} rounds, {os.cpu_count()} CPUs")
-    print(f"{'step':<12} {'median s':>9} {'MB/s':>7} {'all rounds (s)':>24} {'peak RSS MB':>12}")
+    print(f"{'step':<12} {'median s':>9} {'MB/s':>7} {'CPU s':>6} {'all rounds (s)':>30} {'peak RSS MB':>12}")
     for name in names:
         runs = " ".join(f"{r[name][0]:.2f}" for r in rounds)
-        print(f"{name:<12} {median[name]:9.2f} {mb / median[name]:7.0f} {runs:>24} {peak[name]:12d}")
+        print(f"{name:<12} {median[name]:9.2f} {mb / median[name]:7.0f} {cpu[name]:6.2f} {runs:>30} "
+              f"{peak[name]:12d}")
     print(f"backup throughput / tar --zstd -cf throughput: {median['tar_create'] / median['backup']:.2f} "
           "(goal >= 0.80)")
     print(f"tar --zstd -xf time / restore time: {median['tar_extract'] / median['restore']:.2f} "
           "(goal >= 1.00; restore verifies every member's SHA-256 before the swap)")
     print(f"tar --zstd -xf time / (restore + verify_restore.py): "
           f"{median['tar_extract'] / (median['restore'] + median['verify']):.2f}")
+    print(f"CPU seconds (median), ours / tar: backup {cpu['backup'] / cpu['tar_create']:.2f}, "
+          f"restore {cpu['restore'] / cpu['tar_extract']:.2f} (a shared machine shows in wall time, less in CPU)")
     print(f"peak RSS: backup {peak['backup']} MB, restore {peak['restore']} MB, verify {peak['verify']} MB "
           "(goal < 150 MB)")
     if failed:
