@@ -139,25 +139,48 @@ def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
     return digest.hexdigest()
 
 
+SINGLE_PUT_LIMIT = 5 * 1024**3  # S3 takes at most 5 GiB in one PUT; larger files go in parts
+PART_SIZE = 256 * 1024**2
+
+
 def upload_file(path: Path, bucket: str, key: str) -> dict:
-    """Stream a file to S3 with a SHA-256 checksum S3 verifies; returns {bucket, key, sha256}."""
+    """Stream a file to S3 with a SHA-256 checksum S3 verifies; returns {bucket, key, sha256}.
+
+    Up to 5 GiB one PUT carries the whole file's checksum; above that a multipart upload
+    checksums each part, and the file's own SHA-256 rides along as metadata for downloads.
+    """
     digest = sha256_file(path)
-    checksum = base64.b64encode(bytes.fromhex(digest)).decode()
     s3 = client("s3")
-    with aws_errors(f"upload s3://{bucket}/{key}"), open(path, "rb") as body:
-        s3.put_object(Bucket=bucket, Key=key, Body=body, ChecksumAlgorithm="SHA256", ChecksumSHA256=checksum,
-                      Metadata={"sha256": digest})
+    with aws_errors(f"upload s3://{bucket}/{key}"):
+        if Path(path).stat().st_size < SINGLE_PUT_LIMIT:
+            checksum = base64.b64encode(bytes.fromhex(digest)).decode()
+            with open(path, "rb") as body:
+                s3.put_object(Bucket=bucket, Key=key, Body=body, ChecksumAlgorithm="SHA256",
+                              ChecksumSHA256=checksum, Metadata={"sha256": digest})
+        else:
+            from boto3.s3.transfer import TransferConfig
+
+            s3.upload_file(str(path), bucket, key,
+                           ExtraArgs={"ChecksumAlgorithm": "SHA256", "Metadata": {"sha256": digest}},
+                           Config=TransferConfig(multipart_threshold=SINGLE_PUT_LIMIT, multipart_chunksize=PART_SIZE))
     return {"bucket": bucket, "key": key, "sha256": digest}
 
 
 def remote_sha256(bucket: str, key: str) -> str | None:
-    """The SHA-256 S3 holds for an object (hex), from its checksum or our metadata."""
+    """The SHA-256 of a whole object (hex): our metadata, else S3's full-object checksum.
+
+    The metadata is what upload_file hashed; for a single PUT S3 checked the same value,
+    and a multipart object's own checksum covers its parts, not the file.
+    """
     s3 = client("s3")
     with aws_errors(f"read s3://{bucket}/{key}"):
         head = s3.head_object(Bucket=bucket, Key=key, ChecksumMode="ENABLED")
-    if head.get("ChecksumSHA256") and "-" not in head["ChecksumSHA256"]:
-        return base64.b64decode(head["ChecksumSHA256"]).hex()
-    return head.get("Metadata", {}).get("sha256")
+    if head.get("Metadata", {}).get("sha256"):
+        return head["Metadata"]["sha256"]
+    checksum = head.get("ChecksumSHA256")
+    if checksum and "-" not in checksum and head.get("ChecksumType", "FULL_OBJECT") == "FULL_OBJECT":
+        return base64.b64decode(checksum).hex()
+    return None
 
 
 def download_file(bucket: str, key: str, path: Path) -> str:

@@ -177,3 +177,14 @@ def lock(name: str) -> Iterator[Path]:
             handle.truncate()
     finally:
         handle.close()
+
+
+def lock_held(path: Path) -> bool:
+    """Whether a process holds the flock on path (probed with a shared lock, released at once)."""
+    with open(path, "a+", encoding="utf-8") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        fcntl.flock(handle, fcntl.LOCK_UN)
+        return False

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from lib import paths
 from lib.store import open_store
+from lib.timeparse import iso
 
 SHIPPED_CONFIG = Path(__file__).resolve().parent.parent / "config"
 CONFIG_FILES = ("settings", "agents", "alerts", "thresholds", "gates")
@@ -20,6 +21,8 @@ def initialise() -> list[str]:
         folder.mkdir(parents=True, exist_ok=True)
         done.append(f"{'exists ' if existed else 'created'} {folder}")
     store = open_store(create=True)
+    if store.get_meta("installed_at") is None:  # backup checks allow a first day without a backup
+        store.set_meta("installed_at", iso())
     done.append(f"store    {store.backend} ({sum(store.counts().values())} rows)")
     for name in CONFIG_FILES:
         target = paths.config_dir() / f"{name}.yaml"

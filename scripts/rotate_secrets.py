@@ -27,7 +27,8 @@ def main(all_secrets: bool, name: str | None, dry_run: bool, as_json: bool) -> i
         raise UsageError("give either --all or --name NAME", "see rotate_secrets.py --help")
     aws.require_credentials("rotate secrets")
     dry = cli.is_dry_run(dry_run)
-    rows = secret_rotation.rotate_all(secret_rotation.select(name), dry)
+    with cli.lock("rotate_secrets"):  # a secret half-way through its stages must not be rotated twice
+        rows = secret_rotation.rotate_all(secret_rotation.select(name), dry)
     failed = [row["name"] for row in rows if not row["ok"]]
     if not dry:
         cli.audit("failed" if failed else "rotated", secrets=secret_rotation.by_result(rows))

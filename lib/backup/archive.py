@@ -16,6 +16,7 @@ SHA-256, the padding must be zeros, and the zstd frames carry their own checksum
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -290,10 +291,8 @@ class ArchiveWriter:
 
     def abort(self) -> None:
         for handle in (self._zst, self._raw):
-            try:
+            with contextlib.suppress(Exception):  # already failing; the partial file goes anyway
                 handle.close()
-            except Exception:  # noqa: BLE001 - already failing; the partial file goes anyway
-                pass
         self.partial_path.unlink(missing_ok=True)
         self._assembled_path.unlink(missing_ok=True)
 

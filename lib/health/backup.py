@@ -17,10 +17,26 @@ def backup_age(context: dict) -> tuple[str, str]:
 
     newest = repository.newest(repository.list_local(), ("daily", "full"))
     if newest is None:
-        return "warning", f"no backup yet in {repository.local_dir()} (python scripts/backup.py --daily)"
+        hint = f"no backup yet in {repository.local_dir()} (python scripts/backup.py --daily)"
+        installed = _installed_hours_ago()
+        if installed is not None and installed <= WARNING_HOURS:
+            return "ok", f"{hint}; installed {installed:.1f} h ago, so none is due yet"
+        return "warning", hint
     hours = (timeparse.utcnow() - newest.created).total_seconds() / 3600
     status = "critical" if hours > CRITICAL_HOURS else "warning" if hours > WARNING_HOURS else "ok"
     return status, f"newest {newest.kind} backup is {hours:.1f} h old ({newest.key})"
+
+
+def _installed_hours_ago() -> float | None:
+    """Hours since init_evolution.py set this installation up (store meta installed_at)."""
+    from lib.store import open_store
+
+    store = open_store()
+    try:
+        installed = timeparse.from_iso(store.get_meta("installed_at")) if store.exists else None
+    finally:
+        store.close()
+    return (timeparse.utcnow() - installed).total_seconds() / 3600 if installed else None
 
 
 @check("last_verify", "backup")
@@ -54,11 +70,11 @@ def restore_verify(context: dict) -> tuple[str, str]:
 @check("recovery_locks", "backup", groups=("post-recovery",))
 def recovery_locks(context: dict) -> tuple[str, str]:
     """After a recovery no lock may be held at all: a holder is a job from before it, still running."""
-    from lib.health.local import _held
+    from lib.cli import lock_held
 
     folder = paths.locks_dir()
     held = [f"{path.stem} ({path.read_text(encoding='utf-8', errors='replace').strip() or 'holder unknown'})"
-            for path in (sorted(folder.glob("*.lock")) if folder.is_dir() else []) if _held(path)]
+            for path in (sorted(folder.glob("*.lock")) if folder.is_dir() else []) if lock_held(path)]
     if held:
         return "warning", f"locks still held after the recovery: {', '.join(held)}"
     return "ok", "no lock is held"

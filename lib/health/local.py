@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import fcntl
 import shutil
 import time
-from pathlib import Path
 
-from lib import config, paths
+from lib import cli, config, paths
 from lib.errors import ToolError
 from lib.health import check
 
@@ -76,17 +74,6 @@ def stuck_evolutions(context: dict) -> tuple[str, str]:
     return result["status"], stuck.summary(result)
 
 
-def _held(path: Path) -> bool:
-    """Whether a process holds the flock (probed with a shared lock, released at once)."""
-    with open(path, "a+", encoding="utf-8") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return True
-        fcntl.flock(handle, fcntl.LOCK_UN)
-        return False
-
-
 @check("stale_locks", AREA)
 def stale_locks(context: dict) -> tuple[str, str]:
     """Cron locks held for over a day (still running?) or left by a run that died."""
@@ -99,7 +86,7 @@ def stale_locks(context: dict) -> tuple[str, str]:
         if age < LOCK_AGE_LIMIT:
             continue
         holder = path.read_text(encoding="utf-8", errors="replace").strip()
-        if _held(path):
+        if cli.lock_held(path):
             problems.append(f"{path.stem} held for {fmt_seconds(age)} ({holder or 'holder unknown'}): still running?")
         elif holder:
             problems.append(f"{path.stem} left {fmt_seconds(age)} ago by a run that died ({holder}); "
