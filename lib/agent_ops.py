@@ -29,6 +29,11 @@ USAGE_COLUMNS = [("figure", "FIGURE"), ("value", "LAST HOUR"), ("limit", "LIMIT"
                  ("status", "STATUS"), ("note", "NOTE")]
 
 
+def public(rows: list[dict]) -> list[dict]:
+    """Rows as --json shows them: without the internal ok flag."""
+    return [{key: value for key, value in row.items() if key != "ok"} for row in rows]
+
+
 def select(name: str | None) -> list[dict]:
     """One agent by name (NotFound lists the known ones) or the whole registry."""
     return [agents.get(name)] if name else agents.registry()

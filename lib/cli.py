@@ -96,6 +96,15 @@ def print_table(rows: Iterable[dict], columns: list[tuple[str, str]], empty: str
     click.echo(tabulate(body, headers=[header for _, header in columns], tablefmt="simple"))
 
 
+def emit(document: Any, as_json: bool, rows: Iterable[dict] | None = None,
+         columns: list[tuple[str, str]] | None = None, empty: str = "nothing to show") -> None:
+    """--json prints the document; otherwise the rows (the document itself when a list) as a table."""
+    if as_json:
+        print_json(document)
+    else:
+        print_table(document if rows is None else rows, columns or [], empty=empty)
+
+
 def info(message: str) -> None:
     """A diagnostic for the operator, on stderr."""
     click.echo(message, err=True)

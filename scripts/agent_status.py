@@ -23,10 +23,8 @@ def main(all_agents: bool, name: str | None, as_json: bool) -> int:
     if bool(all_agents) == bool(name):
         raise UsageError("give either --all or --name NAME", "see agent_status.py --help")
     rows = agent_ops.status_all(agent_ops.select(name))
-    if as_json:
-        cli.print_json([{k: v for k, v in row.items() if k != "ok"} for row in rows])
-    else:
-        cli.print_table(rows, agent_ops.STATUS_COLUMNS, empty="no agents registered (config/agents.yaml)")
+    cli.emit(agent_ops.public(rows), as_json, rows, agent_ops.STATUS_COLUMNS,
+             empty="no agents registered (config/agents.yaml)")
     return 0 if all(row["ok"] for row in rows) else 1
 
 

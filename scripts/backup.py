@@ -28,10 +28,7 @@ def main(kind: str | None, no_s3: bool, dry_run: bool, as_json: bool) -> int:
     if kind is None:
         raise click.UsageError("choose --daily or --full")
     result, code = jobs.run(kind, None, s3=not no_s3, dry_run=cli.is_dry_run(dry_run))
-    if as_json:
-        cli.print_json(result)
-    else:
-        cli.print_table(jobs.describe(result), [("what", "WHAT"), ("value", "VALUE")])
+    cli.emit(result, as_json, jobs.describe(result), jobs.DESCRIBE_COLUMNS)
     return code
 
 

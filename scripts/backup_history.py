@@ -22,10 +22,7 @@ from lib.backup import jobs
 @cli.json_option
 def main(day: str, no_s3: bool, dry_run: bool, as_json: bool) -> int:
     result, code = jobs.run("history", timeparse.parse_date(day), s3=not no_s3, dry_run=cli.is_dry_run(dry_run))
-    if as_json:
-        cli.print_json(result)
-    else:
-        cli.print_table(jobs.describe(result), [("what", "WHAT"), ("value", "VALUE")])
+    cli.emit(result, as_json, jobs.describe(result), jobs.DESCRIBE_COLUMNS)
     return code
 
 

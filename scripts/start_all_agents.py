@@ -20,10 +20,8 @@ from lib import agent_ops, cli
 @cli.json_option
 def main(name: str | None, dry_run: bool, as_json: bool) -> int:
     rows, code = agent_ops.stop_or_start_all("start", name, cli.is_dry_run(dry_run))
-    if as_json:
-        cli.print_json([{k: v for k, v in row.items() if k != "ok"} for row in rows])
-    else:
-        cli.print_table(rows, agent_ops.ACTION_COLUMNS, empty="no agents registered (config/agents.yaml)")
+    cli.emit(agent_ops.public(rows), as_json, rows, agent_ops.ACTION_COLUMNS,
+             empty="no agents registered (config/agents.yaml)")
     return code
 
 

@@ -113,6 +113,9 @@ def apply_retention(dry_run: bool, s3: bool, planned: repository.Backup | None =
             "local": [b.key for b in local], "s3": [b.key for b in remote]}
 
 
+DESCRIBE_COLUMNS = [("what", "WHAT"), ("value", "VALUE")]
+
+
 def describe(result: dict) -> list[dict]:
     """The result as (what, value) rows for the table."""
     rows = [{"what": "archive", "value": result["archive"] + ("  (dry run: not written)" if result.get("dry_run")
