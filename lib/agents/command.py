@@ -40,6 +40,8 @@ class CommandRuntime(Runtime):
 
     def invoke(self, payload: dict, timeout: float) -> dict:
         argv = self.argv()
+        label = shlex.join(argv)
+        label = label if len(label) <= 80 else f"{label[:77]}..."
         env = {**os.environ, "TDEV_EVOLUTION_ID": payload["evolution_id"], "TDEV_TASK_ID": payload["task_id"]}
         try:
             process = subprocess.Popen(argv, cwd=paths.root(), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
@@ -51,19 +53,19 @@ class CommandRuntime(Runtime):
         except subprocess.TimeoutExpired:
             _end_tree(process)
             stdout, stderr = process.communicate()
-            raise AgentError(f"timeout: {argv[0]} did not answer within {timeout:g}s",
+            raise AgentError(f"timeout: {label} did not answer within {timeout:g}s",
                              stderr_tail=_tail(stderr)) from None
         if process.returncode != 0:
             last = (_tail(stderr, 1) or ["no stderr"])[0]
-            raise AgentError(f"exit-code: {argv[0]} exited with {process.returncode}: {last[:300]}",
+            raise AgentError(f"exit-code: {label} exited with {process.returncode}: {last[:300]}",
                              stderr_tail=_tail(stderr))
         try:
             document = json.loads(stdout)
         except ValueError:
-            raise AgentError(f"bad-output: {argv[0]} printed no JSON document: {stdout.strip()[:120]!r}",
+            raise AgentError(f"bad-output: {label} printed no JSON document: {stdout.strip()[:120]!r}",
                              stderr_tail=_tail(stderr)) from None
         if not isinstance(document, dict) or document.get("status") not in ("ok", "error"):
-            raise AgentError(f"bad-output: {argv[0]}: expected {{status: ok|error, ...}}, got {str(document)[:120]}",
+            raise AgentError(f"bad-output: {label}: expected {{status: ok|error, ...}}, got {str(document)[:120]}",
                              stderr_tail=_tail(stderr))
         document.setdefault("stderr_tail", _tail(stderr))
         return document
