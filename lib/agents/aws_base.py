@@ -62,7 +62,27 @@ def near(value, limit) -> bool:
 
 
 class AwsRuntime(Runtime):
-    """A runtime whose agent is an AWS resource: it can be tagged and measured."""
+    """A runtime whose agent is an AWS resource: it can be called, tagged and measured."""
+
+    #: boto3 service name of the resource's API; subclasses set it.
+    api = ""
+
+    def resource(self) -> str:
+        """How error lines name the resource ("Lambda function research-agent")."""
+        raise NotImplementedError
+
+    @property
+    def client(self):
+        from lib import aws
+
+        return aws.client(self.api)
+
+    def _call(self, what: str, operation: str, **params):
+        """One API call on the resource; botocore errors become one clear line naming it."""
+        from lib import aws
+
+        with aws.aws_errors(f"{self.name}: {what} {self.resource()}"):
+            return getattr(self.client, operation)(**params)
 
     def arn(self) -> str:
         raise NotImplementedError

@@ -20,19 +20,16 @@ UPDATE_TIMEOUT_SECONDS = 300
 
 
 class LambdaRuntime(AwsRuntime):
+    api = "lambda"
+
     def __init__(self, agent: dict):
         super().__init__(agent)
         self.function = agent.get("function_name") or agent["name"]
         self.qualifier = agent.get("qualifier")
         self.update_timeout = float(agent.get("restart_timeout_seconds") or UPDATE_TIMEOUT_SECONDS)
 
-    @property
-    def client(self):
-        return aws.client("lambda")
-
-    def _call(self, what: str, operation: str, **params):
-        with aws.aws_errors(f"{self.name}: {what} Lambda function {self.function}"):
-            return getattr(self.client, operation)(**params)
+    def resource(self) -> str:
+        return f"Lambda function {self.function}"
 
     # ---- the agent contract ---------------------------------------------------------------
     def invoke(self, payload: dict, timeout: float) -> dict:

@@ -16,19 +16,16 @@ STEADY_TIMEOUT_SECONDS = 600
 
 
 class EcsRuntime(AwsRuntime):
+    api = "ecs"
+
     def __init__(self, agent: dict):
         super().__init__(agent)
         self.cluster = agent.get("cluster") or config.settings()["aws"]["ecs_cluster"]
         self.service = agent.get("service") or agent["name"]
         self.steady_timeout = float(agent.get("restart_timeout_seconds") or STEADY_TIMEOUT_SECONDS)
 
-    @property
-    def client(self):
-        return aws.client("ecs")
-
-    def _call(self, what: str, operation: str, **params):
-        with aws.aws_errors(f"{self.name}: {what} ECS service {self.cluster}/{self.service}"):
-            return getattr(self.client, operation)(**params)
+    def resource(self) -> str:
+        return f"ECS service {self.cluster}/{self.service}"
 
     def describe(self) -> dict:
         answer = self._call("read", "describe_services", cluster=self.cluster, services=[self.service],
