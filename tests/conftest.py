@@ -18,6 +18,10 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from github_standin import GitHubStandIn  # noqa: E402
 
+PHASE_AGENTS = {"research": "research-agent", "plan": "planner-agent", "implement": "refactor-agent",
+                "evaluate": "evaluator-agent"}
+#: A shell planner that plans nothing: the cycle goes on to implement at once.
+EMPTY_PLAN_AGENT = "cat >/dev/null\necho '{\"status\": \"ok\", \"output\": {\"files\": []}}'\n"
 _SCRUB = ("AWS_", "GITHUB_", "GH_TOKEN", "TDEV_", "EVOLUTION_", "MAX_CYCLES", "TIMEOUT_SECONDS", "DEBUG", "LOG_LEVEL")
 
 
@@ -64,6 +68,23 @@ class TDev:
         path = self.config_dir / f"{name}.yaml"
         path.write_text(text)
         return path
+
+    def use_agents(self, commands: dict[str, list]) -> None:
+        """Register a command agent for each phase given (its argv) and the local agent for the others."""
+        lines = ["agents:"]
+        for phase, name in PHASE_AGENTS.items():
+            entry = {"name": name, "phase": phase, "runtime": "local"}
+            if phase in commands:
+                entry.update(runtime="command", command=[str(part) for part in commands[phase]])
+            lines.append(f"  - {json.dumps(entry)}")
+        self.write_config("agents", "\n".join(lines) + "\n")
+
+    def shell_agent(self, name: str, body: str) -> Path:
+        """An executable shell script agent in this installation's folder."""
+        script = self.base / f"{name}.sh"
+        script.write_text(f"#!/bin/sh\n{body}")
+        script.chmod(0o755)
+        return script
 
 
 @pytest.fixture

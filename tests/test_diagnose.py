@@ -6,6 +6,7 @@ import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from conftest import EMPTY_PLAN_AGENT
 from evolution_seed import add_evolution, failed_evolution
 
 from lib import diagnose, tracing
@@ -227,17 +228,9 @@ def test_unknown_and_malformed_ids_give_one_error_line(tdev, store, script, flag
 
 def test_a_failing_command_agent_is_diagnosed_end_to_end(tdev, git_repo):
     """The real runner, a command agent that exits non-zero: analyze_failure and show_failure say so."""
-    agent = tdev.base / "broken_agent.sh"
-    agent.write_text("#!/bin/sh\necho 'cannot refactor: disk on fire' >&2\nexit 3\n")
-    planner = tdev.base / "planner_agent.sh"
-    planner.write_text("#!/bin/sh\ncat >/dev/null\necho '{\"status\": \"ok\", \"output\": {\"files\": []}}'\n")
-    for script in (agent, planner):
-        script.chmod(0o755)
-    tdev.write_config("agents", "agents:\n"
-                      "  - {name: research-agent, phase: research, runtime: local}\n"
-                      f"  - {{name: planner-agent, phase: plan, runtime: command, command: [{planner}]}}\n"
-                      f"  - {{name: refactor-agent, phase: implement, runtime: command, command: [{agent}]}}\n"
-                      "  - {name: evaluator-agent, phase: evaluate, runtime: local}\n")
+    agent = tdev.shell_agent("broken_agent", "echo 'cannot refactor: disk on fire' >&2\nexit 3\n")
+    planner = tdev.shell_agent("planner_agent", EMPTY_PLAN_AGENT)
+    tdev.use_agents({"plan": [planner], "implement": [agent]})
     run = tdev.run("run_evolution.py", "--target", str(git_repo / "packages" / "agents"), "--cycles", "1",
                    "--focus", "quality", "--monitor", "--force", timeout=180)
     evolution_id = run.stdout.split()[0]

@@ -18,25 +18,12 @@ from conftest import git
 from lib import evolution
 from lib.store import open_store
 
-LOCAL_AGENTS = {
-    "research": "research-agent", "plan": "planner-agent", "implement": "refactor-agent",
-    "evaluate": "evaluator-agent",
-}  # fmt: skip
 
-
-def use_command_agent(tdev, phase: str, body: str, timeout: float | None = None) -> Path:
+def use_command_agent(tdev, phase: str, body: str) -> Path:
     """Replace one phase's agent by a Python command agent whose main body is given."""
     script = tdev.base / f"agent_{phase}.py"
     script.write_text("import json, os, sys, time\npayload = json.load(sys.stdin)\n" + textwrap.dedent(body))
-    lines = ["agents:"]
-    for name_phase, name in LOCAL_AGENTS.items():
-        if name_phase == phase:
-            extra = f", timeout_seconds: {timeout}" if timeout else ""
-            lines.append(f"  - {{name: {name}, phase: {phase}, runtime: command, "
-                         f"command: [{sys.executable}, {script}]{extra}}}")
-        else:
-            lines.append(f"  - {{name: {name}, phase: {name_phase}, runtime: local}}")
-    tdev.write_config("agents", "\n".join(lines) + "\n")
+    tdev.use_agents({phase: [sys.executable, script]})
     return script
 
 

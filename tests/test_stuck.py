@@ -13,6 +13,7 @@ import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from conftest import EMPTY_PLAN_AGENT
 from evolution_seed import add_evolution, stamp, task_id
 
 from lib import gitops, paths, stuck
@@ -168,17 +169,9 @@ def _wait_for_running_task(store, evolution_id: str, limit: float = 60.0) -> dic
 
 
 def test_kill_9_of_a_running_evolution_then_cleanup(tdev, git_repo, store):
-    hang = tdev.base / "hanging_agent.sh"
-    hang.write_text("#!/bin/sh\ncat >/dev/null\nsleep 300\n")
-    planner = tdev.base / "planner_agent.sh"
-    planner.write_text("#!/bin/sh\ncat >/dev/null\necho '{\"status\": \"ok\", \"output\": {\"files\": []}}'\n")
-    for script in (hang, planner):
-        script.chmod(0o755)
-    tdev.write_config("agents", "agents:\n"
-                      "  - {name: research-agent, phase: research, runtime: local}\n"
-                      f"  - {{name: planner-agent, phase: plan, runtime: command, command: [{planner}]}}\n"
-                      f"  - {{name: refactor-agent, phase: implement, runtime: command, command: [{hang}]}}\n"
-                      "  - {name: evaluator-agent, phase: evaluate, runtime: local}\n")
+    hang = tdev.shell_agent("hanging_agent", "cat >/dev/null\nsleep 300\n")
+    planner = tdev.shell_agent("planner_agent", EMPTY_PLAN_AGENT)
+    tdev.use_agents({"plan": [planner], "implement": [hang]})
     started = tdev.run("run_evolution.py", "--target", str(git_repo / "packages" / "agents"), "--cycles", "1",
                        "--focus", "quality", "--force")
     assert started.returncode == 0, started.stderr
