@@ -266,3 +266,30 @@ def budget_state() -> dict | None:
     spend = float(budget.get("CalculatedSpend", {}).get("ActualSpend", {}).get("Amount", 0) or 0)
     return {"name": name, "limit_usd": limit, "actual_usd": spend, "pct": spend / limit * 100 if limit else 0.0}
 
+
+SHARE_COLUMNS = [("cost_usd", "USD"), ("share_pct", "%")]
+
+
+def print_analysis(report: dict, breakdown: bool) -> None:
+    """cost_analysis.py's tables: the period and trend, the top drivers, and with breakdown every grouping."""
+    import click
+
+    from lib import cli
+
+    trend, period = report["trend"], report["period"]
+    change = trend["change_pct"] if trend["change_pct"] is not None else "-"
+    click.echo(f"{period['start']} .. {period['end']} ({period['days']} days): ${report['total_usd']:.2f}; "
+               f"trend {trend['direction']} ({change}%, ${trend['first_half_avg']}/day -> "
+               f"${trend['second_half_avg']}/day)\n\nTop drivers:")
+    cli.print_table(report["top_drivers"], [("service", "SERVICE"), *SHARE_COLUMNS], empty="no costs in the period")
+    if not breakdown:
+        return
+    for title, rows, key in (("By service", report["by_service"], "service"),
+                             ("By agent (cost allocation tag)", report["by_agent"], "agent"),
+                             ("By agent (tracked by evolutions)", report["by_agent_tracked"], "agent")):
+        click.echo(f"\n{title}:")
+        cli.print_table(rows, [(key, key.upper()), *SHARE_COLUMNS], empty="none")
+    click.echo("\nBy evolution:")
+    cli.print_table(report["by_evolution"], [("id", "EVOLUTION"), ("target", "TARGET"), ("focus", "FOCUS"),
+                                             ("status", "STATUS"), ("cost_usd", "USD")], empty="none")
+

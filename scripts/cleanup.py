@@ -53,5 +53,6 @@ def main(temp: bool, older_than, evolution_id, everything: bool, force: bool, dr
     return cleanup.finish(outcome, mode="temp" if temp else "evolution" if evolution_id else "all",
                           evolution_id=evolution_id)
 
+
 if __name__ == "__main__":
     cli.run(main)

@@ -14,8 +14,6 @@ import click
 from lib import aws, cli, costs
 from lib.store import open_store
 
-SHARE = [("cost_usd", "USD"), ("share_pct", "%")]
-
 
 @click.command(help=__doc__)
 @click.option("--breakdown", is_flag=True, help="Also show the tables by service, agent and evolution.")
@@ -28,20 +26,7 @@ def main(breakdown: bool, days: int, refresh: bool, as_json: bool) -> int:
     if as_json:
         cli.print_json(report)
         return 0
-    trend, period = report["trend"], report["period"]
-    click.echo(f"{period['start']} .. {period['end']} ({days} days): ${report['total_usd']:.2f}; trend "
-               f"{trend['direction']} ({trend['change_pct'] if trend['change_pct'] is not None else '-'}%, "
-               f"${trend['first_half_avg']}/day -> ${trend['second_half_avg']}/day)\n\nTop drivers:")
-    cli.print_table(report["top_drivers"], [("service", "SERVICE"), *SHARE], empty="no costs in the period")
-    if breakdown:
-        for title, rows, key in (("By service", report["by_service"], "service"),
-                                 ("By agent (cost allocation tag)", report["by_agent"], "agent"),
-                                 ("By agent (tracked by evolutions)", report["by_agent_tracked"], "agent")):
-            click.echo(f"\n{title}:")
-            cli.print_table(rows, [(key, key.upper()), *SHARE], empty="none")
-        click.echo("\nBy evolution:")
-        cli.print_table(report["by_evolution"], [("id", "EVOLUTION"), ("target", "TARGET"), ("focus", "FOCUS"),
-                                                 ("status", "STATUS"), ("cost_usd", "USD")], empty="none")
+    costs.print_analysis(report, breakdown)
     requests = report["ce_requests"]
     cli.info(f"Cost Explorer requests: {requests['made']} made (about ${requests['made'] * 0.01:.2f}), "
              f"{requests['cached']} cached")
