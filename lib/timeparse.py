@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from datetime import UTC, date, datetime, time, timedelta
 
@@ -12,6 +13,10 @@ _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
 
 def utcnow() -> datetime:
+    """Now, or the moment `TDEV_NOW` names (ISO-8601): tests and replays pin the clock with it."""
+    pinned = os.environ.get("TDEV_NOW")
+    if pinned:
+        return from_iso(pinned)
     return datetime.now(UTC)
 
 

@@ -9,6 +9,7 @@ import shutil
 import subprocess
 import sys
 import urllib.request
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -54,6 +55,11 @@ class TDev:
             PYTHONUNBUFFERED="1",
         )
 
+    def pin_clock(self, moment: datetime) -> None:
+        """`now` for the scripts (TDEV_NOW) and for in-process code, so no test depends on the time of day."""
+        self.env["TDEV_NOW"] = moment.isoformat()
+        self.monkeypatch.setenv("TDEV_NOW", moment.isoformat())
+
     def run(self, script: str, *args: str, input: str | None = None, timeout: float = 120,
             env: dict | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess:
         """Run `python scripts/<script>` (or `-m module` when script starts with -m) as an operator would."""
@@ -91,6 +97,7 @@ class TDev:
 def tdev(tmp_path, monkeypatch) -> TDev:
     """An isolated installation; the same variables are set for in-process unit tests."""
     installation = TDev(tmp_path)
+    installation.monkeypatch = monkeypatch
     for key in list(os.environ):
         if key.startswith(_SCRUB):
             monkeypatch.delenv(key, raising=False)

@@ -57,8 +57,9 @@ def test_bad_days_is_a_usage_error():
 
 
 def week_of_history(tdev):
-    """Seven UTC days ending today; the figures below are computed by hand from this table."""
+    """Seven UTC days ending today at noon (the pinned clock); the figures below are computed by hand."""
     today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    tdev.pin_clock(today + timedelta(hours=12))
 
     def day(back: int, hours: float = 1) -> datetime:
         return today - timedelta(days=back) + timedelta(hours=hours)
