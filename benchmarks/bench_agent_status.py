@@ -102,28 +102,29 @@ def main() -> None:
         agents = create_agents(options.agents)
         (work / "config" / "agents.yaml").write_text(
             "agents:\n" + "".join(f"  - {json.dumps(a)}\n" for a in agents))
-        from lib import agent_ops, aws
+        from lib.adapters import aws
+        from lib.ops import fleet
 
-        agent_ops.prepare(agents, "warm up")
+        fleet.prepare(agents, "warm up")
         if options.rtt_ms:
             for service in ("lambda", "ecs", "cloudwatch"):
                 aws.client(service).meta.events.register(
                     "before-send", lambda rtt=options.rtt_ms / 1000, **_: time.sleep(rtt))
-        agent_ops.status_all(agents)  # warm both sides once
+        fleet.status_all(agents)  # warm both sides once
         sequential, concurrent = [], []
         for _ in range(options.rounds):  # interleaved: background load hits both alike
-            sequential.append(timed(lambda: [agent_ops.status_of(a) for a in agents]))
-            concurrent.append(timed(lambda: agent_ops.status_all(agents)))
+            sequential.append(timed(lambda: [fleet.status_of(a) for a in agents]))
+            concurrent.append(timed(lambda: fleet.status_all(agents)))
         script = [timed(lambda: subprocess.run([sys.executable, str(ROOT / "scripts" / "agent_status.py"), "--all",
                                                 "--json"], check=True, capture_output=True))
                   for _ in range(options.rounds)]
-        rows = agent_ops.status_all(agents)
+        rows = fleet.status_all(agents)
     finally:
         server.terminate()
         server.wait()
     seq, con = statistics.median(sequential), statistics.median(concurrent)
     print(json.dumps({
-        "agents": options.agents, "rounds": options.rounds, "workers": agent_ops.MAX_WORKERS,
+        "agents": options.agents, "rounds": options.rounds, "workers": fleet.MAX_WORKERS,
         "simulated_rtt_ms": options.rtt_ms,
         "all_ok": all(r["ok"] for r in rows),
         "sequential_s": round(seq, 3), "concurrent_s": round(con, 3), "ratio": round(con / seq, 3),

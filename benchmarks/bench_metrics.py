@@ -60,7 +60,7 @@ def time_command(args: list[str], env: dict, runs: int) -> tuple[list[float], li
 
 def time_aggregates(history: Path, runs: int) -> list[float]:
     os.environ["TDEV_HISTORY_DIR"] = str(history)
-    from lib import metrics
+    from lib.insight import metrics
     from lib.store.sqlite import SQLiteStore
 
     store = SQLiteStore.open(path=history / "state.db")

@@ -20,7 +20,9 @@ if ROOT not in sys.path:
 
 import click
 
-from lib import cli, mcp_config, mcp_ops
+from lib import cli
+from lib.adapters import mcp_config
+from lib.ops import mcp_servers
 
 
 @click.command(help=__doc__)
@@ -30,7 +32,7 @@ from lib import cli, mcp_config, mcp_ops
 @cli.json_option
 def main(server: str, timeout: float, as_json: bool) -> int:
     servers = mcp_config.select(mcp_config.load(), server)
-    return mcp_ops.print_report(mcp_ops.test_all(servers, timeout), as_json)
+    return mcp_servers.print_report(mcp_servers.test_all(servers, timeout), as_json)
 
 
 if __name__ == "__main__":

@@ -13,7 +13,9 @@ Example (runbook, Rolling Back Changes):
 import _bootstrap  # noqa: F401
 import click
 
-from lib import cli, github, patterns
+from lib import cli
+from lib.adapters import github
+from lib.quality import patterns
 from lib.store import open_store
 
 

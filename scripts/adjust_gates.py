@@ -11,7 +11,8 @@ Example (runbook, Quality Gates Failing):
 import _bootstrap  # noqa: F401
 import click
 
-from lib import cli, gates_edit
+from lib import cli
+from lib.quality import gates_file
 
 
 @click.command(help=__doc__)
@@ -21,7 +22,7 @@ from lib import cli, gates_edit
 @cli.json_option
 def main(metric: str, threshold: float, dry_run: bool, as_json: bool) -> int:
     dry = cli.is_dry_run(dry_run)
-    result = gates_edit.adjust(metric, threshold, dry_run=dry)
+    result = gates_file.adjust(metric, threshold, dry_run=dry)
     verdict = "unchanged" if not result["changed"] else "dry-run" if dry else "changed"
     cli.audit(verdict, metric=metric, old=result["old"], new=result["new"], file=result["path"])
     if as_json:

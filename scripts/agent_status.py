@@ -11,8 +11,9 @@ Example (runbook, Appendix):
 import _bootstrap  # noqa: F401
 import click
 
-from lib import agent_ops, cli
+from lib import cli
 from lib.errors import UsageError
+from lib.ops import fleet
 
 
 @click.command(help=__doc__)
@@ -22,8 +23,8 @@ from lib.errors import UsageError
 def main(all_agents: bool, name: str | None, as_json: bool) -> int:
     if bool(all_agents) == bool(name):
         raise UsageError("give either --all or --name NAME", "see agent_status.py --help")
-    rows = agent_ops.status_all(agent_ops.select(name))
-    cli.emit(agent_ops.public(rows), as_json, rows, agent_ops.STATUS_COLUMNS,
+    rows = fleet.status_all(fleet.select(name))
+    cli.emit(fleet.public(rows), as_json, rows, fleet.STATUS_COLUMNS,
              empty="no agents registered (config/agents.yaml)")
     return 0 if all(row["ok"] for row in rows) else 1
 

@@ -12,7 +12,8 @@ Example (runbook, Stopping a Runaway Evolution):
 import _bootstrap  # noqa: F401
 import click
 
-from lib import cli, diagnose
+from lib import cli
+from lib.insight import diagnose
 from lib.store import open_store
 
 

@@ -12,7 +12,9 @@ Example (runbook, Monthly Tasks):
 import _bootstrap  # noqa: F401
 import click
 
-from lib import aws, cli, log_archive, timeparse
+from lib import cli, timeparse
+from lib.adapters import aws
+from lib.backup import log_archive
 
 
 @click.command(help=__doc__)

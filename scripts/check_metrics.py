@@ -14,7 +14,9 @@ Examples (runbook, Rolling Back Changes / Quality Gates Failing):
 import _bootstrap  # noqa: F401
 import click
 
-from lib import cli, gates, health, metrics
+from lib import cli, health
+from lib.insight import metrics
+from lib.quality import gates
 from lib.store import open_store
 
 

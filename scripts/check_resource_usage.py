@@ -11,7 +11,8 @@ Example (runbook, Agent Not Responding):
 import _bootstrap  # noqa: F401
 import click
 
-from lib import agent_ops, agents, cli
+from lib import agents, cli
+from lib.ops import fleet
 
 
 @click.command(help=__doc__)
@@ -19,14 +20,14 @@ from lib import agent_ops, agents, cli
 @cli.json_option
 def main(name: str, as_json: bool) -> int:
     agent = agents.get(name)
-    rows = agent_ops.usage(agent)
+    rows = fleet.usage(agent)
     if as_json:
         cli.print_json({"name": name, "runtime": agent["runtime"], "figures": rows})
         return 0
     if not rows:
         cli.info(f"{name} runs on this machine ({agent['runtime']} runtime): no CloudWatch figures")
         return 0
-    cli.print_table(rows, agent_ops.USAGE_COLUMNS)
+    cli.print_table(rows, fleet.USAGE_COLUMNS)
     warnings = [row["figure"] for row in rows if row["status"] == "warning"]
     if warnings:
         cli.info(f"warning: {name}: {', '.join(warnings)} near the limit")

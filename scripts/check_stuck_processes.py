@@ -13,7 +13,8 @@ Example (runbook, Evening Checklist):
 import _bootstrap  # noqa: F401
 import click
 
-from lib import cli, stuck
+from lib import cli
+from lib.evolution import stuck
 from lib.store import open_store
 
 COLUMNS = [("evolution_id", "EVOLUTION"), ("kind", "PROBLEM"), ("status", "STATUS"), ("pid", "PID"),

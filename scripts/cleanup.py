@@ -20,8 +20,9 @@ Examples (runbook, Evening Checklist; Stopping a Runaway Evolution; High Costs):
 import _bootstrap  # noqa: F401
 import click
 
-from lib import cleanup, cli, config, timeparse
+from lib import cli, config, timeparse
 from lib.errors import UsageError
+from lib.ops import cleanup
 from lib.store import open_store
 
 

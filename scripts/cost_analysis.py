@@ -11,7 +11,9 @@ Example (runbook, High Costs):
 import _bootstrap  # noqa: F401
 import click
 
-from lib import aws, cli, costs
+from lib import cli
+from lib.adapters import aws
+from lib.ops import costs
 from lib.store import open_store
 
 

@@ -18,7 +18,8 @@ from pathlib import Path
 import _bootstrap  # noqa: F401
 import click
 
-from lib import cli, exposition, metrics
+from lib import cli
+from lib.insight import exposition, metrics
 from lib.store import open_store
 
 

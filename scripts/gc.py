@@ -14,7 +14,8 @@ Example (runbook, Appendix: Useful Commands):
 import _bootstrap  # noqa: F401
 import click
 
-from lib import cleanup, cli
+from lib import cli
+from lib.ops import cleanup
 from lib.store import open_store
 
 

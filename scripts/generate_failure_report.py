@@ -13,8 +13,9 @@ from pathlib import Path
 import _bootstrap  # noqa: F401
 import click
 
-from lib import cli, diagnose, fsutil
+from lib import cli, fsutil
 from lib.errors import Conflict
+from lib.insight import diagnose
 from lib.store import open_store
 
 

@@ -14,7 +14,9 @@ Example (runbook, High Costs):
 import _bootstrap  # noqa: F401
 import click
 
-from lib import aws, cli, optimize
+from lib import cli
+from lib.adapters import aws
+from lib.ops import optimize
 from lib.store import open_store
 
 

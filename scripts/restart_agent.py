@@ -9,7 +9,8 @@ Example (runbook, Agent Not Responding):
 import _bootstrap  # noqa: F401
 import click
 
-from lib import agent_ops, agents, cli
+from lib import agents, cli
+from lib.ops import fleet
 
 
 @click.command(help=__doc__)
@@ -17,7 +18,7 @@ from lib import agent_ops, agents, cli
 @cli.dry_run_option
 @cli.json_option
 def main(name: str, dry_run: bool, as_json: bool) -> int:
-    result = agent_ops.restart(agents.get(name), cli.is_dry_run(dry_run))
+    result = fleet.restart(agents.get(name), cli.is_dry_run(dry_run))
     if not cli.is_dry_run(dry_run):
         cli.audit("restarted", agent=name, detail=result["detail"])
     if as_json:

@@ -13,8 +13,10 @@ Example (runbook, MCP Connection Issues):
 import _bootstrap  # noqa: F401
 import click
 
-from lib import cli, mcp_config, mcp_ops
+from lib import cli
+from lib.adapters import mcp_config
 from lib.errors import UsageError
+from lib.ops import mcp_servers
 
 
 @click.command(help=__doc__)
@@ -29,7 +31,7 @@ def main(every: bool, name: str | None, timeout: float, dry_run: bool, as_json: 
         raise UsageError("give either --all or --name <server>")
     servers = mcp_config.select(mcp_config.load(), "all" if every else name)
     dry = cli.is_dry_run(dry_run)
-    rows = mcp_ops.restart(servers, timeout, dry)
+    rows = mcp_servers.restart(servers, timeout, dry)
     failed = [row["name"] for row in rows if row["status"] == "failed"]
     if not dry:
         cli.audit("failed" if failed else "ok", servers=[row["name"] for row in rows], failed=failed)

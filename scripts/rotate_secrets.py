@@ -13,8 +13,10 @@ Example (runbook, Monthly Tasks):
 import _bootstrap  # noqa: F401
 import click
 
-from lib import aws, cli, secret_rotation
+from lib import cli
+from lib.adapters import aws
 from lib.errors import UsageError
+from lib.ops import secret_rotation
 
 
 @click.command(help=__doc__)

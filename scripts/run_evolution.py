@@ -16,7 +16,7 @@ import click
 
 from lib import cli, evolution, paths, preflight
 from lib.errors import ToolError
-from lib.evolution import monitor as live
+from lib.ops import monitor as live
 from lib.store import open_store
 
 

@@ -8,7 +8,8 @@ Example (runbook, Agent Not Responding):
 import _bootstrap  # noqa: F401
 import click
 
-from lib import agent_ops, agents, cli
+from lib import agents, cli
+from lib.ops import fleet
 
 
 @click.command(help=__doc__)
@@ -18,7 +19,7 @@ from lib import agent_ops, agents, cli
 @cli.dry_run_option
 @cli.json_option
 def main(name: str, instances: int, provisioned: bool, dry_run: bool, as_json: bool) -> int:
-    result = agent_ops.scale(agents.get(name), instances, provisioned, cli.is_dry_run(dry_run))
+    result = fleet.scale(agents.get(name), instances, provisioned, cli.is_dry_run(dry_run))
     if not cli.is_dry_run(dry_run):
         cli.audit("scaled", agent=name, what=result["what"], old=result["old"], new=result["new"])
     if as_json:

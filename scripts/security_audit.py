@@ -16,7 +16,8 @@ Example (runbook, Weekly Tasks):
 import _bootstrap  # noqa: F401
 import click
 
-from lib import cli, security_audit
+from lib import cli
+from lib.ops import security_audit
 
 
 @click.command(help=__doc__)

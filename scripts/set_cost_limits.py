@@ -9,8 +9,10 @@ Example (runbook, High Costs):
 import _bootstrap  # noqa: F401
 import click
 
-from lib import aws, cli, config, costs
+from lib import cli, config
+from lib.adapters import aws
 from lib.errors import ToolError
+from lib.ops import costs
 
 USD = click.FloatRange(min=0, min_open=True)
 

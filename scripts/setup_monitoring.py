@@ -11,7 +11,8 @@ Example (README, set-up):
 import _bootstrap  # noqa: F401
 import click
 
-from lib import cli, monitoring
+from lib import cli
+from lib.ops import monitoring
 
 
 @click.command(help=__doc__)

@@ -8,7 +8,8 @@ Example (runbook, Stopping a Runaway Evolution):
 import _bootstrap  # noqa: F401
 import click
 
-from lib import cli, history
+from lib import cli
+from lib.insight import history
 from lib.store import open_store
 
 

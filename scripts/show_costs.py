@@ -10,7 +10,9 @@ Example (runbook, Morning Checklist):
 import _bootstrap  # noqa: F401
 import click
 
-from lib import aws, cli, costs, timeparse
+from lib import cli, timeparse
+from lib.adapters import aws
+from lib.ops import costs
 from lib.store import open_store
 
 

@@ -12,7 +12,8 @@ Examples (runbook, Morning and Evening Checklists):
 import _bootstrap  # noqa: F401
 import click
 
-from lib import cli, history, timeparse
+from lib import cli, timeparse
+from lib.insight import history
 from lib.store import ACTIVE, FINAL, open_store
 
 

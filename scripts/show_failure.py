@@ -9,7 +9,8 @@ Example (runbook, Investigating Failures):
 import _bootstrap  # noqa: F401
 import click
 
-from lib import cli, diagnose
+from lib import cli
+from lib.insight import diagnose
 from lib.store import open_store
 
 

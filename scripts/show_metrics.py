@@ -11,7 +11,8 @@ import sys
 import _bootstrap  # noqa: F401
 import click
 
-from lib import cli, metrics
+from lib import cli
+from lib.insight import metrics
 from lib.store import open_store
 
 

@@ -10,7 +10,8 @@ Example (runbook, Appendix):
 import _bootstrap  # noqa: F401
 import click
 
-from lib import cli, reports
+from lib import cli
+from lib.insight import reports
 from lib.store import open_store
 
 

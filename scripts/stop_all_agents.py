@@ -11,7 +11,8 @@ Example (runbook, Recovery Procedures):
 import _bootstrap  # noqa: F401
 import click
 
-from lib import agent_ops, cli
+from lib import cli
+from lib.ops import fleet
 
 
 @click.command(help=__doc__)
@@ -19,8 +20,8 @@ from lib import agent_ops, cli
 @cli.dry_run_option
 @cli.json_option
 def main(name: str | None, dry_run: bool, as_json: bool) -> int:
-    rows, code = agent_ops.stop_or_start_all("stop", name, cli.is_dry_run(dry_run))
-    cli.emit(agent_ops.public(rows), as_json, rows, agent_ops.ACTION_COLUMNS,
+    rows, code = fleet.stop_or_start_all("stop", name, cli.is_dry_run(dry_run))
+    cli.emit(fleet.public(rows), as_json, rows, fleet.ACTION_COLUMNS,
              empty="no agents registered (config/agents.yaml)")
     return code
 

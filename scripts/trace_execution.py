@@ -12,7 +12,8 @@ Example (runbook, Investigating Failures):
 import _bootstrap  # noqa: F401
 import click
 
-from lib import cli, tracing
+from lib import cli
+from lib.insight import tracing
 from lib.store import open_store
 
 

@@ -15,7 +15,8 @@ from pathlib import Path
 import _bootstrap  # noqa: F401
 import click
 
-from lib import cli, patterns
+from lib import cli
+from lib.quality import patterns
 
 
 @click.command(help=__doc__)

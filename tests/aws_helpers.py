@@ -63,7 +63,7 @@ def queue_lambda_results(endpoint: str, results: list) -> None:
 
 
 def _clear_client_caches() -> None:
-    from lib import aws
+    from lib.adapters import aws
 
     for cached in (aws.client, aws.call_client, aws._session, aws.account_id):
         if hasattr(cached, "cache_clear"):  # a test may have replaced one

@@ -12,7 +12,7 @@ from datetime import datetime
 import zstandard
 from aws_helpers import client, make_function, make_service, registry
 
-from lib import log_archive
+from lib.backup import log_archive
 
 DAY = 86400
 

@@ -11,7 +11,8 @@ from aws_helpers import client, fresh_clients  # noqa: F401
 from botocore.stub import Stubber
 from conftest import moto_post
 
-from lib import costs, timeparse
+from lib import timeparse
+from lib.ops import costs
 
 
 def ce_result(days: list[str], groups_per_day: list[dict]) -> dict:
@@ -144,7 +145,7 @@ def test_set_cost_limits_without_credentials_still_writes_the_file(tdev):
 
 def test_apply_budget_updates_a_changed_limit(tdev, aws, monkeypatch):
     """moto has no UpdateBudget: the update path runs against a Stubber."""
-    from lib import aws as aws_lib
+    from lib.adapters import aws as aws_lib
 
     budgets = aws_lib.client("budgets")
     monkeypatch.setattr(aws_lib, "account_id", lambda: "123456789012")

@@ -50,7 +50,7 @@ def test_credentials_agents_alarms_and_budget(tdev, aws):
 
 
 def test_budget_over_the_limit_is_critical(tdev, aws, monkeypatch):
-    from lib import aws as aws_lib
+    from lib.adapters import aws as aws_lib
 
     monkeypatch.setattr(aws_lib, "account_id", lambda: "123456789012")
     stub = Stubber(aws_lib.client("budgets"))

@@ -9,7 +9,8 @@ from datetime import timedelta
 from aws_helpers import client, fresh_clients, make_function, make_service, put_metrics, registry  # noqa: F401
 from botocore.stub import Stubber
 
-from lib import optimize, timeparse
+from lib import timeparse
+from lib.ops import optimize
 
 
 def setup_resources(tdev, monkeypatch):
@@ -80,7 +81,7 @@ def test_fixes_and_aggressive(tdev, aws, monkeypatch):
 
 def test_overdue_standalone_tasks_are_stopped(tdev, aws, monkeypatch):
     """moto's tasks have no start time: the age check runs against a Stubber."""
-    from lib import aws as aws_lib
+    from lib.adapters import aws as aws_lib
 
     monkeypatch.setenv("TIMEOUT_SECONDS", "600")
     ecs = aws_lib.client("ecs")

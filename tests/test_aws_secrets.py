@@ -6,7 +6,7 @@ import json
 
 from aws_helpers import client, make_function
 
-from lib import secret_rotation
+from lib.ops import secret_rotation
 
 
 def stages(name: str) -> dict:

@@ -10,7 +10,7 @@ from aws_helpers import client, fresh_clients, lambda_role, make_function, queue
 from botocore.response import StreamingBody
 from botocore.stub import Stubber
 
-from lib import aws as aws_lib
+from lib.adapters import aws as aws_lib
 from lib.agents import AgentError, Unsupported, runtime
 from lib.agents.aws_base import decode_capacity, encode_capacity, parse_output
 from lib.errors import ExternalError

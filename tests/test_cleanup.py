@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 from evolution_seed import add_evolution, stamp
 
-from lib import cli, gitops, paths
+from lib import cli, paths
+from lib.adapters import gitops
 from lib.store import open_store
 
 DAY = 86400

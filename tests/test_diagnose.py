@@ -9,8 +9,8 @@ import pytest
 from conftest import EMPTY_PLAN_AGENT
 from evolution_seed import add_evolution, failed_evolution
 
-from lib import diagnose, tracing
 from lib.errors import NotFound, UsageError
+from lib.insight import diagnose, tracing
 from lib.store import open_store
 
 

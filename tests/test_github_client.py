@@ -1,4 +1,4 @@
-"""lib/github.py with `responses`: pagination, labels through the issues endpoint, and the
+"""lib/adapters/github.py with `responses`: pagination, labels through the issues endpoint, and the
 one-line explanations of a bad token and an exhausted rate limit (never the token itself)."""
 
 from __future__ import annotations
@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import responses
 
-from lib import github
+from lib.adapters import github
 from lib.errors import ConfigError, NotFound
 
 API = "https://api.github.test"

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from evolution_seed import add_evolution
 
-from lib import history
+from lib.insight import history
 from lib.store import open_store
 
 

@@ -1,4 +1,4 @@
-"""lib.mcp_config and the pure parts of lib.mcp_ops: expansion, parsing, defaults, process matching."""
+"""lib.adapters.mcp_config and the pure parts of lib.ops.mcp_servers: expansion, parsing, defaults, process matching."""
 
 from __future__ import annotations
 
@@ -8,9 +8,10 @@ import stat
 
 import pytest
 
-from lib import mcp_config, mcp_ops
+from lib.adapters import mcp_config
+from lib.adapters.mcp_config import ServerSpec, expand, parse_server
 from lib.errors import ConfigError, NotFound
-from lib.mcp_config import ServerSpec, expand, parse_server
+from lib.ops import mcp_servers
 
 
 def test_expand_variables_and_defaults():
@@ -101,10 +102,10 @@ def test_install_default_never_overwrites_and_reset_keeps_a_dated_copy(tdev):
     ([], ServerSpec("fs", "stdio", "npx", ["/srv"]), False),
 ])
 def test_process_matching(cmdline, spec, expected):
-    assert mcp_ops.matches(cmdline, spec) is expected
+    assert mcp_servers.matches(cmdline, spec) is expected
 
 
 def test_check_status():
-    assert mcp_ops.check_status([]) == "warning"
-    assert mcp_ops.check_status([{"status": "ok"}]) == "ok"
-    assert mcp_ops.check_status([{"status": "ok"}, {"status": "failed"}]) == "critical"
+    assert mcp_servers.check_status([]) == "warning"
+    assert mcp_servers.check_status([{"status": "ok"}]) == "ok"
+    assert mcp_servers.check_status([{"status": "ok"}, {"status": "failed"}]) == "critical"

@@ -194,11 +194,12 @@ def test_restart_http_with_command_and_running_stdio(mcp, tdev):
         audit = [json.loads(line) for line in (tdev.history / "audit.log").read_text().splitlines()]
         assert [entry["result"] for entry in audit] == ["ok", "ok"] and audit[1]["servers"] == ["remote"]
     finally:
-        from lib import mcp_config, mcp_ops
+        from lib.adapters import mcp_config
+        from lib.ops import mcp_servers
 
         for spec in mcp_config.load():
             if spec.transport == "http":
-                mcp_ops.stop_http(spec)
+                mcp_servers.stop_http(spec)
         client_owned.kill()
         client_owned.wait()
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from test_metrics_store import evolution, seed_history, task, utc  # noqa: F401 - utc is a fixture
 
-from lib import metrics
+from lib.insight import metrics
 
 ROOT = Path(__file__).resolve().parent.parent
 

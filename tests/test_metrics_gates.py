@@ -7,8 +7,8 @@ import json
 import pytest
 import yaml
 
-from lib import gates_edit
 from lib.errors import UsageError
+from lib.quality import gates_file
 
 
 def audit_lines(tdev) -> list[dict]:
@@ -80,11 +80,11 @@ def test_missing_gate_is_added_with_its_defaults(tdev):
 
 
 def test_validate_unit():
-    assert gates_edit.validate("complexity", 15.0) == 15
-    assert isinstance(gates_edit.validate("complexity", 15.0), int)
-    assert gates_edit.validate("coverage", 0) == 0
+    assert gates_file.validate("complexity", 15.0) == 15
+    assert isinstance(gates_file.validate("complexity", 15.0), int)
+    assert gates_file.validate("coverage", 0) == 0
     with pytest.raises(UsageError):
-        gates_edit.validate("lint", 1)
+        gates_file.validate("lint", 1)
 
 
 def test_broken_gates_file_is_a_config_error(tdev):

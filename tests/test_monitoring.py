@@ -7,7 +7,7 @@ import json
 import boto3
 import pytest
 
-from lib import monitoring
+from lib.ops import monitoring
 
 DASHBOARDS = {"TDeveloper-Main", "TDeveloper-Agent", "TDeveloper-Cost", "TDeveloper-Security"}
 ALARMS = {"TDeveloper-EvolutionFailure", "TDeveloper-HighCost", "TDeveloper-SecurityViolation"}

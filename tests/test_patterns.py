@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from lib import patterns
+from lib.quality import patterns
 from lib.store import new_id
 from lib.store.sqlite import SQLiteStore
 

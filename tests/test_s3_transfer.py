@@ -1,4 +1,4 @@
-"""S3 transfers of lib/aws.py on a moto server: checksummed PUT, multipart above the single-PUT
+"""S3 transfers of lib/adapters/aws.py on a moto server: checksummed PUT, multipart above the single-PUT
 limit, and a download that refuses an object whose bytes do not match its checksum."""
 
 from __future__ import annotations
@@ -7,12 +7,12 @@ import os
 
 import pytest
 
-from lib import aws
+from lib.adapters import aws
 
 
 @pytest.fixture
 def bucket(aws):  # noqa: F811 - the conftest fixture of the same name starts moto
-    aws_module = __import__("lib.aws", fromlist=["client"])
+    aws_module = __import__("lib.adapters.aws", fromlist=["client"])
     aws_module.client.cache_clear()
     aws_module._session.cache_clear()
     aws_module.client("s3").create_bucket(Bucket="t-developer-backups")

@@ -9,7 +9,8 @@ import os
 import boto3
 import pytest
 
-from lib import config, security_audit
+from lib import config
+from lib.ops import security_audit
 from lib.store.sqlite import SQLiteStore
 
 GITHUB_TOKEN_VALUE = "ghp_" + "A1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6Q7r8"

@@ -1,4 +1,4 @@
-"""check_stuck_processes.py and lib/stuck.py: dead runners, stale heartbeats, overdue phases,
+"""check_stuck_processes.py and lib/evolution/stuck.py: dead runners, stale heartbeats, overdue phases,
 orphaned agents, and the kill -9 fault with the real runner."""
 
 from __future__ import annotations
@@ -16,7 +16,9 @@ import pytest
 from conftest import EMPTY_PLAN_AGENT
 from evolution_seed import add_evolution, stamp, task_id
 
-from lib import gitops, paths, stuck
+from lib import paths
+from lib.adapters import gitops
+from lib.evolution import stuck
 from lib.store import open_store
 
 SLEEPER = [sys.executable, "-c", "import time; time.sleep(300)"]

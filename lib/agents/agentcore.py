@@ -10,7 +10,8 @@ from __future__ import annotations
 import json
 import uuid
 
-from lib import aws, timeparse
+from lib import timeparse
+from lib.adapters import aws
 from lib.agents import Unsupported
 from lib.agents.aws_base import AwsRuntime, parse_output
 from lib.errors import ConfigError, ExternalError

@@ -73,13 +73,13 @@ class AwsRuntime(Runtime):
 
     @property
     def client(self):
-        from lib import aws
+        from lib.adapters import aws
 
         return aws.client(self.api)
 
     def _call(self, what: str, operation: str, **params):
         """One API call on the resource; botocore errors become one clear line naming it."""
-        from lib import aws
+        from lib.adapters import aws
 
         with aws.aws_errors(f"{self.name}: {what} {self.resource()}"):
             return getattr(self.client, operation)(**params)

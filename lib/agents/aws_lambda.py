@@ -10,7 +10,8 @@ from __future__ import annotations
 import json
 from datetime import timedelta
 
-from lib import aws, timeparse
+from lib import timeparse
+from lib.adapters import aws
 from lib.agents import AgentError
 from lib.agents.aws_base import AwsRuntime, figure, near, parse_output
 from lib.errors import ExternalError, UsageError

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from lib import aws, config, timeparse
+from lib import config, timeparse
+from lib.adapters import aws
 from lib.agents.aws_base import AwsRuntime, figure, near
 from lib.errors import UsageError
 

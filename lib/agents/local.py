@@ -13,8 +13,10 @@ import threading
 from pathlib import Path
 
 import lib
-from lib import config, gitops, quality
+from lib import config
+from lib.adapters import gitops
 from lib.agents import AgentError, Runtime
+from lib.quality import measure
 
 # Safe automatic changes per focus: ruff's safe fixes for these rules, and the formatter.
 FIX_RULES = {
@@ -28,17 +30,17 @@ FIX_RULES = {
 
 
 def research(payload: dict) -> dict:
-    metrics = quality.measure(Path(payload["target"]))
-    return {"metrics": quality.summary(metrics), "per_file": metrics["per_file"]}
+    metrics = measure.measure(Path(payload["target"]))
+    return {"metrics": measure.summary(metrics), "per_file": metrics["per_file"]}
 
 
 def plan(payload: dict) -> dict:
-    from lib import patterns
+    from lib.quality import patterns
     from lib.store import open_store
 
     focus = payload["focus"]
     research_output = payload["context"]["research"]
-    candidates = [name for name, _ in quality.worst_files(
+    candidates = [name for name, _ in measure.worst_files(
         {"per_file": research_output["per_file"]}, focus, limit=10)]
     rules, formats = FIX_RULES[focus]
     change_kind = f"ruff-fix:{rules}" + ("+format" if formats else "")
@@ -54,7 +56,7 @@ def implement(payload: dict) -> dict:
     worktree = Path(payload["context"]["worktree"])
     files = [str(target / name) if target.is_dir() else str(target) for name in chosen["files"]]
     if files:
-        ruff = quality.ruff_bin()
+        ruff = measure.ruff_bin()
         _run([ruff, "check", "--no-cache", "--fix", "--select", chosen["rules"], "--exit-zero", *files], worktree)
         if chosen["format"]:
             _run([ruff, "format", "--no-cache", *files], worktree)
@@ -62,10 +64,10 @@ def implement(payload: dict) -> dict:
 
 
 def evaluate(payload: dict) -> dict:
-    after = quality.summary(quality.measure(Path(payload["target"])))
-    gates = quality.evaluate_gates(after, config.gates(), before=payload["context"]["research"].get("metrics"))
+    after = measure.summary(measure.measure(Path(payload["target"])))
+    gates = measure.evaluate_gates(after, config.gates(), before=payload["context"]["research"].get("metrics"))
     tests = run_tests(Path(payload["context"]["worktree"]))
-    passed = quality.gates_passed(gates) and tests.get("passed") is not False
+    passed = measure.gates_passed(gates) and tests.get("passed") is not False
     return {"metrics": after, "gates": gates, "tests": tests, "passed": passed}
 
 

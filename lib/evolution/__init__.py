@@ -10,9 +10,10 @@ import sys
 import time
 from pathlib import Path
 
-from lib import config, gitops, paths
+from lib import config, paths
+from lib.adapters import gitops
 from lib.errors import Conflict, NotFound, UsageError
-from lib.quality import FOCUS_SCORES
+from lib.quality.measure import FOCUS_SCORES
 from lib.store import ACTIVE, FINAL, Store, new_id
 from lib.timeparse import iso
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from lib import github, gitops
+from lib.adapters import github, gitops
 
 METRIC_ROWS = [
     ("docstring", "Docstring coverage", "%"), ("complexity", "Avg. complexity", ""),

@@ -16,7 +16,8 @@ import threading
 import time
 from pathlib import Path
 
-from lib import agents, config, fsutil, gitops, paths
+from lib import agents, config, fsutil, paths
+from lib.adapters import gitops
 from lib.agents import AgentError
 from lib.errors import ToolError
 from lib.evolution.eventlog import EventLog

@@ -17,7 +17,7 @@ def _aws_agents() -> list[dict]:
 
 def _not_configured() -> bool:
     """No credentials and no agent on AWS: the AWS checks have nothing to look at."""
-    from lib import aws
+    from lib.adapters import aws
 
     return not aws.credentials_available() and not _aws_agents()
 
@@ -28,7 +28,7 @@ NOT_CONFIGURED = ("ok", "not configured (local agents only)")
 @check("aws_credentials", AREA, groups=("basic", "post-recovery"), timeout=10)
 def credentials(context: dict) -> tuple[str, str]:
     """STS GetCallerIdentity: the credentials of the standard chain work."""
-    from lib import aws
+    from lib.adapters import aws
 
     if _not_configured():
         return NOT_CONFIGURED
@@ -43,12 +43,12 @@ def credentials(context: dict) -> tuple[str, str]:
 @check("aws_agents", AREA, groups=("full", "post-recovery"), timeout=30)
 def agent_states(context: dict) -> tuple[str, str]:
     """Each AWS agent's state (queried concurrently): stopped or unreadable is critical."""
-    from lib import agent_ops
+    from lib.ops import fleet
 
     selected = _aws_agents()
     if not selected:
         return "ok", "no agents on AWS (local or command runtimes only)"
-    rows = agent_ops.status_all(selected)
+    rows = fleet.status_all(selected)
     down = [f"{r['name']} {r['state']}" for r in rows
             if not r["ok"] or r["state"].split(",")[0] in ("stopped", "failed", "inactive", "degraded")]
     erring = [f"{r['name']} {r['errors_last_hour']} errors" for r in rows if r.get("errors_last_hour")]
@@ -68,7 +68,7 @@ def _project_alarm(alarm: dict, alert_names: set[str], namespace: str, resources
 @check("cloudwatch_alarms", AREA, groups=("full",), timeout=20)
 def alarms(context: dict) -> tuple[str, str]:
     """The project's CloudWatch alarms in ALARM (alerts.yaml, namespace TDeveloper, the agents' resources)."""
-    from lib import aws
+    from lib.adapters import aws
 
     if _not_configured():
         return NOT_CONFIGURED
@@ -87,7 +87,7 @@ def alarms(context: dict) -> tuple[str, str]:
 @check("aws_budget", AREA, groups=("full",), timeout=20)
 def budget(context: dict) -> tuple[str, str]:
     """The daily budget's actual spend against its limit."""
-    from lib import costs
+    from lib.ops import costs
 
     if _not_configured():
         return NOT_CONFIGURED

@@ -11,7 +11,7 @@ LOW_RATE_LIMIT = 0.1  # warn when less than a tenth of the hourly requests is le
 
 @check("github_api", "github", groups=("full",))
 def github_api(context: dict) -> tuple[str, str]:
-    from lib import github
+    from lib.adapters import github
     from lib.errors import NotFound
 
     if not github.token():

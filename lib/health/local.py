@@ -66,8 +66,8 @@ def disk(context: dict) -> tuple[str, str]:
 
 @check("stuck_evolutions", AREA)
 def stuck_evolutions(context: dict) -> tuple[str, str]:
-    """Active evolutions whose runner is gone or silent, overdue phases, orphaned agents (lib/stuck.py)."""
-    from lib import stuck
+    """Active evolutions whose runner is gone or silent, overdue phases, orphaned agents (lib/evolution/stuck.py)."""
+    from lib.evolution import stuck
     from lib.store import open_store
 
     result = stuck.scan(open_store())
@@ -77,7 +77,7 @@ def stuck_evolutions(context: dict) -> tuple[str, str]:
 @check("stale_locks", AREA)
 def stale_locks(context: dict) -> tuple[str, str]:
     """Cron locks held for over a day (still running?) or left by a run that died."""
-    from lib.tracing import fmt_seconds
+    from lib.insight.tracing import fmt_seconds
 
     files = sorted(paths.locks_dir().glob("*.lock"))
     problems = []

@@ -12,7 +12,8 @@ SERVER_TIMEOUT = 10.0  # the per-server limit of `python -m mcp.test`
 @check("mcp_servers", "mcp", groups=("full",), timeout=SERVER_TIMEOUT + 5)
 def mcp_servers(context: dict) -> tuple[str, str]:
     """Every configured server tested at once (server processes end before the check returns)."""
-    from lib import mcp_config, mcp_ops
+    from lib.adapters import mcp_config
+    from lib.ops import mcp_servers
 
     if not paths.mcp_config().exists():
         return "warning", f"no MCP config at {paths.mcp_config()}; write it: python scripts/init_evolution.py"
@@ -20,8 +21,8 @@ def mcp_servers(context: dict) -> tuple[str, str]:
         servers = mcp_config.load()
     except ToolError as failure:
         return "critical", str(failure)
-    rows = mcp_ops.test_all(servers, SERVER_TIMEOUT)
-    status = mcp_ops.check_status(rows)
+    rows = mcp_servers.test_all(servers, SERVER_TIMEOUT)
+    status = mcp_servers.check_status(rows)
     if not rows:
         return status, f"no servers configured in {paths.mcp_config()}"
     failed = [f"{row['name']}: {row['error']}" for row in rows if row["status"] != "ok"]

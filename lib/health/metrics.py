@@ -20,7 +20,7 @@ def _key_metrics(context: dict) -> dict:
     """{name: Result} of the key metrics over the default window, computed once per context."""
     with _lock:
         if "key_metrics" not in context:
-            from lib import metrics
+            from lib.insight import metrics
             from lib.store import open_store
 
             results = metrics.key_metric_results(open_store(), metrics.window_back(metrics.DEFAULT_WINDOW))
@@ -44,7 +44,7 @@ for _name in ("success_rate", "cycle_time", "cost_per_cycle", "pr_merge_rate", "
 @check("quality_gates", AREA, groups=("full",), timeout=180)
 def quality_gates(context: dict) -> tuple[str, str]:
     """The gates of config/gates.yaml on the default evolution targets."""
-    from lib import gates
+    from lib.quality import gates
     from lib.store import open_store
 
     found, missing = gates.targets(open_store())

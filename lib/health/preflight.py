@@ -10,7 +10,8 @@ import os
 import shutil
 from pathlib import Path
 
-from lib import agents, config, gitops, paths
+from lib import agents, config, paths
+from lib.adapters import gitops
 from lib.health import check
 from lib.store import ACTIVE, open_store
 from lib.timeparse import day_bounds, iso, utcnow
@@ -83,12 +84,12 @@ def no_active_cycles(context: dict) -> tuple[str, str]:
 
 @check("metrics_baseline", "evolution", GROUP, timeout=120)
 def metrics_baseline(context: dict) -> tuple[str, str]:
-    from lib import quality
+    from lib.quality import measure
 
     target = Path(context["target"])
     if not target.exists():
         return "critical", f"{target} does not exist"
-    metrics = quality.measure(target)
+    metrics = measure.measure(target)
     if not metrics["files"]:
         return "warning", f"no Python files under {target}: nothing to measure"
     return "ok", (f"{metrics['files']} files, docstring {metrics['docstring']}%, complexity {metrics['complexity']}, "

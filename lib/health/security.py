@@ -10,7 +10,7 @@ MAX_AGE_DAYS = 8  # the runbook audits weekly (Thursday)
 
 @check("security_audit", "security", groups=("full",))
 def security_audit(context: dict) -> tuple[str, str]:
-    from lib.security_audit import META_DETAIL_KEY
+    from lib.ops.security_audit import META_DETAIL_KEY
     from lib.store import open_store
 
     store = open_store()

@@ -15,7 +15,8 @@ import os
 import sys
 from decimal import Decimal
 
-from lib import aws, config
+from lib import config
+from lib.adapters import aws
 from lib.errors import Conflict
 from lib.store.base import (
     ACTIVE,

@@ -7,7 +7,8 @@ import time
 
 import click
 
-from lib import evolution, history, paths
+from lib import evolution, paths
+from lib.insight import history
 from lib.store import FINAL, Store
 
 

@@ -16,7 +16,8 @@ import re
 import secrets
 import uuid
 
-from lib import aws, config, timeparse
+from lib import config, timeparse
+from lib.adapters import aws
 from lib.errors import ExternalError, ToolError
 
 EXTERNAL_TAG = ("tdev:rotation", "external")

@@ -1,7 +1,7 @@
 """Operating the configured MCP servers: test them all at once, restart them.
 
 `python -m mcp.test` and restart_mcp.py are thin shells around test_all() and restart().
-Long-running (http) servers that have a `command` run detached under lib/mcp_logpump.py,
+Long-running (http) servers that have a `command` run detached under lib/adapters/mcp_logpump.py,
 which leads their process group and copies their output into the MCP logs; their pid
 file is <history>/mcp/<name>.pid. Stdio servers belong to their clients: a restart ends
 the running ones so that each client starts a fresh one.
@@ -19,8 +19,9 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from lib import cli, mcp_client, paths
-from lib.mcp_config import ServerSpec
+from lib import cli, paths
+from lib.adapters import mcp_client
+from lib.adapters.mcp_config import ServerSpec
 
 COLUMNS = [("name", "SERVER"), ("transport", "TRANSPORT"), ("status_text", "STATUS"), ("latency", "HANDSHAKE"),
            ("protocol_version", "PROTOCOL"), ("server", "NAME/VERSION"), ("tools", "TOOLS"), ("error", "REASON")]
@@ -162,7 +163,7 @@ def _recorded_pid(spec: ServerSpec) -> int | None:
         cmdline = psutil.Process(pid).cmdline()
     except (OSError, ValueError, IndexError, psutil.Error):
         return None
-    return pid if "lib.mcp_logpump" in cmdline and spec.name in cmdline else None
+    return pid if "lib.adapters.mcp_logpump" in cmdline and spec.name in cmdline else None
 
 
 def stop_http(spec: ServerSpec) -> list[int]:
@@ -180,7 +181,7 @@ def start_http(spec: ServerSpec) -> subprocess.Popen:
     """Start a long-running server detached, under the log pump, and record its pid."""
     log_dir = paths.mcp_log_dir()
     log_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-    argv = [sys.executable, "-m", "lib.mcp_logpump", spec.name, str(log_dir), str(spec.working_dir()), "--",
+    argv = [sys.executable, "-m", "lib.adapters.mcp_logpump", spec.name, str(log_dir), str(spec.working_dir()), "--",
             *spec.argv]
     with open(os.devnull, "rb") as nothing:
         process = subprocess.Popen(argv, cwd=paths.root(), env={**os.environ, **spec.env}, stdin=nothing,

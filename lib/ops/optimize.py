@@ -14,8 +14,11 @@ import os
 import re
 from datetime import timedelta
 
-from lib import agent_ops, agents, aws, log_archive, timeparse
+from lib import agents, timeparse
+from lib.adapters import aws
+from lib.backup import log_archive
 from lib.errors import ToolError
+from lib.ops import fleet
 
 LOOKBACK = timedelta(days=7)
 IDLE_WINDOW = timedelta(days=1)
@@ -102,7 +105,7 @@ def _ecs_findings(agent: dict, now, store) -> list[Finding]:
         return []
 
     def scale_down(agent=agent):
-        row = agent_ops.stop_all([agent], store, dry_run=False)[0]
+        row = fleet.stop_all([agent], store, dry_run=False)[0]
         if not row["ok"]:
             raise ToolError(row["detail"])
     shown = "no CPU data" if cpu is None else f"CPU at most {cpu:.1f}%"
@@ -143,7 +146,7 @@ def findings(store) -> list[Finding]:
     now = timeparse.utcnow()
     registry = agents.registry()
     aws_agents = [a for a in registry if a["runtime"] in ("lambda", "ecs")]
-    agent_ops.prepare(aws_agents, "look for savings")
+    fleet.prepare(aws_agents, "look for savings")
     found: list[Finding] = []
     for agent in aws_agents:
         if agent["runtime"] == "lambda":

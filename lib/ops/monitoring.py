@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import json
 
-from lib import aws, config
+from lib import config
+from lib.adapters import aws
 
 DASHBOARDS = ("Main", "Agent", "Cost", "Security")
 COMPARISONS = {
@@ -32,7 +33,7 @@ def alarm_name(alert: dict) -> str:
 
 def _threshold_of(metric: str) -> dict | None:
     """The thresholds.yaml entry of a CloudWatch metric name (EvolutionSuccessRate -> success_rate)."""
-    from lib import metrics
+    from lib.insight import metrics
 
     for name, entry in metrics.thresholds().items():
         if entry.get("metric", metrics.CLOUDWATCH_NAMES.get(name)) == metric:
@@ -86,7 +87,7 @@ def _metric_widget(title: str, metrics: list, stat: str = "Average", annotations
 
 
 def _key_metric_widgets(names: tuple) -> list[dict]:
-    from lib import metrics
+    from lib.insight import metrics
 
     limits = metrics.thresholds()
     widgets = []

@@ -8,7 +8,8 @@ import hashlib
 import json
 from datetime import date, timedelta
 
-from lib import aws, config, paths, timeparse
+from lib import config, paths, timeparse
+from lib.adapters import aws
 from lib.errors import UsageError
 from lib.fsutil import atomic_write
 from lib.store import Store

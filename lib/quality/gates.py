@@ -4,7 +4,7 @@ and the security findings count behind SecurityGateFailures.
 
 Targets are the settings' evolution.default_target and EVOLUTION_TARGET (relative paths
 resolve from the working directory, as run_evolution.py resolves --target); --all adds
-every target the history has seen. The measuring itself is lib/quality.py.
+every target the history has seen. The measuring itself is lib/quality/measure.py.
 """
 
 from __future__ import annotations
@@ -61,10 +61,10 @@ def worst_files(measured: dict, gate: str, limit: int = 5) -> list[dict]:
 
 def gate_report(target: Path, verbose: bool = False) -> dict:
     """The gates of config/gates.yaml on one target: {target, gates: [...]} with worst files when verbose."""
-    from lib import quality
+    from lib.quality import measure
 
-    measured = quality.measure(target)
-    results = quality.evaluate_gates(measured, config.gates())
+    measured = measure.measure(target)
+    results = measure.evaluate_gates(measured, config.gates())
     for result in results:
         result["status"] = "no-data" if result["passed"] is None else "passed" if result["passed"] else "failed"
         if verbose:
@@ -81,12 +81,12 @@ def security_findings(store) -> int | None:
         recorded = len(recorded)
     if isinstance(recorded, int | float) and not isinstance(recorded, bool):
         return int(recorded)
-    from lib import quality
+    from lib.quality import measure
 
     found, _ = targets(store)
     if not found:
         return None
-    return sum(len(quality.ruff_findings(path, quality.SECURITY_RULES)) for path in found)
+    return sum(len(measure.ruff_findings(path, measure.SECURITY_RULES)) for path in found)
 
 
 

@@ -17,9 +17,9 @@ from pathlib import Path
 
 from lib import paths, timeparse
 from lib.errors import NotFound, ToolError, UsageError
+from lib.insight.tracing import fmt_seconds
 from lib.log import mask_secrets
 from lib.store import ACTIVE, FINAL, Store
-from lib.tracing import fmt_seconds
 
 TASK_ID = re.compile(r"^task-[\w-]+$")
 EVOLUTION_ID = re.compile(r"^evo-[\w-]+$")
@@ -415,7 +415,7 @@ def render_task(details: dict) -> str:
 
 def render_analysis(report: dict) -> str:
     """analyze_failure's text: failure, tasks, log lines, similar failures, next steps."""
-    from lib import history
+    from lib.insight import history
 
     failure = report["failure"]
     headline = f"Evolution {report['id']}: {report['status']}"

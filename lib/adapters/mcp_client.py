@@ -24,9 +24,9 @@ from collections import deque
 from pathlib import Path
 
 from lib import paths
+from lib.adapters.mcp_config import ServerSpec
 from lib.errors import ExternalError
 from lib.log import mask_secrets
-from lib.mcp_config import ServerSpec
 from lib.timeparse import iso
 
 PROTOCOL_VERSION = "2025-06-18"

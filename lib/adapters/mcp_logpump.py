@@ -1,6 +1,6 @@
 """Run one long-running MCP server detached and copy its output into the MCP logs.
 
-    python -m lib.mcp_logpump NAME LOG_DIR CWD -- COMMAND [ARG ...]
+    python -m lib.adapters.mcp_logpump NAME LOG_DIR CWD -- COMMAND [ARG ...]
 
 restart_mcp.py starts this in a new session, so it leads the process group that the
 server joins: ending the group ends both. Each output line goes to LOG_DIR/NAME.log and,
@@ -25,7 +25,7 @@ def main(argv: list[str]) -> int:
     if len(argv) < 5 or argv[3] != "--":
         print(__doc__, file=sys.stderr)
         return 2
-    from lib.mcp_client import ServerLog
+    from lib.adapters.mcp_client import ServerLog
 
     name, log_dir, cwd, command = argv[0], Path(argv[1]), argv[2], argv[4:]
     log = ServerLog(name, log_dir)

@@ -16,8 +16,10 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 
-from lib import config, gitops, paths, stuck
+from lib import config, paths
+from lib.adapters import gitops
 from lib.errors import Conflict, NotFound, ToolError
+from lib.evolution import stuck
 from lib.store import ACTIVE, FINAL, Store
 from lib.timeparse import from_iso, iso
 
@@ -269,7 +271,7 @@ def _base_ref(repo: Path, base: str) -> str | None:
 
 def _open_pr_branches(plan: Plan) -> set[str] | None:
     """Head branches of open PRs, or None when GitHub cannot be asked (then PRs count as open)."""
-    from lib import github
+    from lib.adapters import github
 
     if not github.configured():
         plan.notes.append("GitHub not configured: branches of evolutions that opened a PR are kept")

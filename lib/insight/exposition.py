@@ -12,8 +12,10 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from lib import cli, config, gates, metrics
+from lib import cli, config
 from lib.fsutil import atomic_write
+from lib.insight import metrics
+from lib.quality import gates
 
 FORMATS = ("prometheus", "openmetrics", "json", "cloudwatch")
 PREFIX = "tdeveloper"
@@ -123,7 +125,7 @@ def cloudwatch_data(document: dict) -> list[dict]:
 
 def put_cloudwatch(document: dict, dry_run: bool) -> dict:
     """Put the metrics in the settings' namespace (TDeveloper); returns {namespace, metrics, sent}."""
-    from lib import aws
+    from lib.adapters import aws
 
     namespace = config.settings()["aws"]["cloudwatch_namespace"]
     data = cloudwatch_data(document)

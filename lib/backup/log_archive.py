@@ -13,7 +13,8 @@ import os
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from lib import agents, aws, config, paths, timeparse
+from lib import agents, config, paths, timeparse
+from lib.adapters import aws
 from lib.errors import ExternalError, ToolError
 
 #: the only retention periods CloudWatch Logs accepts

@@ -17,7 +17,8 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from lib import config, mcp_config, paths
+from lib import config, paths
+from lib.adapters import mcp_config
 from lib.errors import ToolError
 from lib.timeparse import iso, utcnow
 
@@ -197,7 +198,7 @@ def mcp_shim_shadowing() -> list[Finding]:
 def _client_error(error: Exception, *codes: str) -> bool:
     from botocore.exceptions import ClientError
 
-    from lib import aws
+    from lib.adapters import aws
 
     return isinstance(error, ClientError) and aws.is_error(error, *codes)
 
@@ -206,7 +207,7 @@ def _client_error(error: Exception, *codes: str) -> bool:
 def backup_bucket() -> list[Finding]:
     from botocore.exceptions import ClientError
 
-    from lib import aws
+    from lib.adapters import aws
 
     bucket = paths.backup_bucket()
     s3 = aws.client("s3")
@@ -254,7 +255,7 @@ def _age_days(moment: datetime | None, now: datetime) -> float:
 
 @rule("secret-rotation", full_only=True)
 def secret_rotation() -> list[Finding]:
-    from lib import aws
+    from lib.adapters import aws
 
     settings = config.settings()
     prefix, limit = settings["aws"]["secret_prefix"], settings["retention"]["secret_max_age_days"]
@@ -282,7 +283,7 @@ def secret_rotation() -> list[Finding]:
 
 @rule("iam-access-keys", full_only=True)
 def iam_access_keys() -> list[Finding]:
-    from lib import aws
+    from lib.adapters import aws
 
     limit = config.settings()["retention"]["access_key_max_age_days"]
     iam = aws.client("iam")
@@ -309,7 +310,7 @@ def _project_log_group(name: str, functions: set[str]) -> bool:
 
 @rule("log-retention", full_only=True)
 def log_retention() -> list[Finding]:
-    from lib import aws
+    from lib.adapters import aws
 
     days = config.settings()["retention"]["log_retention_days"]
     functions = {agent["function_name"] for agent in config.agents() if agent.get("function_name")}
@@ -327,7 +328,7 @@ def log_retention() -> list[Finding]:
 
 @rule("branch-protection", full_only=True)
 def branch_protection() -> list[Finding]:
-    from lib import github
+    from lib.adapters import github
     from lib.errors import NotFound
 
     if not github.configured():

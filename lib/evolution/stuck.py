@@ -17,8 +17,8 @@ from datetime import datetime
 
 from lib import config, timeparse
 from lib.errors import UsageError
+from lib.insight.tracing import fmt_seconds
 from lib.store import ACTIVE, FINAL, Store
-from lib.tracing import fmt_seconds
 
 DEFAULT_PHASE_TIMEOUT = 3600
 ENV_KEY = "TDEV_EVOLUTION_ID"

@@ -13,9 +13,10 @@ import io
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from lib import config, metrics, paths, timeparse
+from lib import config, paths, timeparse
 from lib.fsutil import atomic_write
-from lib.metrics import Window
+from lib.insight import metrics
+from lib.insight.metrics import Window
 
 # ---- SLA ---------------------------------------------------------------------------------------
 

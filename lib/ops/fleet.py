@@ -11,7 +11,8 @@ from __future__ import annotations
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
-from lib import agents, aws, log, timeparse
+from lib import agents, log, timeparse
+from lib.adapters import aws
 from lib.agents.aws_base import PRE_STOP_TAG, AwsRuntime, decode_capacity, encode_capacity
 from lib.errors import ToolError
 

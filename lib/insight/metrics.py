@@ -113,7 +113,7 @@ class PullRequests:
     """auto-evolution PRs updated since a moment, fetched once; note says why there are none."""
 
     def __init__(self, since: datetime):
-        from lib import github
+        from lib.adapters import github
 
         self.pulls: list[dict] = []
         self.note = ""

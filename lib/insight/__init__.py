@@ -1,0 +1,1 @@
+"""Insight: what the history says (listings, key metrics, exposition, reports, traces, diagnosis)."""
