@@ -7,11 +7,8 @@ expected failures into one `error:` line and the documented exit code.
 from __future__ import annotations
 
 import contextlib
-import fcntl
-import getpass
 import json
 import os
-import socket
 import sys
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -19,12 +16,12 @@ from typing import Any
 
 import click
 
-from lib import log, paths
-from lib.errors import Conflict, ToolError, UsageError
-from lib.timeparse import iso
+from lib import checks, log
+from lib.audit import audit  # noqa: F401 - the scripts' one import for the audit line
+from lib.errors import ToolError, UsageError
+from lib.locks import lock  # noqa: F401 - and for the cron lock
 
-OK, WARNING, CRITICAL, UNKNOWN = 0, 1, 2, 3
-STATUS_CODES = {"ok": OK, "warning": WARNING, "critical": CRITICAL, "unknown": UNKNOWN}
+UNKNOWN = checks.EXIT_CODES[checks.UNKNOWN]
 
 
 def _fail(message: str, code: int) -> int:
@@ -135,65 +132,17 @@ def confirm(question: str, assume_yes: bool, flag: str = "--confirm") -> None:
     raise UsageError(f"refusing without {flag}: {question}", f"pass {flag} to go ahead")
 
 
-# ---- audit and locks ------------------------------------------------------------------
-
-
-def audit(result: str, **details: Any) -> None:
-    """Append one JSON line per mutating command to evolution_history/audit.log."""
-    entry = {
-        "time": iso(),
-        "user": _user(),
-        "host": socket.gethostname(),
-        "command": log.mask_secrets(" ".join([Path(sys.argv[0]).name, *sys.argv[1:]])),
-        "result": result,
-        **details,
-    }
-    path = paths.audit_log()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    line = log.mask_secrets(json.dumps(entry, default=str, sort_keys=True)) + "\n"
-    with open(path, "a", encoding="utf-8") as handle:  # O_APPEND: one write, one line
-        handle.write(line)
-
-
-def _user() -> str:
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):
-        return str(os.getuid())
-
-
-@contextlib.contextmanager
-def lock(name: str) -> Iterator[Path]:
-    """A non-blocking flock for cron jobs: a second run exits at once with a clear message."""
-    path = paths.locks_dir() / f"{name}.lock"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle = open(path, "a+", encoding="utf-8")
-    try:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            handle.seek(0)
-            holder = handle.read().strip() or "another process"
-            raise Conflict(f"{name} is already running ({holder})", f"wait for it to finish; lock {path}") from None
-        handle.seek(0)
-        handle.truncate()
-        handle.write(f"pid {os.getpid()} since {iso()}\n")
-        handle.flush()
-        try:
-            yield path
-        finally:  # an empty file marks a clean release; a holder line left behind means the run died
-            handle.seek(0)
-            handle.truncate()
-    finally:
-        handle.close()
-
-
-def lock_held(path: Path) -> bool:
-    """Whether a process holds the flock on path (probed with a shared lock, released at once)."""
-    with open(path, "a+", encoding="utf-8") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return True
-        fcntl.flock(handle, fcntl.LOCK_UN)
-        return False
+def report_checks(results: list[checks.Result], as_json: bool, title: str) -> int:
+    """Print a summary line and a table (or the JSON of DESIGN §8); return the plugin exit code."""
+    status = checks.worst(results)
+    if as_json:
+        print_json({"status": status, "checks": [r.as_json() for r in results]})
+    else:
+        counts = {s: sum(r.status == s for r in results) for s in checks.STATUSES}
+        tally = ", ".join(f"{n} {s}" for s, n in counts.items() if n)
+        click.echo(f"{title} {status.upper()}: {len(results)} checks ({tally})")
+        print_table(
+            [{**r.as_json(), "status": r.status.upper(), "ms": r.duration_ms} for r in results],
+            [("name", "CHECK"), ("area", "AREA"), ("status", "STATUS"), ("summary", "SUMMARY"), ("ms", "MS")],
+        )
+    return checks.exit_code(status)

@@ -15,6 +15,7 @@ import click
 from lib import cli, timeparse
 from lib.adapters import aws
 from lib.backup import log_archive
+from lib.ops import backups
 
 
 @click.command(help=__doc__)
@@ -26,7 +27,7 @@ def main(older_than: str, dry_run: bool, as_json: bool) -> int:
     dry = cli.is_dry_run(dry_run)
     aws.require_credentials("archive logs")
     with cli.lock("archive_logs"):
-        files = log_archive.archive(age, dry)
+        files = backups.archive_logs(age, dry)
         groups = log_archive.set_retention(dry)
     failed = [row["file"] for row in files if not row["ok"]]
     if not dry:

@@ -16,6 +16,7 @@ import click
 
 from lib import cli
 from lib.backup import jobs
+from lib.ops import backups
 
 
 @click.command(help=__doc__)
@@ -27,7 +28,7 @@ from lib.backup import jobs
 def main(kind: str | None, no_s3: bool, dry_run: bool, as_json: bool) -> int:
     if kind is None:
         raise click.UsageError("choose --daily or --full")
-    result, code = jobs.run(kind, None, s3=not no_s3, dry_run=cli.is_dry_run(dry_run))
+    result, code = backups.backup(kind, None, s3=not no_s3, dry_run=cli.is_dry_run(dry_run))
     cli.emit(result, as_json, jobs.describe(result), jobs.DESCRIBE_COLUMNS)
     return code
 

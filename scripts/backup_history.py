@@ -13,6 +13,7 @@ import click
 
 from lib import cli, timeparse
 from lib.backup import jobs
+from lib.ops import backups
 
 
 @click.command(help=__doc__)
@@ -21,7 +22,7 @@ from lib.backup import jobs
 @cli.dry_run_option
 @cli.json_option
 def main(day: str, no_s3: bool, dry_run: bool, as_json: bool) -> int:
-    result, code = jobs.run("history", timeparse.parse_date(day), s3=not no_s3, dry_run=cli.is_dry_run(dry_run))
+    result, code = backups.backup("history", timeparse.parse_date(day), s3=not no_s3, dry_run=cli.is_dry_run(dry_run))
     cli.emit(result, as_json, jobs.describe(result), jobs.DESCRIBE_COLUMNS)
     return code
 

@@ -14,7 +14,7 @@ Examples (runbook, Rolling Back Changes / Quality Gates Failing):
 import _bootstrap  # noqa: F401
 import click
 
-from lib import cli, health
+from lib import cli
 from lib.insight import metrics
 from lib.quality import gates
 from lib.store import open_store
@@ -41,7 +41,7 @@ def main(every: bool, verbose: bool, explicit: tuple, window: str, gates_only: b
         results += gates.gate_results(found, missing, verbose)
     if not gates_only:
         results += metrics.key_metric_results(store, metrics.window_back(window))
-    code = health.report(results, as_json, "check_metrics")
+    code = cli.report_checks(results, as_json, "check_metrics")
     if verbose and not as_json:
         print()
         cli.print_table(gates.worst_file_rows(results), [("target", "TARGET"), ("gate", "GATE"),

@@ -13,7 +13,7 @@ Example (runbook, Evening Checklist):
 import _bootstrap  # noqa: F401
 import click
 
-from lib import cli
+from lib import checks, cli
 from lib.evolution import stuck
 from lib.store import open_store
 
@@ -31,7 +31,7 @@ def main(as_json: bool) -> int:
         click.echo(f"STUCK {result['status'].upper()}: {stuck.summary(result)}")
         if result["findings"]:
             cli.print_table([{**f, "status": f["status"].upper()} for f in result["findings"]], COLUMNS)
-    return cli.STATUS_CODES[result["status"]]
+    return checks.exit_code(result["status"])
 
 
 if __name__ == "__main__":

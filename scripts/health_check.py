@@ -22,7 +22,7 @@ def main(full: bool, post_recovery: bool, timeout, as_json: bool) -> int:
     groups = {"basic"} | ({"full"} if full else set()) | ({"post-recovery"} if post_recovery else set())
     default = timeout or float(config.settings()["health"]["check_timeout_seconds"])
     results = health.run(health.select(groups), {"full": full}, default_timeout=default)
-    return health.report(results, as_json, "HEALTH")
+    return cli.report_checks(results, as_json, "HEALTH")
 
 
 if __name__ == "__main__":

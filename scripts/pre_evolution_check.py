@@ -9,7 +9,8 @@ Example (runbook, Starting an Evolution Cycle):
 import _bootstrap  # noqa: F401
 import click
 
-from lib import cli, evolution, health, preflight
+from lib import cli, evolution
+from lib.health import preflight
 
 
 @click.command(help=__doc__)
@@ -17,7 +18,7 @@ from lib import cli, evolution, health, preflight
 @cli.json_option
 def main(target, as_json: bool) -> int:
     target, _, _ = evolution.defaults(target, 1, None)
-    return health.report(preflight.run(target), as_json, "PRE-EVOLUTION")
+    return cli.report_checks(preflight.run(target), as_json, "PRE-EVOLUTION")
 
 
 if __name__ == "__main__":

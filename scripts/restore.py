@@ -16,6 +16,7 @@ import click
 
 from lib import cli, timeparse
 from lib.backup import restore
+from lib.ops import backups
 
 
 @click.command(help=__doc__)
@@ -28,7 +29,7 @@ from lib.backup import restore
 @cli.dry_run_option
 @cli.json_option
 def main(day: str, confirm: bool, source: str | None, kind: str, dry_run: bool, as_json: bool) -> int:
-    result = restore.execute(timeparse.parse_date(day), source, kind, confirm and not cli.is_dry_run(dry_run))
+    result = backups.restore_backup(timeparse.parse_date(day), source, kind, confirm and not cli.is_dry_run(dry_run))
     if as_json:
         cli.print_json(result)
     else:

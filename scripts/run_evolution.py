@@ -14,8 +14,9 @@ Examples (runbook, Starting an Evolution Cycle; Quality Gates Failing):
 import _bootstrap  # noqa: F401
 import click
 
-from lib import cli, evolution, paths, preflight
+from lib import cli, evolution, paths
 from lib.errors import ToolError
+from lib.health import preflight
 from lib.ops import monitor as live
 from lib.store import open_store
 

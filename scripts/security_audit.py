@@ -16,7 +16,7 @@ Example (runbook, Weekly Tasks):
 import _bootstrap  # noqa: F401
 import click
 
-from lib import cli
+from lib import checks, cli
 from lib.ops import security_audit
 
 
@@ -37,7 +37,7 @@ def main(full: bool, as_json: bool) -> int:
             cli.info(f"could not check {problem['rule']}: {problem['error']}")
         for item in document["skipped"]:
             cli.info(f"skipped {item['rule']}: {item['reason']}")
-    return cli.STATUS_CODES[document["status"]]
+    return checks.exit_code(document["status"])
 
 
 if __name__ == "__main__":

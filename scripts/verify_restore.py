@@ -14,7 +14,7 @@ from pathlib import Path
 import _bootstrap  # noqa: F401
 import click
 
-from lib import cli, health
+from lib import cli
 from lib.backup import verify
 
 
@@ -24,7 +24,7 @@ from lib.backup import verify
 @cli.json_option
 def main(archive_path: Path | None, as_json: bool) -> int:
     results, title = verify.run(archive_path)
-    return health.report(results, as_json, title)
+    return cli.report_checks(results, as_json, title)
 
 
 if __name__ == "__main__":

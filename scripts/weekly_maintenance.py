@@ -14,7 +14,7 @@ import _bootstrap  # noqa: F401
 import click
 
 from lib import cli
-from lib.backup import maintenance
+from lib.ops import backups
 
 
 @click.command(help=__doc__)
@@ -23,7 +23,7 @@ from lib.backup import maintenance
 @cli.dry_run_option
 @cli.json_option
 def main(step_timeout: float, dry_run: bool, as_json: bool) -> int:
-    rows, code = maintenance.execute(cli.is_dry_run(dry_run), step_timeout)
+    rows, code = backups.weekly_maintenance(cli.is_dry_run(dry_run), step_timeout)
     if as_json:
         cli.print_json({"status": "failed" if code else "ok", "steps": rows})
     else:

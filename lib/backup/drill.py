@@ -22,8 +22,8 @@ from pathlib import Path
 
 from lib import timeparse
 from lib.backup import jobs, repository, restore, verify
+from lib.checks import worst
 from lib.errors import ToolError
-from lib.health import worst
 
 
 @contextlib.contextmanager

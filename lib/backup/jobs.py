@@ -1,21 +1,27 @@
 """Making a backup: snapshot the store, stream the files into an archive, copy it to S3, prune.
 
-The scripts hold the lock and write the audit line; this module does the work and
+lib/ops/backups.py holds the lock and writes the audit line; this module does the work and
 returns what it did as a plain dict (printed as a table or as JSON).
 """
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import tempfile
 import time
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from datetime import date
 from pathlib import Path
 
 import lib
-from lib import cli, config, timeparse
+from lib import config, timeparse
 from lib.backup import archive, repository, sources
 from lib.errors import ToolError
+
+#: A progress display over items with a label (lib.cli.progress on a terminal); the library never draws one itself.
+Progress = Callable[[list, str], AbstractContextManager]
 
 
 def _header(kind: str, day: date, created, store: sources.StoreCopy, selection: sources.Selection) -> dict:
@@ -44,7 +50,7 @@ def _preview(kind: str, day: date, key: str) -> dict:
 
 
 def create(kind: str, day: date | None = None, s3: bool = True, dry_run: bool = False, prune: bool = True,
-           folder: Path | None = None) -> dict:
+           folder: Path | None = None, progress: Progress | None = None) -> dict:
     """Make one backup of a kind (daily, full, history) into folder (default: the backup folder)."""
     created = timeparse.utcnow()
     day = day or created.astimezone().date()
@@ -54,7 +60,7 @@ def create(kind: str, day: date | None = None, s3: bool = True, dry_run: bool = 
     if dry_run:
         result = _preview(kind, day, key)
     else:
-        result = _write(kind, day, created, key, folder or repository.local_dir())
+        result = _write(kind, day, created, key, folder or repository.local_dir(), progress)
     result["s3"] = {"status": "skipped", "note": s3_note}
     if upload and not dry_run:
         try:
@@ -67,7 +73,7 @@ def create(kind: str, day: date | None = None, s3: bool = True, dry_run: bool = 
     return result
 
 
-def _write(kind: str, day: date, created, key: str, folder: Path) -> dict:
+def _write(kind: str, day: date, created, key: str, folder: Path, progress: Progress | None) -> dict:
     target = folder / key
     target.parent.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
@@ -80,7 +86,7 @@ def _write(kind: str, day: date, created, key: str, folder: Path) -> dict:
         header = _header(kind, day, created, store, selection)
         with archive.ArchiveWriter(target, header, [name for name, _ in items]) as writer:
             writer.warnings.extend(selection.warnings)
-            with cli.progress(items, f"backup {kind}") as bar:
+            with progress(items, f"backup {kind}") if progress else contextlib.nullcontext(items) as bar:
                 for name, path in bar:
                     writer.add_file(name, path)
             manifest = writer.close()
@@ -140,19 +146,3 @@ def describe(result: dict) -> list[dict]:
                      f"{retention['keep_weekly']} weekly)"})
     rows.extend({"what": "warning", "value": warning} for warning in result.get("warnings", []))
     return rows
-
-
-def run(kind: str, day: date | None, s3: bool, dry_run: bool) -> tuple[dict, int]:
-    """The whole command behind backup.py and backup_history.py: lock, clean, back up, audit."""
-    if dry_run:
-        return create(kind, day, s3, dry_run=True), 0
-    with cli.lock("backup"):
-        leftovers = repository.clean_stale()
-        result = create(kind, day, s3)
-    result["cleaned"] = leftovers
-    failed = result["s3"]["status"] == "failed"
-    cli.audit("failed" if failed else "ok", kind=kind, archive=result["archive"], s3=result["s3"]["status"],
-              deleted=result.get("retention", {}).get("local", []))
-    if result["s3"]["status"] == "skipped":
-        cli.info(f"note: {result['s3']['note']}")
-    return result, 1 if failed else 0

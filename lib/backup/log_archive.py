@@ -9,12 +9,14 @@ project that keep their events forever get the configured retention.
 from __future__ import annotations
 
 import bisect
+import contextlib
 import os
 from datetime import datetime, timedelta
 from pathlib import Path
 
 from lib import agents, config, paths, timeparse
 from lib.adapters import aws
+from lib.backup.jobs import Progress
 from lib.errors import ExternalError, ToolError
 
 #: the only retention periods CloudWatch Logs accepts
@@ -108,15 +110,14 @@ def ensure_bucket(bucket: str) -> None:
             s3.create_bucket(**params)
 
 
-def archive(older_than: timedelta, dry_run: bool) -> list[dict]:
-    from lib import cli
-
+def archive(older_than: timedelta, dry_run: bool, progress: Progress | None = None) -> list[dict]:
+    """Archive every log file older than the age; progress is the caller's display, if any."""
     files = candidates(older_than)
     bucket = paths.backup_bucket()
     if files and not dry_run:
         ensure_bucket(bucket)
     rows = []
-    with cli.progress(files, "archiving logs") as items:
+    with progress(files, "archiving logs") if progress else contextlib.nullcontext(files) as items:
         for path in items:
             rows.append(archive_file(path, bucket, dry_run))
     return rows

@@ -54,15 +54,3 @@ def run_step(name: str, command: list[str], dry_run: bool, timeout: float) -> di
 
 def run(dry_run: bool, timeout: float) -> list[dict]:
     return [run_step(name, command, dry_run, timeout) for name, command in steps()]
-
-
-def execute(dry_run: bool, timeout: float) -> tuple[list[dict], int]:
-    """weekly_maintenance.py: every step under the lock, audited; exit 1 when any step failed."""
-    from lib import cli
-
-    with cli.lock("weekly_maintenance"):
-        rows = run(dry_run, timeout)
-    failed = [row["step"] for row in rows if row["status"] != "ok"]
-    if not dry_run:
-        cli.audit("failed" if failed else "ok", failed=failed)
-    return rows, 1 if failed else 0

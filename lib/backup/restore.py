@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import ctypes
 import errno
+import logging
 import os
 import shutil
 import time
@@ -28,6 +29,8 @@ from pathlib import Path
 from lib import paths, timeparse
 from lib.backup import archive, repository, sources
 from lib.errors import Conflict, NotFound, ToolError
+
+logger = logging.getLogger(__name__)
 
 RESTORE_RECORD = "restore.json"
 _AT_FDCWD = -100
@@ -64,13 +67,12 @@ def _kind_words(kind: str) -> str:
 
 def active_evolutions() -> list[str]:
     """Evolutions pending, running or stopping; none when the store is too damaged to say."""
-    from lib import cli
     from lib.store import open_store
 
     try:
         store = open_store()
     except ToolError as failure:  # a broken store is what a restore is for
-        cli.info(f"note: cannot read the store to look for active evolutions ({failure.message})")
+        logger.warning("note: cannot read the store to look for active evolutions (%s)", failure.message)
         return []
     try:
         return [e["id"] for e in store.active_evolutions()]
@@ -401,22 +403,6 @@ def load_record() -> dict:
                        "run python scripts/restore.py first, or check an archive with --archive PATH") from None
     except ValueError:
         raise ToolError(f"{path} is not valid JSON", "run the restore again") from None
-
-
-def execute(day: date, source: str | None, kind: str, confirm: bool) -> dict:
-    """restore.py: the plan without --confirm; with it, the restore under the backup lock, audited."""
-    from lib import cli
-
-    if not confirm:
-        return plan(day, source, kind)
-    with cli.lock("backup"):
-        try:
-            result = run(day, source, kind)
-        except ToolError as failure:
-            cli.audit("failed", date=day.isoformat(), error=str(failure))
-            raise
-    cli.audit("ok", date=day.isoformat(), archives=[a["key"] for a in result["archives"]], aside=result["aside"])
-    return result
 
 
 def _archive_line(item: dict) -> str:

@@ -20,8 +20,8 @@ from pathlib import Path
 
 from lib import config, paths, timeparse
 from lib.backup import archive, restore, sources
+from lib.checks import Result, worst
 from lib.errors import ToolError
-from lib.health import Result, worst
 
 AREA = "restore"
 

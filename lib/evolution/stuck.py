@@ -15,7 +15,7 @@ import socket
 from dataclasses import asdict, dataclass
 from datetime import datetime
 
-from lib import config, timeparse
+from lib import checks, config, timeparse
 from lib.errors import UsageError
 from lib.insight.tracing import fmt_seconds
 from lib.store import ACTIVE, FINAL, Store
@@ -25,7 +25,6 @@ ENV_KEY = "TDEV_EVOLUTION_ID"
 _ENV_IN_ARGS = re.compile(rf"{ENV_KEY}=(evo-[\w-]+)")
 #: how a runner shows in a command line besides its evolution id (python -m lib.evolution.worker <id>)
 RUNNER_MARKERS = ("lib.evolution.worker", "run_evolution")
-_SEVERITY = {"ok": 0, "warning": 1, "critical": 2}
 
 
 @dataclass
@@ -197,8 +196,8 @@ def scan(store: Store, now: datetime | None = None) -> dict:
             findings.append(dead)
         findings.extend(overdue_phases(store, record, now, limit))
     findings.extend(orphans(store))
-    findings.sort(key=lambda f: (-_SEVERITY[f.status], f.evolution_id))
-    status = max((f.status for f in findings), key=_SEVERITY.__getitem__, default="ok")
+    findings.sort(key=lambda f: (-checks.SEVERITY[f.status], f.evolution_id))
+    status = checks.worst_status(f.status for f in findings)
     return {"status": status, "active": len(active), "findings": [f.as_json() for f in findings]}
 
 

@@ -2,7 +2,7 @@
 
 Modules in this package register checks with @check(...); health_check.py and
 pre_evolution_check.py pick them by group. A check returns (status, summary) with status
-one of ok, warning, critical, unknown; an exception or a timeout makes it unknown.
+one of lib.checks.STATUSES; an exception or a timeout makes it unknown.
 """
 
 from __future__ import annotations
@@ -12,13 +12,10 @@ import pkgutil
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 
+from lib.checks import STATUSES, Result
 from lib.errors import ToolError
-
-STATUSES = ("ok", "warning", "critical", "unknown")
-_SEVERITY = {"ok": 0, "warning": 1, "unknown": 2, "critical": 3}
-EXIT_CODES = {"ok": 0, "warning": 1, "critical": 2, "unknown": 3}
 
 
 @dataclass
@@ -28,22 +25,6 @@ class Check:
     func: Callable[[dict], tuple[str, str]]
     groups: frozenset
     timeout: float | None = None
-
-
-@dataclass
-class Result:
-    name: str
-    area: str
-    status: str
-    summary: str
-    duration_ms: int
-    details: dict = field(default_factory=dict)
-
-    def as_json(self) -> dict:
-        data = asdict(self)
-        if not data["details"]:
-            data.pop("details")
-        return data
 
 
 REGISTRY: dict[str, Check] = {}
@@ -100,25 +81,3 @@ def run(checks: list[Check], context: dict | None = None, default_timeout: float
             results[item.name] = Result(item.name, item.area, "unknown", f"timed out after {limit:g}s",
                                         int(limit * 1000))
     return [results[item.name] for item in checks]
-
-
-def worst(results: list[Result]) -> str:
-    return max((r.status for r in results), key=_SEVERITY.__getitem__, default="ok")
-
-
-def report(results: list[Result], as_json: bool, title: str) -> int:
-    """Print a summary line and a table (or the JSON of DESIGN §8); return the plugin exit code."""
-    from lib import cli
-
-    status = worst(results)
-    if as_json:
-        cli.print_json({"status": status, "checks": [r.as_json() for r in results]})
-    else:
-        counts = {s: sum(r.status == s for r in results) for s in STATUSES}
-        tally = ", ".join(f"{n} {s}" for s, n in counts.items() if n)
-        print(f"{title} {status.upper()}: {len(results)} checks ({tally})")
-        cli.print_table(
-            [{**r.as_json(), "status": r.status.upper(), "ms": r.duration_ms} for r in results],
-            [("name", "CHECK"), ("area", "AREA"), ("status", "STATUS"), ("summary", "SUMMARY"), ("ms", "MS")],
-        )
-    return EXIT_CODES[status]

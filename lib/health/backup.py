@@ -4,6 +4,7 @@ itself and that no lock is still held."""
 from __future__ import annotations
 
 from lib import paths, timeparse
+from lib.checks import worst
 from lib.health import check
 
 WARNING_HOURS = 26
@@ -59,7 +60,6 @@ def last_verify(context: dict) -> tuple[str, str]:
 def restore_verify(context: dict) -> tuple[str, str]:
     """verify_restore.py against the last restore, as part of health_check.py --post-recovery."""
     from lib.backup import verify
-    from lib.health import worst
 
     results, title = verify.run(None)
     status = worst(results)
@@ -70,7 +70,7 @@ def restore_verify(context: dict) -> tuple[str, str]:
 @check("recovery_locks", "backup", groups=("post-recovery",))
 def recovery_locks(context: dict) -> tuple[str, str]:
     """After a recovery no lock may be held at all: a holder is a job from before it, still running."""
-    from lib.cli import lock_held
+    from lib.locks import lock_held
 
     folder = paths.locks_dir()
     held = [f"{path.stem} ({path.read_text(encoding='utf-8', errors='replace').strip() or 'holder unknown'})"

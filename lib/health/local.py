@@ -5,7 +5,7 @@ from __future__ import annotations
 import shutil
 import time
 
-from lib import cli, config, paths
+from lib import config, locks, paths
 from lib.errors import ToolError
 from lib.health import check
 
@@ -86,7 +86,7 @@ def stale_locks(context: dict) -> tuple[str, str]:
         if age < LOCK_AGE_LIMIT:
             continue
         holder = path.read_text(encoding="utf-8", errors="replace").strip()
-        if cli.lock_held(path):
+        if locks.lock_held(path):
             problems.append(f"{path.stem} held for {fmt_seconds(age)} ({holder or 'holder unknown'}): still running?")
         elif holder:
             problems.append(f"{path.stem} left {fmt_seconds(age)} ago by a run that died ({holder}); "

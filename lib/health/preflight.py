@@ -10,14 +10,25 @@ import os
 import shutil
 from pathlib import Path
 
-from lib import agents, config, paths
+from lib import agents, config, health, paths
 from lib.adapters import gitops
+from lib.checks import Result
 from lib.health import check
 from lib.store import ACTIVE, open_store
 from lib.timeparse import day_bounds, iso, utcnow
 
 GROUP = ("pre-evolution",)
 SAFETY = {"environment_ready", "no_active_cycles"}
+
+
+def run(target: str) -> list[Result]:
+    """Every pre-evolution check for the target, at once (pre_evolution_check.py, run_evolution.py)."""
+    return health.run(health.select(set(GROUP)), {"target": target}, default_timeout=30)
+
+
+def blocking(results: list[Result], force: bool) -> list[Result]:
+    """What stops a start: any critical check; under --force only the safety ones."""
+    return [r for r in results if r.status in ("critical", "unknown") and (not force or r.name in SAFETY)]
 
 
 @check("environment_ready", "evolution", GROUP)

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from lib import config, timeparse
+from lib.checks import Result
 from lib.errors import ToolError, UsageError
 
 KEY_METRICS = ("success_rate", "cycle_time", "cost_per_cycle", "pr_merge_rate", "error_rate")
@@ -342,7 +343,6 @@ def key_metric_results(store, window: Window, with_github: bool = True) -> list:
     """Each key metric against its thresholds as a check result (alert: critical, warning: warning)."""
     import time
 
-    from lib.health import Result
 
     started = time.monotonic()
     document = key_metrics(store, window, with_github)

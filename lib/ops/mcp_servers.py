@@ -19,7 +19,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from lib import cli, paths
+from lib import checks, cli, paths
 from lib.adapters import mcp_client
 from lib.adapters.mcp_config import ServerSpec
 
@@ -79,7 +79,7 @@ def print_report(rows: list[dict], as_json: bool) -> int:
     status = check_status(rows)
     if as_json:
         cli.print_json({"status": status, "servers": rows})
-        return cli.STATUS_CODES[status]
+        return checks.exit_code(status)
     failed = [row for row in rows if row["status"] != "ok"]
     print(f"MCP {status.upper()}: {len(rows) - len(failed)} of {len(rows)} servers answered"
           + (f" ({paths.mcp_config()})" if not rows else ""))
@@ -89,7 +89,7 @@ def print_report(rows: list[dict], as_json: bool) -> int:
         for line in row["stderr_tail"]:
             print(f"  | {line}")
         print(f"  log: {row['log']}")
-    return cli.STATUS_CODES[status]
+    return checks.exit_code(status)
 
 
 def _display(row: dict) -> dict:

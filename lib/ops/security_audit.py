@@ -17,14 +17,13 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from lib import config, paths
+from lib import checks, config, paths
 from lib.adapters import mcp_config
 from lib.errors import ToolError
 from lib.timeparse import iso, utcnow
 
 META_KEY = "security-findings"
 META_DETAIL_KEY = "security-audit"
-_SEVERITY = {"ok": 0, "warning": 1, "unknown": 2, "critical": 3}
 TOKEN_FORMATS = (
     ("AWS access key id", re.compile(r"\b(?:AKIA|ASIA)[A-Z0-9]{16}\b")),
     ("AWS secret access key", re.compile(r"(?i)aws_?secret_?access_?key[\"']?\s*[:=]\s*[\"']?([A-Za-z0-9/+=]{40})\b")),
@@ -371,9 +370,9 @@ def run(full: bool) -> dict:
             skipped.append({"rule": item.name, "reason": str(reason)})
         except ToolError as failure:
             errors.append({"rule": item.name, "error": str(failure)})
-    findings.sort(key=lambda f: (-_SEVERITY[f.severity], f.rule, f.where))
+    findings.sort(key=lambda f: (-checks.SEVERITY[f.severity], f.rule, f.where))
     levels = [f.severity for f in findings] + ["unknown"] * len(errors)
-    status = max(levels, key=_SEVERITY.__getitem__, default="ok")
+    status = checks.worst_status(levels)
     return {"status": status, "full": full, "findings": [asdict(f) for f in findings], "errors": errors,
             "skipped": skipped, "rules": ran, "time": iso()}
 

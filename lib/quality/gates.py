@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 from lib import config
+from lib.checks import Result
 
 # For --verbose: how to rank files for each gate (worst first) and the figure to show.
 GATE_FILE_FIGURES = {
@@ -104,7 +105,6 @@ def _gate_summary(gate: dict) -> str:
 def gate_results(found: list[Path], missing: list[str], verbose: bool) -> list:
     """Check results of every gate on every existing target; unknown when no target exists."""
 
-    from lib.health import Result
 
     if not found:
         names = ", ".join(missing) or "none configured"
