@@ -10,6 +10,7 @@ def run(target: str) -> list[health.Result]:
     return health.run(health.select({"pre-evolution"}), {"target": target}, default_timeout=30)
 
 
-def blocking(results: list[health.Result], force: bool) -> list[health.Result]:
-    """What stops a start: any critical check; under --force only the safety ones."""
-    return [r for r in results if r.status in ("critical", "unknown") and (not force or r.name in SAFETY)]
+def gate(target: str, force: bool) -> tuple[list[health.Result], list[health.Result]]:
+    """Every result, and those that stop a start: any critical check; under --force only the safety ones."""
+    results = run(target)
+    return results, [r for r in results if r.status in ("critical", "unknown") and (not force or r.name in SAFETY)]
