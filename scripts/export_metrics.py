@@ -20,7 +20,7 @@ import click
 
 from lib import cli
 from lib.insight import exposition, metrics
-from lib.store import open_store
+from lib.ops import metrics_export
 
 
 @click.command(help=__doc__)
@@ -31,20 +31,7 @@ from lib.store import open_store
 def main(fmt: str, output: Path | None, window: str, dry_run: bool) -> int:
     if fmt == "cloudwatch" and output:
         raise click.UsageError("--output does not apply to --format cloudwatch")
-    with cli.lock(f"export_metrics-{fmt}"):
-        document = exposition.snapshot(open_store(), metrics.window_back(window))
-        if fmt != "cloudwatch":
-            exposition.write(exposition.render(document, fmt), output)
-            return 0
-        dry = cli.is_dry_run(dry_run)
-        sent = exposition.put_cloudwatch(document, dry)
-    if not dry:
-        cli.audit("ok" if sent["sent"] else "nothing to send", namespace=sent["namespace"],
-                  metrics=[m["MetricName"] for m in sent["metrics"]])
-    verb = "would put" if dry else "put"
-    cli.info(f"{verb} {len(sent['metrics'])} metrics in CloudWatch namespace {sent['namespace']}")
-    cli.print_table(sent["metrics"], [("MetricName", "METRIC"), ("Value", "VALUE"), ("Unit", "UNIT")],
-                    empty="no metric has data in the window; nothing sent")
+    metrics_export.export(fmt, output, window, cli.is_dry_run(dry_run))
     return 0
 
 

@@ -14,11 +14,9 @@ Examples (runbook, Starting an Evolution Cycle; Quality Gates Failing):
 import _bootstrap  # noqa: F401
 import click
 
-from lib import cli, evolution, paths
-from lib.errors import ToolError
+from lib import cli, evolution
 from lib.health import preflight
-from lib.ops import monitor as live
-from lib.store import open_store
+from lib.ops import evolutions
 
 
 @click.command(help=__doc__)
@@ -29,27 +27,8 @@ from lib.store import open_store
 @click.option("--force", is_flag=True, help="Start although non-safety pre-checks fail.")
 @cli.dry_run_option
 def main(target, cycles, focus, monitor: bool, force: bool, dry_run: bool) -> int:
-    target, cycles, focus = evolution.defaults(target, cycles, focus)
-    path = evolution.resolve_target(target)
-    store = open_store(create=True)
-    results = preflight.run(str(path))
-    for result in results:
-        if result.status != "ok":
-            cli.info(f"pre-check {result.name}: {result.status.upper()}: {result.summary}")
-    blocking = preflight.blocking(results, force)
-    if blocking:
-        raise ToolError("pre-evolution checks failed: " + "; ".join(f"{r.name}: {r.summary}" for r in blocking),
-                        "fix them, or pass --force to skip the checks that are not about safety")
-    record = evolution.create(store, path, focus, cycles, cli.is_dry_run(dry_run))
-    pid = evolution.start_detached(store, record["id"])
-    cli.audit("started", evolution_id=record["id"], target=str(path), focus=focus, cycles=cycles, pid=pid)
-    log_path = paths.evolution_dir(record["id"]) / "evolution.log"
-    click.echo(f"{record['id']} started (pid {pid}); log: {log_path}")
-    if not monitor:
-        return 0
-    final = live.follow(store, record["id"])
-    click.echo(f"{final['id']} {final['status']}" + (f": {final['error']}" if final.get("error") else ""))
-    return 0 if final["status"] == "succeeded" else 1
+    return evolutions.start(target, cycles, focus, force=force, dry_run=cli.is_dry_run(dry_run), monitor=monitor,
+                            prechecks=preflight.gate)
 
 
 if __name__ == "__main__":

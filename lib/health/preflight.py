@@ -26,9 +26,10 @@ def run(target: str) -> list[Result]:
     return health.run(health.select(set(GROUP)), {"target": target}, default_timeout=30)
 
 
-def blocking(results: list[Result], force: bool) -> list[Result]:
-    """What stops a start: any critical check; under --force only the safety ones."""
-    return [r for r in results if r.status in ("critical", "unknown") and (not force or r.name in SAFETY)]
+def gate(target: str, force: bool) -> tuple[list[Result], list[Result]]:
+    """Every result, and those that stop a start: any critical check; under --force only the safety ones."""
+    results = run(target)
+    return results, [r for r in results if r.status in ("critical", "unknown") and (not force or r.name in SAFETY)]
 
 
 @check("environment_ready", "evolution", GROUP)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from lib import cli, config
+from lib import config
 from lib.fsutil import atomic_write
 from lib.insight import metrics
 from lib.quality import gates
@@ -103,12 +103,9 @@ def render(document: dict, fmt: str) -> str:
     return generate_latest(registry).decode("utf-8")
 
 
-def write(text: str, output: Path | None) -> None:
-    """stdout, or a textfile-collector-safe file: temp file in the same folder, rename, mode 0644."""
-    if output is None:
-        cli.click.echo(text, nl=False)
-    else:
-        atomic_write(output, text, mode=0o644)
+def write(text: str, output: Path) -> None:
+    """A textfile-collector-safe file: temp file in the same folder, rename, mode 0644."""
+    atomic_write(output, text, mode=0o644)
 
 
 def cloudwatch_data(document: dict) -> list[dict]:

@@ -10,7 +10,7 @@ from datetime import date, timedelta
 
 from lib import config, paths, timeparse
 from lib.adapters import aws
-from lib.errors import UsageError
+from lib.errors import ToolError, UsageError
 from lib.fsutil import atomic_write
 from lib.store import Store
 
@@ -252,6 +252,35 @@ def apply_budget(daily: float) -> dict:
                               "Threshold": threshold, "ThresholdType": "PERCENTAGE"},
                 Subscribers=[{"SubscriptionType": "SNS", "Address": topic}])
     return {"budget": name, "result": result, "limit_usd": round(daily, 2), "topic": topic}
+
+
+def set_limits(daily: float, per_cycle: float, dry_run: bool, as_json: bool) -> None:
+    """The file first, then the budget (which needs credentials); the audit line says whether the budget was set."""
+    import click
+
+    from lib import cli
+
+    if dry_run:
+        before = config.cost_limits()
+        click.echo(f"would set daily ${daily:g} (now {before['daily_usd']}), per cycle ${per_cycle:g} "
+                   f"(now {before['per_cycle_usd']}) and the budget {config.settings()['aws']['budget_name']}")
+        return
+    before = write_limits(daily, per_cycle)
+    after = {"daily_usd": daily, "per_cycle_usd": per_cycle}
+    cli.info(f"wrote {config.path_of('cost_limits')}")
+    try:
+        aws.require_credentials("set the AWS Budget (the local limits are written)")
+        budget = apply_budget(daily)
+    except ToolError:
+        cli.audit("failed", before=before, after=after, budget="not set")
+        raise
+    cli.audit("set", before=before, after=after, budget=budget["result"])
+    if as_json:
+        cli.print_json({"before": before, "after": after, **budget})
+    else:
+        click.echo(f"daily ${before['daily_usd']} -> ${daily:g}, per cycle ${before['per_cycle_usd']} -> "
+                   f"${per_cycle:g}; budget {budget['budget']} {budget['result']} (${budget['limit_usd']:.2f}/day, "
+                   f"notifies {budget['topic'].rsplit(':', 1)[-1]})")
 
 
 def budget_state() -> dict | None:

@@ -1,0 +1,117 @@
+"""Start an evolution (and with --monitor follow it to the end) and stop one: what run_evolution.py
+and stop_evolution.py do."""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import click
+
+from lib import cli, evolution, paths
+from lib.errors import ToolError
+from lib.insight import history
+from lib.store import FINAL, Store, open_store
+
+# lib.preflight.gate: (target, force) -> (every result, the blocking ones). The pre-evolution checks are
+# health checks, a floor above this one, so the script hands the gate in.
+Prechecks = Callable[[str, bool], tuple[list, list]]
+
+
+def _log_path(evolution_id: str) -> Path:
+    return paths.evolution_dir(evolution_id) / "evolution.log"
+
+
+def start(target: str | None, cycles: int | None, focus: str | None, *, force: bool, dry_run: bool,
+          monitor: bool, prechecks: Prechecks) -> int:
+    """Check, create and start detached, print the id and log; with monitor follow it. The exit code:
+    0 started (or, with monitor, succeeded), 1 ended otherwise."""
+    target, cycles, focus = evolution.defaults(target, cycles, focus)
+    path = evolution.resolve_target(target)
+    store = open_store(create=True)
+    results, blocking = prechecks(str(path), force)
+    for result in results:
+        if result.status != "ok":
+            cli.info(f"pre-check {result.name}: {result.status.upper()}: {result.summary}")
+    if blocking:
+        raise ToolError("pre-evolution checks failed: " + "; ".join(f"{r.name}: {r.summary}" for r in blocking),
+                        "fix them, or pass --force to skip the checks that are not about safety")
+    record = evolution.create(store, path, focus, cycles, dry_run)
+    pid = evolution.start_detached(store, record["id"])
+    cli.audit("started", evolution_id=record["id"], target=str(path), focus=focus, cycles=cycles, pid=pid)
+    click.echo(f"{record['id']} started (pid {pid}); log: {_log_path(record['id'])}")
+    if not monitor:
+        return 0
+    final = follow(store, record["id"])
+    click.echo(f"{final['id']} {final['status']}" + (f": {final['error']}" if final.get("error") else ""))
+    return 0 if final["status"] == "succeeded" else 1
+
+
+def _status_line(record: dict) -> str:
+    return (f"[{record['status']}] cycle {record.get('current_cycle') or 0}/{record.get('cycles')} "
+            f"{record.get('current_phase') or ''} · {history.elapsed(record)} · ${record.get('cost_usd') or 0:.2f}")
+
+
+def follow(store: Store, evolution_id: str, poll: float = 0.3) -> dict:
+    """--monitor: print new log lines (and a live status line on a terminal) until the evolution is final;
+    Ctrl-C asks for a graceful stop, a second one stops watching."""
+    log = _log_path(evolution_id)
+    terminal = sys.stderr.isatty()
+    offset, stop_asked = 0, False
+    record = evolution.get(store, evolution_id)
+    while True:
+        try:
+            if log.exists():
+                with open(log, encoding="utf-8", errors="replace") as handle:
+                    handle.seek(offset)
+                    chunk = handle.read()
+                    offset = handle.tell()
+                if chunk:
+                    if terminal:
+                        click.echo("\r\033[K", nl=False, err=True)
+                    click.echo(chunk, nl=False)
+            record = evolution.get(store, evolution_id)
+            if record["status"] in FINAL:
+                if terminal:
+                    click.echo("\r\033[K", nl=False, err=True)
+                return record
+            if terminal:
+                click.echo("\r\033[K" + _status_line(record), nl=False, err=True)
+            time.sleep(poll)
+        except KeyboardInterrupt:
+            if stop_asked:
+                click.echo(f"\nleaving {evolution_id} to finish on its own "
+                           f"(python scripts/stop_evolution.py --id {evolution_id} --force ends it)", err=True)
+                raise
+            stop_asked = True
+            evolution.request_stop(store, evolution_id)
+            click.echo(f"\ngraceful stop requested for {evolution_id}: it stops at the next phase boundary "
+                       "(Ctrl-C again to stop watching)", err=True)
+
+
+def stop(evolution_id: str, force: bool, timeout: float) -> int:
+    """force ends the process group now; otherwise ask for a stop at the next phase boundary and wait up
+    to timeout. The exit code: 0 final (or already was), 1 still running at the timeout (the request stays)."""
+    store = open_store()
+    before = evolution.get(store, evolution_id)
+    if before["status"] in FINAL:
+        click.echo(f"{evolution_id} is already {before['status']}; nothing to stop")
+        return 0
+    if force:
+        record = evolution.force_stop(store, evolution_id)
+        cli.audit(record["status"], evolution_id=evolution_id, mode="force")
+        click.echo(f"{evolution_id} {record['status']} (process group {before.get('pid')} ended); "
+                   f"clean up: python scripts/cleanup.py --evolution {evolution_id}")
+        return 0
+    evolution.request_stop(store, evolution_id)
+    cli.info(f"graceful stop requested; waiting up to {timeout:g}s for {evolution_id}")
+    record = evolution.wait_final(store, evolution_id, timeout)
+    cli.audit(record["status"], evolution_id=evolution_id, mode="graceful")
+    if record["status"] in FINAL:
+        click.echo(f"{evolution_id} {record['status']}")
+        return 0
+    click.echo(f"{evolution_id} still {record['status']} after {timeout:g}s; the stop request stays. "
+               f"To end it now: python scripts/stop_evolution.py --id {evolution_id} --force")
+    return 1
