@@ -53,6 +53,9 @@ SCHEMAS: dict[str, Any] = {
             "heartbeat_seconds": Field(NUM),
             "stale_after_heartbeats": Field(NUM),
             "test_command": Field((list, str, type(None))),
+            "test_timeout_seconds": Field(NUM),
+            "agent_context_bytes": Field((int,)),
+            "max_patch_bytes": Field((int,)),
         },
         "retention": {
             "artifacts_days": Field((int,)),
@@ -143,7 +146,10 @@ DEFAULTS: dict[str, Any] = {
             "default_target": "packages/agents",
             "heartbeat_seconds": 5,
             "stale_after_heartbeats": 2,
-            "test_command": None,
+            "test_command": "auto",
+            "test_timeout_seconds": 900,
+            "agent_context_bytes": 200000,
+            "max_patch_bytes": 1000000,
         },
         "retention": {
             "artifacts_days": 90,

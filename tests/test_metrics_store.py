@@ -88,7 +88,7 @@ def store():
 
 def test_evolution_stats_per_window_by_hand(store):
     day0, day1, day2 = store.evolution_stats(WINDOWS)
-    assert day0 == {"window": 0, "finished": 3, "succeeded": 2, "failed": 1, "stopped": 0, "killed": 0,
+    assert day0 == {"window": 0, "finished": 3, "succeeded": 2, "unchanged": 0, "failed": 1, "stopped": 0, "killed": 0,
                     "cycles": 4, "seconds": int(12.5 * 3600), "cost_usd": 35.0, "over_seconds": 0,
                     "excess_seconds": 0, "over_cost": 0}
     # a killed evolution that never started a cycle still counts one cycle

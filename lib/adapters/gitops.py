@@ -12,10 +12,12 @@ from lib.errors import ExternalError, NotFound
 AUTO_PREFIX = "tdev/auto/"
 
 
-def git(cwd: Path, *args: str, check: bool = True, timeout: float = 300) -> str:
-    """Run git and return stdout; a failure becomes one ExternalError line."""
+def git(cwd: Path, *args: str, check: bool = True, timeout: float = 300, stdin: str | None = None,
+        strip: bool = True) -> str:
+    """Run git and return stdout (stripped unless it is a patch); a failure becomes one ExternalError line."""
     try:
-        result = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, timeout=timeout)
+        result = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, timeout=timeout,
+                                input=stdin)
     except FileNotFoundError:
         raise ExternalError("git is not installed", "install git (apt-get install git)") from None
     except subprocess.TimeoutExpired:
@@ -23,7 +25,7 @@ def git(cwd: Path, *args: str, check: bool = True, timeout: float = 300) -> str:
     if check and result.returncode != 0:
         last = (result.stderr.strip().splitlines() or ["failed"])[-1]
         raise ExternalError(f"git {' '.join(args[:2])} in {cwd}: {last}")
-    return result.stdout.strip()
+    return result.stdout.strip() if strip else result.stdout
 
 
 def repo_root(path: Path) -> Path:
@@ -81,6 +83,38 @@ def changed_files(worktree: Path) -> list[str]:
     return [line for line in output.splitlines() if line]
 
 
+def patch_paths(worktree: Path, patch: str) -> list[str]:
+    """Every path a unified diff touches (both sides of a rename), as git itself parses it."""
+    fields = git(worktree, "apply", "--numstat", "-z", "-", stdin=patch, strip=False).split("\0")
+    found, index = [], 0
+    while index < len(fields) and fields[index]:
+        counts = fields[index].split("\t")
+        if len(counts) == 3 and counts[2]:
+            found.append(counts[2])
+            index += 1
+        else:  # a rename or copy: "added\tdeleted\t" then the old and the new path
+            found += fields[index + 1:index + 3]
+            index += 3
+    return found
+
+
+def apply_patch(worktree: Path, patch: str, check_only: bool = False) -> None:
+    """`git apply` (or only `--check`) in the worktree; ExternalError with git's reason when it does not apply."""
+    git(worktree, "apply", "--whitespace=nowarn", *(["--check"] if check_only else []), "-", stdin=patch)
+
+
+def worktree_diff(worktree: Path) -> str:
+    """Everything the worktree changed against HEAD, new files included, as one patch (the index is updated)."""
+    git(worktree, "add", "-A")
+    return git(worktree, "diff", "--cached", "--binary", "HEAD", strip=False)
+
+
+def discard_changes(worktree: Path) -> None:
+    """Back to HEAD: a refused or failed change leaves nothing behind for the next cycle."""
+    git(worktree, "reset", "-q", "--hard", "HEAD")
+    git(worktree, "clean", "-fdq")
+
+
 def commit_all(worktree: Path, message: str) -> str | None:
     """Commit every change in the worktree; the new sha, or None when nothing changed."""
     if not git(worktree, "status", "--porcelain"):
@@ -93,6 +127,11 @@ def commit_all(worktree: Path, message: str) -> str | None:
 
 def has_remote(repo: Path, remote: str = "origin") -> bool:
     return remote in git(repo, "remote").split()
+
+
+def remote_url(repo: Path, remote: str = "origin") -> str | None:
+    """The remote's URL, or None without that remote (it may carry a token: mask before showing it)."""
+    return git(repo, "remote", "get-url", remote, check=False) or None
 
 
 def push(worktree: Path, branch: str, remote: str = "origin") -> None:

@@ -1,88 +1,114 @@
-"""The built-in reference agents (runtime `local`): real static analysis, no LLM.
+"""The built-in reference agents (runtime `local`): real static analysis, no model.
 
-research measures the target; plan picks the worst files for the focus (skipping
-prevention patterns); implement applies ruff's safe fixes and formatter in the
-evolution's worktree; evaluate re-measures, runs the target's tests when configured
-and applies config/gates.yaml.
+research measures the target; plan picks the worst files for the focus, skipping files that a
+prevention pattern names; implement applies ruff's safe fixes (and the formatter) in the
+evolution's worktree, which is a safe change only for the lint-like focuses: for docs,
+security and complexity it says so and changes nothing; evaluate checks that every changed
+Python file still parses (the runner measures, gates and tests on its own).
 """
 
 from __future__ import annotations
 
+import ast
 import subprocess
 import threading
 from pathlib import Path
 
 import lib
-from lib import config
-from lib.adapters import gitops
 from lib.agents import AgentError, Runtime
-from lib.quality import measure
+from lib.quality import measure, patterns
 
-# Safe automatic changes per focus: ruff's safe fixes for these rules, and the formatter.
+# Safe automatic changes per focus: ruff's safe fixes for these rules, and whether to format.
 FIX_RULES = {
     "quality": ("E,F,W,I,UP,B", True),
     "lint": ("E,F,W,I,UP,B", False),
     "maintainability": ("F,UP,SIM,C4", True),
-    "complexity": ("SIM,C4,RET", False),
-    "docs": ("D", False),
-    "security": ("S", False),
+}
+#: What the reference implement agent cannot do safely, and what could.
+NEEDS_A_MODEL = {
+    "docs": "writing docstrings", "security": "fixing security findings", "complexity": "splitting complex code",
 }
 
 
+def _target(payload: dict) -> Path:
+    return Path(payload["worktree"]) / payload["target"]
+
+
 def research(payload: dict) -> dict:
-    metrics = measure.measure(Path(payload["target"]))
-    return {"metrics": measure.summary(metrics), "per_file": metrics["per_file"]}
+    target = _target(payload)
+    metrics = measure.measure(target)
+    base = target if target.is_dir() else target.parent
+    findings = [{"path": str(Path(payload["target"]) / Path(f["filename"]).resolve().relative_to(base.resolve())),
+                 "line": (f.get("location") or {}).get("row"), "rule": f.get("code"), "message": f.get("message")}
+                for f in measure.ruff_findings(target, f"{measure.LINT_RULES},{measure.SECURITY_RULES}")][:200]
+    totals = measure.summary(metrics)
+    text = (f"{totals['files']} files, docstring {totals['docstring']}%, complexity {totals['complexity']}, "
+            f"maintainability {totals['maintainability']}, lint {totals['lint']}, security {totals['security']}")
+    return {"summary": text, "findings": findings, "metrics": totals, "per_file": metrics["per_file"]}
 
 
 def plan(payload: dict) -> dict:
-    from lib.quality import patterns
-    from lib.store import open_store
-
-    focus = payload["focus"]
-    research_output = payload["context"]["research"]
+    focus, target = payload["focus"], payload["target"]
+    research_output = payload["context"].get("research") or {}
+    per_file = research_output.get("per_file") if isinstance(research_output.get("per_file"), dict) else None
     candidates = [name for name, _ in measure.worst_files(
-        {"per_file": research_output["per_file"]}, focus, limit=10)]
-    rules, formats = FIX_RULES[focus]
-    change_kind = f"ruff-fix:{rules}" + ("+format" if formats else "")
-    blocked = patterns.blocked(open_store(), candidates, change_kind)
-    skipped = [{"file": name, "pattern": pattern["id"]} for name, pattern in blocked]
-    files = [name for name in candidates if name not in {s["file"] for s in skipped}][:5]
-    return {"files": files, "change_kind": change_kind, "rules": rules, "format": formats, "skipped": skipped}
+        {"per_file": per_file or measure.measure(_target(payload))["per_file"]}, focus, limit=10)]
+    in_repo = {name: (f"{target}/{name}" if target not in ("", ".") else name) for name in candidates}
+    skipped = [{"file": in_repo[name], "pattern": pattern["id"]} for name in candidates
+               for pattern in payload["patterns"]
+               if pattern["kind"] == "prevention" and patterns.names_file(pattern, in_repo[name])]
+    files = [in_repo[name] for name in candidates if in_repo[name] not in {s["file"] for s in skipped}][:5]
+    return {"files": files, "rationale": f"the worst files for {focus}", "skipped": skipped}
 
 
 def implement(payload: dict) -> dict:
-    chosen = payload["context"]["plan"]
-    target = Path(payload["target"])
-    worktree = Path(payload["context"]["worktree"])
-    files = [str(target / name) if target.is_dir() else str(target) for name in chosen["files"]]
-    if files:
-        ruff = measure.ruff_bin()
-        _run([ruff, "check", "--no-cache", "--fix", "--select", chosen["rules"], "--exit-zero", *files], worktree)
-        if chosen["format"]:
-            _run([ruff, "format", "--no-cache", *files], worktree)
-    return {"changed_files": gitops.changed_files(worktree), "change_kind": chosen["change_kind"]}
+    focus = payload["focus"]
+    if focus in NEEDS_A_MODEL:
+        return {"patch": "", "summary": f"no safe change exists for {focus} without a model "
+                                         f"({NEEDS_A_MODEL[focus]}); register a bedrock implement agent"}
+    rules, formats = FIX_RULES[focus]
+    worktree = Path(payload["worktree"])
+    files = [str(worktree / entry["path"]) for entry in payload["files"]]
+    if not files:
+        return {"changed_files": [], "summary": "nothing planned"}
+    before = _findings_per_file(files)
+    ruff = measure.ruff_bin()
+    _run([ruff, "check", "--no-cache", "--fix", "--select", rules, "--exit-zero", *files], worktree)
+    if formats:
+        _run([ruff, "format", "--no-cache", *files], worktree)
+    # The formatter can move a suppression comment off its line: keep no file that got worse.
+    worse = [name for name, count in _findings_per_file(files).items() if count > before.get(name, 0)]
+    if worse:
+        subprocess.run(["git", "checkout", "--", *worse], cwd=worktree, capture_output=True, check=True)
+    changed = subprocess.run(["git", "diff", "--name-only", "HEAD"], cwd=worktree, capture_output=True, text=True,
+                             check=True).stdout.split()
+    kept_back = f"; {len(worse)} file(s) left alone because the fix made them worse" if worse else ""
+    return {"changed_files": changed,
+            "summary": f"ruff safe fixes ({rules})" + (" and format" if formats else "") + kept_back}
+
+
+def _findings_per_file(files: list[str]) -> dict[str, int]:
+    """Lint and security findings per file (absolute paths), as the runner will count them."""
+    counts = dict.fromkeys(files, 0)
+    for finding in measure.ruff_findings_of(files, f"{measure.LINT_RULES},{measure.SECURITY_RULES}"):
+        name = str(Path(finding["filename"]).resolve())
+        counts[name] = counts.get(name, 0) + 1
+    return counts
 
 
 def evaluate(payload: dict) -> dict:
-    after = measure.summary(measure.measure(Path(payload["target"])))
-    gates = measure.evaluate_gates(after, config.gates(), before=payload["context"]["research"].get("metrics"))
-    tests = run_tests(Path(payload["context"]["worktree"]))
-    passed = measure.gates_passed(gates) and tests.get("passed") is not False
-    return {"metrics": after, "gates": gates, "tests": tests, "passed": passed}
-
-
-def run_tests(worktree: Path) -> dict:
-    """The target's test command (settings evolution.test_command), run in the worktree."""
-    command = config.settings()["evolution"]["test_command"]
-    if not command:
-        return {"passed": None, "summary": "no test command configured"}
-    argv = command.split() if isinstance(command, str) else list(command)
-    try:
-        result = subprocess.run(argv, cwd=worktree, capture_output=True, text=True, timeout=1800)
-    except (OSError, subprocess.TimeoutExpired) as failure:
-        return {"passed": False, "summary": f"{' '.join(argv)}: {failure}"}
-    tail = (result.stdout + result.stderr).strip().splitlines()[-1:] or [""]
-    return {"passed": result.returncode == 0, "summary": f"exit {result.returncode}: {tail[0][:200]}"}
+    worktree = Path(payload["worktree"])
+    broken = []
+    for name in payload["context"].get("runner", {}).get("files_changed", []):
+        path = worktree / name
+        if path.suffix == ".py" and path.is_file():
+            try:
+                ast.parse(path.read_text(encoding="utf-8", errors="replace"))
+            except SyntaxError as bad:
+                broken.append(f"{name}:{bad.lineno}: {bad.msg}")
+    if broken:
+        return {"verdict": "fail", "notes": "does not parse: " + "; ".join(broken[:5])}
+    return {"verdict": "pass", "notes": "every changed Python file parses"}
 
 
 def _run(argv: list[str], cwd: Path) -> None:

@@ -1,7 +1,12 @@
-"""After a passing cycle: commit with trailers, push the branch, open the labelled PR."""
+"""After a passing cycle: commit with trailers, push the branch, open the labelled PR.
+
+A dry run commits only on its throwaway branch (so that the next cycle starts from this one's
+result) and pushes nothing; the runner deletes that branch at the end.
+"""
 
 from __future__ import annotations
 
+from lib import agents
 from lib.adapters import github, gitops
 
 METRIC_ROWS = [
@@ -31,25 +36,39 @@ def metrics_impact(before: dict, after: dict) -> str:
     return ", ".join(changes) or "none"
 
 
-def publish_cycle(runner, cycle: int) -> dict | None:
-    """Commit, push and open (once) the PR; returns the PR when one was opened. Dry runs stop short."""
-    record, log = runner.record, runner.log
-    before = runner.store.get_evolution(runner.id).get("metrics_before") or {}
-    after = runner.context["evaluate"].get("metrics") or {}
-    changed = runner.context["implement"].get("changed_files", [])
-    if record["dry_run"]:
-        log.info(f"dry run: {len(changed)} file(s) would be committed on {runner.branch}; nothing committed")
-        return None
-    subject = f"tdev: {record['focus']} improvements in {runner.target.relative_to(runner.repo)} (cycle {cycle})"
+def tests_line(tests: dict) -> str:
+    """The test result as the PR shows it: `not run` is never dressed up as passed."""
+    if tests["status"] == "not run":
+        return "Tests: **not run** (" + tests["summary"] + ")."
+    return f"Tests: **{tests['status']}** (`{tests['command']}`: {tests['summary']})."
+
+
+def change_kind(record: dict) -> str:
+    """What prevention patterns learn from a reverted PR: the focus and the agent that made the change."""
+    return f"{record['focus']}/{agents.for_phase('implement')['name']}"
+
+
+def subject(runner, cycle: int) -> str:
+    return f"tdev: {runner.record['focus']} improvements in {runner.target_rel} (cycle {cycle})"
+
+
+def commit(runner, cycle: int, before: dict, verdict, change) -> str:
+    """Commit the cycle's change with its trailers on the evolution's branch; the new sha."""
+    record, after = runner.record, verdict.metrics_after
     message = "\n".join([
-        subject, "", f"Changed: {', '.join(changed) or 'nothing'}", "",
+        subject(runner, cycle), "", f"Changed: {', '.join(change.files)}", "",
         f"Metrics-Impact: {metrics_impact(before, after)}",
         f"Evolution-Context: {runner.id}; cycle {cycle}/{record['cycles']}; focus {record['focus']}; "
-        f"change {runner.context['plan'].get('change_kind')}",
+        f"change {change_kind(record)}; tests {verdict.tests['status']}",
     ])
-    sha = gitops.commit_all(runner.worktree, message)
-    if not sha:
-        log.info("nothing to commit: the safe fixes changed no file")
+    return gitops.commit_all(runner.worktree, message)
+
+
+def open_pull_request(runner, cycle: int, before: dict, verdict, change, sha: str) -> dict | None:
+    """Push and open (once) the labelled PR; None when a dry run, no remote or no GitHub stops short."""
+    record, log = runner.record, runner.log
+    if record["dry_run"]:
+        log.info(f"dry run: {len(change.files)} file(s) would be committed on {runner.branch}; nothing pushed")
         return None
     log.info(f"committed {sha[:12]} on {runner.branch}")
     if not gitops.has_remote(runner.repo):
@@ -66,13 +85,14 @@ def publish_cycle(runner, cycle: int) -> dict | None:
         return None
     client = github.Client.from_env()
     body = "\n\n".join([
-        f"Automatic **{record['focus']}** evolution `{runner.id}` of `{runner.target.relative_to(runner.repo)}`.",
-        metrics_table(before, after),
-        "Changed files:\n" + "\n".join(f"- `{name}`" for name in changed),
-        f"Change kind: `{runner.context['plan'].get('change_kind')}`. Opened by T-Developer; review before merging.",
+        f"Automatic **{record['focus']}** evolution `{runner.id}` of `{runner.target_rel}`.",
+        metrics_table(before, verdict.metrics_after),
+        tests_line(verdict.tests),
+        "Changed files:\n" + "\n".join(f"- `{name}`" for name in change.files),
+        f"Change kind: `{change_kind(record)}`. Opened by T-Developer; review before merging.",
     ])
     base = client.get(client.repo_path()).get("default_branch", "main")
-    pr = client.create_pull(subject, runner.branch, base, body)
+    pr = client.create_pull(subject(runner, cycle), runner.branch, base, body)
     client.add_labels(pr["number"], [github.AUTO_LABEL])
     log.info(f"opened PR #{pr['number']} {pr.get('html_url', '')} labelled {github.AUTO_LABEL}")
     return pr

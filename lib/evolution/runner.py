@@ -1,8 +1,11 @@
 """The evolution cycle (DESIGN §5): research -> plan -> implement -> evaluate -> gate -> PR.
 
-The runner is its own process and process group (started by lib.evolution.start). Between
-phases it checks for a stop request and the cost limits; a heartbeat thread proves it is
-alive; every agent call is a task with a span, an artifact and log lines.
+Agents do the work; the runner judges it. Every agent gets the §5 input and its reply is checked
+(lib/evolution/contract.py) before anything reads it; implement's change is taken into the worktree
+under the patch rules (patching.py); the runner measures, gates and tests it (judge.py); the
+evaluate agent may veto, never pass. The runner is its own process and process group (started by
+lib.evolution.start_detached); between phases it honours a stop request and the cost limits, and a
+heartbeat thread proves it is alive. Every agent call is a task with a span, an artifact and log lines.
 """
 
 from __future__ import annotations
@@ -16,16 +19,18 @@ import threading
 import time
 from pathlib import Path
 
-from lib import agents, config, fsutil, paths
+from lib import agents, config, fsutil, log, paths
 from lib.adapters import gitops
 from lib.agents import AgentError
 from lib.errors import ToolError
+from lib.evolution import contract, judge, patching, publish
 from lib.evolution.eventlog import EventLog
-from lib.evolution.publish import publish_cycle
+from lib.quality import measure, patterns
 from lib.store import ACTIVE, Store, new_id, open_store
 from lib.timeparse import day_bounds, iso, utcnow
 
 PHASES = ("research", "plan", "implement", "evaluate")
+NEXT_STEP = {"research": "plan", "plan": "implement", "implement": "evaluate", "evaluate": "gate"}
 DEFAULT_PHASE_TIMEOUT = 3600.0
 
 
@@ -63,14 +68,17 @@ class Runner:
         self.root_span = secrets.token_hex(8)
         self.target = Path(self.record["target"])
         self.repo = gitops.repo_root(self.target)
+        self.target_rel = self.target.relative_to(self.repo).as_posix()
         self.worktree = paths.worktrees_dir() / evolution_id
         self.branch = gitops.branch_name(self.record["focus"], evolution_id, utcnow())
         self.stop_requested = threading.Event()
         self.cost = 0.0
         self.cycle_cost = 0.0
-        self.context: dict = {}
+        self.files_changed: set[str] = set()
         self._beating = threading.Event()
         self.base_sha = ""
+        self.remote_url: str | None = None
+        self.patterns: list[dict] = []
 
     # ---- lifecycle ----------------------------------------------------------------------
     def run(self) -> str:
@@ -83,13 +91,13 @@ class Runner:
         heartbeat = threading.Thread(target=self._heartbeat, name="heartbeat", daemon=True)
         heartbeat.start()
         started = stamp()
-        status, reason = "succeeded", None
+        reason = None
         self.log.info(f"evolution started: target {self.target}, focus {self.record['focus']}, "
                       f"{self.record['cycles']} cycle(s){', dry run' if self.record['dry_run'] else ''}")
         try:
             self._prepare_worktree()
-            for cycle in range(1, (self.record["cycles"] or 1) + 1):
-                self._run_cycle(cycle)
+            outcomes = [self._run_cycle(cycle) for cycle in range(1, (self.record["cycles"] or 1) + 1)]
+            status = "succeeded" if "succeeded" in outcomes else "unchanged"
         except CycleEnded as ended:
             status, reason = ended.status, ended.reason
         except ToolError as failure:
@@ -98,13 +106,15 @@ class Runner:
             status, reason = "failed", f"runner: {type(crash).__name__}: {crash}"
         finally:
             self._beating.set()
-            self._finish_worktree(status)
-        self._span(self.root_span, None, f"evolution {self.id}", started, "ok" if status == "succeeded" else "error",
+            self._finish_worktree()
+        reason = log.mask_secrets(reason) if reason else reason
+        self._span(self.root_span, None, f"evolution {self.id}", started,
+                   "error" if status not in ("succeeded", "unchanged") else "ok",
                    {"evolution_id": self.id, "status": status})
         fields = {"status": status, "finished_at": iso(), "error": reason, "current_phase": None,
-                  "cost_usd": round(self.cost, 6)}
+                  "cost_usd": round(self.cost, 6), "files_changed": len(self.files_changed)}
         if self.store.update_evolution(self.id, fields, expect_status=ACTIVE):
-            (self.log.info if status == "succeeded" else self.log.error)(
+            (self.log.info if status in ("succeeded", "unchanged") else self.log.error)(
                 f"evolution {status}" + (f": {reason}" if reason else ""))
         return status
 
@@ -122,29 +132,78 @@ class Runner:
         self.stop_requested.set()
 
     # ---- the cycle ------------------------------------------------------------------------
-    def _run_cycle(self, cycle: int) -> None:
+    def _run_cycle(self, cycle: int) -> str:
+        """One cycle; returns succeeded or unchanged, raises CycleEnded for every other end."""
         self.log.cycle, self.cycle_cost = cycle, 0.0
         self.store.update_evolution(self.id, {"current_cycle": cycle})
         cycle_span, started = secrets.token_hex(8), stamp()
-        target_in_worktree = self.worktree / self.target.relative_to(self.repo)
-        self.context = {"worktree": str(self.worktree), "repo": str(self.repo), "branch": self.branch}
         try:
-            for phase in PHASES:
-                self._boundary(phase)
-                self.context[phase] = self._run_phase(cycle, phase, cycle_span, target_in_worktree)
-                if phase == "research" and cycle == 1:
-                    self.store.update_evolution(self.id, {"metrics_before": self.context[phase]["metrics"]})
-            self._gate(cycle)
+            outcome = self._cycle(cycle, cycle_span)
         except CycleEnded:
+            try:  # a refused change must not reach the next cycle or the branch
+                gitops.discard_changes(self.worktree)
+            except ToolError as failure:
+                self.log.warning(f"could not reset the worktree: {failure}")
             self._span(cycle_span, self.root_span, f"cycle {cycle}", started, "error", {"cycle": cycle})
             raise
-        self._span(cycle_span, self.root_span, f"cycle {cycle}", started, "ok", {"cycle": cycle})
+        self._span(cycle_span, self.root_span, f"cycle {cycle}", started, "ok", {"cycle": cycle, "outcome": outcome})
+        return outcome
+
+    def _cycle(self, cycle: int, span: str) -> str:
+        before = self._timed(span, "measure before", lambda: judge.measure_target(self.worktree, self.target_rel))
+        if cycle == 1:
+            self.store.update_evolution(self.id, {"metrics_before": before})
+        context: dict = {}
+        target_files = [p.relative_to(self.worktree).as_posix()
+                        for p in measure.python_files(self.worktree / self.target_rel)]
+        for phase in ("research", "plan"):
+            context[phase] = self._phase(cycle, phase, span, target_files, before, context)
+        implement_agent = agents.for_phase("implement")
+        change_box: list[patching.Change] = []
+
+        def take_change(output: dict) -> None:
+            change_box.append(patching.take(self.worktree, self.target_rel, self.store, output))
+
+        context["implement"] = self._phase(cycle, "implement", span, context["plan"]["files"], before, context,
+                                           accept=take_change)
+        change = change_box[0]
+        if change.empty:
+            self.log.info(f"{implement_agent['name']} changed nothing: the cycle ends unchanged"
+                          + (f" ({context['implement']['summary']})" if context["implement"].get("summary") else ""))
+            return "unchanged"
+        self.log.info(f"change: {len(change.files)} file(s): {', '.join(change.files[:5])}")
+        verdict = self._timed(span, "judge", lambda: judge.judge(self.worktree, self.target_rel, before))
+        self.store.update_evolution(self.id, {"metrics_after": verdict.metrics_after, "tests": verdict.tests["status"]})
+        context["runner"] = {"files_changed": change.files, "metrics_after": verdict.metrics_after,
+                             "gates": verdict.gates, "tests": verdict.tests}
+        evaluation = self._phase(cycle, "evaluate", span, change.files, before, context)
+        self._gate(cycle, span, verdict, evaluation)
+        self.files_changed.update(change.files)
+        sha = self._timed(span, "commit", lambda: publish.commit(self, cycle, before, verdict, change))
+        pr = self._timed(span, "pull request", lambda: publish.open_pull_request(self, cycle, before, verdict, change,
+                                                                                 sha))
+        if pr:
+            self.store.update_evolution(self.id, {"pr_number": pr["number"], "pr_url": pr["html_url"]})
+        return "succeeded"
+
+    def _gate(self, cycle: int, span: str, verdict: judge.Verdict, evaluation: dict) -> None:
+        """The runner's verdict; the evaluate agent can only add a veto."""
+        started = stamp()
+        self.log.phase = "gate"
+        problems = list(verdict.problems)
+        if evaluation["verdict"] == "fail":
+            agent = agents.for_phase("evaluate")["name"]
+            problems.append(f"vetoed: {agent}: {evaluation.get('notes') or 'verdict fail'}")
+        self._span(secrets.token_hex(8), span, "gate", started, "error" if problems else "ok",
+                   {"cycle": cycle, "tests": verdict.tests["status"], "problems": problems})
+        if problems:
+            self.log.error(f"cycle {cycle} refused: {'; '.join(problems)}")
+            raise CycleEnded("failed", "; ".join(problems))
+        self.log.info(f"quality gates passed; tests {verdict.tests['status']}")
 
     def _boundary(self, phase: str) -> None:
         """Between phases: honour a stop request, then the cost limits."""
-        current = self.store.get_evolution(self.id)
-        if self.stop_requested.is_set() or current["status"] == "stopping":
-            raise CycleEnded("stopped", f"stopped: graceful stop requested before {phase}")
+        self._honour_stop(f"before {phase}")
         per_cycle = self.limits.get("per_cycle_usd")
         if per_cycle is not None and self.cycle_cost >= per_cycle:
             raise CycleEnded("failed", f"cost-limit: cycle cost ${self.cycle_cost:.2f} reached the per-cycle "
@@ -158,67 +217,94 @@ class Runner:
                 raise CycleEnded("failed", f"cost-limit: ${spent:.2f} spent today reached the daily limit "
                                            f"${daily:.2f}")
 
-    def _run_phase(self, cycle: int, phase: str, parent_span: str, target: Path) -> dict:
+    def _honour_stop(self, where: str) -> None:
+        if self.stop_requested.is_set() or self.store.get_evolution(self.id)["status"] == "stopping":
+            raise CycleEnded("stopped", f"stopped: graceful stop requested {where}")
+
+    # ---- one agent call -------------------------------------------------------------------
+    def _input(self, agent: dict, task_id: str, cycle: int, phase: str, span_id: str, files: list[str],
+               before: dict, context: dict) -> dict:
+        """The §5 input document."""
+        budget = int(self.settings["evolution"]["agent_context_bytes"])
+        return {
+            "evolution_id": self.id, "task_id": task_id, "cycle": cycle, "phase": phase,
+            "target": self.target_rel,
+            "worktree": str(self.worktree) if agent["runtime"] in contract.ON_THIS_MACHINE else None,
+            "focus": self.record["focus"], "dry_run": bool(self.record["dry_run"]),
+            "repo": {"remote_url": self.remote_url, "base_sha": self.base_sha, "branch": self.branch},
+            "files": contract.file_entries(self.worktree, files, budget),
+            "patterns": self.patterns, "gates": config.gates(), "metrics": before, "context": context,
+            "traceparent": f"00-{self.trace_id}-{span_id}-01",
+        }
+
+    def _phase(self, cycle: int, phase: str, parent_span: str, files: list[str], before: dict, context: dict,
+               accept=None) -> dict:
+        """Run the phase's agent as one task; its checked output, or CycleEnded with the task's error."""
+        self._boundary(phase)
         agent = agents.for_phase(phase)
-        task_id = new_id("task")
-        span_id = secrets.token_hex(8)
+        task_id, span_id = new_id("task"), secrets.token_hex(8)
         self.log.phase = phase
         started, clock = stamp(), time.monotonic()
         self.store.update_evolution(self.id, {"current_phase": phase})
         self.store.create_task({"id": task_id, "evolution_id": self.id, "cycle": cycle, "phase": phase,
                                 "agent": agent["name"], "status": "running", "attempts": 1, "started_at": iso(),
                                 "trace_id": self.trace_id})
-        payload = {"evolution_id": self.id, "task_id": task_id, "cycle": cycle, "phase": phase,
-                   "target": str(target), "focus": self.record["focus"], "dry_run": bool(self.record["dry_run"]),
-                   "context": self.context}
+        payload = self._input(agent, task_id, cycle, phase, span_id, files, before, context)
         self.log.info(f"{agent['name']} ({agent['runtime']}) started: task {task_id}")
-        result, error, stderr_tail = None, None, []
+        reply, raw, error, stderr_tail = None, None, None, []
         try:
-            result = agents.runtime(agent).invoke(payload, float(agent.get("timeout_seconds") or phase_timeout()))
-            stderr_tail = result.pop("stderr_tail", [])
-            if result.get("status") != "ok":
-                error = f"agent-error: {agent['name']}: {result.get('error') or 'status error without a message'}"
+            raw = agents.runtime(agent).invoke(payload, float(agent.get("timeout_seconds") or phase_timeout()))
+            stderr_tail = raw.pop("stderr_tail", []) if isinstance(raw, dict) else []
+            if isinstance(raw, dict) and raw.get("status") != "ok":
+                why = raw.get("error") or "status error without a message"
+                raise AgentError(f"agent-error: {agent['name']}: {why}")
+            reply = contract.read_reply(phase, agent, raw, self.target_rel)
+            if accept:
+                accept(reply.output)
         except AgentError as failure:
-            error, stderr_tail = failure.message, failure.stderr_tail
+            error, stderr_tail = failure.message, failure.stderr_tail or stderr_tail
         except ToolError as failure:
             error = f"agent-error: {agent['name']}: {failure}"
-        duration = round(time.monotonic() - clock, 3)
-        cost = float((result or {}).get("cost_usd") or 0.0)
-        self.cost += cost
-        self.cycle_cost += cost
-        output = (result or {}).get("output")
-        fsutil.atomic_write(paths.evolution_dir(self.id) / "tasks" / f"{task_id}.json", json.dumps(
-            {"input": payload, "output": output, "error": error, "stderr_tail": stderr_tail}, default=str, indent=1))
-        self.store.update_task(task_id, {"status": "failed" if error else "succeeded", "finished_at": iso(),
-                                         "duration_s": duration, "cost_usd": cost, "error": error,
-                                         "output_summary": _summary(phase, output, error)})
-        self.store.update_evolution(self.id, {"cost_usd": round(self.cost, 6)})
+        error = log.mask_secrets(" ".join(error.split())) if error else None
+        self._record_task(task_id, phase, agent, payload, raw, reply, error, stderr_tail, time.monotonic() - clock)
         self._span(span_id, parent_span, f"{phase} {agent['name']}", started, "error" if error else "ok",
                    {"task_id": task_id, "evolution_id": self.id, "agent": agent["name"], "phase": phase,
                     "cycle": cycle})
         if error:
-            self.log.error(f"{agent['name']} failed after {duration:.1f}s: {error}")
+            self.log.error(f"{agent['name']} failed after {time.monotonic() - clock:.1f}s: {error}")
+            self._honour_stop(f"before {NEXT_STEP[phase]}")  # a stop asked during a failed phase still wins
             raise CycleEnded("failed", f"{phase} failed (task {task_id}): {error}")
-        self.log.info(f"{agent['name']} done in {duration:.1f}s: {_summary(phase, output, None)}")
-        return output if isinstance(output, dict) else {"result": output}
+        self.log.info(f"{agent['name']} done in {time.monotonic() - clock:.1f}s: {_summary(phase, reply.output)}")
+        return reply.output
 
-    def _gate(self, cycle: int) -> None:
-        evaluation = self.context["evaluate"]
-        after = evaluation.get("metrics")
-        if after:
-            self.store.update_evolution(self.id, {"metrics_after": after})
-        if not evaluation.get("passed", False):
-            failed = [g for g in evaluation.get("gates", []) if g.get("passed") is False]
-            words = "; ".join(f"{g['metric']} {g['value']} vs {g['direction']} {g['threshold']}" for g in failed)
-            tests = evaluation.get("tests", {})
-            if tests.get("passed") is False:
-                words = "; ".join(filter(None, [words, f"tests failed ({tests.get('summary')})"]))
-            raise CycleEnded("failed", f"gates-failed: cycle {cycle}: {words or 'evaluation did not pass'}")
-        self.log.phase = "gate"
-        self.log.info("quality gates passed")
-        pr = publish_cycle(self, cycle)
-        if pr:
-            self.store.update_evolution(self.id, {"pr_number": pr["number"], "pr_url": pr["html_url"]})
+    def _record_task(self, task_id: str, phase: str, agent: dict, payload: dict, raw, reply, error: str | None,
+                     stderr_tail: list[str], seconds: float) -> None:
+        """The artifact (the input without file contents, the raw output), the task row and the costs."""
+        cost = reply.cost_usd if reply else _paid(raw)
+        self.cost += cost
+        self.cycle_cost += cost
+        stored_input = {**payload, "files": [{"path": f["path"], "bytes": len(f["content"] or "")}
+                                             for f in payload["files"]]}
+        output = raw.get("output") if isinstance(raw, dict) else raw
+        fsutil.atomic_write(paths.evolution_dir(self.id) / "tasks" / f"{task_id}.json", json.dumps(
+            {"input": stored_input, "output": output, "error": error,
+             "stderr_tail": [log.mask_secrets(line) for line in stderr_tail]}, default=str, indent=1))
+        self.store.update_task(task_id, {
+            "status": "failed" if error else "succeeded", "finished_at": iso(), "duration_s": round(seconds, 3),
+            "cost_usd": cost, "error": error, "output_summary": error[:200] if error else _summary(phase, reply.output),
+            "tokens_in": reply.tokens_in if reply else None, "tokens_out": reply.tokens_out if reply else None})
+        self.store.update_evolution(self.id, {"cost_usd": round(self.cost, 6)})
+
+    def _timed(self, parent: str, name: str, work):
+        """Runner work (measurement, judging, publishing) as a span of its own in the trace."""
+        started = stamp()
+        try:
+            result = work()
+        except Exception:
+            self._span(secrets.token_hex(8), parent, name, started, "error", {})
+            raise
+        self._span(secrets.token_hex(8), parent, name, started, "ok", {})
+        return result
 
     # ---- worktree ---------------------------------------------------------------------------
     def _prepare_worktree(self) -> None:
@@ -226,12 +312,14 @@ class Runner:
         self.base_sha = gitops.git(self.repo, "rev-parse", "HEAD")
         gitops.add_worktree(self.repo, self.worktree, self.branch, self.base_sha)
         (paths.tmp_dir() / self.id).mkdir(parents=True, exist_ok=True)
+        self.remote_url = log.mask_secrets(gitops.remote_url(self.repo) or "") or None
+        self.patterns = patterns.for_target(self.store, self.target_rel)
         self.log.info(f"worktree {self.worktree} on branch {self.branch}")
 
-    def _finish_worktree(self, status: str) -> None:
-        """Drop the worktree; keep the branch only when it carries a commit of this evolution."""
+    def _finish_worktree(self) -> None:
+        """Drop the worktree; keep the branch only when it carries a pushed-or-kept commit of this evolution."""
         try:
-            ahead = self.worktree.exists() and self.base_sha and gitops.git(
+            ahead = self.worktree.exists() and self.base_sha and not self.record["dry_run"] and gitops.git(
                 self.worktree, "rev-list", "--count", f"{self.base_sha}..HEAD") not in ("", "0")
             gitops.remove_worktree(self.repo, self.worktree)
             if not ahead and self.branch in gitops.auto_branches(self.repo):
@@ -248,21 +336,20 @@ class Runner:
                              "start": start, "end": stamp(), "status": status, "attributes": attributes})
 
 
-def _summary(phase: str, output, error: str | None) -> str:
-    """One short line per task for tables; the artifact keeps the whole output."""
-    if error:
-        return error[:200]
-    if not isinstance(output, dict):
-        return str(output)[:200]
-    if phase in ("research", "evaluate") and isinstance(output.get("metrics"), dict):
-        m = output["metrics"]
-        text = (f"{m.get('files')} files, docstring {m.get('docstring')}%, cc {m.get('complexity')}, "
-                f"mi {m.get('maintainability')}, lint {m.get('lint')}, security {m.get('security')}")
-        if phase == "evaluate":
-            text += ", gates " + ("passed" if output.get("passed") else "failed")
-        return text
+def _paid(raw) -> float:
+    """What a refused reply still cost: a call whose output broke the contract has been paid for."""
+    cost = raw.get("cost_usd") if isinstance(raw, dict) else None
+    return float(cost) if isinstance(cost, int | float) and not isinstance(cost, bool) and cost > 0 else 0.0
+
+
+def _summary(phase: str, output: dict) -> str:
+    """One short line per task for tables, from checked keys only; the artifact keeps the whole output."""
+    if phase == "research":
+        return output["summary"][:200]
     if phase == "plan":
-        return f"{len(output.get('files', []))} file(s), {len(output.get('skipped', []))} skipped by patterns"
+        return f"{len(output['files'])} file(s) planned"
     if phase == "implement":
-        return f"{len(output.get('changed_files', []))} file(s) changed"
-    return json.dumps(output, default=str)[:200]
+        if output.get("patch") is not None:
+            return f"patch of {len(output['patch'])} bytes" if output["patch"].strip() else "no change"
+        return f"{len(output['changed_files'])} file(s) edited in place"
+    return f"verdict {output['verdict']}" + (f": {output['notes'][:150]}" if output.get("notes") else "")

@@ -15,7 +15,7 @@ from lib.errors import ToolError
 from lib.insight import history
 from lib.store import FINAL, Store, open_store
 
-# lib.preflight.gate: (target, force) -> (every result, the blocking ones). The pre-evolution checks are
+# lib.health.preflight.gate: (target, force) -> (every result, the blocking ones). The pre-evolution checks are
 # health checks, a floor above this one, so the script hands the gate in.
 Prechecks = Callable[[str, bool], tuple[list, list]]
 

@@ -51,9 +51,14 @@ def ruff_bin() -> str:
 
 def ruff_findings(target: Path, rules: str) -> list[dict]:
     """ruff's findings for the rules, as its JSON (filename, code, message, location)."""
+    return ruff_findings_of([str(target)], rules)
+
+
+def ruff_findings_of(paths: list[str], rules: str) -> list[dict]:
+    """ruff's findings for the rules in several files or folders at once."""
     result = subprocess.run(
         [ruff_bin(), "check", "--no-cache", "--select", rules, "--ignore", SECURITY_IGNORED,
-         "--output-format", "json", "--exit-zero", str(target)],
+         "--output-format", "json", "--exit-zero", *paths],
         capture_output=True, text=True, timeout=300,
     )
     try:

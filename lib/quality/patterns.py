@@ -109,6 +109,11 @@ def _same_kind(requested: str, listed: str | None) -> bool:
     return not listed or ANY in (requested, listed) or requested == listed
 
 
+def names_file(pattern: dict, name: str) -> bool:
+    """Whether the pattern's signature lists the file."""
+    return any(_same_file(name, listed) for listed in (pattern.get("signature") or {}).get("files", []))
+
+
 def blocked(store: Store, files: list[str], change_kind: str) -> list[tuple[str, dict]]:
     """Each file that a prevention pattern forbids for this change kind, with the pattern.
 
@@ -121,7 +126,7 @@ def blocked(store: Store, files: list[str], change_kind: str) -> list[tuple[str,
         if not _same_kind(change_kind, signature.get("change_kind")):
             continue
         for name in files:
-            if any(_same_file(name, listed) for listed in signature.get("files", [])):
+            if names_file(pattern, name):
                 found.append((name, pattern))
                 hits[pattern["id"]] += 1
     for pattern in {p["id"]: p for _, p in found}.values():
@@ -129,6 +134,21 @@ def blocked(store: Store, files: list[str], change_kind: str) -> list[tuple[str,
         store.put_pattern(pattern)
         log.info("prevention pattern %s blocks %s for %s", pattern["id"],
                  ", ".join(n for n, p in found if p["id"] == pattern["id"]), change_kind)
+    return found
+
+
+def for_target(store: Store, target: str) -> list[dict]:
+    """The prevention and failure patterns whose files lie in the target (repository-relative), or
+    that name no file: what an agent working on the target should know (DESIGN §5). A bare file
+    name (older plans named files relative to the target) counts as inside."""
+    prefix = "" if target in ("", ".") else target.strip("/") + "/"
+    found = []
+    for pattern in store.list_patterns():
+        if pattern["kind"] not in ("prevention", "failure"):
+            continue
+        files = (pattern.get("signature") or {}).get("files") or []
+        if not files or any(name.startswith(prefix) or "/" not in name for name in files):
+            found.append(pattern)
     return found
 
 

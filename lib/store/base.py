@@ -15,17 +15,18 @@ from lib.timeparse import from_iso, utcnow
 EVOLUTION_FIELDS = (
     "id", "target", "focus", "cycles", "status", "pid", "host", "started_at", "heartbeat_at",
     "finished_at", "current_cycle", "current_phase", "cost_usd", "pr_number", "pr_url", "error",
-    "dry_run", "metrics_before", "metrics_after",
+    "dry_run", "metrics_before", "metrics_after", "files_changed", "tests",
 )  # fmt: skip
 TASK_FIELDS = (
     "id", "evolution_id", "cycle", "phase", "agent", "status", "attempts", "started_at",
-    "finished_at", "duration_s", "cost_usd", "error", "trace_id", "output_summary",
+    "finished_at", "duration_s", "cost_usd", "error", "trace_id", "output_summary", "tokens_in", "tokens_out",
 )  # fmt: skip
 SPAN_FIELDS = ("trace_id", "span_id", "parent_id", "name", "start", "end", "status", "attributes")
 PATTERN_FIELDS = ("id", "kind", "source", "signature", "created_at", "hits")
 
 ACTIVE = ("pending", "running", "stopping")
-FINAL = ("succeeded", "failed", "stopped", "killed")
+#: `unchanged`: every cycle ran and none changed the code; final, but no success (DESIGN §5).
+FINAL = ("succeeded", "unchanged", "failed", "stopped", "killed")
 JSON_FIELDS = {"metrics_before", "metrics_after", "attributes", "signature"}
 
 

@@ -21,7 +21,7 @@ from lib.store.base import (
     round_sums,
 )
 
-SCHEMA_VERSION = 2  # 2: evolutions_finished for the metrics' windows
+SCHEMA_VERSION = 3  # 2: evolutions_finished for the metrics' windows; 3: files_changed, tests, tokens
 _ACTIVE_SQL = ", ".join(f"'{status}'" for status in ACTIVE)
 _FINAL_SQL = ", ".join(f"'{status}'" for status in FINAL)
 # Aggregates (see Store.evolution_stats / task_stats): the same figures as the fallbacks.
@@ -35,7 +35,7 @@ CREATE TABLE IF NOT EXISTS evolutions (
     status TEXT NOT NULL, pid INTEGER, host TEXT, started_at TEXT NOT NULL, heartbeat_at TEXT,
     finished_at TEXT, current_cycle INTEGER, current_phase TEXT, cost_usd REAL DEFAULT 0,
     pr_number INTEGER, pr_url TEXT, error TEXT, dry_run INTEGER DEFAULT 0,
-    metrics_before TEXT, metrics_after TEXT
+    metrics_before TEXT, metrics_after TEXT, files_changed INTEGER, tests TEXT
 );
 CREATE INDEX IF NOT EXISTS evolutions_started ON evolutions(started_at);
 CREATE INDEX IF NOT EXISTS evolutions_status ON evolutions(status);
@@ -45,7 +45,8 @@ CREATE UNIQUE INDEX IF NOT EXISTS evolutions_one_active_per_target
 CREATE TABLE IF NOT EXISTS tasks (
     id TEXT PRIMARY KEY, evolution_id TEXT NOT NULL, cycle INTEGER, phase TEXT, agent TEXT,
     status TEXT NOT NULL, attempts INTEGER DEFAULT 0, started_at TEXT, finished_at TEXT,
-    duration_s REAL, cost_usd REAL DEFAULT 0, error TEXT, trace_id TEXT, output_summary TEXT
+    duration_s REAL, cost_usd REAL DEFAULT 0, error TEXT, trace_id TEXT, output_summary TEXT,
+    tokens_in INTEGER, tokens_out INTEGER
 );
 CREATE INDEX IF NOT EXISTS tasks_evolution ON tasks(evolution_id);
 CREATE INDEX IF NOT EXISTS tasks_started ON tasks(started_at);
@@ -110,6 +111,18 @@ def _where(*conditions: tuple[str, str, object]) -> tuple[str, list]:
     return (f" WHERE {' AND '.join(clauses)}" if clauses else ""), args
 
 
+def _migrate(connection: sqlite3.Connection) -> None:
+    """Bring an older store up to SCHEMA: new tables and indexes, then the columns added since."""
+    added = {"evolutions": ("files_changed INTEGER", "tests TEXT"),
+             "tasks": ("tokens_in INTEGER", "tokens_out INTEGER")}
+    for table, columns in added.items():
+        present = {row[1] for row in connection.execute(f"PRAGMA table_info({table})")}
+        for column in columns:
+            if present and column.split()[0] not in present:
+                connection.execute(f"ALTER TABLE {table} ADD COLUMN {column}")
+    connection.executescript(SCHEMA)
+
+
 def _quote(column: str) -> str:
     return f'"{column}"'
 
@@ -137,7 +150,7 @@ class SQLiteStore(Store):
             connection.execute("PRAGMA synchronous=NORMAL")
             connection.execute("PRAGMA busy_timeout=30000")
             if connection.execute("PRAGMA user_version").fetchone()[0] < SCHEMA_VERSION:
-                connection.executescript(SCHEMA)
+                _migrate(connection)
         except sqlite3.DatabaseError as broken:
             raise ExternalError(f"state store {path} cannot be opened: {broken}",
                                 "restore it: python scripts/restore.py --date <day> --confirm") from None

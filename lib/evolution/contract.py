@@ -1,0 +1,156 @@
+"""The agent contract of DESIGN §5: the input every runtime is given and the check of every reply.
+
+The runner reads an agent's output only through `read_reply`, so no runner code ever meets a key
+that an agent did not send or sent with the wrong type: that is a `bad-output:` task failure.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+from lib.agents import AgentError
+
+#: Runtimes that run on this machine: only they get the worktree's path and may edit it in place.
+ON_THIS_MACHINE = ("local", "command")
+VERDICTS = ("pass", "fail")
+
+
+class BadOutput(AgentError):
+    """An agent's reply breaks the contract; the message is the task's error line."""
+
+    def __init__(self, agent: str, what: str):
+        super().__init__(f"bad-output: {agent}: {what}")
+
+
+@dataclass
+class Reply:
+    """What the runner takes from one agent call, checked."""
+
+    output: dict
+    cost_usd: float
+    tokens_in: int
+    tokens_out: int
+
+
+def file_entries(root: Path, names: list[str], budget: int) -> list[dict]:
+    """[{path, content}] for paths relative to root, at most `budget` bytes of content in all.
+
+    Files past the budget (or unreadable) are listed with content null, so an agent knows they exist.
+    """
+    entries, used = [], 0
+    for name in names:
+        try:
+            data = (root / name).read_bytes()
+        except OSError:
+            entries.append({"path": name, "content": None})
+            continue
+        if used + len(data) > budget:
+            entries.append({"path": name, "content": None})
+            continue
+        used += len(data)
+        entries.append({"path": name, "content": data.decode("utf-8", "replace")})
+    return entries
+
+
+def inside(path: str, target: str) -> bool:
+    """Whether a repository-relative path lies inside the target (also repository-relative)."""
+    parts = PurePosixPath(path).parts
+    if not parts or PurePosixPath(path).is_absolute() or ".." in parts:
+        return False
+    if target in ("", "."):
+        return True
+    target_parts = PurePosixPath(target).parts
+    return parts[: len(target_parts)] == target_parts
+
+
+def read_reply(phase: str, agent: dict, reply, target: str) -> Reply:
+    """Check the reply document and its phase output (§5); raise BadOutput naming what is wrong."""
+    name = agent["name"]
+    if not isinstance(reply, dict):
+        raise BadOutput(name, f"the reply must be a JSON object, got {_kind(reply)}")
+    cost = reply.get("cost_usd") or 0
+    if isinstance(cost, bool) or not isinstance(cost, int | float) or cost < 0:
+        raise BadOutput(name, f"cost_usd must be a number >= 0, got {cost!r}")
+    tokens_in, tokens_out = _tokens(name, reply.get("tokens"))
+    output = reply.get("output")
+    if not isinstance(output, dict):
+        raise BadOutput(name, f"output must be an object, got {_kind(output)}")
+    _CHECKS[phase](name, output, agent, target)
+    return Reply(output, float(cost), tokens_in, tokens_out)
+
+
+def _tokens(name: str, tokens) -> tuple[int, int]:
+    if tokens is None:
+        return 0, 0
+    if isinstance(tokens, int) and not isinstance(tokens, bool) and tokens >= 0:
+        return tokens, 0
+    if isinstance(tokens, dict) and all(_count(tokens.get(k)) for k in ("input", "output")):
+        return tokens.get("input") or 0, tokens.get("output") or 0
+    raise BadOutput(name, f"tokens must be a whole number or {{input, output}}, got {tokens!r}")
+
+
+def _count(value) -> bool:
+    return value is None or (isinstance(value, int) and not isinstance(value, bool) and value >= 0)
+
+
+def _kind(value) -> str:
+    return "null" if value is None else type(value).__name__
+
+
+def _need(name: str, output: dict, key: str, kind: type, required: bool = True) -> None:
+    if key not in output or output[key] is None:
+        if required:
+            raise BadOutput(name, f"output.{key} is missing")
+        return
+    if not isinstance(output[key], kind):
+        raise BadOutput(name, f"output.{key} must be a {kind.__name__}, got {_kind(output[key])}")
+
+
+def _strings(name: str, output: dict, key: str, required: bool) -> None:
+    _need(name, output, key, list, required)
+    for item in output.get(key) or []:
+        if not isinstance(item, str):
+            raise BadOutput(name, f"output.{key} must hold strings, got {_kind(item)}")
+
+
+def _research(name: str, output: dict, agent: dict, target: str) -> None:
+    _need(name, output, "summary", str)
+    _need(name, output, "findings", list, required=False)
+    for finding in output.get("findings") or []:
+        if not isinstance(finding, dict) or not isinstance(finding.get("path"), str) \
+                or not isinstance(finding.get("message"), str):
+            raise BadOutput(name, "each of output.findings needs a path and a message (strings)")
+
+
+def _plan(name: str, output: dict, agent: dict, target: str) -> None:
+    _strings(name, output, "files", required=True)
+    _strings(name, output, "steps", required=False)
+    _need(name, output, "rationale", str, required=False)
+    outside = [path for path in output["files"] if not inside(path, target)]
+    if outside:
+        raise BadOutput(name, f"output.files must be paths inside {target}, relative to the repository: "
+                              f"{', '.join(outside[:3])}")
+
+
+def _implement(name: str, output: dict, agent: dict, target: str) -> None:
+    _need(name, output, "summary", str, required=False)
+    if "patch" in output and output["patch"] is not None:
+        _need(name, output, "patch", str)
+        return
+    if agent["runtime"] in ON_THIS_MACHINE and output.get("changed_files") is not None:
+        _strings(name, output, "changed_files", required=True)
+        return
+    raise BadOutput(name, "output.patch is missing" + (
+        " (or output.changed_files for an agent that edited the worktree)" if agent["runtime"] in ON_THIS_MACHINE
+        else ""))
+
+
+def _evaluate(name: str, output: dict, agent: dict, target: str) -> None:
+    _need(name, output, "verdict", str)
+    if output["verdict"] not in VERDICTS:
+        raise BadOutput(name, f"output.verdict must be pass or fail, got {output['verdict']!r}")
+    _need(name, output, "notes", str, required=False)
+
+
+_CHECKS = {"research": _research, "plan": _plan, "implement": _implement, "evaluate": _evaluate}
