@@ -13,7 +13,7 @@ import io
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from lib import config, paths, timeparse
+from lib import config, humanize, paths, timeparse
 from lib.fsutil import atomic_write
 from lib.insight import metrics
 from lib.insight.metrics import Window
@@ -204,16 +204,6 @@ def performance(store, days: int = 7, now: datetime | None = None, slowest: int 
 
 def _round(value: float | None) -> float | None:
     return None if value is None else round(value, 2)
-
-
-def seconds_text(value: float | None) -> str:
-    if value is None:
-        return "—"
-    if value >= 3600:
-        return f"{value / 3600:.1f}h"
-    if value >= 60:
-        return f"{value / 60:.1f}m"
-    return f"{value:.1f}s"
 
 
 def change_text(value: float | None) -> str:
@@ -418,22 +408,22 @@ def _chart_cost(days: list[Window], daily: list[dict], path: Path, title: str) -
 def performance_headline(document: dict) -> str:
     bottleneck = document["bottleneck"]
     where = (f"bottleneck phase: {bottleneck['phase']} ({bottleneck['share_pct']:g}% of agent time, "
-             f"p95 {seconds_text(bottleneck['p95_s'])})" if bottleneck else "no agent tasks in this period")
-    cycle = document["cycle_time_hours"]
-    shown = "—" if cycle is None else f"{cycle:.2f} h"
+             f"p95 {humanize.decimal_duration(bottleneck['p95_s'])})" if bottleneck
+             else "no agent tasks in this period")
+    cycle = metrics.format_value(document["cycle_time_hours"], "hours")
     return (f"{document['window']['label']} to {timeparse.local(document['window']['end'])}: {where}; "
-            f"cycle time {shown} ({change_text(document['cycle_time_change_pct'])} against the previous period)")
+            f"cycle time {cycle} ({change_text(document['cycle_time_change_pct'])} against the previous period)")
 
 
 def performance_tables(document: dict) -> dict[str, tuple[list[dict], list[tuple[str, str]]]]:
     """Title -> (rows, columns) for the phase, agent and slowest-evolution tables."""
-    phases = [{**r, "time": seconds_text(r["seconds"]), "share": f"{r['share_pct']:g}%",
-               "p50": seconds_text(r["p50_s"]), "p95": seconds_text(r["p95_s"]),
+    phases = [{**r, "time": humanize.decimal_duration(r["seconds"]), "share": f"{r['share_pct']:g}%",
+               "p50": humanize.decimal_duration(r["p50_s"]), "p95": humanize.decimal_duration(r["p95_s"]),
                "change": change_text(r["seconds_change_pct"])} for r in document["phases"]]
-    agents = [{**r, "p50": seconds_text(r["p50_s"]), "p95": seconds_text(r["p95_s"]),
+    agents = [{**r, "p50": humanize.decimal_duration(r["p50_s"]), "p95": humanize.decimal_duration(r["p95_s"]),
                "p50_change": change_text(r["p50_change_pct"]), "p95_change": change_text(r["p95_change_pct"])}
               for r in document["agents"]]
-    slowest = [{**e, "duration": f"{e['hours']:.2f} h", "started": timeparse.local(e["started_at"])}
+    slowest = [{**e, "duration": metrics.format_value(e["hours"], "hours"), "started": timeparse.local(e["started_at"])}
                for e in document["slowest"]]
     return {
         "Phases (time spent in agent calls)": (phases, [
