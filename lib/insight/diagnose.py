@@ -306,10 +306,7 @@ def task_failure(store: Store, task_id: str) -> dict:
 
 def analyze(store: Store, evolution_id: str) -> dict:
     """analyze_failure: the evolution with its tasks, the failure, log lines, similar failures, next steps."""
-    evolution = store.get_evolution(check_id(evolution_id, "evolution"))
-    if not evolution:
-        raise NotFound(f"unknown evolution {evolution_id.strip()!r}",
-                       "list them with python scripts/show_evolution_history.py --since 7d")
+    evolution = store.evolution_or_fail(check_id(evolution_id, "evolution"))
     tasks = store.list_tasks(evolution_id=evolution["id"])
     task = failing_task(evolution, tasks)
     failed = (evolution["status"] in FINAL and evolution["status"] != "succeeded") or task is not None

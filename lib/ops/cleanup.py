@@ -18,7 +18,7 @@ from pathlib import Path
 
 from lib import config, humanize, paths
 from lib.adapters import gitops
-from lib.errors import Conflict, NotFound, ToolError
+from lib.errors import Conflict, ToolError
 from lib.evolution import stuck
 from lib.store import ACTIVE, FINAL, Store
 from lib.timeparse import from_iso, iso
@@ -193,10 +193,7 @@ def _refuse_if_running(record: dict) -> str:
 
 def plan_evolution(store: Store, evolution_id: str) -> Plan:
     """Mark a dead active evolution killed; end its orphaned agents; remove its worktree and scratch space."""
-    record = store.get_evolution(evolution_id)
-    if not record:
-        raise NotFound(f"unknown evolution {evolution_id!r}",
-                       "list them with python scripts/show_evolution_history.py --since 7d")
+    record = store.evolution_or_fail(evolution_id)
     plan = Plan()
     if record["status"] in ACTIVE:
         detail = _refuse_if_running(record)

@@ -22,7 +22,7 @@ def follow(store: Store, evolution_id: str, poll: float = 0.3) -> dict:
     log_path = paths.evolution_dir(evolution_id) / "evolution.log"
     terminal = sys.stderr.isatty()
     offset, stop_asked = 0, False
-    record = evolution.get(store, evolution_id)
+    record = store.evolution_or_fail(evolution_id)
     while True:
         try:
             if log_path.exists():
@@ -34,7 +34,7 @@ def follow(store: Store, evolution_id: str, poll: float = 0.3) -> dict:
                     if terminal:
                         click.echo("\r\033[K", nl=False, err=True)
                     click.echo(chunk, nl=False)
-            record = evolution.get(store, evolution_id)
+            record = store.evolution_or_fail(evolution_id)
             if record["status"] in FINAL:
                 if terminal:
                     click.echo("\r\033[K", nl=False, err=True)
