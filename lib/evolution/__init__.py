@@ -64,7 +64,7 @@ def start_detached(store: Store, evolution_id: str) -> int:
     with open(folder / "runner.stderr", "ab") as stderr:
         process = subprocess.Popen(
             [sys.executable, "-m", "lib.evolution.worker", evolution_id],
-            cwd=Path(__file__).resolve().parents[2], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+            cwd=paths.CODE_ROOT, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
             stderr=stderr, start_new_session=True, env={**os.environ, "TDEV_EVOLUTION_ID": evolution_id},
         )
     store.update_evolution(evolution_id, {"pid": process.pid}, expect_status=("pending",))
