@@ -8,7 +8,8 @@ from pathlib import Path
 
 log = logging.getLogger(__name__)
 
-_DEFAULT_ROOT = Path(__file__).resolve().parent.parent
+#: The checkout holding lib/, scripts/ and the shipped config/: where the code is, whatever TDEV_HOME says.
+CODE_ROOT = Path(__file__).resolve().parent.parent
 
 
 def _env_path(name: str) -> Path | None:
@@ -18,7 +19,7 @@ def _env_path(name: str) -> Path | None:
 
 def root() -> Path:
     """The project root: the folder holding scripts/ (or TDEV_HOME)."""
-    return _env_path("TDEV_HOME") or _DEFAULT_ROOT
+    return _env_path("TDEV_HOME") or CODE_ROOT
 
 
 def config_dir() -> Path:

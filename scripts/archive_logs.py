@@ -12,7 +12,7 @@ Example (runbook, Monthly Tasks):
 import _bootstrap  # noqa: F401
 import click
 
-from lib import cli, timeparse
+from lib import cli, humanize, timeparse
 from lib.adapters import aws
 from lib.backup import log_archive
 from lib.ops import backups
@@ -36,7 +36,7 @@ def main(older_than: str, dry_run: bool, as_json: bool) -> int:
     if as_json:
         cli.print_json({"files": [{k: v for k, v in r.items() if k != "ok"} for r in files], "log_groups": groups})
         return 1 if failed else 0
-    shown = [{**row, "size": log_archive.human(row["size"]), "compressed": log_archive.human(row["compressed"])}
+    shown = [{**row, "size": humanize.size(row["size"]), "compressed": humanize.size(row["compressed"])}
              for row in files]
     cli.print_table(shown, log_archive.FILE_COLUMNS, empty=f"no log files older than {older_than}")
     cli.print_table(groups, log_archive.GROUP_COLUMNS, empty="no project log groups in CloudWatch")

@@ -14,7 +14,7 @@ from pathlib import Path
 import _bootstrap  # noqa: F401
 import click
 
-from lib import cli, timeparse
+from lib import cli, humanize, timeparse
 from lib.backup import drill
 
 
@@ -33,7 +33,7 @@ def main(simulate: bool, max_rpo: str, scratch: Path | None, keep: bool, as_json
     else:
         cli.print_table(report["steps"], [("name", "STEP"), ("status", "STATUS"), ("seconds", "SECONDS"),
                                           ("detail", "DETAIL")])
-        rpo = f"{report['rpo_s'] / 3600:.1f} h" if report["rpo_s"] is not None else "no backup"
+        rpo = humanize.hours(report["rpo_s"]) if report["rpo_s"] is not None else "no backup"
         rto = f"{report['rto_s']} s" if report["rto_s"] is not None else "not measured"
         click.echo(f"drill {report['status'].upper()}: RPO {rpo}, RTO {rto}"
                    + (f"; scratch kept in {report['scratch']}" if report["scratch"] else ""))

@@ -12,7 +12,7 @@ Example (runbook, Investigating Failures):
 import _bootstrap  # noqa: F401
 import click
 
-from lib import cli
+from lib import cli, humanize
 from lib.insight import tracing
 from lib.store import open_store
 
@@ -25,7 +25,7 @@ def main(trace_id: str, as_json: bool) -> int:
     if as_json:
         cli.print_json(document)
         return 0
-    total = tracing.fmt_seconds(None if document["duration_ms"] is None else document["duration_ms"] / 1000)
+    total = humanize.duration(None if document["duration_ms"] is None else document["duration_ms"] / 1000)
     click.echo(f"trace {document['trace_id']}" + (f" (evolution {document['evolution_id']})"
                                                    if document["evolution_id"] else "") + f", {total or 'running'}")
     click.echo(tracing.render(document))

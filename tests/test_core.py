@@ -43,6 +43,15 @@ def test_missing_config_file_says_how_to_create_it(tdev):
         config.load("gates")
 
 
+def test_init_lays_down_the_shipped_config_files_that_are_missing(tdev):
+    from lib.ops import install
+
+    (tdev.config_dir / "gates.yaml").unlink()
+    done = install.initialise()
+    assert f"created {tdev.config_dir / 'gates.yaml'}" in done and f"exists  {tdev.config_dir / 'agents.yaml'}" in done
+    assert isinstance(config.load("gates"), dict)
+
+
 def test_time_arguments():
     now = timeparse.utcnow()
     assert now - timeparse.parse_since("24h", now) == timedelta(hours=24)

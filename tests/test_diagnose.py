@@ -9,6 +9,7 @@ import pytest
 from conftest import EMPTY_PLAN_AGENT
 from evolution_seed import add_evolution, failed_evolution
 
+from lib import humanize
 from lib.errors import NotFound, UsageError
 from lib.insight import diagnose, tracing
 from lib.store import open_store
@@ -113,8 +114,8 @@ def test_span_tree_links_children_and_keeps_orphans():
     rows = tracing.rows({"started_at": "2024-01-01T00:00:00+00:00", "spans": roots})
     assert [r["tree"] for r in rows] == ["root", "├─ first", "└─ second", "lost"]
     assert rows[1]["duration"].endswith("(running)") and rows[2]["offset"] == "+5s"
-    assert tracing.fmt_seconds(0.25) == "0.25s" and tracing.fmt_seconds(125) == "2m05s"
-    assert tracing.fmt_seconds(3720) == "1h02m" and tracing.fmt_seconds(2 * 86400 + 7200) == "2d02h"
+    assert humanize.duration(0.25) == "0.25s" and humanize.duration(125) == "2m05s"
+    assert humanize.duration(3720) == "1h02m" and humanize.duration(2 * 86400 + 7200) == "2d02h"
 
 
 def test_trace_resolves_task_and_evolution_ids(store):

@@ -7,7 +7,7 @@ import threading
 import pytest
 from aws_helpers import fresh_clients  # noqa: F401
 
-from lib.errors import Conflict
+from lib.errors import Conflict, NotFound
 
 
 @pytest.fixture(params=["sqlite", "dynamodb"])
@@ -47,6 +47,13 @@ def test_create_and_get_round_trip_every_field(store):
     assert created["cost_usd"] == 0.5 and created["cycles"] == 1 and created["dry_run"] is False
     assert created["pr_number"] is None and created["finished_at"] is None
     assert store.get_evolution("nope") is None
+
+
+def test_an_unknown_evolution_a_user_names_fails_with_where_to_find_the_ids(store):
+    store.create_evolution(evolution("evo-1"))
+    assert store.evolution_or_fail("evo-1")["id"] == "evo-1"
+    with pytest.raises(NotFound, match="unknown evolution 'nope'; list them with .*show_evolution_history.py"):
+        store.evolution_or_fail("nope")
 
 
 def test_one_active_evolution_per_target(store):

@@ -20,7 +20,7 @@ import time
 from datetime import timedelta
 from pathlib import Path
 
-from lib import timeparse
+from lib import humanize, timeparse
 from lib.backup import jobs, repository, restore, verify
 from lib.checks import worst
 from lib.errors import ToolError
@@ -59,11 +59,8 @@ def _rpo(max_age: timedelta) -> dict:
     age = timeparse.utcnow() - newest.created
     status = "ok" if age <= max_age else "failed"
     return {"status": status, "rpo_s": int(age.total_seconds()),
-            "detail": f"newest backup {newest.key} is {_hours(age)} old (limit {_hours(max_age)}){note}"}
-
-
-def _hours(age: timedelta) -> str:
-    return f"{age.total_seconds() / 3600:.1f} h"
+            "detail": f"newest backup {newest.key} is {humanize.hours(age.total_seconds())} old "
+                      f"(limit {humanize.hours(max_age.total_seconds())}){note}"}
 
 
 def _step(steps: list, name: str, action) -> dict | None:
@@ -95,7 +92,7 @@ def simulate(max_rpo: timedelta, scratch_parent: Path | None = None, keep: bool 
     try:
         def backup() -> dict:
             made = jobs.create("full", s3=False, prune=False, folder=Path(env["TDEV_BACKUP_DIR"]))
-            return {"detail": f"{made['files']} files, {made['bytes_in'] / (1 << 20):.1f} MB of live data into "
+            return {"detail": f"{made['files']} files, {humanize.size(made['bytes_in'])} of live data into "
                               f"{made['key']}"}
 
         def lose() -> dict:

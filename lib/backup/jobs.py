@@ -16,7 +16,7 @@ from datetime import date
 from pathlib import Path
 
 import lib
-from lib import config, timeparse
+from lib import config, humanize, timeparse
 from lib.backup import archive, repository, sources
 from lib.errors import ToolError
 
@@ -126,13 +126,13 @@ def describe(result: dict) -> list[dict]:
     """The result as (what, value) rows for the table."""
     rows = [{"what": "archive", "value": result["archive"] + ("  (dry run: not written)" if result.get("dry_run")
                                                                 else "")}]
-    mb = result["bytes_in"] / (1 << 20)
+    read = humanize.size(result["bytes_in"])
     if result.get("dry_run"):
-        rows.append({"what": "would read", "value": f"{result['files']} files, {mb:.1f} MB"})
+        rows.append({"what": "would read", "value": f"{result['files']} files, {read}"})
     else:
         ratio = result["bytes_in"] / result["bytes_out"] if result["bytes_out"] else 0
-        rows.append({"what": "files", "value": f"{result['files']} files, {mb:.1f} MB in, "
-                     f"{result['bytes_out'] / (1 << 20):.1f} MB out ({ratio:.1f}x) in {result['seconds']} s"})
+        rows.append({"what": "files", "value": f"{result['files']} files, {read} in, "
+                     f"{humanize.size(result['bytes_out'])} out ({ratio:.1f}x) in {result['seconds']} s"})
     counts = result["store"].get("counts") or {}
     rows.append({"what": "store", "value": f"{result['store']['backend']}: "
                  + (", ".join(f"{n} {k}" for k, n in counts.items()) or "empty")})

@@ -29,16 +29,6 @@ GROUP_COLUMNS = [("log_group", "LOG GROUP"), ("retention_before", "RETENTION BEF
                  ("retention_after", "RETENTION AFTER"), ("result", "RESULT")]
 
 
-def human(size: int | None) -> str:
-    if size is None:
-        return ""
-    for unit in ("B", "KB", "MB", "GB"):
-        if size < 1024 or unit == "GB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    return ""
-
-
 # ---- files -------------------------------------------------------------------------------------
 
 def candidates(older_than: timedelta, now: datetime | None = None) -> list[Path]:

@@ -26,7 +26,7 @@ import time
 from datetime import date
 from pathlib import Path
 
-from lib import paths, timeparse
+from lib import humanize, paths, timeparse
 from lib.backup import archive, repository, sources
 from lib.errors import Conflict, NotFound, ToolError
 
@@ -406,7 +406,7 @@ def load_record() -> dict:
 
 
 def _archive_line(item: dict) -> str:
-    size = f", {item['bytes'] / (1 << 20):.1f} MB" if item.get("bytes") is not None else ""
+    size = f", {humanize.size(item['bytes'])}" if item.get("bytes") is not None else ""
     files = f", {item['files']} files" if item.get("files") is not None else ""
     return f"{item['key']} ({item['kind']}, made {timeparse.local(item['created_at'])}{files}{size})"
 

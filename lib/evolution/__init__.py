@@ -12,7 +12,7 @@ from pathlib import Path
 
 from lib import config, paths
 from lib.adapters import gitops
-from lib.errors import Conflict, NotFound, UsageError
+from lib.errors import Conflict, UsageError
 from lib.quality.measure import FOCUS_SCORES
 from lib.store import ACTIVE, FINAL, Store, new_id
 from lib.timeparse import iso
@@ -64,38 +64,30 @@ def start_detached(store: Store, evolution_id: str) -> int:
     with open(folder / "runner.stderr", "ab") as stderr:
         process = subprocess.Popen(
             [sys.executable, "-m", "lib.evolution.worker", evolution_id],
-            cwd=Path(__file__).resolve().parents[2], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+            cwd=paths.CODE_ROOT, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
             stderr=stderr, start_new_session=True, env={**os.environ, "TDEV_EVOLUTION_ID": evolution_id},
         )
     store.update_evolution(evolution_id, {"pid": process.pid}, expect_status=("pending",))
     return process.pid
 
 
-def get(store: Store, evolution_id: str) -> dict:
-    record = store.get_evolution(evolution_id)
-    if not record:
-        raise NotFound(f"unknown evolution {evolution_id!r}",
-                       "list them with python scripts/show_evolution_history.py --since 7d")
-    return record
-
-
 def request_stop(store: Store, evolution_id: str) -> dict:
     """Ask for a stop at the next phase boundary (status stopping); a final one is left as it is."""
-    record = get(store, evolution_id)
+    record = store.evolution_or_fail(evolution_id)
     if record["status"] in FINAL:
         return record
     store.update_evolution(evolution_id, {"status": "stopping"}, expect_status=("pending", "running"))
     if record["status"] == "pending" and not pid_alive(record.get("pid")):
         store.update_evolution(evolution_id, {"status": "stopped", "finished_at": iso(),
                                               "error": "stopped: before it started"}, expect_status=ACTIVE)
-    return get(store, evolution_id)
+    return store.evolution_or_fail(evolution_id)
 
 
 def wait_final(store: Store, evolution_id: str, timeout: float, poll: float = 0.5) -> dict:
     """The record once final, or as it is when the timeout passes."""
     deadline = time.monotonic() + timeout
     while True:
-        record = get(store, evolution_id)
+        record = store.evolution_or_fail(evolution_id)
         if record["status"] in FINAL or time.monotonic() >= deadline:
             return record
         time.sleep(min(poll, max(0.0, deadline - time.monotonic())))
@@ -120,7 +112,7 @@ def pid_alive(pid: int | None) -> bool:
 
 def force_stop(store: Store, evolution_id: str, grace: float = 5.0) -> dict:
     """End the runner's whole process group at once, then record status killed."""
-    record = get(store, evolution_id)
+    record = store.evolution_or_fail(evolution_id)
     if record["status"] in FINAL:
         return record
     if record.get("host") and record["host"] != socket.gethostname():
@@ -140,4 +132,4 @@ def force_stop(store: Store, evolution_id: str, grace: float = 5.0) -> dict:
     store.update_evolution(evolution_id, {"status": "killed", "finished_at": iso(),
                                           "error": "killed: force stop by operator", "current_phase": None},
                            expect_status=ACTIVE)
-    return get(store, evolution_id)
+    return store.evolution_or_fail(evolution_id)

@@ -15,9 +15,8 @@ import socket
 from dataclasses import asdict, dataclass
 from datetime import datetime
 
-from lib import checks, config, timeparse
+from lib import checks, config, humanize, timeparse
 from lib.errors import UsageError
-from lib.insight.tracing import fmt_seconds
 from lib.store import ACTIVE, FINAL, Store
 
 DEFAULT_PHASE_TIMEOUT = 3600
@@ -118,9 +117,9 @@ def liveness(record: dict, now: datetime, stale: float) -> Finding | None:
     if age is None:
         beat = "no heartbeat"
     elif record.get("heartbeat_at"):
-        beat = f"last heartbeat {fmt_seconds(age)} ago"
+        beat = f"last heartbeat {humanize.duration(age)} ago"
     else:
-        beat = f"no heartbeat since it started {fmt_seconds(age)} ago"
+        beat = f"no heartbeat since it started {humanize.duration(age)} ago"
     if state in ("gone", "other"):
         return Finding(record["id"], "process-gone", "critical",
                        f"marked {record['status']} but {detail} ({beat}); "
@@ -141,7 +140,7 @@ def overdue_phases(store: Store, record: dict, now: datetime, limit: float) -> l
         if age is not None and age > limit:
             found.append(Finding(record["id"], "phase-timeout", "warning",
                                  f"phase {task.get('phase')} ({task.get('agent')}, {task['id']}) running for "
-                                 f"{fmt_seconds(age)}, past TIMEOUT_SECONDS={limit:g}",
+                                 f"{humanize.duration(age)}, past TIMEOUT_SECONDS={limit:g}",
                                  record.get("pid"), record.get("host")))
     return found
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import shutil
 import time
 
-from lib import config, locks, paths
+from lib import config, humanize, locks, paths
 from lib.errors import ToolError
 from lib.health import check
 
@@ -77,8 +77,6 @@ def stuck_evolutions(context: dict) -> tuple[str, str]:
 @check("stale_locks", AREA)
 def stale_locks(context: dict) -> tuple[str, str]:
     """Cron locks held for over a day (still running?) or left by a run that died."""
-    from lib.insight.tracing import fmt_seconds
-
     files = sorted(paths.locks_dir().glob("*.lock"))
     problems = []
     for path in files:
@@ -86,10 +84,11 @@ def stale_locks(context: dict) -> tuple[str, str]:
         if age < LOCK_AGE_LIMIT:
             continue
         holder = path.read_text(encoding="utf-8", errors="replace").strip()
+        shown = humanize.duration(age)
         if locks.lock_held(path):
-            problems.append(f"{path.stem} held for {fmt_seconds(age)} ({holder or 'holder unknown'}): still running?")
+            problems.append(f"{path.stem} held for {shown} ({holder or 'holder unknown'}): still running?")
         elif holder:
-            problems.append(f"{path.stem} left {fmt_seconds(age)} ago by a run that died ({holder}); "
+            problems.append(f"{path.stem} left {shown} ago by a run that died ({holder}); "
                             f"the lock is free, remove {path} to clear this")
     if problems:
         return "warning", "; ".join(problems)

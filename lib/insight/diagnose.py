@@ -15,9 +15,8 @@ import socket
 from datetime import timedelta
 from pathlib import Path
 
-from lib import paths, timeparse
+from lib import humanize, paths, timeparse
 from lib.errors import NotFound, ToolError, UsageError
-from lib.insight.tracing import fmt_seconds
 from lib.log import mask_secrets
 from lib.store import ACTIVE, FINAL, Store
 
@@ -307,10 +306,7 @@ def task_failure(store: Store, task_id: str) -> dict:
 
 def analyze(store: Store, evolution_id: str) -> dict:
     """analyze_failure: the evolution with its tasks, the failure, log lines, similar failures, next steps."""
-    evolution = store.get_evolution(check_id(evolution_id, "evolution"))
-    if not evolution:
-        raise NotFound(f"unknown evolution {evolution_id.strip()!r}",
-                       "list them with python scripts/show_evolution_history.py --since 7d")
+    evolution = store.evolution_or_fail(check_id(evolution_id, "evolution"))
     tasks = store.list_tasks(evolution_id=evolution["id"])
     task = failing_task(evolution, tasks)
     failed = (evolution["status"] in FINAL and evolution["status"] != "succeeded") or task is not None
@@ -355,7 +351,7 @@ def _short(text: str | None, width: int = 90) -> str:
 
 
 def _task_rows(tasks: list[dict]) -> list[dict]:
-    return [{**t, "duration": fmt_seconds(t.get("duration_s")), "error_short": _short(t.get("error"), 70)}
+    return [{**t, "duration": humanize.duration(t.get("duration_s")), "error_short": _short(t.get("error"), 70)}
             for t in tasks]
 
 
@@ -394,7 +390,7 @@ def render_task(details: dict) -> str:
         f"  phase      cycle {details.get('cycle')} {details.get('phase')}, agent {details.get('agent')}, "
         f"attempts {details.get('attempts') or 0}",
         f"  started    {timeparse.local(details.get('started_at'))}, took "
-        f"{fmt_seconds(details.get('duration_s')) or '(not finished)'}, cost ${details.get('cost_usd') or 0:.2f}",
+        f"{humanize.duration(details.get('duration_s')) or '(not finished)'}, cost ${details.get('cost_usd') or 0:.2f}",
         f"  trace      {details.get('trace_id') or '-'}",
         "",
         f"Error ({details['error_class'] or 'none'}):",
@@ -472,7 +468,7 @@ def _timeline(data: dict) -> list[dict]:
         marker = " ← this task" if task["id"] == data["task"]["id"] else ""
         klass = f" ({error_class(task.get('error'))})" if task.get("error") else ""
         rows.append({"time": task.get("started_at"), "step": f"cycle {task.get('cycle')} {task.get('phase')} "
-                     f"({task.get('agent')}){marker}", "duration": fmt_seconds(task.get("duration_s")),
+                     f"({task.get('agent')}){marker}", "duration": humanize.duration(task.get("duration_s")),
                      "status": f"{task.get('status')}{klass}"})
     if evolution.get("finished_at"):
         rows.append({"time": evolution["finished_at"], "step": f"evolution {evolution.get('status')}",
@@ -492,7 +488,7 @@ def render_markdown(data: dict) -> str:
         ("Phase", f"cycle {task.get('cycle')}, {task.get('phase')}, agent `{task.get('agent')}`"),
         ("Error class", f"`{failure['error_class'] or 'none'}`"),
         ("Started", timeparse.local(task.get("started_at"))),
-        ("Duration", fmt_seconds(task.get("duration_s")) or "not finished"),
+        ("Duration", humanize.duration(task.get("duration_s")) or "not finished"),
         ("Cost", f"${task.get('cost_usd') or 0:.2f} (evolution ${evolution.get('cost_usd') or 0:.2f})"),
         ("Trace", f"`{task.get('trace_id')}`" if task.get("trace_id") else "-"),
     ]

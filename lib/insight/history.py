@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from pathlib import Path
 
-from lib import timeparse
+from lib import humanize, timeparse
 from lib.store import ACTIVE, Store
 
 EVOLUTION_COLUMNS = [
@@ -20,9 +20,7 @@ def elapsed(record: dict, now: datetime | None = None) -> str:
     if not start:
         return ""
     end = timeparse.from_iso(record.get("finished_at")) or now or timeparse.utcnow()
-    seconds = max(0, int((end - start).total_seconds()))
-    hours, rest = divmod(seconds, 3600)
-    return f"{hours}h{rest // 60:02d}m" if hours else f"{rest // 60}m{rest % 60:02d}s"
+    return humanize.duration(max(0.0, (end - start).total_seconds()))
 
 
 def evolution_row(record: dict) -> dict:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import NamedTuple
 
 from lib import config, timeparse
 from lib.checks import Result
@@ -110,6 +111,13 @@ def format_value(value: float | None, unit: str) -> str:
 # ---- pull requests from GitHub -----------------------------------------------------------
 
 
+class PrCounts(NamedTuple):
+    """auto-evolution PRs closed in a window, and how many of those were merged."""
+
+    closed: int
+    merged: int
+
+
 class PullRequests:
     """auto-evolution PRs updated since a moment, fetched once; note says why there are none."""
 
@@ -136,11 +144,11 @@ class PullRequests:
                 "merged": bool((item.get("pull_request") or {}).get("merged_at") or item.get("merged_at")),
             })
 
-    def counts(self, window: Window) -> tuple[int, int]:
-        """(closed, merged) among PRs closed in the window."""
+    def counts(self, window: Window) -> PrCounts:
+        """How many PRs were closed in the window, and how many of those were merged."""
         start, end = window.bounds()
         inside = [p["merged"] for p in self.pulls if p["closed_at"] and start <= p["closed_at"] < end]
-        return len(inside), sum(inside)
+        return PrCounts(len(inside), sum(inside))
 
     def opened(self, window: Window) -> int:
         start, end = window.bounds()
@@ -159,45 +167,63 @@ def _ratio(part: float, whole: float, scale: float = 1.0) -> float | None:
     return round(scale * part / whole, 2) if whole else None
 
 
-def figures(evolutions: dict, tasks: dict, prs: tuple[int, int] | None, pr_note: str = "") -> dict:
-    """{metric: (value or None without data, what it rests on)} from one window's aggregates."""
+class Figure(NamedTuple):
+    """One metric over one window: the value (None without data) and what it rests on."""
+
+    value: float | None
+    basis: str
+
+
+@dataclass(frozen=True)
+class Computed:
+    """One window's key metrics with the store aggregates (evolution_stats, task_stats rows) behind them."""
+
+    window: Window
+    values: dict[str, Figure]
+    evolutions: dict
+    tasks: dict
+
+
+def figures(evolutions: dict, tasks: dict, prs: PullRequests | None, window: Window) -> dict[str, Figure]:
+    """Each key metric of one window from its aggregates (the PR merge rate from GitHub, when it was asked)."""
     cycles = evolutions["cycles"]
-    if prs is None:
-        pr_rate = (None, pr_note or "GitHub not asked")
+    if prs and prs.available:
+        closed, merged = prs.counts(window)
+        pr_rate = Figure(_ratio(merged, closed, 100), f"{merged}/{closed} closed PRs merged")
     else:
-        pr_rate = (_ratio(prs[1], prs[0], 100), f"{prs[1]}/{prs[0]} closed PRs merged")
+        pr_rate = Figure(None, (prs.note if prs else "") or "GitHub not asked")
     return {
-        "success_rate": (_ratio(evolutions["succeeded"], evolutions["finished"], 100),
-                         f"{evolutions['succeeded']}/{evolutions['finished']} evolutions succeeded"),
-        "cycle_time": (_ratio(evolutions["seconds"], cycles * 3600),
-                       f"{evolutions['seconds'] / 3600:.2f} h over {cycles} cycles"),
-        "cost_per_cycle": (_ratio(evolutions["cost_usd"], cycles),
-                           f"${evolutions['cost_usd']:.2f} over {cycles} cycles"),
+        "success_rate": Figure(_ratio(evolutions["succeeded"], evolutions["finished"], 100),
+                               f"{evolutions['succeeded']}/{evolutions['finished']} evolutions succeeded"),
+        "cycle_time": Figure(_ratio(evolutions["seconds"], cycles * 3600),
+                             f"{evolutions['seconds'] / 3600:.2f} h over {cycles} cycles"),
+        "cost_per_cycle": Figure(_ratio(evolutions["cost_usd"], cycles),
+                                 f"${evolutions['cost_usd']:.2f} over {cycles} cycles"),
         "pr_merge_rate": pr_rate,
-        "error_rate": (_ratio(tasks["failed"], tasks["tasks"], 100),
-                       f"{tasks['failed']}/{tasks['tasks']} tasks failed"),
+        "error_rate": Figure(_ratio(tasks["failed"], tasks["tasks"], 100),
+                             f"{tasks['failed']}/{tasks['tasks']} tasks failed"),
     }
 
 
-def compute(store, windows: list[Window], prs: PullRequests | None, **limits) -> list[dict]:
-    """Per window {values: {metric: (value, basis)}, evolutions, tasks}: two store aggregates for all windows.
+def compute(store, windows: list[Window], prs: PullRequests | None, **limits) -> list[Computed]:
+    """Every window's metrics from two store aggregates over all the windows.
 
     limits go to evolution_stats (cycle_seconds_limit, cycle_cost_limit) for the SLA report.
     """
     bounds = [w.bounds() for w in windows]
     rows = zip(windows, store.evolution_stats(bounds, **limits), store.task_stats(bounds), strict=True)
-    return [{"values": figures(evolutions, tasks, prs.counts(window) if prs and prs.available else None,
-                               prs.note if prs else ""),
-             "evolutions": evolutions, "tasks": tasks} for window, evolutions, tasks in rows]
+    return [Computed(window, figures(evolutions, tasks, prs, window), evolutions, tasks)
+            for window, evolutions, tasks in rows]
 
 
 def pull_requests(since: datetime, with_github: bool) -> PullRequests | None:
     return PullRequests(since) if with_github else None
 
 
-def describe(name: str, value: float | None, basis: str, limits: dict, unavailable: bool = False) -> dict:
+def describe(name: str, figure: Figure, limits: dict, unavailable: bool = False) -> dict:
     """One metric as every command shows it (table row and JSON object)."""
     threshold = limits.get(name) or {}
+    value = figure.value
     return {
         "name": name,
         "label": threshold.get("label", name.replace("_", " ")),
@@ -209,13 +235,14 @@ def describe(name: str, value: float | None, basis: str, limits: dict, unavailab
         "alert": threshold.get("alert"),
         "direction": threshold.get("direction"),
         "action": threshold.get("action", ""),
-        "basis": basis,
+        "basis": figure.basis,
     }
 
 
-def _described(values: dict, limits: dict, prs: PullRequests | None) -> list[dict]:
+def described(values: dict[str, Figure], limits: dict, prs: PullRequests | None) -> list[dict]:
+    """The five metrics in order; the merge rate is unknown when GitHub was asked and failed."""
     failed = bool(prs and prs.failed)
-    return [describe(name, *values[name], limits, unavailable=failed and name == "pr_merge_rate")
+    return [describe(name, values[name], limits, unavailable=failed and name == "pr_merge_rate")
             for name in KEY_METRICS]
 
 
@@ -223,7 +250,7 @@ def key_metrics(store, window: Window, with_github: bool = True) -> dict:
     """The five metrics over one window: {window, metrics: [...], note}."""
     prs = pull_requests(window.start, with_github)
     (computed,) = compute(store, [window], prs)
-    return {"window": window_json(window), "metrics": _described(computed["values"], thresholds(), prs),
+    return {"window": window_json(window), "metrics": described(computed.values, thresholds(), prs),
             "note": prs.note if prs else ""}
 
 
@@ -271,24 +298,23 @@ def trend(store, days: int, with_github: bool = True) -> dict:
     whole = Window(windows[0].start, windows[-1].end, f"{days}d")
     prs = pull_requests(whole.start, with_github)
     computed = compute(store, windows, prs)
-    daily = [c["values"] for c in computed]
     # the days tile the window, so its sums are the days' sums (no second pass over the rows)
-    overall = figures(_sum_rows(c["evolutions"] for c in computed), _sum_rows(c["tasks"] for c in computed),
-                      prs.counts(whole) if prs and prs.available else None, prs.note if prs else "")
+    overall = figures(_sum_rows(c.evolutions for c in computed), _sum_rows(c.tasks for c in computed), prs, whole)
     limits = thresholds()
-    rows = [_day(window, values, limits) for window, values in zip(windows, daily, strict=True)]
-    metrics = _described(overall, limits, prs)
+    rows = [_day(day, limits) for day in computed]
+    metrics = described(overall, limits, prs)
     for entry in metrics:
         series = [row[entry["name"]] for row in rows]
         entry.update(trend=trend_direction(series, entry["direction"]), daily=series)
     return {"window": window_json(whole), "days": rows, "metrics": metrics, "note": prs.note if prs else ""}
 
 
-def _day(window: Window, values: dict, limits: dict) -> dict:
+def _day(day: Computed, limits: dict) -> dict:
     """One day of the trend: the five values and each one's status."""
-    start, end = window.bounds()
-    return {"day": window.label, "start": start, "end": end, **{name: values[name][0] for name in KEY_METRICS},
-            "status": {name: judge(values[name][0], limits.get(name)) for name in KEY_METRICS}}
+    start, end = day.window.bounds()
+    values = {name: day.values[name].value for name in KEY_METRICS}
+    return {"day": day.window.label, "start": start, "end": end, **values,
+            "status": {name: judge(value, limits.get(name)) for name, value in values.items()}}
 
 
 def _sum_rows(rows) -> dict:

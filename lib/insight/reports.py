@@ -10,10 +10,11 @@ evolutions, failed tasks or unmerged PRs for the rates (e.g. 15% of finished evo
 from __future__ import annotations
 
 import io
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from lib import config, paths, timeparse
+from lib import config, humanize, paths, timeparse
 from lib.fsutil import atomic_write
 from lib.insight import metrics
 from lib.insight.metrics import Window
@@ -58,34 +59,34 @@ def _row(target, achieved, direction, breach, breach_unit, allowed, used, budget
             "budget_unit": budget_unit}
 
 
-def _sla_success(entry: dict, c: dict, prs) -> dict:
-    evo = c["evolutions"]
+def _sla_success(entry: dict, c: metrics.Computed, prs: metrics.PullRequests) -> dict:
+    evo = c.evolutions
     return _rate_row(entry["normal"], entry["direction"], evo["succeeded"], evo["finished"], "evolutions")
 
 
-def _sla_errors(entry: dict, c: dict, prs) -> dict:
-    tasks = c["tasks"]
+def _sla_errors(entry: dict, c: metrics.Computed, prs: metrics.PullRequests) -> dict:
+    tasks = c.tasks
     return _rate_row(entry["normal"], entry["direction"], tasks["tasks"] - tasks["failed"], tasks["tasks"], "tasks")
 
 
-def _sla_merges(entry: dict, c: dict, prs) -> dict:
-    closed, merged = prs.counts(c["window"]) if prs.available else (0, 0)
+def _sla_merges(entry: dict, c: metrics.Computed, prs: metrics.PullRequests) -> dict:
+    closed, merged = prs.counts(c.window) if prs.available else (0, 0)
     return _rate_row(entry["normal"], entry["direction"], merged, closed, "PRs") | {
         "note": "" if prs.available else prs.note}
 
 
-def _sla_cycle_time(entry: dict, c: dict, prs) -> dict:
+def _sla_cycle_time(entry: dict, c: metrics.Computed, prs: metrics.PullRequests) -> dict:
     """Breach: minutes past target x cycles run, summed over evolutions; budget: hours."""
-    evo = c["evolutions"]
-    return _row(entry["normal"], c["values"]["cycle_time"][0], entry["direction"], evo["excess_seconds"] / 60,
+    evo = c.evolutions
+    return _row(entry["normal"], c.values["cycle_time"].value, entry["direction"], evo["excess_seconds"] / 60,
                 "minutes", entry["normal"] * evo["cycles"], evo["seconds"] / 3600, "hours") | {
         "breach_evolutions": evo["over_seconds"]}
 
 
-def _sla_cost(entry: dict, c: dict, prs) -> dict:
+def _sla_cost(entry: dict, c: metrics.Computed, prs: metrics.PullRequests) -> dict:
     """Breach: evolutions that cost more than target per cycle; budget: dollars."""
-    evo = c["evolutions"]
-    return _row(entry["normal"], c["values"]["cost_per_cycle"][0], entry["direction"], evo["over_cost"], "count",
+    evo = c.evolutions
+    return _row(entry["normal"], c.values["cost_per_cycle"].value, entry["direction"], evo["over_cost"], "count",
                 entry["normal"] * evo["cycles"], evo["cost_usd"], "USD") | {"counted": "evolutions"}
 
 
@@ -101,7 +102,6 @@ def sla(store, window: Window, prs: metrics.PullRequests | None = None) -> dict:
     (computed,) = metrics.compute(store, [window], prs,
                                   cycle_seconds_limit=hours * 3600 if hours is not None else None,
                                   cycle_cost_limit=limits.get("cost_per_cycle", {}).get("normal"))
-    computed["window"] = window
     rows = [{"name": name, **SLA_ROWS[name](limits[name], computed, prs), "label": limits[name].get("label", name),
              "unit": limits[name].get("unit", "")} for name in metrics.KEY_METRICS if name in limits]
     return {"month": window.label, "window": metrics.window_json(window), "metrics": rows}
@@ -149,20 +149,19 @@ def _change(now: float | None, before: float | None) -> float | None:
     return round(100.0 * (now - before) / before, 1)
 
 
-def _by_period(rows: list[dict], keys: tuple) -> tuple[dict, dict]:
-    """Rows of window 0 (this period) and window 1 (the one before), keyed by the group fields."""
-    periods: tuple[dict, dict] = ({}, {})
-    for row in rows:
-        periods[row["window"]][tuple(row[k] for k in keys)] = row
-    return periods
+def _by_period(rows: list[dict], keys: tuple) -> tuple[list[dict], dict[tuple, dict]]:
+    """The rows of window 0 (this period), and those of window 1 (the one before) by their group fields."""
+    now = [row for row in rows if row["window"] == 0]
+    before = {tuple(row[k] for k in keys): row for row in rows if row["window"] == 1}
+    return now, before
 
 
 def _agent_rows(rows: list[dict]) -> list[dict]:
     now, before = _by_period(rows, ("phase", "agent"))
     result = []
-    for key in sorted(now, key=lambda k: (_phase_order(k[0]), k[1] or "")):
-        row, old = now[key], before.get(key, {})
-        result.append({"phase": key[0], "agent": key[1], "tasks": row["tasks"], "failed": row["failed"],
+    for row in sorted(now, key=lambda r: (_phase_order(r["phase"]), r["agent"] or "")):
+        old = before.get((row["phase"], row["agent"]), {})
+        result.append({"phase": row["phase"], "agent": row["agent"], "tasks": row["tasks"], "failed": row["failed"],
                        "p50_s": row["p50"], "p95_s": row["p95"], "previous_p50_s": old.get("p50"),
                        "previous_p95_s": old.get("p95"), "p50_change_pct": _change(row["p50"], old.get("p50")),
                        "p95_change_pct": _change(row["p95"], old.get("p95"))})
@@ -171,12 +170,12 @@ def _agent_rows(rows: list[dict]) -> list[dict]:
 
 def _phase_rows(rows: list[dict]) -> list[dict]:
     now, before = _by_period(rows, ("phase",))
-    total = sum(r["seconds"] for r in now.values())
-    return [{"phase": key[0], "tasks": now[key]["tasks"], "seconds": now[key]["seconds"],
-             "share_pct": round(100.0 * now[key]["seconds"] / total, 1) if total else None,
-             "p50_s": now[key]["p50"], "p95_s": now[key]["p95"],
-             "seconds_change_pct": _change(now[key]["seconds"], before.get(key, {}).get("seconds"))}
-            for key in sorted(now, key=lambda k: _phase_order(k[0]))]
+    total = sum(r["seconds"] for r in now)
+    return [{"phase": row["phase"], "tasks": row["tasks"], "seconds": row["seconds"],
+             "share_pct": round(100.0 * row["seconds"] / total, 1) if total else None,
+             "p50_s": row["p50"], "p95_s": row["p95"],
+             "seconds_change_pct": _change(row["seconds"], before.get((row["phase"],), {}).get("seconds"))}
+            for row in sorted(now, key=lambda r: _phase_order(r["phase"]))]
 
 
 def performance(store, days: int = 7, now: datetime | None = None, slowest: int = 5) -> dict:
@@ -206,16 +205,6 @@ def _round(value: float | None) -> float | None:
     return None if value is None else round(value, 2)
 
 
-def seconds_text(value: float | None) -> str:
-    if value is None:
-        return "—"
-    if value >= 3600:
-        return f"{value / 3600:.1f}h"
-    if value >= 60:
-        return f"{value / 60:.1f}m"
-    return f"{value:.1f}s"
-
-
 def change_text(value: float | None) -> str:
     return "—" if value is None else f"{value:+.1f}%"
 
@@ -227,29 +216,46 @@ def default_report_path(window: Window) -> Path:
     return paths.history_dir() / "reports" / f"monthly-report-{window.label}.md"
 
 
+@dataclass(frozen=True)
+class _Monthly:
+    """What the report's sections read, gathered once by monthly()."""
+
+    window: Window
+    key: list[dict]  # the key metrics as metrics.describe gives them
+    whole: metrics.Computed  # the month
+    daily: list[metrics.Computed]  # each local day of it
+    sla: dict
+    prs: metrics.PullRequests
+    charts: dict[str, Path]
+    by_target: list[dict]  # evolution_stats grouped by target
+    by_agent: list[dict]  # task_stats grouped by phase and agent
+    failed: list[dict]  # the failed and killed evolutions
+
+    def value(self, name: str) -> str:
+        """A key metric over the month as the tables show it."""
+        return metrics.format_value(self.whole.values[name].value, metrics.UNITS[name])
+
+
 def monthly(store, window: Window, output: Path | None = None) -> dict:
     """Write the Markdown report and its charts (PNG files beside it); returns {report, charts, ...}."""
     output = Path(output or default_report_path(window))
-    days = _month_days(window)
     prs = metrics.PullRequests(window.start)
-    *daily, whole = metrics.compute(store, [*days, window], prs)
+    *daily, whole = metrics.compute(store, [*_month_days(window), window], prs)
     limits = metrics.thresholds()
-    key = [metrics.describe(name, *whole["values"][name], limits, unavailable=name == "pr_merge_rate" and prs.failed)
-           for name in metrics.KEY_METRICS]
+    key = metrics.described(whole.values, limits, prs)
     agreement = sla(store, window, prs)
     charts = {"metrics": output.with_name(f"{output.stem}-metrics.png"),
               "cost": output.with_name(f"{output.stem}-cost.png")}
-    _chart_metrics(days, daily, limits, charts["metrics"], window.label)
-    _chart_cost(days, daily, charts["cost"], window.label)
+    _chart_metrics(daily, limits, charts["metrics"], window.label)
+    _chart_cost(daily, charts["cost"], window.label)
     bounds = window.bounds()
-    context = {
-        "window": window, "key": key, "whole": whole, "sla": agreement, "prs": prs, "charts": charts,
-        "by_status": whole["evolutions"], "by_target": store.evolution_stats([bounds], group_by="target"),
-        "by_agent": store.task_stats([bounds], group_by=("phase", "agent")),
-        "failed": store.list_evolutions(since=bounds[0], until=bounds[1], statuses=("failed", "killed")),
-        "daily": list(zip(days, daily, strict=True)),
-    }
-    atomic_write(output, render_markdown(context))
+    report = _Monthly(
+        window=window, key=key, whole=whole, daily=daily, sla=agreement, prs=prs, charts=charts,
+        by_target=store.evolution_stats([bounds], group_by="target"),
+        by_agent=store.task_stats([bounds], group_by=("phase", "agent")),
+        failed=store.list_evolutions(since=bounds[0], until=bounds[1], statuses=("failed", "killed")),
+    )
+    atomic_write(output, render_markdown(report))
     return {"report": str(output), "charts": {k: str(v) for k, v in charts.items()}, "month": window.label,
             "metrics": key, "sla": agreement["metrics"]}
 
@@ -270,9 +276,9 @@ def _table(header: list[str], rows: list[list]) -> list[str]:
     return lines
 
 
-def render_markdown(c: dict) -> str:
+def render_markdown(c: _Monthly) -> str:
     """The report: key metrics, costs, evolutions, pull requests, failures, SLA, charts."""
-    window = c["window"]
+    window = c.window
     first = timeparse.from_iso(window.bounds()[0]).astimezone()
     last = timeparse.from_iso(window.bounds()[1]).astimezone() - timedelta(seconds=1)
     out = [f"# T-Developer monthly report: {first:%B %Y}", "",
@@ -284,75 +290,71 @@ def render_markdown(c: dict) -> str:
     return "\n".join(out)
 
 
-def _value(c: dict, name: str) -> str:
-    return metrics.format_value(c["whole"]["values"][name][0], metrics.UNITS[name])
-
-
-def _key_section(c: dict) -> list[str]:
+def _key_section(c: _Monthly) -> list[str]:
     rows = [[m["label"], metrics.format_value(m["value"], m["unit"]), metrics.describe_bound(m, "normal"),
-             metrics.describe_bound(m, "alert"), m["status"], m["basis"]] for m in c["key"]]
+             metrics.describe_bound(m, "alert"), m["status"], m["basis"]] for m in c.key]
     return ["## Key metrics", "", *_table(["Metric", "Value", "Normal", "Alert", "Status", "Basis"], rows), "",
-            f"![Daily key metrics]({c['charts']['metrics'].name})"]
+            f"![Daily key metrics]({c.charts['metrics'].name})"]
 
 
-def _cost_section(c: dict) -> list[str]:
-    evo, tasks = c["whole"]["evolutions"], c["whole"]["tasks"]
-    spend = [(day.label, computed["evolutions"]["cost_usd"]) for day, computed in c["daily"]]
-    busiest = max(spend, key=lambda item: item[1], default=(None, 0))
+def _cost_section(c: _Monthly) -> list[str]:
+    evo, tasks = c.whole.evolutions, c.whole.tasks
+    busiest = max(c.daily, key=lambda day: day.evolutions["cost_usd"], default=None)
     out = ["## Costs", "",
            f"- Total: ${evo['cost_usd']:,.2f} over {evo['finished']} evolutions and {evo['cycles']} cycles "
-           f"({_value(c, 'cost_per_cycle')} per cycle)",
-           f"- Daily average: ${evo['cost_usd'] / max(len(spend), 1):,.2f}; busiest day: "
-           + (f"{busiest[0]} (${busiest[1]:,.2f})" if busiest[1] else "none"),
+           f"({c.value('cost_per_cycle')} per cycle)",
+           f"- Daily average: ${evo['cost_usd'] / max(len(c.daily), 1):,.2f}; busiest day: "
+           + (f"{busiest.window.label} (${busiest.evolutions['cost_usd']:,.2f})"
+              if busiest and busiest.evolutions["cost_usd"] else "none"),
            f"- Agent calls: {tasks['tasks']} tasks, ${tasks['cost_usd']:,.2f}", ""]
-    if c["by_agent"]:
+    if c.by_agent:
         out += _table(["Phase", "Agent", "Tasks", "Failed", "Cost"],
                       [[r["phase"], r["agent"], r["tasks"], r["failed"], f"${r['cost_usd']:,.2f}"]
-                       for r in sorted(c["by_agent"], key=lambda r: -r["cost_usd"])])
+                       for r in sorted(c.by_agent, key=lambda r: -r["cost_usd"])])
         out.append("")
-    return [*out, f"![Daily cost]({c['charts']['cost'].name})"]
+    return [*out, f"![Daily cost]({c.charts['cost'].name})"]
 
 
-def _evolution_section(c: dict) -> list[str]:
-    evo = c["whole"]["evolutions"]
+def _evolution_section(c: _Monthly) -> list[str]:
+    evo = c.whole.evolutions
     statuses = ", ".join(f"{evo[s]} {s}" for s in ("succeeded", "failed", "stopped", "killed"))
     out = ["## Evolutions", "", f"- Finished: {evo['finished']} ({statuses})",
-           f"- Success rate: {_value(c, 'success_rate')}; cycle time {_value(c, 'cycle_time')}"]
-    if c["by_target"]:
+           f"- Success rate: {c.value('success_rate')}; cycle time {c.value('cycle_time')}"]
+    if c.by_target:
         out += ["", *_table(["Target", "Finished", "Succeeded", "Failed", "Cost"],
                             [[r["target"], r["finished"], r["succeeded"], r["failed"], f"${r['cost_usd']:,.2f}"]
-                             for r in c["by_target"]])]
+                             for r in c.by_target])]
     return out
 
 
-def _pull_section(c: dict) -> list[str]:
-    prs, window = c["prs"], c["window"]
+def _pull_section(c: _Monthly) -> list[str]:
+    prs, window = c.prs, c.window
     if not prs.available:
         return ["## Pull requests", "", f"Not available: {prs.note}."]
     closed, merged = prs.counts(window)
     return ["## Pull requests", "", f"- Opened: {prs.opened(window)}", f"- Merged: {merged}",
-            f"- Closed without merging: {closed - merged}", f"- Merge rate: {_value(c, 'pr_merge_rate')}"]
+            f"- Closed without merging: {closed - merged}", f"- Merge rate: {c.value('pr_merge_rate')}"]
 
 
-def _failure_section(c: dict) -> list[str]:
-    tasks = c["whole"]["tasks"]
-    out = ["## Failures", "", f"- Failed tasks: {tasks['failed']} of {tasks['tasks']} ({_value(c, 'error_rate')})", ""]
-    failing = sorted((r for r in c["by_agent"] if r["failed"]), key=lambda r: -r["failed"])
+def _failure_section(c: _Monthly) -> list[str]:
+    tasks = c.whole.tasks
+    out = ["## Failures", "", f"- Failed tasks: {tasks['failed']} of {tasks['tasks']} ({c.value('error_rate')})", ""]
+    failing = sorted((r for r in c.by_agent if r["failed"]), key=lambda r: -r["failed"])
     if failing:
         out += [*_table(["Phase", "Agent", "Failed tasks"], [[r["phase"], r["agent"], r["failed"]] for r in failing]),
                 ""]
-    if not c["failed"]:
+    if not c.failed:
         return [*out, "No evolution failed or was killed."]
-    shown = c["failed"][:20]
+    shown = c.failed[:20]
     out += _table(["Evolution", "Status", "Target", "Error"],
                   [[e["id"], e["status"], e["target"], (e.get("error") or "")[:120]] for e in shown])
-    if len(c["failed"]) > len(shown):
-        out += ["", f"…and {len(c['failed']) - len(shown)} more: python scripts/show_evolution_history.py"]
+    if len(c.failed) > len(shown):
+        out += ["", f"…and {len(c.failed) - len(shown)} more: python scripts/show_evolution_history.py"]
     return out
 
 
-def _sla_section(c: dict) -> list[str]:
-    rows = [[r[key] for key, _ in SLA_COLUMNS] for r in sla_rows(c["sla"])]
+def _sla_section(c: _Monthly) -> list[str]:
+    rows = [[r[key] for key, _ in SLA_COLUMNS] for r in sla_rows(c.sla)]
     return ["## SLA", "", *_table([header for _, header in SLA_COLUMNS], rows)]
 
 
@@ -377,19 +379,23 @@ def _save(pyplot, figure, path: Path) -> None:
     atomic_write(path, buffer.getvalue())
 
 
-def _chart_metrics(days: list[Window], daily: list[dict], limits: dict, path: Path, title: str) -> None:
+def _day_numbers(daily: list[metrics.Computed]) -> list[int]:
+    return [int(day.window.label[-2:]) for day in daily]
+
+
+def _chart_metrics(daily: list[metrics.Computed], limits: dict, path: Path, title: str) -> None:
     pyplot, figure, (rates, hours) = _figure(2)
-    x = [int(day.label[-2:]) for day in days]
+    x = _day_numbers(daily)
     for name, style in (("success_rate", "o-"), ("pr_merge_rate", "s-"), ("error_rate", "^-")):
-        values = [c["values"][name][0] for c in daily]
+        values = [day.values[name].value for day in daily]
         rates.plot(x, [float("nan") if v is None else v for v in values], style, label=limits.get(name, {}).get(
             "label", name), markersize=3)
     rates.set_ylabel("%")
     rates.set_ylim(0, 100)
     rates.legend(loc="best", fontsize="small")
-    rates.set_xlim(0.5, len(days) + 0.5)
+    rates.set_xlim(0.5, len(daily) + 0.5)
     rates.set_title(f"Daily key metrics, {title}")
-    cycle = [c["values"]["cycle_time"][0] for c in daily]
+    cycle = [day.values["cycle_time"].value for day in daily]
     hours.plot(x, [float("nan") if v is None else v for v in cycle], "o-", color="tab:purple", markersize=3,
                label="Cycle time")
     for level, color in (("normal", "tab:green"), ("alert", "tab:red")):
@@ -402,11 +408,11 @@ def _chart_metrics(days: list[Window], daily: list[dict], limits: dict, path: Pa
     _save(pyplot, figure, path)
 
 
-def _chart_cost(days: list[Window], daily: list[dict], path: Path, title: str) -> None:
+def _chart_cost(daily: list[metrics.Computed], path: Path, title: str) -> None:
     pyplot, figure, (axis,) = _figure(1)
-    axis.bar([int(day.label[-2:]) for day in days], [c["evolutions"]["cost_usd"] for c in daily], color="tab:blue")
+    axis.bar(_day_numbers(daily), [day.evolutions["cost_usd"] for day in daily], color="tab:blue")
     axis.set_title(f"Daily evolution cost (USD), {title}")
-    axis.set_xlim(0.5, len(days) + 0.5)
+    axis.set_xlim(0.5, len(daily) + 0.5)
     axis.set_ylabel("USD")
     axis.set_xlabel("day of month")
     _save(pyplot, figure, path)
@@ -418,22 +424,22 @@ def _chart_cost(days: list[Window], daily: list[dict], path: Path, title: str) -
 def performance_headline(document: dict) -> str:
     bottleneck = document["bottleneck"]
     where = (f"bottleneck phase: {bottleneck['phase']} ({bottleneck['share_pct']:g}% of agent time, "
-             f"p95 {seconds_text(bottleneck['p95_s'])})" if bottleneck else "no agent tasks in this period")
-    cycle = document["cycle_time_hours"]
-    shown = "—" if cycle is None else f"{cycle:.2f} h"
+             f"p95 {humanize.decimal_duration(bottleneck['p95_s'])})" if bottleneck
+             else "no agent tasks in this period")
+    cycle = metrics.format_value(document["cycle_time_hours"], "hours")
     return (f"{document['window']['label']} to {timeparse.local(document['window']['end'])}: {where}; "
-            f"cycle time {shown} ({change_text(document['cycle_time_change_pct'])} against the previous period)")
+            f"cycle time {cycle} ({change_text(document['cycle_time_change_pct'])} against the previous period)")
 
 
 def performance_tables(document: dict) -> dict[str, tuple[list[dict], list[tuple[str, str]]]]:
     """Title -> (rows, columns) for the phase, agent and slowest-evolution tables."""
-    phases = [{**r, "time": seconds_text(r["seconds"]), "share": f"{r['share_pct']:g}%",
-               "p50": seconds_text(r["p50_s"]), "p95": seconds_text(r["p95_s"]),
+    phases = [{**r, "time": humanize.decimal_duration(r["seconds"]), "share": f"{r['share_pct']:g}%",
+               "p50": humanize.decimal_duration(r["p50_s"]), "p95": humanize.decimal_duration(r["p95_s"]),
                "change": change_text(r["seconds_change_pct"])} for r in document["phases"]]
-    agents = [{**r, "p50": seconds_text(r["p50_s"]), "p95": seconds_text(r["p95_s"]),
+    agents = [{**r, "p50": humanize.decimal_duration(r["p50_s"]), "p95": humanize.decimal_duration(r["p95_s"]),
                "p50_change": change_text(r["p50_change_pct"]), "p95_change": change_text(r["p95_change_pct"])}
               for r in document["agents"]]
-    slowest = [{**e, "duration": f"{e['hours']:.2f} h", "started": timeparse.local(e["started_at"])}
+    slowest = [{**e, "duration": metrics.format_value(e["hours"], "hours"), "started": timeparse.local(e["started_at"])}
                for e in document["slowest"]]
     return {
         "Phases (time spent in agent calls)": (phases, [

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from datetime import datetime
 
-from lib import timeparse
+from lib import humanize, timeparse
 from lib.errors import NotFound, UsageError
 from lib.store import Store
 
@@ -18,20 +18,6 @@ TRACE_ID = re.compile(r"^[0-9a-f]{32}$")
 
 TREE_COLUMNS = [("tree", "SPAN"), ("status", "STATUS"), ("offset", "START"), ("duration", "DURATION"),
                 ("detail", "DETAIL")]
-
-
-def fmt_seconds(seconds: float | None) -> str:
-    """12.3s, 4m05s, 1h02m, 2d03h: short enough for a table column."""
-    if seconds is None:
-        return ""
-    if seconds < 60:
-        return f"{seconds:.3g}s" if seconds < 10 else f"{seconds:.1f}s"
-    whole = int(seconds)
-    if whole < 3600:
-        return f"{whole // 60}m{whole % 60:02d}s"
-    if whole < 86400:
-        return f"{whole // 3600}h{whole % 3600 // 60:02d}m"
-    return f"{whole // 86400}d{whole % 86400 // 3600:02d}h"
 
 
 def resolve(store: Store, value: str) -> str:
@@ -120,8 +106,8 @@ def rows(document: dict) -> list[dict]:
         out.append({
             "tree": f"{prefix}{branch}{node.get('name') or node['span_id']}",
             "status": node.get("status") or ("running" if not node.get("end") else ""),
-            "offset": f"+{fmt_seconds((start - origin).total_seconds())}" if start and origin else "",
-            "duration": fmt_seconds(None if node["duration_ms"] is None else node["duration_ms"] / 1000)
+            "offset": f"+{humanize.duration((start - origin).total_seconds())}" if start and origin else "",
+            "duration": humanize.duration(None if node["duration_ms"] is None else node["duration_ms"] / 1000)
             + ("" if node.get("end") else " (running)"),
             "detail": attributes.get("task_id") or "",
         })

@@ -16,9 +16,9 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 
-from lib import config, paths
+from lib import config, humanize, paths
 from lib.adapters import gitops
-from lib.errors import Conflict, NotFound, ToolError
+from lib.errors import Conflict, ToolError
 from lib.evolution import stuck
 from lib.store import ACTIVE, FINAL, Store
 from lib.timeparse import from_iso, iso
@@ -43,21 +43,13 @@ class Item:
 
     def row(self) -> dict:
         return {"action": self.action, "what": self.what, "reason": self.reason,
-                "size": human_size(self.bytes) if self.bytes else "", "result": self.result}
+                "size": humanize.size(self.bytes) if self.bytes else "", "result": self.result}
 
 
 @dataclass
 class Plan:
     items: list[Item] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
-
-
-def human_size(size: float) -> str:
-    for unit in ("B", "KB", "MB", "GB"):
-        if size < 1024 or unit == "GB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    return ""
 
 
 def _tree(path: Path):
@@ -201,10 +193,7 @@ def _refuse_if_running(record: dict) -> str:
 
 def plan_evolution(store: Store, evolution_id: str) -> Plan:
     """Mark a dead active evolution killed; end its orphaned agents; remove its worktree and scratch space."""
-    record = store.get_evolution(evolution_id)
-    if not record:
-        raise NotFound(f"unknown evolution {evolution_id!r}",
-                       "list them with python scripts/show_evolution_history.py --since 7d")
+    record = store.evolution_or_fail(evolution_id)
     plan = Plan()
     if record["status"] in ACTIVE:
         detail = _refuse_if_running(record)
@@ -405,8 +394,8 @@ def outcome_line(outcome: dict) -> str:
         return "nothing to clean up"
     if outcome["dry_run"]:
         return (f"dry run: {outcome['planned']} item(s) would be cleaned up "
-                f"({human_size(outcome['planned_bytes'])}); nothing was changed")
-    return (f"{outcome['done']} of {outcome['planned']} item(s) done, {human_size(outcome['freed_bytes'])} freed"
+                f"({humanize.size(outcome['planned_bytes'])}); nothing was changed")
+    return (f"{outcome['done']} of {outcome['planned']} item(s) done, {humanize.size(outcome['freed_bytes'])} freed"
             + (f", {outcome['failed']} failed" if outcome["failed"] else ""))
 
 

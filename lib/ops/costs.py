@@ -93,6 +93,10 @@ def totals_by_group(results: list, strip_prefix: str = "") -> dict:
             if strip_prefix and key.startswith(strip_prefix):
                 key = key[len(strip_prefix):] or "(untagged)"
             totals[key] = totals.get(key, 0.0) + _amount(group.get("Metrics", {}))
+    return _costliest_first(totals)
+
+
+def _costliest_first(totals: dict[str, float]) -> dict[str, float]:
     return dict(sorted(totals.items(), key=lambda item: -item[1]))
 
 
@@ -177,7 +181,7 @@ def analysis(days: int, store: Store, explorer: CostExplorer, top: int = 5) -> d
         "total_usd": total,
         "by_service": _rows(services, "service"),
         "by_agent": _rows(totals_by_group(by_tag, f"{tag}$"), "agent"),
-        "by_agent_tracked": _rows(dict(sorted(tracked_agents.items(), key=lambda i: -i[1])), "agent"),
+        "by_agent_tracked": _rows(_costliest_first(tracked_agents), "agent"),
         "by_evolution": by_evolution,
         "top_drivers": _rows(services, "service")[:top],
         "trend": trend(daily_totals(by_service_daily)),

@@ -60,7 +60,7 @@ def follow(store: Store, evolution_id: str, poll: float = 0.3) -> dict:
     log = _log_path(evolution_id)
     terminal = sys.stderr.isatty()
     offset, stop_asked = 0, False
-    record = evolution.get(store, evolution_id)
+    record = store.evolution_or_fail(evolution_id)
     while True:
         try:
             if log.exists():
@@ -72,7 +72,7 @@ def follow(store: Store, evolution_id: str, poll: float = 0.3) -> dict:
                     if terminal:
                         click.echo("\r\033[K", nl=False, err=True)
                     click.echo(chunk, nl=False)
-            record = evolution.get(store, evolution_id)
+            record = store.evolution_or_fail(evolution_id)
             if record["status"] in FINAL:
                 if terminal:
                     click.echo("\r\033[K", nl=False, err=True)
@@ -95,7 +95,7 @@ def stop(evolution_id: str, force: bool, timeout: float) -> int:
     """force ends the process group now; otherwise ask for a stop at the next phase boundary and wait up
     to timeout. The exit code: 0 final (or already was), 1 still running at the timeout (the request stays)."""
     store = open_store()
-    before = evolution.get(store, evolution_id)
+    before = store.evolution_or_fail(evolution_id)
     if before["status"] in FINAL:
         click.echo(f"{evolution_id} is already {before['status']}; nothing to stop")
         return 0

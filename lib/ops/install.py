@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import shutil
-from pathlib import Path
 
 from lib import paths
 from lib.store import open_store
 from lib.timeparse import iso
 
-SHIPPED_CONFIG = Path(__file__).resolve().parent.parent / "config"
+SHIPPED_CONFIG = paths.CODE_ROOT / "config"
 CONFIG_FILES = ("settings", "agents", "alerts", "thresholds", "gates")
 
 

@@ -184,7 +184,7 @@ def start_http(spec: ServerSpec) -> subprocess.Popen:
     argv = [sys.executable, "-m", "lib.adapters.mcp_logpump", spec.name, str(log_dir), str(spec.working_dir()), "--",
             *spec.argv]
     with open(os.devnull, "rb") as nothing:
-        process = subprocess.Popen(argv, cwd=paths.root(), env={**os.environ, **spec.env}, stdin=nothing,
+        process = subprocess.Popen(argv, cwd=paths.CODE_ROOT, env={**os.environ, **spec.env}, stdin=nothing,
                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     pid_file(spec.name).parent.mkdir(parents=True, exist_ok=True)
     pid_file(spec.name).write_text(f"{process.pid}\n")

@@ -10,6 +10,7 @@ import abc
 import secrets
 from datetime import datetime
 
+from lib.errors import NotFound
 from lib.timeparse import from_iso, utcnow
 
 EVOLUTION_FIELDS = (
@@ -49,6 +50,14 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     def get_evolution(self, evolution_id: str) -> dict | None: ...
+
+    def evolution_or_fail(self, evolution_id: str) -> dict:
+        """The record of an id a user gave; NotFound, with where to find the ids, when there is none."""
+        record = self.get_evolution(evolution_id)
+        if not record:
+            raise NotFound(f"unknown evolution {evolution_id!r}",
+                           "list them with python scripts/show_evolution_history.py --since 7d")
+        return record
 
     @abc.abstractmethod
     def update_evolution(self, evolution_id: str, fields: dict, expect_status: tuple | None = None) -> bool:

@@ -297,18 +297,20 @@ class SQLiteStore(Store):
         return f"windows(w, lo, hi) AS (VALUES {values})", args
 
     @staticmethod
-    def _group_columns(table: str, fields) -> list[str]:
+    def _grouping(table: str, fields) -> tuple[str, str]:
+        """The group columns as `, column AS field...` for a SELECT and `windows.w, column...` for a
+        GROUP BY or PARTITION BY: every aggregate is per window, then per group."""
         unknown = set(fields) - set(_GROUPABLE[table])
         if unknown:
             raise ValueError(f"cannot group {table} by {sorted(unknown)}")
-        return [f"{'e' if table == 'evolutions' else 't'}.{_quote(f)}" for f in fields]
+        columns = [f"{'e' if table == 'evolutions' else 't'}.{_quote(f)}" for f in fields]
+        select = "".join(f", {column} AS {_quote(field)}" for column, field in zip(columns, fields, strict=True))
+        return select, "windows.w" + "".join(f", {column}" for column in columns)
 
     def evolution_stats(self, windows, group_by=None, cycle_seconds_limit=None, cycle_cost_limit=None) -> list[dict]:
         cte, args = self._windows(windows)
-        groups = self._group_columns("evolutions", [group_by] if group_by else [])
+        select_groups, by = self._grouping("evolutions", [group_by] if group_by else [])
         per_status = "".join(f", COALESCE(SUM(e.status = '{s}'), 0) AS {s}" for s in FINAL)
-        select_groups = "".join(f", {column} AS {_quote(group_by)}" for column in groups)
-        by = "windows.w" + "".join(f", {column}" for column in groups)
         sql = (
             f"WITH {cte}, lim(sec, cost) AS (SELECT ?, ?) "  # noqa: S608 - names come from _GROUPABLE, values are bound
             f"SELECT windows.w AS window{select_groups}, COUNT(e.id) AS finished{per_status}, "
@@ -319,38 +321,34 @@ class SQLiteStore(Store):
             f"COALESCE(SUM(COALESCE(e.cost_usd, 0) > lim.cost * {_CYCLES}), 0) AS over_cost "
             "FROM windows CROSS JOIN lim LEFT JOIN evolutions e "
             "ON e.finished_at >= windows.lo AND e.finished_at < windows.hi "
-            f"AND e.status IN ({_FINAL_SQL}) GROUP BY {by}{' HAVING COUNT(e.id) > 0' if groups else ''} ORDER BY {by}"
+            f"AND e.status IN ({_FINAL_SQL}) GROUP BY {by}{' HAVING COUNT(e.id) > 0' if group_by else ''} ORDER BY {by}"
         )
         rows = self.db.execute(sql, [*args, cycle_seconds_limit, cycle_cost_limit])
         return [round_sums(dict(row)) for row in rows]
 
     def task_stats(self, windows, group_by=(), percentiles=()) -> list[dict]:
         cte, args = self._windows(windows)
-        groups = self._group_columns("tasks", group_by)
-        keys = "".join(f", {column} AS {_quote(field)}" for column, field in zip(groups, group_by, strict=True))
-        by = "windows.w" + "".join(f", {column}" for column in groups)
+        keys, by = self._grouping("tasks", group_by)
         sql = (
             f"WITH {cte} SELECT windows.w AS window{keys}, COUNT(t.id) AS tasks, "  # noqa: S608 - names come from _GROUPABLE, values are bound
             "COALESCE(SUM(t.status = 'failed'), 0) AS failed, COALESCE(SUM(t.cost_usd), 0.0) AS cost_usd, "
             "COALESCE(SUM(t.duration_s), 0) AS seconds "
             "FROM windows LEFT JOIN tasks t ON t.started_at >= windows.lo AND t.started_at < windows.hi "
-            f"GROUP BY {by}{' HAVING COUNT(t.id) > 0' if groups else ''} ORDER BY {by}"
+            f"GROUP BY {by}{' HAVING COUNT(t.id) > 0' if group_by else ''} ORDER BY {by}"
         )
         rows = [round_sums(dict(row)) for row in self.db.execute(sql, args)]
         if percentiles:
-            ranks = self._task_percentiles(cte, args, groups, group_by, percentiles)
+            ranks = self._task_percentiles(cte, args, keys, by, group_by, percentiles)
             for row in rows:
                 found = ranks.get((row["window"], *(row[f] for f in group_by)), {})
                 row.update({f"p{p}": found.get(f"p{p}") for p in percentiles})
         return rows
 
-    def _task_percentiles(self, cte, args, groups, group_by, percentiles) -> dict[tuple, dict]:
+    def _task_percentiles(self, cte, args, keys, partition, group_by, percentiles) -> dict[tuple, dict]:
         """Nearest-rank percentiles of duration_s per window and group, ranked by a window function."""
         for p in percentiles:
             if not (isinstance(p, int) and 0 < p <= 100):
                 raise ValueError(f"percentile {p!r} is not an integer in 1..100")
-        partition = "windows.w" + "".join(f", {column}" for column in groups)
-        keys = "".join(f", {column} AS {_quote(field)}" for column, field in zip(groups, group_by, strict=True))
         picks = ", ".join(f"MAX(CASE WHEN rn = MAX(1, ({p} * n + 99) / 100) THEN d END) AS p{p}" for p in percentiles)
         outer = "w" + "".join(f", {_quote(field)}" for field in group_by)
         sql = (
