@@ -15,7 +15,9 @@ from typing import Any
 from lib import paths
 from lib.errors import ConfigError
 
-RUNTIMES = ("local", "command", "lambda", "ecs", "agentcore")
+RUNTIMES = ("local", "command", "lambda", "ecs", "agentcore", "bedrock")
+#: fields a runtime cannot work without (checked per agent, beside the schema)
+RUNTIME_REQUIRED = {"bedrock": ("model_id",)}
 PHASES = ("research", "plan", "implement", "evaluate")
 GATE_METRICS = ("docstring", "complexity", "maintainability", "coverage", "security")
 ALERT_ACTIONS = ("notify-oncall", "notify-team", "page-security")
@@ -84,6 +86,12 @@ SCHEMAS: dict[str, Any] = {
                 "command": Field((list, str)),
                 "health_url": Field((str,)),
                 "timeout_seconds": Field(NUM),
+                "model_id": Field((str,)),
+                "max_tokens": Field((int,)),
+                "temperature": Field(NUM),
+                "price_per_1k_input_usd": Field(NUM),
+                "price_per_1k_output_usd": Field(NUM),
+                "prompt_file": Field((str,)),
             }
         ]
     },
@@ -216,6 +224,15 @@ def validate(name: str, data: Any, schema: Any = None, where: str = "") -> None:
             fail(f"missing required key {key!r}")
 
 
+def _check_runtime_fields(data: dict) -> None:
+    """Each agent carries the fields its runtime needs (bedrock: model_id), named with file and index."""
+    for index, agent in enumerate(data.get("agents") or []):
+        for key in RUNTIME_REQUIRED.get(agent["runtime"], ()):
+            if not agent.get(key):
+                raise ConfigError(f"{path_of('agents')}: agents[{index}]: runtime {agent['runtime']} needs {key!r}",
+                                  "fix the file and run again")
+
+
 def _merge(defaults: Any, data: Any) -> Any:
     if isinstance(defaults, dict) and isinstance(data, dict):
         merged = copy.deepcopy(defaults)
@@ -250,6 +267,8 @@ def load(name: str) -> dict:
         raise ConfigError(f"{file}: cannot read: {failure.strerror}") from None
     data = {} if data is None else data
     validate(name, data)
+    if name == "agents":
+        _check_runtime_fields(data)
     return _merge(DEFAULTS[name], data)
 
 

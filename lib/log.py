@@ -29,6 +29,17 @@ def mask_secrets(text: str) -> str:
     return text
 
 
+def masked(value):
+    """Secrets masked in every string of a JSON-like value."""
+    if isinstance(value, str):
+        return mask_secrets(value)
+    if isinstance(value, dict):
+        return {key: masked(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [masked(item) for item in value]
+    return value
+
+
 class _MaskingFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         return mask_secrets(super().format(record))

@@ -224,12 +224,18 @@ def require_credentials(action: str) -> None:
         raise translate(NoCredentialsError(), action)
 
 
-@functools.cache
+@functools.lru_cache(maxsize=32)
 def call_client(service: str, read_timeout: int):
-    """A client for one long synchronous call (agent invoke): no retries, the caller's timeout."""
+    """A client for one long synchronous call (agent invoke): no retries, the caller's timeout.
+
+    The endpoint comes from the standard chain, so a service's own AWS_ENDPOINT_URL_<SERVICE>
+    (AWS_ENDPOINT_URL_BEDROCK_RUNTIME) wins over AWS_ENDPOINT_URL. The cache is bounded because
+    a runtime that retries asks for the time left in its phase, which differs per attempt.
+    botocore's max_attempts counts retries (1 would call twice); total_max_attempts=1 is one call.
+    """
     from botocore.config import Config
 
-    config = Config(retries={"mode": "standard", "max_attempts": 1}, connect_timeout=5,
+    config = Config(retries={"mode": "standard", "total_max_attempts": 1}, connect_timeout=5,
                     read_timeout=max(1, int(read_timeout)))
     return _session().client(service, config=config)
 

@@ -19,6 +19,7 @@ RUNTIME_CLASSES = {
     "lambda": "lib.agents.aws_lambda:LambdaRuntime",
     "ecs": "lib.agents.ecs:EcsRuntime",
     "agentcore": "lib.agents.agentcore:AgentCoreRuntime",
+    "bedrock": "lib.agents.bedrock:BedrockRuntime",
 }
 
 
@@ -26,11 +27,16 @@ class AgentError(ToolError):
     """An agent call failed: non-zero exit, output that is not JSON, a timeout, an error status.
 
     The message starts with the error class (timeout:, exit-code:, bad-output:, agent-error:).
+    A model agent whose answer was refused has still been paid for: cost_usd and tokens say
+    what the failed call cost, so that the cost limits count it.
     """
 
-    def __init__(self, message: str, hint: str | None = None, stderr_tail: list[str] | None = None):
+    def __init__(self, message: str, hint: str | None = None, stderr_tail: list[str] | None = None,
+                 cost_usd: float = 0.0, tokens: dict | None = None):
         super().__init__(message, hint)
         self.stderr_tail = stderr_tail or []
+        self.cost_usd = cost_usd
+        self.tokens = tokens
 
 
 class Unsupported(ToolError):

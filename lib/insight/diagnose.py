@@ -17,7 +17,7 @@ from pathlib import Path
 
 from lib import humanize, paths, timeparse
 from lib.errors import NotFound, ToolError, UsageError
-from lib.log import mask_secrets
+from lib.log import mask_secrets, masked
 from lib.store import ACTIVE, FINAL, Store
 
 TASK_ID = re.compile(r"^task-[\w-]+$")
@@ -162,17 +162,6 @@ def log_excerpt(lines: list[str], cycle: int | None = None, phase: str | None = 
     if len(chosen) > limit:  # the end of a long phase is where it failed
         chosen = [f"... ({len(chosen) - limit + 1} earlier lines not shown)", *chosen[-(limit - 1):]]
     return [mask_secrets(line) for line in chosen]
-
-
-def masked(value):
-    """Secrets masked in every string of a JSON-like value."""
-    if isinstance(value, str):
-        return mask_secrets(value)
-    if isinstance(value, dict):
-        return {key: masked(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [masked(item) for item in value]
-    return value
 
 
 # ---- the failure and what is like it --------------------------------------------------------

@@ -1,0 +1,122 @@
+"""A local Bedrock Runtime Converse stand-in over HTTP, reached through AWS_ENDPOINT_URL_BEDROCK_RUNTIME.
+
+It serves `POST /model/<modelId>/converse` in the Converse JSON shape on 127.0.0.1 (a free
+port), so the real boto3 client, in process or in a script run as a subprocess, talks to it
+with dummy credentials. Tests queue what it answers, in order:
+
+    standin = BedrockStandIn().start()
+    standin.reply("Done.\\n```diff\\n...\\n```", input_tokens=1200, output_tokens=300)
+    standin.error(429, "ThrottlingException", "Too many requests")
+    ...
+    standin.requests  # every request: {"model_id", "body"}
+
+With nothing queued it answers `default` (a callable taking the request, returning a reply
+document from `converse_answer`) or, without one, a 500 that names the missing reply.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections import deque
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import unquote
+
+CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+               "AWS_REGION": "us-east-1", "AWS_DEFAULT_REGION": "us-east-1"}
+
+
+def converse_answer(text: str, input_tokens: int = 100, output_tokens: int = 50,
+                    stop_reason: str = "end_turn") -> dict:
+    """A Converse response document carrying one text block."""
+    return {
+        "output": {"message": {"role": "assistant", "content": [{"text": text}]}},
+        "stopReason": stop_reason,
+        "usage": {"inputTokens": input_tokens, "outputTokens": output_tokens,
+                  "totalTokens": input_tokens + output_tokens},
+        "metrics": {"latencyMs": 1},
+    }
+
+
+class BedrockStandIn:
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.answers: deque[tuple[int, dict, dict]] = deque()
+        self.requests: list[dict] = []
+        self.default: Callable[[dict], dict] | None = None
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    # ---- lifecycle ---------------------------------------------------------------
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def start(self) -> BedrockStandIn:
+        self.thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    def env(self) -> dict:
+        """The variables that send boto3's bedrock-runtime client here, with dummy credentials."""
+        return {"AWS_ENDPOINT_URL_BEDROCK_RUNTIME": self.url, **CREDENTIALS}
+
+    # ---- scripting -----------------------------------------------------------------
+    def reply(self, text: str, input_tokens: int = 100, output_tokens: int = 50,
+              stop_reason: str = "end_turn") -> None:
+        """Queue a successful answer whose message is text."""
+        with self.lock:
+            self.answers.append((200, converse_answer(text, input_tokens, output_tokens, stop_reason), {}))
+
+    def error(self, status: int, code: str, message: str = "") -> None:
+        """Queue an error answer as Bedrock sends it (x-amzn-ErrorType header, JSON message)."""
+        with self.lock:
+            self.answers.append((status, {"message": message or code}, {"x-amzn-ErrorType": code}))
+
+    def _answer(self, request: dict) -> tuple[int, dict, dict]:
+        with self.lock:
+            self.requests.append(request)
+            if self.answers:
+                return self.answers.popleft()
+        if self.default is not None:
+            return 200, self.default(request), {}
+        return 500, {"message": "bedrock stand-in: no reply queued"}, {"x-amzn-ErrorType": "InternalServerException"}
+
+    # ---- HTTP ----------------------------------------------------------------------
+    def _handler(self):
+        standin = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *_args):
+                pass
+
+            def do_POST(self):
+                raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                parts = self.path.split("?")[0].strip("/").split("/")
+                if len(parts) != 3 or parts[0] != "model" or parts[2] != "converse":
+                    self._send(404, {"message": f"unknown path {self.path}"},
+                               {"x-amzn-ErrorType": "UnknownOperationException"})
+                    return
+                try:
+                    body = json.loads(raw or b"{}")
+                except ValueError:
+                    self._send(400, {"message": "body is not JSON"}, {"x-amzn-ErrorType": "ValidationException"})
+                    return
+                self._send(*standin._answer({"model_id": unquote(parts[1]), "body": body}))
+
+            def _send(self, status: int, document: dict, headers: dict) -> None:
+                data = json.dumps(document).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.send_header("x-amzn-RequestId", "standin-request")
+                for key, value in headers.items():
+                    self.send_header(key, value)
+                self.end_headers()
+                self.wfile.write(data)
+
+        return Handler
