@@ -8,6 +8,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 import urllib.request
 from datetime import datetime
 from pathlib import Path
@@ -15,7 +16,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT / "tests" / "support"))  # stand-ins and seeders: `from aws_helpers import ...`
 
 from github_standin import GitHubStandIn  # noqa: E402
 
@@ -107,6 +108,27 @@ def tdev(tmp_path, monkeypatch) -> TDev:
 
     config.settings.cache_clear()
     return installation
+
+
+@pytest.fixture
+def store(tdev):
+    """The installation's store, created empty."""
+    from lib.store import open_store
+
+    opened = open_store(create=True)
+    yield opened
+    opened.close()
+
+
+@pytest.fixture
+def utc(tdev, monkeypatch):
+    """Local time is UTC for this test and its subprocesses, so that days and months are exact."""
+    monkeypatch.setenv("TZ", "UTC")
+    tdev.env["TZ"] = "UTC"
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
 
 
 # ---- AWS: one moto server for the session, reset for every test -------------------------

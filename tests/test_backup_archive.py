@@ -11,7 +11,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
-from test_backup_support import craft, entry, flip_byte, link, regular
+from backup_helpers import craft, entry, flip_byte, link, regular
 
 from lib.backup import archive, repository, restore, sources
 

@@ -11,7 +11,7 @@ import sys
 import time
 
 import pytest
-from test_backup_support import (
+from backup_helpers import (
     LAYOUT,
     archives,
     craft,

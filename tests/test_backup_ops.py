@@ -9,7 +9,7 @@ import shutil
 from datetime import timedelta
 from pathlib import Path
 
-from test_backup_support import archives, digest_tree, flip_byte, ok, seed
+from backup_helpers import archives, digest_tree, flip_byte, ok, seed
 
 from lib import health, timeparse
 from lib.backup import repository

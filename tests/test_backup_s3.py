@@ -8,7 +8,7 @@ import json
 import shutil
 
 import boto3
-from test_backup_support import archives, digest_tree, ok, seed, store_records
+from backup_helpers import archives, digest_tree, ok, seed, store_records
 
 BUCKET = "t-developer-backups"
 

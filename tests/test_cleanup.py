@@ -15,16 +15,8 @@ from evolution_seed import add_evolution, stamp
 
 from lib import cli, paths
 from lib.adapters import gitops
-from lib.store import open_store
 
 DAY = 86400
-
-
-@pytest.fixture
-def store(tdev):
-    opened = open_store(create=True)
-    yield opened
-    opened.close()
 
 
 def touch(path: Path, age_seconds: float = 0, text: str = "x") -> Path:

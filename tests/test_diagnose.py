@@ -11,15 +11,6 @@ from evolution_seed import add_evolution, failed_evolution
 
 from lib.errors import NotFound, UsageError
 from lib.insight import diagnose, tracing
-from lib.store import open_store
-
-
-@pytest.fixture
-def store(tdev):
-    opened = open_store(create=True)
-    yield opened
-    opened.close()
-
 
 # ---- units -------------------------------------------------------------------------------------
 

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from test_metrics_store import evolution, seed_history, task, utc  # noqa: F401 - utc is a fixture
+from metrics_seed import evolution, seed_history, week_of_history
 
 from lib.insight import metrics
 
@@ -54,34 +54,6 @@ def test_bad_days_is_a_usage_error():
 
 
 # ---- a week of history ---------------------------------------------------------------------------
-
-
-def week_of_history(tdev):
-    """Seven UTC days ending today at noon (the pinned clock); the figures below are computed by hand."""
-    today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-    tdev.pin_clock(today + timedelta(hours=12))
-
-    def day(back: int, hours: float = 1) -> datetime:
-        return today - timedelta(days=back) + timedelta(hours=hours)
-
-    evolutions = [
-        evolution(1, day(6), "succeeded", 2, cost=5),
-        evolution(2, day(5), "succeeded", 3, cost=6, target="/elsewhere"),
-        evolution(3, day(5, 5), "failed", 1, cost=2),
-        evolution(4, day(3), "succeeded", 5, cost=12),  # 5 h and $12 a cycle: warning
-        evolution(5, day(2), "failed", 8, cycles=2, cost=50),  # 4 h and $25 a cycle: cost alert that day
-        evolution(6, day(1), "succeeded", 1, cost=1),
-        evolution(7, day(1, 3), "succeeded", 1, cost=1),
-        evolution(8, day(0, 0.1), "succeeded", 2, cost=3),
-        evolution(9, day(9), "failed", 1, cost=99),  # before the window
-    ]
-    tasks = [task(n, "evo-000001", day(6, 2), "plan", "succeeded", 10) for n in range(4)]
-    tasks += [task(10 + n, "evo-000002", day(5, 2), "implement", "failed" if n < 2 else "succeeded", 20)
-              for n in range(10)]
-    tasks += [task(30 + n, "evo-000006", day(1, 2), "evaluate", "succeeded", 5) for n in range(5)]
-    tasks += [task(40, "evo-000009", day(9, 2), "plan", "failed", 5)]
-    seed_history(tdev, evolutions, tasks)
-    return today
 
 
 @pytest.mark.usefixtures("utc")

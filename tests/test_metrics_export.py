@@ -9,10 +9,9 @@ from datetime import UTC, datetime, timedelta
 
 import boto3
 import pytest
+from metrics_seed import seed_history, week_of_history
 from prometheus_client.openmetrics.parser import text_string_to_metric_families as parse_openmetrics
 from prometheus_client.parser import text_string_to_metric_families as parse_prometheus
-from test_metrics import week_of_history
-from test_metrics_store import seed_history, utc  # noqa: F401 - utc is a fixture
 
 
 def samples(text: str, parser=parse_prometheus) -> dict:

@@ -1,64 +1,17 @@
-"""The store's aggregates: SQL (SQLite) and the generic fallbacks agree, figure for figure.
-
-This module also holds the seeding helpers the other metrics and report tests import.
-"""
+"""The store's aggregates: SQL (SQLite) and the generic fallbacks agree, figure for figure."""
 
 from __future__ import annotations
 
 import sqlite3
-import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from aws_helpers import fresh_clients  # noqa: F401 - a fixture
+from metrics_seed import evolution, seed, task
 
 from lib.store.base import Store, cycles_run, nearest_rank
 from lib.store.sqlite import SQLiteStore
 from lib.timeparse import iso
-
-
-def evolution(number: int, start: datetime, status: str, hours: float, cycles: int = 1, cost: float = 0.0,
-              target: str = "/repo/packages/agents", **extra) -> dict:
-    """A final evolution that started at start and ran hours."""
-    return {"id": f"evo-{number:06d}", "target": target, "focus": "quality", "cycles": cycles,
-            "current_cycle": cycles, "status": status, "started_at": iso(start),
-            "finished_at": iso(start + timedelta(hours=hours)), "cost_usd": cost, **extra}
-
-
-def task(number: int, evolution_id: str, start: datetime, phase: str, status: str, duration_s: float | None,
-         cost: float = 0.0, agent: str | None = None) -> dict:
-    return {"id": f"task-{number:06d}", "evolution_id": evolution_id, "cycle": 1, "phase": phase,
-            "agent": agent or f"{phase}-agent", "status": status, "started_at": iso(start),
-            "duration_s": duration_s, "cost_usd": cost}
-
-
-def seed(store, evolutions: list[dict], tasks: list[dict] = ()) -> None:
-    with store.transaction():
-        for record in evolutions:
-            store.create_evolution(record)
-        for record in tasks:
-            store.create_task(record)
-
-
-def seed_history(tdev, evolutions: list[dict], tasks: list[dict] = (), meta: dict | None = None) -> None:
-    """Write records into the installation's SQLite store, as the runner would have."""
-    history = SQLiteStore.open(create=True, path=tdev.history / "state.db")
-    seed(history, evolutions, tasks)
-    for key, value in (meta or {}).items():
-        history.set_meta(key, value)
-    history.close()
-
-
-@pytest.fixture
-def utc(tdev, monkeypatch):
-    """Local time is UTC for this test and its subprocesses, so that days and months are exact."""
-    monkeypatch.setenv("TZ", "UTC")
-    tdev.env["TZ"] = "UTC"
-    time.tzset()
-    yield
-    monkeypatch.undo()
-    time.tzset()
-
 
 DAY = datetime(2024, 1, 10, tzinfo=UTC)
 WINDOWS = [(iso(DAY + timedelta(days=n)), iso(DAY + timedelta(days=n + 1))) for n in range(3)]

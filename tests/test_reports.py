@@ -6,7 +6,7 @@ import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from test_metrics_store import evolution, seed_history, task, utc  # noqa: F401 - utc is a fixture
+from metrics_seed import evolution, seed_history, task
 
 JAN = datetime(2024, 1, 1, tzinfo=UTC)
 

@@ -19,16 +19,8 @@ from evolution_seed import add_evolution, stamp, task_id
 from lib import paths
 from lib.adapters import gitops
 from lib.evolution import stuck
-from lib.store import open_store
 
 SLEEPER = [sys.executable, "-c", "import time; time.sleep(300)"]
-
-
-@pytest.fixture
-def store(tdev):
-    opened = open_store(create=True)
-    yield opened
-    opened.close()
 
 
 @pytest.fixture
