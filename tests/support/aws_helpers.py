@@ -56,7 +56,7 @@ def registry(tdev, agents: list[dict]) -> None:
 
 
 def queue_lambda_results(endpoint: str, results: list) -> None:
-    from conftest import moto_post
+    from tests.conftest import moto_post
 
     moto_post(endpoint, "/moto-api/static/lambda-simple/response",
               {"results": [r if isinstance(r, str) else json.dumps(r) for r in results], "region": "us-east-1"})

@@ -11,7 +11,7 @@ from metrics_seed import evolution, seed_history, week_of_history
 
 from lib.insight import metrics
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 # ---- units -------------------------------------------------------------------------------------
 

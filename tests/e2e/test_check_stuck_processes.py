@@ -13,12 +13,12 @@ import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from conftest import EMPTY_PLAN_AGENT
 from evolution_seed import add_evolution, stamp, task_id
 
 from lib import paths
 from lib.adapters import gitops
 from lib.evolution import stuck
+from tests.conftest import EMPTY_PLAN_AGENT
 
 SLEEPER = [sys.executable, "-c", "import time; time.sleep(300)"]
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from lib.store import open_store
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def setup_commands() -> list[str]:

@@ -27,7 +27,7 @@ from backup_helpers import (
 from lib.backup import archive
 from lib.store import open_store
 
-ROOT_SCRIPTS = __import__("pathlib").Path(__file__).resolve().parent.parent / "scripts"
+ROOT_SCRIPTS = __import__("pathlib").Path(__file__).resolve().parents[2] / "scripts"
 
 
 def manifest_of(path) -> dict:

@@ -9,10 +9,10 @@ import pytest
 import yaml
 from aws_helpers import client, fresh_clients  # noqa: F401
 from botocore.stub import Stubber
-from conftest import moto_post
 
 from lib import timeparse
 from lib.ops import costs
+from tests.conftest import moto_post
 
 
 def ce_result(days: list[str], groups_per_day: list[dict]) -> dict:

@@ -13,10 +13,10 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import git
 
 from lib import evolution
 from lib.store import open_store
+from tests.conftest import git
 
 
 def use_command_agent(tdev, phase: str, body: str) -> Path:
@@ -250,7 +250,7 @@ def test_pre_evolution_check_and_health_check(tdev, git_repo):
 def test_ctrl_c_under_monitor_asks_for_a_graceful_stop(tdev, git_repo):
     import subprocess
 
-    from conftest import ROOT
+    from tests.conftest import ROOT
 
     use_command_agent(tdev, "research", """
         time.sleep(3)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import yaml
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 WORKFLOW = ROOT / ".github" / "workflows" / "ci.yml"
 # Shell plumbing of .ci/run that a hosted runner does differently (virtualenv, exit-code handling).
 PLUMBING = ("set ", "cd ", ". ", "python3 -m venv", "code=", "if ", "echo ", "exit ", "fi", "#", "#!")

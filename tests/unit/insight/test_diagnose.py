@@ -6,11 +6,11 @@ import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from conftest import EMPTY_PLAN_AGENT
 from evolution_seed import add_evolution, failed_evolution
 
 from lib.errors import NotFound, UsageError
 from lib.insight import diagnose, tracing
+from tests.conftest import EMPTY_PLAN_AGENT
 
 # ---- units -------------------------------------------------------------------------------------
 

@@ -14,7 +14,7 @@ from backup_helpers import archives, digest_tree, flip_byte, ok, seed
 from lib import health, timeparse
 from lib.backup import repository
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_dr_drill_backs_up_loses_restores_verifies_and_never_touches_live_data(tdev):

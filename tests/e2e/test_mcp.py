@@ -22,7 +22,7 @@ from mcp_servers.helpers import (
     write_config,
 )
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 TOKEN = "s3cr3t-header-value-0123456789"
 
 
