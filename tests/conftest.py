@@ -131,6 +131,19 @@ def utc(tdev, monkeypatch):
     time.tzset()
 
 
+@pytest.fixture
+def home(tdev, monkeypatch):
+    """The installation as the project root (TDEV_HOME) with private permissions, so that .env files and
+    the root are the test's (the security audit's tests)."""
+    monkeypatch.setenv("TDEV_HOME", str(tdev.base))
+    tdev.env["TDEV_HOME"] = str(tdev.base)
+    tdev.history.mkdir(mode=0o700)
+    os.chmod(tdev.config_dir, 0o700)
+    for path in tdev.config_dir.iterdir():
+        os.chmod(path, 0o600)
+    return tdev
+
+
 # ---- AWS: one moto server for the session, reset for every test -------------------------
 
 @pytest.fixture(scope="session")

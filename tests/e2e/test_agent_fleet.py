@@ -7,7 +7,7 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-from aws_helpers import client, make_function, make_service, put_metrics, registry
+from aws_helpers import client, lambda_role, make_function, make_service, put_metrics, registry
 
 TAG = "tdev:pre-stop-capacity"
 
@@ -297,3 +297,28 @@ def test_stop_and_start_with_the_dynamodb_store(fleet):
     assert service()["desiredCount"] == 2
     assert "Item" not in client("dynamodb").get_item(TableName="tdev-team",
                                                      Key={"pk": {"S": "meta#agent-capacity:planner-agent"}})
+
+
+# ---- AgentCore ----------------------------------------------------------------------------------
+
+def make_agentcore_runtime() -> str:
+    return client("bedrock-agentcore-control").create_agent_runtime(
+        agentRuntimeName="research_agent", roleArn=lambda_role(),
+        agentRuntimeArtifact={"containerConfiguration": {"containerUri": "1.dkr.ecr.us-east-1.amazonaws.com/a:1"}},
+        networkConfiguration={"networkMode": "PUBLIC"}, environmentVariables={"MODE": "prod"})["agentRuntimeId"]
+
+
+def test_agentcore_status_and_restart_update_on_moto(tdev, aws):
+    runtime_id = make_agentcore_runtime()
+    registry(tdev, [{"name": "research-agent", "phase": "research", "runtime": "agentcore",
+                     "agent_runtime_id": runtime_id, "restart_timeout_seconds": 1}])
+    result = tdev.run("agent_status.py", "--name", "research-agent", "--json")
+    row = json.loads(result.stdout)[0]
+    assert result.returncode == 0 and row["state"] in ("creating", "ready") and row["version"].startswith("v1")
+    restart = tdev.run("restart_agent.py", "--name", "research-agent")
+    updated = client("bedrock-agentcore-control").get_agent_runtime(agentRuntimeId=runtime_id)
+    assert updated["agentRuntimeVersion"] == "2"
+    assert updated["environmentVariables"]["MODE"] == "prod" and "TDEV_RESTARTED_AT" in updated["environmentVariables"]
+    assert restart.returncode == 1 and "not done after 1s" in restart.stderr  # moto never leaves UPDATING
+    stop = json.loads(tdev.run("stop_all_agents.py", "--json").stdout)
+    assert stop[0]["result"] == "nothing to stop"

@@ -1,4 +1,4 @@
-"""show_evolution_history.py: time windows, filters, limits, JSON, bad input."""
+"""show_evolution_history.py: time windows, filters, limits, JSON, bad input, DEBUG's traceback."""
 
 from __future__ import annotations
 
@@ -98,6 +98,13 @@ def test_before_init_the_history_is_empty_not_an_error(tdev):
     assert result.returncode == 0 and result.stdout == ""
     assert "no evolution history yet" in result.stderr and "no evolutions since" in result.stderr
     assert json.loads(tdev.run("show_evolution_history.py", "--since", "today", "--json").stdout) == []
+
+
+def test_debug_shows_the_traceback_and_log_level_is_honoured(tdev):
+    quiet = tdev.run("show_evolution_history.py", "--since", "not-a-date")
+    assert quiet.returncode == 2 and "Traceback" not in quiet.stderr
+    loud = tdev.run("show_evolution_history.py", "--since", "not-a-date", env={"DEBUG": "true"})
+    assert loud.returncode == 2 and "Traceback" in loud.stderr and "error: bad time" in loud.stderr
 
 
 def test_tally_and_target_key(tmp_path, monkeypatch):

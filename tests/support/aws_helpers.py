@@ -55,6 +55,12 @@ def registry(tdev, agents: list[dict]) -> None:
     tdev.write_config("agents", "\n".join(lines) + "\n")
 
 
+def lambda_agent(**extra) -> dict:
+    """The registry entry of research-agent on Lambda."""
+    return {"name": "research-agent", "phase": "research", "runtime": "lambda", "function_name": "research-agent",
+            **extra}
+
+
 def queue_lambda_results(endpoint: str, results: list) -> None:
     from tests.conftest import moto_post
 

@@ -103,10 +103,3 @@ def test_audit_and_lock(tdev):
                 pass
     with cli.lock("backup"):
         pass
-
-
-def test_debug_shows_the_traceback_and_log_level_is_honoured(tdev):
-    quiet = tdev.run("show_evolution_history.py", "--since", "not-a-date")
-    assert quiet.returncode == 2 and "Traceback" not in quiet.stderr
-    loud = tdev.run("show_evolution_history.py", "--since", "not-a-date", env={"DEBUG": "true"})
-    assert loud.returncode == 2 and "Traceback" in loud.stderr and "error: bad time" in loud.stderr

@@ -1,8 +1,6 @@
-"""The AWS health checks, in process and through health_check.py, against moto."""
+"""The AWS health checks in process, against moto."""
 
 from __future__ import annotations
-
-import json
 
 from aws_helpers import client, fresh_clients, make_function, registry  # noqa: F401
 from botocore.stub import Stubber
@@ -65,23 +63,3 @@ def test_budget_over_the_limit_is_critical(tdev, aws, monkeypatch):
     with stub:
         assert aws_checks.budget({})[0] == "warning"
         assert aws_checks.budget({})[0] == "critical"
-
-
-def test_health_check_script_runs_the_aws_checks(tdev, aws):
-    make_function("research-agent")
-    registry(tdev, [{"name": "research-agent", "phase": "research", "runtime": "lambda"}])
-    result = tdev.run("health_check.py", "--full", "--json")
-    checks = {c["name"]: c for c in json.loads(result.stdout)["checks"]}
-    assert checks["aws_credentials"]["status"] == "ok" and checks["aws_credentials"]["area"] == "aws"
-    assert checks["aws_agents"]["status"] == "ok"
-    assert checks["cloudwatch_alarms"]["status"] == "ok"
-    assert checks["aws_budget"]["status"] == "warning"
-
-
-def test_health_check_without_credentials_for_aws_agents(tdev):
-    registry(tdev, [{"name": "research-agent", "phase": "research", "runtime": "lambda"}])
-    result = tdev.run("health_check.py", "--json")
-    checks = {c["name"]: c for c in json.loads(result.stdout)["checks"]}
-    assert checks["aws_credentials"]["status"] == "unknown"
-    assert "no AWS credentials" in checks["aws_credentials"]["summary"]
-    assert result.returncode == 3  # a dependency that could not be asked: UNKNOWN

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import fcntl
-import json
 import os
 import subprocess
 import sys
@@ -102,12 +101,3 @@ def test_registered_in_the_basic_group(check):
 
     item = health.load_all()[check]
     assert "basic" in item.groups and item.area == "local"
-
-
-def test_health_check_reports_the_local_checks(tdev):
-    open_store(create=True).close()
-    result = tdev.run("health_check.py", "--json")
-    document = json.loads(result.stdout)
-    local_checks = {c["name"]: c["status"] for c in document["checks"] if c["area"] == "local"}
-    assert local_checks == {"config": "ok", "store": "ok", "disk": "ok", "stuck_evolutions": "ok",
-                            "stale_locks": "ok"}, document

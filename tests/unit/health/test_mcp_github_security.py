@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import json
 from datetime import timedelta
 
 import pytest
-from mcp_servers.helpers import end_all, leftovers, script_server, time_server, write_config
+from mcp_servers.helpers import script_server, write_config
 
 from lib.health import github as github_check
 from lib.health import mcp as mcp_check
@@ -27,24 +26,6 @@ def test_mcp_check_ok_and_broken_config(tdev):
     assert status == "ok" and summary.startswith("1/1 servers answered (paged ")
     tdev.mcp_config.write_text("[]")
     assert mcp_check.mcp_servers({})[0] == "critical"
-
-
-def test_health_check_full_runs_the_mcp_github_and_security_checks(tdev, github):
-    write_config(tdev.mcp_config, {"time": time_server(), "exits": script_server("exits_at_once")})
-    try:
-        result = tdev.run("health_check.py", "--full", "--json")
-    finally:
-        left = leftovers(tdev.mcp_log_dir)
-        end_all(left)
-    assert not left
-    checks = {item["name"]: item for item in json.loads(result.stdout)["checks"]}
-    assert checks["mcp_servers"]["status"] == "critical"
-    assert checks["mcp_servers"]["area"] == "mcp"
-    assert "1/2 servers answered (time " in checks["mcp_servers"]["summary"]
-    assert "exits: server exited with code 3" in checks["mcp_servers"]["summary"]
-    assert checks["github_api"]["status"] == "ok" and "acme/widgets reachable" in checks["github_api"]["summary"]
-    assert checks["security_audit"]["status"] == "warning"
-    assert result.returncode == 2
 
 
 # ---- GitHub --------------------------------------------------------------------------------

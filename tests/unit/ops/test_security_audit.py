@@ -1,5 +1,5 @@
-"""security_audit.py: each rule with a case that finds and one that passes; the script end to end
-(moto for AWS, the GitHub stand-in for branch protection)."""
+"""lib/ops/security_audit.py: each rule with a case that finds and one that passes (moto for AWS, the
+GitHub stand-in for branch protection)."""
 
 from __future__ import annotations
 
@@ -8,37 +8,18 @@ import os
 
 import boto3
 import pytest
+from audit_helpers import GITHUB_TOKEN_VALUE, secure_backup_bucket, write_mcp
 
 from lib import config
 from lib.ops import security_audit
-from lib.store.sqlite import SQLiteStore
 
-GITHUB_TOKEN_VALUE = "ghp_" + "A1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6Q7r8"
 AWS_KEY_VALUE = "AKIA" + "ABCDEFGHIJ234567"
 PASSWORD_VALUE = "hunter2-but-longer"
-
-
-@pytest.fixture
-def home(tdev, monkeypatch):
-    """The installation as the project root, so that .env files and the root are the test's."""
-    monkeypatch.setenv("TDEV_HOME", str(tdev.base))
-    tdev.env["TDEV_HOME"] = str(tdev.base)
-    tdev.history.mkdir(mode=0o700)
-    os.chmod(tdev.config_dir, 0o700)
-    for path in tdev.config_dir.iterdir():
-        os.chmod(path, 0o600)
-    return tdev
 
 
 def findings(rule_name: str) -> list[security_audit.Finding]:
     config.settings.cache_clear()
     return next(rule for rule in security_audit.RULES if rule.name == rule_name).func()
-
-
-def write_mcp(tdev, servers: dict, mode: int = 0o600) -> None:
-    tdev.mcp_config.parent.mkdir(parents=True, exist_ok=True)
-    tdev.mcp_config.write_text(json.dumps({"mcpServers": servers}, indent=2))
-    os.chmod(tdev.mcp_config, mode)
 
 
 # ---- permissions ------------------------------------------------------------------------------
@@ -117,17 +98,6 @@ def test_backup_bucket_missing_is_a_warning(home, aws):
     assert (finding.severity, finding.detail) == ("warning", "the backup bucket does not exist")
 
 
-def secure_backup_bucket() -> None:
-    """The backup bucket as the audit wants it: public access blocked, encrypted, versioned."""
-    s3 = boto3.client("s3")
-    s3.create_bucket(Bucket="t-developer-backups")
-    s3.put_public_access_block(Bucket="t-developer-backups", PublicAccessBlockConfiguration={
-        "BlockPublicAcls": True, "IgnorePublicAcls": True, "BlockPublicPolicy": True, "RestrictPublicBuckets": True})
-    s3.put_bucket_encryption(Bucket="t-developer-backups", ServerSideEncryptionConfiguration={
-        "Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]})
-    s3.put_bucket_versioning(Bucket="t-developer-backups", VersioningConfiguration={"Status": "Enabled"})
-
-
 def test_backup_bucket_pass(home, aws):
     secure_backup_bucket()
     assert findings("backup-bucket") == []
@@ -204,49 +174,3 @@ def test_branch_protection_pass(home, github):
 def test_branch_protection_skipped_without_github(home):
     with pytest.raises(security_audit.Skipped):
         findings("branch-protection")
-
-
-# ---- the script ------------------------------------------------------------------------------
-
-def test_script_critical_findings_exit_2_and_feed_the_metric(home):
-    (home.base / ".env").write_text(f"GITHUB_TOKEN={GITHUB_TOKEN_VALUE}\n")
-    os.chmod(home.base / ".env", 0o600)
-    result = home.run("security_audit.py")
-    assert result.returncode == 2, result.stderr
-    assert result.stdout.startswith("SECURITY CRITICAL: 1 finding(s) (1 critical, 0 warning), 3 rule(s) run")
-    assert "plaintext-secrets" in result.stdout and GITHUB_TOKEN_VALUE not in result.stdout + result.stderr
-    store = SQLiteStore.open(path=home.history / "state.db")
-    assert store.get_meta("security-findings") == 1
-    assert store.get_meta("security-audit")["critical"] == 1
-
-
-def test_script_full_all_clear(home, aws, github):
-    secure_backup_bucket()
-    github.protection["main"] = {"required_status_checks": {"contexts": ["ci"]},
-                                 "required_pull_request_reviews": {"required_approving_review_count": 1}}
-    write_mcp(home, {"git": {"command": "python3", "args": ["-m", "mcp_server_git"], "cwd": "${HOME}"}})
-    result = home.run("security_audit.py", "--full", "--json")
-    assert result.returncode == 0, result.stdout + result.stderr
-    document = json.loads(result.stdout)
-    assert (document["status"], document["findings"], document["errors"]) == ("ok", [], [])
-    assert len(document["rules"]) == 8
-    assert SQLiteStore.open(path=home.history / "state.db").get_meta("security-findings") == 0
-
-
-def test_script_full_warnings_and_unknown(home):
-    os.chmod(home.config_dir / "gates.yaml", 0o660)
-    result = home.run("security_audit.py", "--full")  # no AWS credentials, no GitHub
-    assert result.returncode == 3, result.stdout + result.stderr
-    assert "could not check backup-bucket" in result.stderr and "no AWS credentials" in result.stderr
-    assert "skipped branch-protection: GitHub not configured" in result.stderr
-    assert "Traceback" not in result.stderr
-    only_local = home.run("security_audit.py")
-    assert only_local.returncode == 1 and "gates.yaml" in only_local.stdout
-
-
-def test_script_takes_the_cron_lock(home):
-    from lib import cli
-
-    with cli.lock("security_audit"):
-        result = home.run("security_audit.py", "--full")
-    assert result.returncode == 3 and "security_audit is already running" in result.stderr
