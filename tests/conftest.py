@@ -8,6 +8,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 import urllib.request
 from datetime import datetime
 from pathlib import Path
@@ -15,7 +16,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT / "tests" / "support"))  # stand-ins and seeders: `from aws_helpers import ...`
 
 from github_standin import GitHubStandIn  # noqa: E402
 
@@ -107,6 +108,40 @@ def tdev(tmp_path, monkeypatch) -> TDev:
 
     config.settings.cache_clear()
     return installation
+
+
+@pytest.fixture
+def store(tdev):
+    """The installation's store, created empty."""
+    from lib.store import open_store
+
+    opened = open_store(create=True)
+    yield opened
+    opened.close()
+
+
+@pytest.fixture
+def utc(tdev, monkeypatch):
+    """Local time is UTC for this test and its subprocesses, so that days and months are exact."""
+    monkeypatch.setenv("TZ", "UTC")
+    tdev.env["TZ"] = "UTC"
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
+
+
+@pytest.fixture
+def home(tdev, monkeypatch):
+    """The installation as the project root (TDEV_HOME) with private permissions, so that .env files and
+    the root are the test's (the security audit's tests)."""
+    monkeypatch.setenv("TDEV_HOME", str(tdev.base))
+    tdev.env["TDEV_HOME"] = str(tdev.base)
+    tdev.history.mkdir(mode=0o700)
+    os.chmod(tdev.config_dir, 0o700)
+    for path in tdev.config_dir.iterdir():
+        os.chmod(path, 0o600)
+    return tdev
 
 
 # ---- AWS: one moto server for the session, reset for every test -------------------------

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 from aws_helpers import fresh_clients  # noqa: F401 - autouse: clients made for this test's endpoint
-from support.bedrock_standin import BedrockStandIn
+from bedrock_standin import BedrockStandIn
 
 from lib import agents
 from lib.agents import AgentError

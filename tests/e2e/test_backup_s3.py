@@ -1,0 +1,112 @@
+"""Backups to S3 and restores from it, and the DynamoDB store, against moto (subprocesses)."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import shutil
+
+import boto3
+from backup_helpers import archives, digest_tree, ok, seed, store_records
+
+BUCKET = "t-developer-backups"
+
+
+def s3():
+    return boto3.client("s3")
+
+
+def keys() -> list[str]:
+    return sorted(item["Key"] for item in s3().list_objects_v2(Bucket=BUCKET).get("Contents", []))
+
+
+def test_backup_uploads_archive_and_manifest_with_a_sha256_checksum(tdev, aws):
+    s3().create_bucket(Bucket=BUCKET)
+    seed(tdev)
+    result = json.loads(ok(tdev.run("backup.py", "--daily", "--json")))
+    assert result["s3"]["status"] == "uploaded"
+    (local,) = archives(tdev.backup_dir)
+    key = local.relative_to(tdev.backup_dir).as_posix()
+    assert keys() == [key, f"{key}.manifest.json"]
+    head = s3().head_object(Bucket=BUCKET, Key=key, ChecksumMode="ENABLED")
+    digest = hashlib.sha256(local.read_bytes()).digest()
+    assert base64.b64decode(head["ChecksumSHA256"]) == digest and head["Metadata"]["sha256"] == digest.hex()
+
+
+def test_a_missing_bucket_fails_the_backup_but_keeps_the_local_archive(tdev, aws):
+    seed(tdev)
+    done = tdev.run("backup.py", "--full", "--json")
+    result = json.loads(ok(done, 1))
+    assert result["s3"]["status"] == "failed" and "NoSuchBucket" in result["s3"]["error"] or \
+        "not found" in result["s3"]["error"]
+    assert len(archives(tdev.backup_dir)) == 1
+
+
+def test_restore_falls_back_to_s3_downloads_verifies_and_restores(tdev, aws):
+    s3().create_bucket(Bucket=BUCKET)
+    seed(tdev)
+    ok(tdev.run("backup.py", "--full"))
+    before, records = digest_tree(tdev.history, ("locks", "audit.log", "state.db", "worktrees", "tmp")), store_records()
+    shutil.rmtree(tdev.backup_dir)
+    shutil.rmtree(tdev.history)
+    plan = ok(tdev.run("restore.py", "--date", "today"))
+    assert "from s3" in plan
+    ok(tdev.run("restore.py", "--date", "today", "--confirm"))
+    assert digest_tree(tdev.history, ("locks", "audit.log", "state.db", "restore.json")) == before
+    assert store_records() == records
+    assert len(archives(tdev.backup_dir)) == 1  # the downloaded copy is kept locally
+    ok(tdev.run("verify_restore.py"))
+    ok(tdev.run("restore.py", "--date", "today", "--confirm", "--source", "s3"))
+
+
+def test_an_s3_object_whose_checksum_does_not_match_is_refused(tdev, aws):
+    s3().create_bucket(Bucket=BUCKET)
+    seed(tdev)
+    ok(tdev.run("backup.py", "--full"))
+    (local,) = archives(tdev.backup_dir)
+    key = local.relative_to(tdev.backup_dir).as_posix()
+    genuine = local.read_bytes()
+    tampered = genuine[:1000] + bytes([genuine[1000] ^ 1]) + genuine[1001:]
+    s3().put_object(Bucket=BUCKET, Key=key, Body=tampered, Metadata={"sha256": hashlib.sha256(genuine).hexdigest()})
+    shutil.rmtree(tdev.backup_dir)
+    before = digest_tree(tdev.base)
+    done = tdev.run("restore.py", "--date", "today", "--confirm", "--source", "s3")
+    assert done.returncode == 1 and "checksum mismatch" in done.stderr
+    assert digest_tree(tdev.base, ("locks", "audit.log", "backups")) == \
+        {k: v for k, v in before.items() if not k.startswith("backups/")}
+    assert archives(tdev.backup_dir) == [] and not list(tdev.backup_dir.rglob("*.tar.zst*"))
+
+
+def test_retention_prunes_old_backups_in_s3_too(tdev, aws):
+    s3().create_bucket(Bucket=BUCKET)
+    seed(tdev)
+    settings = (tdev.config_dir / "settings.yaml").read_text().replace("keep_daily: 7", "keep_daily: 1")
+    tdev.write_config("settings", settings)
+    old = "daily/2024-01-10/tdev-daily-20240110T020000Z.tar.zst"
+    for key in (old, f"{old}.manifest.json"):
+        s3().put_object(Bucket=BUCKET, Key=key, Body=b"old")
+    preview = json.loads(ok(tdev.run("backup.py", "--daily", "--dry-run", "--json")))
+    assert preview["retention"]["s3"] == [old] and old in keys()
+    ok(tdev.run("backup.py", "--daily"))
+    assert old not in keys() and len(keys()) == 2
+
+
+def test_dynamodb_store_is_exported_item_by_item_and_restored(tdev, aws, monkeypatch):
+    monkeypatch.setenv("TDEV_STATE_BACKEND", "dynamodb")
+    tdev.env["TDEV_STATE_BACKEND"] = "dynamodb"
+    ids = seed(tdev)
+    result = json.loads(ok(tdev.run("backup.py", "--full", "--no-s3", "--json")))
+    assert result["store"]["mode"] == "records" and result["store"]["counts"]["evolutions"] == 2
+    records = store_records()
+    from lib.store import open_store
+
+    store = open_store()
+    store.update_evolution(ids["old"], {"status": "failed", "error": "changed after the backup"})
+    done = json.loads(ok(tdev.run("restore.py", "--date", "today", "--confirm", "--json")))
+    assert done["imported_records"] == len(records)
+    assert store.get_evolution(ids["old"])["status"] == "succeeded"
+    assert store_records() == records
+    aside = tdev.base / done["aside"]["history"]["aside"].rsplit("/", 1)[-1] / "store-records.jsonl"
+    assert "changed after the backup" in aside.read_text()
+    assert "OK" in ok(tdev.run("verify_restore.py")).splitlines()[0]

@@ -1,0 +1,299 @@
+"""cleanup.py and gc.py: what they remove, what they keep, dry runs, confirmation, locks, audit."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from evolution_seed import add_evolution, stamp
+
+from lib import cli, paths
+from lib.adapters import gitops
+
+DAY = 86400
+
+
+def touch(path: Path, age_seconds: float = 0, text: str = "x") -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    moment = time.time() - age_seconds
+    os.utime(path, (moment, moment))
+    return path
+
+
+def audit_lines() -> list[dict]:
+    log = paths.audit_log()
+    return [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
+
+
+def listed(path: Path, output: str) -> bool:
+    return any(str(path) in line.split() for line in output.splitlines())
+
+
+def one_error_line(result, code: int) -> None:
+    assert result.returncode == code, result.stdout + result.stderr
+    assert result.stderr.startswith("error: ") and len(result.stderr.strip().splitlines()) == 1
+
+
+# ---- cleanup.py --temp -------------------------------------------------------------------------------
+
+@pytest.fixture
+def temp_layout(tdev, store):
+    """Old and fresh temporary files, plus things that must survive whatever their age."""
+    ended = add_evolution(store, status="failed")
+    active = add_evolution(store, status="running", finished_at=None, target="/srv/active")
+    history, tmp = paths.history_dir(), paths.tmp_dir()
+    layout = {
+        "old_scratch": touch(tmp / ended["id"] / "notes.txt", 2 * DAY).parent,
+        "old_rotated": touch(history / "current.log.1", 3 * DAY),
+        "old_tmp": touch(history / ended["id"] / "tasks" / ".task-x.json.abc123.tmp", 2 * DAY),
+        "old_part": touch(tdev.backup_dir / "daily" / "x.tar.zst.part", 2 * DAY),
+        "fresh_scratch": touch(tmp / "evo-20991231000000-ffffff" / "work.txt").parent,
+        "fresh_part": touch(history / "download.part"),
+        "active_scratch": touch(tmp / active["id"] / "old.txt", 5 * DAY).parent,
+        "current_log": touch(history / "current.log", 5 * DAY),
+        "worktree_tmp": touch(paths.worktrees_dir() / ended["id"] / "keep.tmp", 5 * DAY),
+    }
+    for folder in (layout["old_scratch"], layout["active_scratch"]):
+        os.utime(folder, (time.time() - 5 * DAY,) * 2)
+    return layout
+
+
+def test_temp_dry_run_lists_every_item_and_removes_nothing(tdev, temp_layout):
+    result = tdev.run("cleanup.py", "--temp", "--older-than", "24h", "--dry-run")
+    assert result.returncode == 0, result.stderr
+    for key in ("old_scratch", "old_rotated", "old_tmp", "old_part"):
+        assert listed(temp_layout[key], result.stdout), key
+    for key in ("fresh_scratch", "fresh_part", "active_scratch", "current_log", "worktree_tmp"):
+        assert not listed(temp_layout[key], result.stdout), key
+    assert "dry run: 4 item(s) would be cleaned up" in result.stderr
+    assert all(path.exists() for path in temp_layout.values())
+    assert audit_lines() == []
+
+
+def test_temp_removes_old_files_only_and_is_idempotent(tdev, temp_layout):
+    result = tdev.run("cleanup.py", "--temp", "--older-than", "24h")
+    assert result.returncode == 0, result.stderr
+    assert "4 of 4 item(s) done" in result.stderr
+    for key in ("old_scratch", "old_rotated", "old_tmp", "old_part"):
+        assert not temp_layout[key].exists(), key
+    for key in ("fresh_scratch", "fresh_part", "active_scratch", "current_log", "worktree_tmp"):
+        assert temp_layout[key].exists(), key
+    entry = audit_lines()[-1]
+    assert entry["result"] == "ok" and entry["done"] == {"remove": 4} and entry["mode"] == "temp"
+    assert entry["command"].startswith("cleanup.py --temp --older-than 24h")
+    again = tdev.run("cleanup.py", "--temp", "--older-than", "24h")
+    assert again.returncode == 0 and "nothing to clean up" in again.stderr
+
+
+def test_temp_honours_evolution_dry_run_and_a_shorter_age(tdev, temp_layout):
+    dry = tdev.run("cleanup.py", "--temp", "--older-than", "1s", env={"EVOLUTION_DRY_RUN": "true"})
+    assert dry.returncode == 0 and "dry run" in dry.stderr and temp_layout["fresh_part"].exists()
+    time.sleep(1.1)
+    result = tdev.run("cleanup.py", "--temp", "--older-than", "1s")
+    assert result.returncode == 0 and not temp_layout["fresh_part"].exists()
+    assert temp_layout["active_scratch"].exists() and temp_layout["current_log"].exists()
+
+
+@pytest.mark.parametrize("args, code", [
+    ([], 2), (["--temp", "--all"], 2), (["--temp", "--older-than", "soon"], 2), (["--older-than", "24h"], 2),
+    (["--evolution", "evo-20240101000000-000000"], 1),
+])
+def test_cleanup_bad_input(tdev, store, args, code):
+    one_error_line(tdev.run("cleanup.py", *args), code)
+
+
+def test_a_second_run_while_the_lock_is_held_exits_with_a_clear_message(tdev, store):
+    with cli.lock("cleanup"):
+        result = tdev.run("cleanup.py", "--temp")
+    one_error_line(result, 1)
+    assert "cleanup is already running" in result.stderr
+
+
+# ---- cleanup.py --evolution / --all ---------------------------------------------------------------------
+
+def add_worktree(repo: Path, evolution_id: str, branch: str | None = None) -> Path:
+    path = paths.worktrees_dir() / evolution_id
+    gitops.add_worktree(repo, path, branch or f"tdev/auto/20240101-quality-{evolution_id.rsplit('-', 1)[-1]}")
+    return path
+
+
+def test_evolution_refused_while_its_runner_is_alive(tdev, store, git_repo):
+    record = add_evolution(store, status="running", finished_at=None, target=str(git_repo / "packages/agents"))
+    runner = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"],
+                              env={**os.environ, "TDEV_EVOLUTION_ID": record["id"]})
+    try:
+        store.update_evolution(record["id"], {"pid": runner.pid, "heartbeat_at": stamp(datetime.now(UTC))})
+        worktree = add_worktree(git_repo, record["id"])
+        result = tdev.run("cleanup.py", "--evolution", record["id"])
+        one_error_line(result, 1)
+        assert "still running" in result.stderr and "stop_evolution.py --id" in result.stderr
+        assert worktree.exists() and store.get_evolution(record["id"])["status"] == "running"
+    finally:
+        runner.kill()
+        runner.wait()
+
+
+def test_evolution_on_another_host_with_fresh_heartbeat_is_refused(tdev, store):
+    record = add_evolution(store, status="running", finished_at=None, host="far-away", pid=1234,
+                           heartbeat_at=stamp(datetime.now(UTC)))
+    result = tdev.run("cleanup.py", "--evolution", record["id"])
+    one_error_line(result, 1)
+    assert "runs on host far-away" in result.stderr
+
+
+def test_evolution_that_ended_loses_worktree_and_scratch_but_keeps_its_status(tdev, store, git_repo):
+    record = add_evolution(store, status="stopped", target=str(git_repo / "packages/agents"))
+    worktree = add_worktree(git_repo, record["id"])
+    scratch = touch(paths.tmp_dir() / record["id"] / "a.txt").parent
+    dry = tdev.run("cleanup.py", "--evolution", record["id"], "--dry-run")
+    assert dry.returncode == 0 and listed(worktree, dry.stdout) and listed(scratch, dry.stdout)
+    assert worktree.exists() and scratch.exists()
+    result = tdev.run("cleanup.py", "--evolution", record["id"])
+    assert result.returncode == 0, result.stderr
+    assert not worktree.exists() and not scratch.exists()
+    assert str(worktree) not in gitops.git(git_repo, "worktree", "list")
+    assert store.get_evolution(record["id"])["status"] == "stopped"
+
+
+def test_dead_evolution_on_another_host_with_stale_heartbeat_is_marked_killed(tdev, store):
+    record = add_evolution(store, status="stopping", finished_at=None, host="far-away", pid=1234,
+                           heartbeat_at=stamp(datetime.now(UTC) - timedelta(minutes=5)))
+    result = tdev.run("cleanup.py", "--evolution", record["id"])
+    assert result.returncode == 0, result.stderr
+    after = store.get_evolution(record["id"])
+    assert after["status"] == "killed" and after["error"] == "cleaned up: process gone"
+
+
+def test_all_refuses_without_force_then_cleans_every_ended_evolution(tdev, store, git_repo):
+    target = str(git_repo / "packages/agents")
+    ended = add_evolution(store, status="succeeded", target=target)
+    active = add_evolution(store, status="running", finished_at=None, target="/srv/other")
+    ended_tree = add_worktree(git_repo, ended["id"])
+    active_tree = add_worktree(git_repo, active["id"])
+    stray = touch(paths.worktrees_dir() / "evo-20200101000000-aaaaaa" / "file.txt").parent
+    ended_tmp = touch(paths.tmp_dir() / ended["id"] / "x.txt").parent
+    active_tmp = touch(paths.tmp_dir() / active["id"] / "x.txt").parent
+    refused = tdev.run("cleanup.py", "--all")
+    one_error_line(refused, 2)
+    assert "--force" in refused.stderr and ended_tree.exists()
+    dry = tdev.run("cleanup.py", "--all", "--dry-run")
+    assert dry.returncode == 0 and listed(ended_tree, dry.stdout) and ended_tree.exists()
+    result = tdev.run("cleanup.py", "--all", "--force")
+    assert result.returncode == 0, result.stderr
+    assert not ended_tree.exists() and not stray.exists() and not ended_tmp.exists()
+    assert active_tree.exists() and active_tmp.exists()
+    assert audit_lines()[-1]["mode"] == "all"
+
+
+# ---- gc.py ------------------------------------------------------------------------------------------------------
+
+def branch_for(evolution_id: str) -> str:
+    return f"tdev/auto/20240101-quality-{evolution_id.rsplit('-', 1)[-1]}"
+
+
+def make_branch(repo: Path, evolution_id: str, days_old: float | None) -> str:
+    """An auto branch: at main (merged) when days_old is None, else one commit that old."""
+    branch = branch_for(evolution_id)
+    gitops.git(repo, "branch", branch, "main")
+    if days_old is not None:
+        when = f"@{int(time.time() - days_old * DAY)} +0000"
+        env = {**os.environ, "GIT_AUTHOR_DATE": when, "GIT_COMMITTER_DATE": when}
+        gitops.git(repo, "checkout", "-q", branch)
+        (repo / f"{evolution_id}.txt").write_text("change\n")
+        subprocess.run(["git", "add", "-A"], cwd=repo, check=True)
+        subprocess.run(["git", "commit", "-qm", "change"], cwd=repo, check=True, env=env)
+        gitops.git(repo, "checkout", "-q", "main")
+    return branch
+
+
+@pytest.fixture
+def gc_layout(tdev, store, git_repo):
+    target = str(git_repo / "packages/agents")
+    now = datetime.now(UTC)
+
+    def evo(status="failed", days=0.0, **fields):
+        return add_evolution(store, status=status, target=target, started=now - timedelta(days=days), **fields)
+
+    records = {
+        "merged": evo("succeeded"),
+        "abandoned": evo(days=10),
+        "recent": evo(days=1),
+        "open_pr": evo("succeeded", days=1, pr_number=7),
+        "closed_pr": evo("succeeded", days=20, pr_number=8),
+        "active": evo("running", finished_at=None),
+        "ancient": evo("succeeded", days=120),
+        "middle": evo("succeeded", days=60),
+    }
+    ages = {"merged": None, "abandoned": 10, "recent": 1, "open_pr": 1, "closed_pr": 20, "active": None}
+    branches = {name: make_branch(git_repo, records[name]["id"], age) for name, age in ages.items()}
+    add_worktree(git_repo, records["active"]["id"], "tdev/auto/active-worktree")
+    orphan_tree = add_worktree(git_repo, records["recent"]["id"], "tdev/auto/orphan-worktree")
+    for name in ("ancient", "middle", "recent", "active"):
+        touch(paths.evolution_dir(records[name]["id"]) / "evolution.log")
+    return {"records": records, "branches": branches, "repo": git_repo, "orphan_tree": orphan_tree}
+
+
+def remaining_branches(repo: Path) -> set[str]:
+    return set(gitops.auto_branches(repo))
+
+
+def test_gc_dry_run_lists_and_changes_nothing(tdev, gc_layout):
+    before = remaining_branches(gc_layout["repo"])
+    result = tdev.run("gc.py", "--dry-run")
+    assert result.returncode == 0, result.stderr
+    assert listed(gc_layout["orphan_tree"], result.stdout) and "compact" in result.stdout
+    assert remaining_branches(gc_layout["repo"]) == before and gc_layout["orphan_tree"].exists()
+
+
+def test_gc_removes_orphans_merged_and_abandoned_branches_and_old_artifacts(tdev, gc_layout, store):
+    records, branches, repo = gc_layout["records"], gc_layout["branches"], gc_layout["repo"]
+    result = tdev.run("gc.py")
+    assert result.returncode == 0, result.stdout + result.stderr
+    left = remaining_branches(repo)
+    assert branches["merged"] not in left and branches["abandoned"] not in left
+    for kept in ("recent", "open_pr", "closed_pr", "active"):
+        assert branches[kept] in left, kept
+    assert "tdev/auto/active-worktree" in left
+    assert not gc_layout["orphan_tree"].exists()
+    assert (paths.worktrees_dir() / records["active"]["id"]).exists()
+    assert not paths.evolution_dir(records["ancient"]["id"]).exists()
+    for kept in ("middle", "recent", "active"):
+        assert paths.evolution_dir(records[kept]["id"]).exists()
+    assert store.check() == "ok"
+    entry = audit_lines()[-1]
+    assert entry["result"] == "ok" and entry["aggressive"] is False and entry["done"]["compact"] == 1
+
+
+def test_gc_aggressive_asks_github_for_open_prs(tdev, gc_layout, github):
+    records, branches, repo = gc_layout["records"], gc_layout["branches"], gc_layout["repo"]
+    github.add_pull(number=7, head={"ref": branches["open_pr"], "sha": "0" * 40}, state="open")
+    github.add_pull(number=8, head={"ref": branches["closed_pr"], "sha": "0" * 40}, state="closed")
+    result = tdev.run("gc.py", "--aggressive")
+    assert result.returncode == 0, result.stdout + result.stderr
+    left = remaining_branches(repo)
+    assert branches["open_pr"] in left and branches["active"] in left
+    for gone in ("merged", "abandoned", "recent", "closed_pr"):
+        assert branches[gone] not in left, gone
+    assert not paths.evolution_dir(records["middle"]["id"]).exists()
+    assert paths.evolution_dir(records["recent"]["id"]).exists()
+
+
+def test_gc_aggressive_without_github_keeps_branches_with_a_pr(tdev, gc_layout):
+    branches = gc_layout["branches"]
+    result = tdev.run("gc.py", "--aggressive")
+    assert result.returncode == 0, result.stderr
+    assert "GitHub not configured" in result.stderr
+    left = remaining_branches(gc_layout["repo"])
+    assert branches["open_pr"] in left and branches["closed_pr"] in left and branches["recent"] not in left
+
+
+def test_gc_before_init_has_nothing_to_do(tdev):
+    result = tdev.run("gc.py")
+    assert result.returncode == 0 and "nothing to clean up" in result.stderr

@@ -1,0 +1,38 @@
+"""lib/ops/costs.py in process: the trend of daily costs, and a budget update (moto has no UpdateBudget)."""
+
+from __future__ import annotations
+
+from aws_helpers import fresh_clients  # noqa: F401
+from botocore.stub import Stubber
+
+from lib.ops import costs
+
+
+def test_trend_directions():
+    flat = costs.trend([{"date": str(i), "cost_usd": 5.0} for i in range(6)])
+    assert flat["direction"] == "flat" and flat["change_pct"] == 0.0
+    falling = costs.trend([{"date": str(i), "cost_usd": v} for i, v in enumerate([10, 10, 2, 2])])
+    assert falling["direction"] == "falling"
+    assert costs.trend([{"date": "d", "cost_usd": 1.0}])["direction"] == "not enough days"
+
+
+def test_apply_budget_updates_a_changed_limit(tdev, aws, monkeypatch):
+    """moto has no UpdateBudget: the update path runs against a Stubber."""
+    from lib.adapters import aws as aws_lib
+
+    budgets = aws_lib.client("budgets")
+    monkeypatch.setattr(aws_lib, "account_id", lambda: "123456789012")
+    stub = Stubber(budgets)
+    name = "t-developer-daily"
+    stub.add_response("describe_budget", {"Budget": {"BudgetName": name, "BudgetType": "COST", "TimeUnit": "DAILY",
+                                                     "BudgetLimit": {"Amount": "100.0", "Unit": "USD"}}},
+                      {"AccountId": "123456789012", "BudgetName": name})
+    stub.add_response("update_budget", {}, {"AccountId": "123456789012", "NewBudget": {
+        "BudgetName": name, "BudgetType": "COST", "TimeUnit": "DAILY",
+        "BudgetLimit": {"Amount": "150.00", "Unit": "USD"}}})
+    stub.add_response("describe_notifications_for_budget", {"Notifications": [
+        {"NotificationType": "ACTUAL", "ComparisonOperator": "GREATER_THAN", "Threshold": t,
+         "ThresholdType": "PERCENTAGE"} for t in (80.0, 100.0)]})
+    with stub:
+        assert costs.apply_budget(150)["result"] == "updated"
+    stub.assert_no_pending_responses()
