@@ -143,6 +143,13 @@ SINGLE_PUT_LIMIT = 5 * 1024**3  # S3 takes at most 5 GiB in one PUT; larger file
 PART_SIZE = 256 * 1024**2
 
 
+def _put(s3, bucket: str, key: str, body, digest: str) -> None:
+    """One PUT carrying the whole object's SHA-256, which S3 checks before it keeps the object."""
+    checksum = base64.b64encode(bytes.fromhex(digest)).decode()
+    s3.put_object(Bucket=bucket, Key=key, Body=body, ChecksumAlgorithm="SHA256", ChecksumSHA256=checksum,
+                  Metadata={"sha256": digest})
+
+
 def upload_file(path: Path, bucket: str, key: str) -> dict:
     """Stream a file to S3 with a SHA-256 checksum S3 verifies; returns {bucket, key, sha256}.
 
@@ -153,16 +160,22 @@ def upload_file(path: Path, bucket: str, key: str) -> dict:
     s3 = client("s3")
     with aws_errors(f"upload s3://{bucket}/{key}"):
         if Path(path).stat().st_size < SINGLE_PUT_LIMIT:
-            checksum = base64.b64encode(bytes.fromhex(digest)).decode()
             with open(path, "rb") as body:
-                s3.put_object(Bucket=bucket, Key=key, Body=body, ChecksumAlgorithm="SHA256",
-                              ChecksumSHA256=checksum, Metadata={"sha256": digest})
+                _put(s3, bucket, key, body, digest)
         else:
             from boto3.s3.transfer import TransferConfig
 
             s3.upload_file(str(path), bucket, key,
                            ExtraArgs={"ChecksumAlgorithm": "SHA256", "Metadata": {"sha256": digest}},
                            Config=TransferConfig(multipart_threshold=SINGLE_PUT_LIMIT, multipart_chunksize=PART_SIZE))
+    return {"bucket": bucket, "key": key, "sha256": digest}
+
+
+def upload_bytes(data: bytes, bucket: str, key: str) -> dict:
+    """A small document (an agent's input) to S3 in one checksummed PUT; returns {bucket, key, sha256}."""
+    digest = hashlib.sha256(data).hexdigest()
+    with aws_errors(f"upload s3://{bucket}/{key}"):
+        _put(client("s3"), bucket, key, data, digest)
     return {"bucket": bucket, "key": key, "sha256": digest}
 
 
@@ -226,12 +239,13 @@ def require_credentials(action: str) -> None:
 
 @functools.lru_cache(maxsize=32)
 def call_client(service: str, read_timeout: int):
-    """A client for one long synchronous call (agent invoke): no retries, the caller's timeout.
+    """A client for agent calls only: one attempt, and a read timeout the caller sets from its phase timeout.
 
-    The endpoint comes from the standard chain, so a service's own AWS_ENDPOINT_URL_<SERVICE>
-    (AWS_ENDPOINT_URL_BEDROCK_RUNTIME) wins over AWS_ENDPOINT_URL. The cache is bounded because
-    a runtime that retries asks for the time left in its phase, which differs per attempt.
-    botocore's max_attempts counts retries (1 would call twice); total_max_attempts=1 is one call.
+    An agent call is not idempotent (it may write, spend, open a PR), so a read that times out
+    must not send it again: `total_max_attempts` counts the first send, while botocore's
+    `max_attempts` counts retries (1 there meant a second invoke). The endpoint comes from the
+    standard chain, so AWS_ENDPOINT_URL_BEDROCK_RUNTIME wins over AWS_ENDPOINT_URL. The cache is
+    bounded because a runtime that retries asks for the time left in its phase.
     """
     from botocore.config import Config
 
@@ -246,8 +260,12 @@ def account_id() -> str:
         return client("sts").get_caller_identity()["Account"]
 
 
+class WaitTimeout(ExternalError):
+    """wait_for gave up: what it waited for did not happen in time."""
+
+
 def wait_for(fetch, done, timeout: float, what: str, interval: float = 2.0):
-    """Call fetch() until done(result) is true; ExternalError after timeout seconds."""
+    """Call fetch() until done(result) is true; WaitTimeout after timeout seconds."""
     import time
 
     deadline = time.monotonic() + timeout
@@ -256,7 +274,7 @@ def wait_for(fetch, done, timeout: float, what: str, interval: float = 2.0):
         if done(result):
             return result
         if time.monotonic() >= deadline:
-            raise ExternalError(f"{what}: not done after {timeout:g}s", "check it in the AWS console and run again")
+            raise WaitTimeout(f"{what}: not done after {timeout:g}s", "check it in the AWS console and run again")
         time.sleep(min(interval, max(0.0, deadline - time.monotonic())))
 
 

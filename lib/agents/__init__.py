@@ -1,8 +1,7 @@
 """The agent registry (config/agents.yaml) and its runtimes.
 
-Every runtime speaks the agent call contract of DESIGN §5: JSON in
-{evolution_id, task_id, cycle, phase, target, focus, dry_run, context}, JSON out
-{status: ok|error, output, cost_usd, tokens, error}. Operations that a runtime's
+Every runtime speaks the agent call contract of DESIGN §5: the runner's input document
+in, unchanged, and {status: ok|error, output, cost_usd, tokens, error} out. Operations that a runtime's
 service does not offer raise Unsupported with what to do instead.
 """
 
@@ -53,6 +52,10 @@ class Runtime:
     def invoke(self, payload: dict, timeout: float) -> dict:
         """Run one agent call synchronously and return the contract's output document."""
         raise Unsupported(f"{self.name}: runtime {self.agent['runtime']} has no synchronous call")
+
+    def cannot_take_phase(self) -> str:
+        """Why this agent cannot be called for a phase at all (pre_evolution_check reports it); "" when it can."""
+        return ""
 
     def status(self) -> dict:
         """{state, version, capacity, errors_last_hour, detail}: what agent_status.py shows."""

@@ -12,7 +12,7 @@ import uuid
 
 from lib import timeparse
 from lib.adapters import aws
-from lib.agents import Unsupported
+from lib.agents import AgentError, Unsupported
 from lib.agents.aws_base import AwsRuntime, parse_output
 from lib.errors import ConfigError, ExternalError
 
@@ -37,25 +37,28 @@ class AgentCoreRuntime(AwsRuntime):
         with aws.aws_errors(f"{self.name}: read AgentCore runtime {self.runtime_id}"):
             return aws.client("bedrock-agentcore-control").get_agent_runtime(agentRuntimeId=self.runtime_id)
 
+    def resource(self) -> str:
+        return f"AgentCore runtime {self.runtime_id}"
+
     def invoke(self, payload: dict, timeout: float) -> dict:
-        from botocore.exceptions import ReadTimeoutError
-
-        arn = self._runtime()["agentRuntimeArn"]
+        """InvokeAgentRuntime with the input document as payload, once, in a session of its own."""
         extra = {"qualifier": self.qualifier} if self.qualifier else {}
+        if payload.get("traceparent"):
+            extra["traceParent"] = payload["traceparent"]
         session = f"{payload.get('evolution_id', 'tdev')}-{payload.get('task_id', '')}-{uuid.uuid4().hex}"
-        try:
-            with aws.aws_errors(f"{self.name}: invoke AgentCore runtime {self.runtime_id}"):
-                answer = aws.call_client("bedrock-agentcore", int(timeout) + 5).invoke_agent_runtime(
-                    agentRuntimeArn=arn, runtimeSessionId=session[:100].ljust(33, "0"),
-                    payload=json.dumps(payload).encode(), contentType="application/json",
-                    accept="application/json", **extra)
-        except ExternalError as failure:
-            if isinstance(failure.__cause__, ReadTimeoutError):
-                from lib.agents import AgentError
-
-                raise AgentError(f"timeout: {self.name}: no answer from AgentCore within {timeout:g}s") from None
-            raise
-        return parse_output(answer["response"].read(), f"{self.name} (AgentCore {self.runtime_id})")
+        with self.agent_errors(f"invoke {self.resource()}", timeout):
+            arn = self._runtime()["agentRuntimeArn"]
+            answer = self.agent_client("bedrock-agentcore", timeout).invoke_agent_runtime(
+                agentRuntimeArn=arn, runtimeSessionId=session[:100].ljust(33, "0"),
+                payload=json.dumps(payload).encode(), contentType="application/json",
+                accept="application/json", **extra)
+            body = answer["response"].read()
+        kind = answer.get("contentType", "application/json").split(";")[0].strip()
+        if kind == "text/event-stream":
+            raise AgentError(f"bad-output: {self.name}: {self.resource()} answered a stream ({kind}), "
+                             f"not one JSON document", "the agent's entrypoint must return the output "
+                             "document, not yield events")
+        return parse_output(body, self.name, self.resource())
 
     def status(self) -> dict:
         runtime = self._runtime()

@@ -3,36 +3,61 @@ the pre-stop capacity tag and the figures of check_resource_usage.py."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 from datetime import timedelta
 
 from lib.agents import AgentError, Runtime
-from lib.errors import ExternalError
+from lib.errors import ExternalError, ToolError
 
 PRE_STOP_TAG = "tdev:pre-stop-capacity"
+#: seconds an agent call's read timeout adds to the phase timeout, so the agent's own timeout answers first
+CALL_MARGIN_SECONDS = 5
 #: check_resource_usage.py warns when a figure passes this share of its limit.
 NEAR_LIMIT = 0.8
 _TAG_VALUE = re.compile(r"^[\w.:/=+@ -]*$")
 
 
-def parse_output(raw: bytes | str, who: str) -> dict:
-    """The agent contract's output document ({status, output, cost_usd, tokens, error}) from raw JSON."""
+def parse_output(raw: bytes | str, agent: str, source: str = "the agent") -> dict:
+    """The agent contract's output document ({status, output, cost_usd, tokens, error}) from raw JSON.
+
+    Only the envelope is checked here; what `output` must hold per phase is the runner's check.
+    """
+    def bad(what: str) -> AgentError:
+        return AgentError(f"bad-output: {agent}: {what}",
+                          "the agent must answer one JSON object: {status, output, cost_usd, tokens, error}")
+
     try:
         document = json.loads(raw or b"")
     except ValueError:
-        raise AgentError(f"bad-output: {who}: the agent's answer is not JSON ({len(raw or b'')} bytes)",
-                         "the agent must print one JSON document: {status, output, cost_usd, tokens, error}") from None
-    if not isinstance(document, dict) or document.get("status") not in ("ok", "error"):
-        raise AgentError(f"bad-output: {who}: the agent's answer is not the agent contract (no status ok|error)",
-                         "the agent must answer {status, output, cost_usd, tokens, error}")
-    return {
-        "status": document["status"],
-        "output": document.get("output"),
-        "cost_usd": float(document.get("cost_usd") or 0),
-        "tokens": int(document.get("tokens") or 0),
-        "error": document.get("error"),
-    }
+        head = (raw or b"")[:80]
+        raise bad(f"the answer of {source} is not JSON ({len(raw or b'')} bytes: {head!r})") from None
+    if not isinstance(document, dict):
+        raise bad(f"the answer of {source} is a JSON {type(document).__name__}, not an object")
+    if document.get("status") not in ("ok", "error"):
+        raise bad(f"the answer of {source} is not the agent contract (status {document.get('status')!r}, "
+                  f"expected ok or error)")
+    cost = document.get("cost_usd") or 0
+    if isinstance(cost, bool) or not isinstance(cost, int | float):
+        raise bad(f"cost_usd is {cost!r}, expected a number")
+    tokens = _tokens(document.get("tokens") or 0)
+    if tokens is None:
+        raise bad(f"tokens is {document.get('tokens')!r}, expected an integer or {{input, output}}")
+    return {"status": document["status"], "output": document.get("output"), "cost_usd": float(cost),
+            "tokens": tokens, "error": document.get("error")}
+
+
+def _count(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _tokens(value):
+    """An integer, or {input, output} of integers (other keys dropped); None when it is neither (DESIGN §5)."""
+    if isinstance(value, dict):
+        pair = {"input": value.get("input"), "output": value.get("output")}
+        return pair if all(_count(v) for v in pair.values()) else None
+    return value if _count(value) else None
 
 
 def encode_capacity(capacity: dict) -> str:
@@ -76,6 +101,34 @@ class AwsRuntime(Runtime):
         from lib.adapters import aws
 
         return aws.client(self.api)
+
+    def agent_client(self, service: str, timeout: float):
+        """The client of agent calls: one attempt, a read timeout just past the phase timeout."""
+        from lib.adapters import aws
+
+        return aws.call_client(service, int(timeout) + CALL_MARGIN_SECONDS)
+
+    @contextlib.contextmanager
+    def agent_errors(self, what: str, timeout: float | None):
+        """AWS failures during an agent call as one AgentError line.
+
+        With the call's timeout (the read of a synchronous call is bounded by it), a read that
+        timed out is `timeout:`; without one it is an AWS failure like any other.
+        """
+        from botocore.exceptions import ReadTimeoutError
+
+        from lib.adapters import aws
+
+        try:
+            with aws.aws_errors(f"{self.name}: {what}"):
+                yield
+        except AgentError:
+            raise
+        except ToolError as failure:
+            if timeout is not None and isinstance(failure.__cause__, ReadTimeoutError):
+                raise AgentError(f"timeout: {self.name}: no answer from {self.resource()} "
+                                 f"within {timeout:g}s") from None
+            raise AgentError(f"agent-error: {failure.message}", failure.hint) from failure
 
     def _call(self, what: str, operation: str, **params):
         """One API call on the resource; botocore errors become one clear line naming it."""

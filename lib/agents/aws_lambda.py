@@ -34,28 +34,19 @@ class LambdaRuntime(AwsRuntime):
 
     # ---- the agent contract ---------------------------------------------------------------
     def invoke(self, payload: dict, timeout: float) -> dict:
-        from botocore.exceptions import ReadTimeoutError
-
+        """Invoke RequestResponse with the input document, once: a timed-out read is never sent again."""
         extra = {"Qualifier": self.qualifier} if self.qualifier else {}
-        try:
-            with aws.aws_errors(f"{self.name}: invoke Lambda function {self.function}"):
-                response = aws.call_client("lambda", int(timeout) + 5).invoke(
-                    FunctionName=self.function, InvocationType="RequestResponse",
-                    Payload=json.dumps(payload).encode(), **extra)
-        except ExternalError as failure:
-            if isinstance(failure.__cause__, ReadTimeoutError):
-                raise AgentError(f"timeout: {self.name}: no answer from Lambda {self.function} "
-                                 f"within {timeout:g}s") from None
-            raise
-        body = response["Payload"].read()
+        with self.agent_errors(f"invoke Lambda function {self.function}", timeout):
+            response = self.agent_client("lambda", timeout).invoke(
+                FunctionName=self.function, InvocationType="RequestResponse",
+                Payload=json.dumps(payload).encode(), **extra)
+            body = response["Payload"].read()
         if response.get("FunctionError"):
-            try:
-                message = json.loads(body).get("errorMessage", "")
-            except (ValueError, AttributeError):
-                message = ""
-            raise AgentError(f"agent-error: {self.name}: Lambda {self.function} failed ({response['FunctionError']}): "
-                             f"{message or 'no message'}", f"see aws logs tail /aws/lambda/{self.function}")
-        return parse_output(body, f"{self.name} (Lambda {self.function})")
+            kind, message = _function_error(body)
+            raise AgentError(f"agent-error: {self.name}: Lambda {self.function} failed ({response['FunctionError']}"
+                             f"{', ' + kind if kind else ''}): {message or 'no message'}",
+                             f"see aws logs tail /aws/lambda/{self.function}")
+        return parse_output(body, self.name, self.resource())
 
     # ---- status ---------------------------------------------------------------------------
     def _function(self) -> dict:
@@ -227,6 +218,17 @@ class LambdaRuntime(AwsRuntime):
                             "unreserved: account pool" if limit else "unreserved: account limit unknown")))
         rows.append(figure("memory size", config.get("MemorySize"), unit="MB"))
         return rows
+
+
+def _function_error(body: bytes) -> tuple[str, str]:
+    """(errorType, errorMessage) of a failed invocation's payload; empty strings when it has none."""
+    try:
+        document = json.loads(body)
+    except ValueError:
+        return "", body.decode(errors="replace").strip()[:300]
+    if not isinstance(document, dict):
+        return "", str(document)[:300]
+    return str(document.get("errorType") or ""), str(document.get("errorMessage") or "")[:300]
 
 
 def _round(value):

@@ -124,8 +124,7 @@ def retention_days() -> int:
 def _ecs_log_groups(agent: dict) -> set[str]:
     from lib.agents.ecs import EcsRuntime
 
-    runtime = EcsRuntime(agent)
-    task_definition = runtime.describe()["taskDefinition"]
+    task_definition = EcsRuntime(agent).task_definition_arn()
     with aws.aws_errors(f"read the task definition of {agent['name']}"):
         containers = aws.client("ecs").describe_task_definition(taskDefinition=task_definition)[
             "taskDefinition"]["containerDefinitions"]

@@ -13,6 +13,7 @@ from pathlib import Path
 from lib import agents, config, health, paths
 from lib.adapters import gitops
 from lib.checks import Result
+from lib.errors import ToolError
 from lib.health import check
 from lib.store import ACTIVE, open_store
 from lib.timeparse import day_bounds, iso, utcnow
@@ -57,6 +58,22 @@ def environment_ready(context: dict) -> tuple[str, str]:
     if problems:
         return "critical", "; ".join(problems)
     return "ok", f"config valid, 4 phases registered, {target} in git repo {repo}{note}"
+
+
+@check("agents_take_phases", "evolution", GROUP)
+def agents_take_phases(context: dict) -> tuple[str, str]:
+    """An agent that cannot be called at all (an ECS service) would fail its phase on every cycle."""
+    problems = []
+    for agent in agents.registry():
+        try:
+            reason = agents.runtime(agent).cannot_take_phase()
+        except ToolError:
+            continue  # a runtime that cannot even be made is environment_ready's finding
+        if reason:
+            problems.append(f"agent {agent['name']} cannot take phase {agent['phase']}: {reason}")
+    if problems:
+        return "critical", "; ".join(problems)
+    return "ok", "every registered agent can take its phase"
 
 
 @check("resources_available", "evolution", GROUP)

@@ -227,6 +227,11 @@ def _agent_hints(agent_name: str | None, task: dict | None, evolution_id: str) -
                      f"{paths.evolution_dir(evolution_id) / 'runner.stderr'}", "replay": ""}
     if runtime == "lambda":
         hints["logs"] = f"Its logs: aws logs tail /aws/lambda/{spec.get('function_name') or agent_name} --since 1h"
+    elif runtime == "ecs" and spec.get("task_definition") and task:
+        cluster = spec.get("cluster") or config.settings()["aws"]["ecs_cluster"]
+        hints["logs"] = (f"Its task (one per phase call): aws ecs list-tasks --cluster {cluster} "
+                         f"--started-by {task['id']} --desired-status STOPPED; its input and output: "
+                         f"aws s3 ls s3://{paths.backup_bucket()}/agent-io/{task['id']}/")
     elif runtime == "ecs":
         hints["logs"] = (f"Its service: aws ecs describe-services --cluster {spec.get('cluster')} "
                          f"--services {spec.get('service')}")

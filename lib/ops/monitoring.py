@@ -8,6 +8,7 @@ import json
 
 from lib import config
 from lib.adapters import aws
+from lib.agents.ecs import EcsRuntime
 
 DASHBOARDS = ("Main", "Agent", "Cost", "Security")
 COMPARISONS = {
@@ -119,9 +120,8 @@ def _agent_widgets() -> list[dict]:
                 ["AWS/Lambda", "Invocations", *fn, {"stat": "Sum"}], ["AWS/Lambda", "Errors", *fn, {"stat": "Sum"}],
                 ["AWS/Lambda", "Throttles", *fn, {"stat": "Sum"}],
                 ["AWS/Lambda", "Duration", *fn, {"stat": "p95", "yAxis": "right"}]]))
-        elif runtime == "ecs":
-            dims = ["ClusterName", agent.get("cluster", config.settings()["aws"]["ecs_cluster"]),
-                    "ServiceName", agent.get("service", agent["name"])]
+        elif runtime == "ecs" and (ecs := EcsRuntime(agent)).service:  # a task agent has no service metrics
+            dims = ["ClusterName", ecs.cluster, "ServiceName", ecs.service]
             widgets.append(_metric_widget(f"{agent['name']} (ECS)", [
                 ["AWS/ECS", "CPUUtilization", *dims], ["AWS/ECS", "MemoryUtilization", *dims]]))
         else:

@@ -95,6 +95,8 @@ def _ecs_findings(agent: dict, now, store) -> list[Finding]:
     from lib.agents.ecs import EcsRuntime
 
     runtime = EcsRuntime(agent)
+    if not runtime.service:
+        return []  # a task agent runs only while a phase needs it; overdue tasks are found below
     service = runtime.describe()
     if not service.get("desiredCount"):
         return []

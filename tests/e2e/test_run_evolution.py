@@ -237,8 +237,8 @@ def test_pre_evolution_check_and_health_check(tdev, git_repo):
     check = tdev.run("pre_evolution_check.py", "--target", str(git_repo / "packages/agents"), "--json")
     document = json.loads(check.stdout)
     names = [c["name"] for c in document["checks"]]
-    assert names == ["environment_ready", "resources_available", "no_active_cycles", "metrics_baseline",
-                     "safety_limits_set"]
+    assert names == ["environment_ready", "agents_take_phases", "resources_available", "no_active_cycles",
+                     "metrics_baseline", "safety_limits_set"]
     assert check.returncode == 1 and document["status"] == "warning"  # no cost limits yet
     (tdev.config_dir / "cost_limits.yaml").write_text("daily_usd: 100\nper_cycle_usd: 10\n")
     assert tdev.run("pre_evolution_check.py", "--target", str(git_repo / "packages/agents")).returncode == 0
