@@ -14,6 +14,7 @@ from typing import Any
 
 from lib import paths
 from lib.errors import ConfigError
+from lib.fsutil import atomic_write
 
 RUNTIMES = ("local", "command", "lambda", "ecs", "agentcore", "bedrock")
 #: fields a runtime cannot work without (checked per agent, beside the schema)
@@ -299,6 +300,5 @@ def write_yaml_atomic(path: Path, data: Any) -> None:
     """Write YAML to a temporary file beside the target and rename it into place."""
     import yaml
 
-    from lib.fsutil import atomic_write
 
     atomic_write(path, yaml.safe_dump(data, sort_keys=False, default_flow_style=False))

@@ -15,6 +15,7 @@ import hashlib
 import os
 from pathlib import Path
 
+from lib import config
 from lib.errors import ExternalError, NotFound
 
 _NOT_FOUND_CODES = {
@@ -48,7 +49,6 @@ class AWSNotFound(NotFound):
 
 
 def region() -> str:
-    from lib import config
 
     return os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or config.settings()["region"]
 

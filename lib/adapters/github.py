@@ -11,6 +11,7 @@ import os
 import re
 from datetime import UTC, datetime
 
+from lib import config
 from lib.errors import ConfigError, ExternalError, NotFound
 
 DEFAULT_API = "https://api.github.com"
@@ -26,7 +27,6 @@ def token() -> str | None:
 
 
 def repository() -> str | None:
-    from lib import config
 
     return os.environ.get("GITHUB_REPOSITORY") or config.settings()["github"]["repository"]
 

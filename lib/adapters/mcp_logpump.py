@@ -15,6 +15,8 @@ import sys
 import threading
 from pathlib import Path
 
+from lib.adapters.mcp_client import ServerLog
+
 
 def _copy(stream, log) -> None:
     for line in iter(stream.readline, b""):
@@ -25,7 +27,6 @@ def main(argv: list[str]) -> int:
     if len(argv) < 5 or argv[3] != "--":
         print(__doc__, file=sys.stderr)
         return 2
-    from lib.adapters.mcp_client import ServerLog
 
     name, log_dir, cwd, command = argv[0], Path(argv[1]), argv[2], argv[4:]
     log = ServerLog(name, log_dir)

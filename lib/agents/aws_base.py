@@ -8,6 +8,7 @@ import json
 import re
 from datetime import timedelta
 
+from lib.adapters import aws
 from lib.agents import AgentError, Runtime
 from lib.errors import ExternalError, ToolError
 
@@ -98,13 +99,11 @@ class AwsRuntime(Runtime):
 
     @property
     def client(self):
-        from lib.adapters import aws
 
         return aws.client(self.api)
 
     def agent_client(self, service: str, timeout: float):
         """The client of agent calls: one attempt, a read timeout just past the phase timeout."""
-        from lib.adapters import aws
 
         return aws.call_client(service, int(timeout) + CALL_MARGIN_SECONDS)
 
@@ -117,7 +116,6 @@ class AwsRuntime(Runtime):
         """
         from botocore.exceptions import ReadTimeoutError
 
-        from lib.adapters import aws
 
         try:
             with aws.aws_errors(f"{self.name}: {what}"):
@@ -132,7 +130,6 @@ class AwsRuntime(Runtime):
 
     def _call(self, what: str, operation: str, **params):
         """One API call on the resource; botocore errors become one clear line naming it."""
-        from lib.adapters import aws
 
         with aws.aws_errors(f"{self.name}: {what} {self.resource()}"):
             return getattr(self.client, operation)(**params)

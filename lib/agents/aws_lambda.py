@@ -14,7 +14,7 @@ from lib import timeparse
 from lib.adapters import aws
 from lib.agents import AgentError
 from lib.agents.aws_base import AwsRuntime, figure, near, parse_output
-from lib.errors import ExternalError, UsageError
+from lib.errors import ExternalError, ToolError, UsageError
 
 RESTART_VARIABLE = "TDEV_RESTARTED_AT"
 UPDATE_TIMEOUT_SECONDS = 300
@@ -175,7 +175,6 @@ class LambdaRuntime(AwsRuntime):
     # ---- usage ----------------------------------------------------------------------------
     def _account_pool(self) -> int | None:
         """The account's unreserved concurrency; None when this identity may not read it."""
-        from lib.errors import ToolError
 
         try:
             settings = self._call("read account settings for", "get_account_settings")

@@ -31,6 +31,7 @@ from pathlib import Path
 
 from lib.backup import KINDS
 from lib.errors import ToolError
+from lib.fsutil import atomic_write
 
 FORMAT = "tdev-backup/1"
 MANIFEST_MEMBER = "manifest.json"
@@ -252,7 +253,6 @@ class ArchiveWriter:
         """End the data, put the manifest first, fsync, write the sidecar, rename into place."""
         import zstandard
 
-        from lib.fsutil import atomic_write
 
         frames = zstandard.ZstdCompressor(level=self._level, write_checksum=True)
         self._zst.flush(zstandard.FLUSH_FRAME)

@@ -19,6 +19,7 @@ import lib
 from lib import config, humanize, timeparse
 from lib.backup import archive, repository, sources
 from lib.errors import ToolError
+from lib.store import backend_name, open_store
 
 #: A progress display over items with a label (lib.cli.progress on a terminal); the library never draws one itself.
 Progress = Callable[[list, str], AbstractContextManager]
@@ -35,7 +36,6 @@ def _header(kind: str, day: date, created, store: sources.StoreCopy, selection: 
 
 
 def _preview(kind: str, day: date, key: str) -> dict:
-    from lib.store import backend_name, open_store
 
     store = open_store()
     try:

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from lib import agents, config, paths, timeparse
 from lib.adapters import aws
+from lib.agents.ecs import EcsRuntime
 from lib.backup.jobs import Progress
 from lib.errors import ExternalError, ToolError
 
@@ -122,7 +123,6 @@ def retention_days() -> int:
 
 
 def _ecs_log_groups(agent: dict) -> set[str]:
-    from lib.agents.ecs import EcsRuntime
 
     task_definition = EcsRuntime(agent).task_definition_arn()
     with aws.aws_errors(f"read the task definition of {agent['name']}"):

@@ -15,6 +15,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 from lib import paths, timeparse
+from lib.adapters import aws
 from lib.backup import KINDS, archive
 from lib.errors import NotFound
 
@@ -83,7 +84,6 @@ def s3_status(enabled: bool = True) -> tuple[bool, str]:
 
 
 def list_s3(bucket: str | None = None) -> list[Backup]:
-    from lib.adapters import aws
 
     bucket = bucket or paths.backup_bucket()
     found = []
@@ -132,7 +132,6 @@ def chain_for(backups: list[Backup], day: date, kind: str = "auto") -> list[Back
 
 def upload(path: Path, key: str) -> dict:
     """The archive and its manifest to S3 (ChecksumAlgorithm=SHA256)."""
-    from lib.adapters import aws
 
     bucket = paths.backup_bucket()
     result = aws.upload_file(path, bucket, key)
@@ -144,7 +143,6 @@ def fetch(backup: Backup) -> Path:
     """A local file for the backup: the local copy, else a download (checksum verified) into the folder."""
     if backup.path and backup.path.exists():
         return backup.path
-    from lib.adapters import aws
 
     target = local_dir() / backup.key
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -170,7 +168,6 @@ def read_manifest(backup: Backup) -> dict | None:
         if sidecar.exists():
             return archive.validate_manifest(json.loads(sidecar.read_text(encoding="utf-8")))
         return archive.read_manifest(backup.path)
-    from lib.adapters import aws
 
     bucket = paths.backup_bucket()
     try:
@@ -212,7 +209,6 @@ def delete_local(backups: list[Backup]) -> None:
 
 
 def delete_s3(backups: list[Backup]) -> None:
-    from lib.adapters import aws
 
     bucket = paths.backup_bucket()
     keys = [{"Key": key} for b in backups for key in (b.key, b.sidecar_key)]

@@ -29,6 +29,8 @@ from pathlib import Path
 from lib import humanize, paths, timeparse
 from lib.backup import archive, repository, sources
 from lib.errors import Conflict, NotFound, ToolError
+from lib.store import backend_name, open_store
+from lib.store.sqlite import SQLiteStore, db_path
 
 logger = logging.getLogger(__name__)
 
@@ -67,7 +69,6 @@ def _kind_words(kind: str) -> str:
 
 def active_evolutions() -> list[str]:
     """Evolutions pending, running or stopping; none when the store is too damaged to say."""
-    from lib.store import open_store
 
     try:
         store = open_store()
@@ -276,8 +277,6 @@ def _stage_store(effective: dict, staging: Staging) -> list | None:
     """Put the archived store where the live backend will find it; returns records to import later."""
     import sqlite3
 
-    from lib.store import backend_name
-    from lib.store.sqlite import SQLiteStore, db_path
 
     store = effective["store"]
     if not store.get("member"):
@@ -309,7 +308,6 @@ def _stage_store(effective: dict, staging: Staging) -> list | None:
 
 def _import_records(records: list, aside: Path) -> int:
     """DynamoDB and friends: keep the live records aside as JSON lines, then write the archived ones."""
-    from lib.store import open_store
 
     store = open_store(create=True)
     try:

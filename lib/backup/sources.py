@@ -24,6 +24,8 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 
 from lib import paths, timeparse
+from lib.store import backend_name, open_store
+from lib.store.sqlite import SQLiteStore, db_path
 
 STORE_FILE = "state.db"
 STORE_COMPANIONS = ("state.db-wal", "state.db-shm", "state.db-journal")
@@ -272,8 +274,6 @@ def _day_records(store, evolutions: list[dict]) -> Iterator[tuple[str, dict]]:
 @contextlib.contextmanager
 def snapshot(kind: str, day: date, workdir: Path) -> Iterator[tuple[StoreCopy, list[str]]]:
     """Copy the store into workdir for the archive; yields it and the evolution ids it covers."""
-    from lib.store import backend_name, open_store
-    from lib.store.sqlite import SQLiteStore, db_path
 
     backend = backend_name()
     if kind != "history" and backend == "sqlite":

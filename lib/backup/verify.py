@@ -22,6 +22,8 @@ from lib import config, paths, timeparse
 from lib.backup import archive, restore, sources
 from lib.checks import Result, worst
 from lib.errors import ToolError
+from lib.store import open_store
+from lib.store.sqlite import SQLiteStore
 
 AREA = "restore"
 
@@ -82,7 +84,6 @@ def compare_counts(found: dict, expected: dict, exact: bool, started: float) -> 
 
 
 def check_live_store(store_info: dict) -> list[Result]:
-    from lib.store import open_store
 
     started = time.monotonic()
     store = open_store()
@@ -158,7 +159,6 @@ def verify_archive(path: Path) -> tuple[list[Result], str]:
 
 
 def _archived_store(inside: Path, store_info: dict) -> Result:
-    from lib.store.sqlite import SQLiteStore
 
     started = time.monotonic()
     if store_info.get("mode") == "snapshot":
@@ -181,7 +181,6 @@ def _archived_store(inside: Path, store_info: dict) -> Result:
 
 def record(results: list[Result], mode: str, target: str) -> dict:
     """Keep the outcome as meta "last-verify" (when there is a store to keep it in)."""
-    from lib.store import open_store
 
     outcome = {"time": timeparse.iso(), "status": worst(results), "mode": mode, "target": target,
                "summary": "; ".join(f"{r.name} {r.status}" for r in results)}

@@ -6,6 +6,7 @@ import signal
 import sys
 
 from lib import log
+from lib.evolution.runner import Runner
 from lib.store import ACTIVE, open_store
 from lib.timeparse import iso
 
@@ -14,7 +15,6 @@ def main(evolution_id: str) -> int:
     log.setup()
     store = open_store(create=True)
     try:
-        from lib.evolution.runner import Runner
 
         runner = Runner(store, evolution_id)
     except Exception as failure:  # a record that cannot run must not stay 'pending' forever

@@ -4,7 +4,9 @@ in ALARM, the daily budget. A machine with local agents only and no credentials 
 from __future__ import annotations
 
 from lib import agents, config
+from lib.adapters import aws
 from lib.health import check
+from lib.ops import costs, fleet
 
 AREA = "aws"
 AWS_RUNTIMES = ("lambda", "ecs", "agentcore")
@@ -17,7 +19,6 @@ def _aws_agents() -> list[dict]:
 
 def _not_configured() -> bool:
     """No credentials and no agent on AWS: the AWS checks have nothing to look at."""
-    from lib.adapters import aws
 
     return not aws.credentials_available() and not _aws_agents()
 
@@ -28,7 +29,6 @@ NOT_CONFIGURED = ("ok", "not configured (local agents only)")
 @check("aws_credentials", AREA, groups=("basic", "post-recovery"), timeout=10)
 def credentials(context: dict) -> tuple[str, str]:
     """STS GetCallerIdentity: the credentials of the standard chain work."""
-    from lib.adapters import aws
 
     if _not_configured():
         return NOT_CONFIGURED
@@ -43,7 +43,6 @@ def credentials(context: dict) -> tuple[str, str]:
 @check("aws_agents", AREA, groups=("full", "post-recovery"), timeout=30)
 def agent_states(context: dict) -> tuple[str, str]:
     """Each AWS agent's state (queried concurrently): stopped or unreadable is critical."""
-    from lib.ops import fleet
 
     selected = _aws_agents()
     if not selected:
@@ -68,7 +67,6 @@ def _project_alarm(alarm: dict, alert_names: set[str], namespace: str, resources
 @check("cloudwatch_alarms", AREA, groups=("full",), timeout=20)
 def alarms(context: dict) -> tuple[str, str]:
     """The project's CloudWatch alarms in ALARM (alerts.yaml, namespace TDeveloper, the agents' resources)."""
-    from lib.adapters import aws
 
     if _not_configured():
         return NOT_CONFIGURED
@@ -87,7 +85,6 @@ def alarms(context: dict) -> tuple[str, str]:
 @check("aws_budget", AREA, groups=("full",), timeout=20)
 def budget(context: dict) -> tuple[str, str]:
     """The daily budget's actual spend against its limit."""
-    from lib.ops import costs
 
     if _not_configured():
         return NOT_CONFIGURED

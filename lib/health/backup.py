@@ -4,8 +4,11 @@ itself and that no lock is still held."""
 from __future__ import annotations
 
 from lib import paths, timeparse
+from lib.backup import repository, verify
 from lib.checks import worst
 from lib.health import check
+from lib.locks import lock_held
+from lib.store import open_store
 
 WARNING_HOURS = 26
 CRITICAL_HOURS = 50
@@ -14,7 +17,6 @@ CRITICAL_HOURS = 50
 @check("backup_age", "backup")
 def backup_age(context: dict) -> tuple[str, str]:
     """The newest local daily (or full) backup: warning past 26 h, critical past 50 h."""
-    from lib.backup import repository
 
     newest = repository.newest(repository.list_local(), ("daily", "full"))
     if newest is None:
@@ -30,7 +32,6 @@ def backup_age(context: dict) -> tuple[str, str]:
 
 def _installed_hours_ago() -> float | None:
     """Hours since init_evolution.py set this installation up (store meta installed_at)."""
-    from lib.store import open_store
 
     store = open_store()
     try:
@@ -43,7 +44,6 @@ def _installed_hours_ago() -> float | None:
 @check("last_verify", "backup")
 def last_verify(context: dict) -> tuple[str, str]:
     """The outcome of the last verify_restore.py (kept in the store)."""
-    from lib.store import open_store
 
     store = open_store()
     try:
@@ -59,7 +59,6 @@ def last_verify(context: dict) -> tuple[str, str]:
 @check("restore_verify", "backup", groups=("post-recovery",), timeout=600)
 def restore_verify(context: dict) -> tuple[str, str]:
     """verify_restore.py against the last restore, as part of health_check.py --post-recovery."""
-    from lib.backup import verify
 
     results, title = verify.run(None)
     status = worst(results)
@@ -70,7 +69,6 @@ def restore_verify(context: dict) -> tuple[str, str]:
 @check("recovery_locks", "backup", groups=("post-recovery",))
 def recovery_locks(context: dict) -> tuple[str, str]:
     """After a recovery no lock may be held at all: a holder is a job from before it, still running."""
-    from lib.locks import lock_held
 
     folder = paths.locks_dir()
     held = [f"{path.stem} ({path.read_text(encoding='utf-8', errors='replace').strip() or 'holder unknown'})"

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from lib.adapters import github
+from lib.errors import NotFound
 from lib.health import check
 
 LOW_RATE_LIMIT = 0.1  # warn when less than a tenth of the hourly requests is left
@@ -11,8 +13,6 @@ LOW_RATE_LIMIT = 0.1  # warn when less than a tenth of the hourly requests is le
 
 @check("github_api", "github", groups=("full",))
 def github_api(context: dict) -> tuple[str, str]:
-    from lib.adapters import github
-    from lib.errors import NotFound
 
     if not github.token():
         return "ok", "not configured (no GITHUB_TOKEN or GH_TOKEN): PRs are not opened, branches are left"

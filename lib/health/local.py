@@ -7,7 +7,9 @@ import time
 
 from lib import config, humanize, locks, paths
 from lib.errors import ToolError
+from lib.evolution import stuck
 from lib.health import check
+from lib.store import backend_name, open_store
 
 AREA = "local"
 LOCK_AGE_LIMIT = 86400  # a cron lock older than a day deserves a look
@@ -30,7 +32,6 @@ def config_files(context: dict) -> tuple[str, str]:
 @check("store", AREA)
 def store(context: dict) -> tuple[str, str]:
     """The state store opens and passes its integrity check."""
-    from lib.store import backend_name, open_store
 
     try:
         opened = open_store()
@@ -67,8 +68,6 @@ def disk(context: dict) -> tuple[str, str]:
 @check("stuck_evolutions", AREA)
 def stuck_evolutions(context: dict) -> tuple[str, str]:
     """Active evolutions whose runner is gone or silent, overdue phases, orphaned agents (lib/evolution/stuck.py)."""
-    from lib.evolution import stuck
-    from lib.store import open_store
 
     result = stuck.scan(open_store())
     return result["status"], stuck.summary(result)

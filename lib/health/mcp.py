@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 from lib import paths
+from lib.adapters import mcp_config
 from lib.errors import ToolError
 from lib.health import check
+from lib.ops import mcp_servers
 
 SERVER_TIMEOUT = 10.0  # the per-server limit of `python -m mcp.test`
 
 
 @check("mcp_servers", "mcp", groups=("full",), timeout=SERVER_TIMEOUT + 5)
-def mcp_servers(context: dict) -> tuple[str, str]:
+def mcp_servers_answer(context: dict) -> tuple[str, str]:
     """Every configured server tested at once (server processes end before the check returns)."""
-    from lib.adapters import mcp_config
-    from lib.ops import mcp_servers
 
     if not paths.mcp_config().exists():
         return "warning", f"no MCP config at {paths.mcp_config()}; write it: python scripts/init_evolution.py"

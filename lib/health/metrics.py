@@ -11,6 +11,9 @@ from __future__ import annotations
 import threading
 
 from lib.health import check
+from lib.insight import metrics
+from lib.quality import gates
+from lib.store import open_store
 
 AREA = "metrics"
 _lock = threading.Lock()
@@ -20,8 +23,6 @@ def _key_metrics(context: dict) -> dict:
     """{name: Result} of the key metrics over the default window, computed once per context."""
     with _lock:
         if "key_metrics" not in context:
-            from lib.insight import metrics
-            from lib.store import open_store
 
             results = metrics.key_metric_results(open_store(), metrics.window_back(metrics.DEFAULT_WINDOW))
             context["key_metrics"] = {result.name: result for result in results}
@@ -44,8 +45,6 @@ for _name in ("success_rate", "cycle_time", "cost_per_cycle", "pr_merge_rate", "
 @check("quality_gates", AREA, groups=("full",), timeout=180)
 def quality_gates(context: dict) -> tuple[str, str]:
     """The gates of config/gates.yaml on the default evolution targets."""
-    from lib.quality import gates
-    from lib.store import open_store
 
     found, missing = gates.targets(open_store())
     results = gates.gate_results(found, missing, verbose=False)

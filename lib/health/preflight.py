@@ -15,6 +15,7 @@ from lib.adapters import gitops
 from lib.checks import Result
 from lib.errors import ToolError
 from lib.health import check
+from lib.quality import measure
 from lib.store import ACTIVE, open_store
 from lib.timeparse import day_bounds, iso, utcnow
 
@@ -113,7 +114,6 @@ def no_active_cycles(context: dict) -> tuple[str, str]:
 
 @check("metrics_baseline", "evolution", GROUP, timeout=120)
 def metrics_baseline(context: dict) -> tuple[str, str]:
-    from lib.quality import measure
 
     target = Path(context["target"])
     if not target.exists():

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from lib.health import check
+from lib.ops.security_audit import META_DETAIL_KEY
+from lib.store import open_store
 from lib.timeparse import from_iso, utcnow
 
 MAX_AGE_DAYS = 8  # the runbook audits weekly (Thursday)
@@ -10,8 +12,6 @@ MAX_AGE_DAYS = 8  # the runbook audits weekly (Thursday)
 
 @check("security_audit", "security", groups=("full",))
 def security_audit(context: dict) -> tuple[str, str]:
-    from lib.ops.security_audit import META_DETAIL_KEY
-    from lib.store import open_store
 
     store = open_store()
     last = store.get_meta(META_DETAIL_KEY) if store.exists else None

@@ -15,8 +15,9 @@ import socket
 from datetime import timedelta
 from pathlib import Path
 
-from lib import humanize, paths, timeparse
+from lib import config, humanize, paths, timeparse
 from lib.errors import NotFound, ToolError, UsageError
+from lib.insight import history
 from lib.log import mask_secrets, masked
 from lib.store import ACTIVE, FINAL, Store
 
@@ -216,7 +217,6 @@ def similar_failures(store: Store, failure: dict, evolution_id: str) -> dict:
 
 def _agent_hints(agent_name: str | None, task: dict | None, evolution_id: str) -> dict:
     """Where the agent's own logs are and how to replay its call, by runtime (config/agents.yaml)."""
-    from lib import config
 
     try:
         spec = next((a for a in config.agents() if a["name"] == agent_name), {})
@@ -405,7 +405,6 @@ def render_task(details: dict) -> str:
 
 def render_analysis(report: dict) -> str:
     """analyze_failure's text: failure, tasks, log lines, similar failures, next steps."""
-    from lib.insight import history
 
     failure = report["failure"]
     headline = f"Evolution {report['id']}: {report['status']}"

@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 from lib import config
+from lib.adapters import aws
 from lib.fsutil import atomic_write
 from lib.insight import metrics
 from lib.quality import gates
@@ -122,7 +123,6 @@ def cloudwatch_data(document: dict) -> list[dict]:
 
 def put_cloudwatch(document: dict, dry_run: bool) -> dict:
     """Put the metrics in the settings' namespace (TDeveloper); returns {namespace, metrics, sent}."""
-    from lib.adapters import aws
 
     namespace = config.settings()["aws"]["cloudwatch_namespace"]
     data = cloudwatch_data(document)

@@ -19,6 +19,7 @@ from datetime import datetime, timedelta
 from typing import NamedTuple
 
 from lib import config, timeparse
+from lib.adapters import github
 from lib.checks import Result
 from lib.errors import ToolError, UsageError
 
@@ -122,7 +123,6 @@ class PullRequests:
     """auto-evolution PRs updated since a moment, fetched once; note says why there are none."""
 
     def __init__(self, since: datetime):
-        from lib.adapters import github
 
         self.pulls: list[dict] = []
         self.note = ""

@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 
-from lib import config, humanize, paths
-from lib.adapters import gitops
+from lib import cli, config, humanize, paths
+from lib.adapters import github, gitops
 from lib.errors import Conflict, ToolError
 from lib.evolution import stuck
 from lib.store import ACTIVE, FINAL, Store
@@ -260,7 +260,6 @@ def _base_ref(repo: Path, base: str) -> str | None:
 
 def _open_pr_branches(plan: Plan) -> set[str] | None:
     """Head branches of open PRs, or None when GitHub cannot be asked (then PRs count as open)."""
-    from lib.adapters import github
 
     if not github.configured():
         plan.notes.append("GitHub not configured: branches of evolutions that opened a PR are kept")
@@ -401,7 +400,6 @@ def outcome_line(outcome: dict) -> str:
 
 def finish(outcome: dict, **details) -> int:
     """Print the items, notes and a summary line; audit a real run; the exit code (1 if any failed)."""
-    from lib import cli
 
     if outcome["items"]:
         cli.print_table(outcome["items"], COLUMNS)

@@ -8,7 +8,7 @@ import hashlib
 import json
 from datetime import date, timedelta
 
-from lib import config, paths, timeparse
+from lib import cli, config, paths, timeparse
 from lib.adapters import aws
 from lib.errors import ToolError, UsageError
 from lib.fsutil import atomic_write
@@ -262,7 +262,6 @@ def set_limits(daily: float, per_cycle: float, dry_run: bool, as_json: bool) -> 
     """The file first, then the budget (which needs credentials); the audit line says whether the budget was set."""
     import click
 
-    from lib import cli
 
     if dry_run:
         before = config.cost_limits()
@@ -308,7 +307,6 @@ def print_analysis(report: dict, breakdown: bool) -> None:
     """cost_analysis.py's tables: the period and trend, the top drivers, and with breakdown every grouping."""
     import click
 
-    from lib import cli
 
     trend, period = report["trend"], report["period"]
     change = trend["change_pct"] if trend["change_pct"] is not None else "-"

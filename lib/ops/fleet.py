@@ -11,10 +11,11 @@ from __future__ import annotations
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
-from lib import agents, log, timeparse
+from lib import agents, cli, log, timeparse
 from lib.adapters import aws
 from lib.agents.aws_base import PRE_STOP_TAG, AwsRuntime, decode_capacity, encode_capacity
 from lib.errors import ToolError
+from lib.store import open_store
 
 AWS_RUNTIMES = {"lambda": ("lambda", "cloudwatch"), "ecs": ("ecs", "cloudwatch"),
                 "agentcore": ("bedrock-agentcore-control",)}
@@ -201,8 +202,6 @@ def start_all(selected: list[dict], store, dry_run: bool) -> list[dict]:
 
 def stop_or_start_all(action: str, name: str | None, dry_run: bool) -> tuple[list[dict], int]:
     """What stop_all_agents.py and start_all_agents.py run: the action, its audit line, the exit code."""
-    from lib import cli
-    from lib.store import open_store
 
     run = stop_all if action == "stop" else start_all
     rows = run(select(name), open_store(create=not dry_run), dry_run)

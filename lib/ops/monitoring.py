@@ -9,6 +9,7 @@ import json
 from lib import config
 from lib.adapters import aws
 from lib.agents.ecs import EcsRuntime
+from lib.insight import metrics
 
 DASHBOARDS = ("Main", "Agent", "Cost", "Security")
 COMPARISONS = {
@@ -34,7 +35,6 @@ def alarm_name(alert: dict) -> str:
 
 def _threshold_of(metric: str) -> dict | None:
     """The thresholds.yaml entry of a CloudWatch metric name (EvolutionSuccessRate -> success_rate)."""
-    from lib.insight import metrics
 
     for name, entry in metrics.thresholds().items():
         if entry.get("metric", metrics.CLOUDWATCH_NAMES.get(name)) == metric:
@@ -88,7 +88,6 @@ def _metric_widget(title: str, metrics: list, stat: str = "Average", annotations
 
 
 def _key_metric_widgets(names: tuple) -> list[dict]:
-    from lib.insight import metrics
 
     limits = metrics.thresholds()
     widgets = []

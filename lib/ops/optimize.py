@@ -16,6 +16,8 @@ from datetime import timedelta
 
 from lib import agents, timeparse
 from lib.adapters import aws
+from lib.agents.aws_lambda import LambdaRuntime
+from lib.agents.ecs import EcsRuntime
 from lib.backup import log_archive
 from lib.errors import ToolError
 from lib.ops import fleet
@@ -53,7 +55,6 @@ def max_memory_used(function: str, since) -> int | None:
 
 
 def _lambda_findings(agent: dict, now) -> list[Finding]:
-    from lib.agents.aws_lambda import LambdaRuntime
 
     runtime = LambdaRuntime(agent)
     fn = runtime.function
@@ -92,7 +93,6 @@ def _retention_findings() -> list[Finding]:
 
 
 def _ecs_findings(agent: dict, now, store) -> list[Finding]:
-    from lib.agents.ecs import EcsRuntime
 
     runtime = EcsRuntime(agent)
     if not runtime.service:

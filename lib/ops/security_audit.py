@@ -18,8 +18,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from lib import checks, config, paths
-from lib.adapters import mcp_config
-from lib.errors import ToolError
+from lib.adapters import aws, github, mcp_config
+from lib.errors import NotFound, ToolError
+from lib.store import open_store
 from lib.timeparse import iso, utcnow
 
 META_KEY = "security-findings"
@@ -197,7 +198,6 @@ def mcp_shim_shadowing() -> list[Finding]:
 def _client_error(error: Exception, *codes: str) -> bool:
     from botocore.exceptions import ClientError
 
-    from lib.adapters import aws
 
     return isinstance(error, ClientError) and aws.is_error(error, *codes)
 
@@ -206,7 +206,6 @@ def _client_error(error: Exception, *codes: str) -> bool:
 def backup_bucket() -> list[Finding]:
     from botocore.exceptions import ClientError
 
-    from lib.adapters import aws
 
     bucket = paths.backup_bucket()
     s3 = aws.client("s3")
@@ -254,7 +253,6 @@ def _age_days(moment: datetime | None, now: datetime) -> float:
 
 @rule("secret-rotation", full_only=True)
 def secret_rotation() -> list[Finding]:
-    from lib.adapters import aws
 
     settings = config.settings()
     prefix, limit = settings["aws"]["secret_prefix"], settings["retention"]["secret_max_age_days"]
@@ -282,7 +280,6 @@ def secret_rotation() -> list[Finding]:
 
 @rule("iam-access-keys", full_only=True)
 def iam_access_keys() -> list[Finding]:
-    from lib.adapters import aws
 
     limit = config.settings()["retention"]["access_key_max_age_days"]
     iam = aws.client("iam")
@@ -309,7 +306,6 @@ def _project_log_group(name: str, functions: set[str]) -> bool:
 
 @rule("log-retention", full_only=True)
 def log_retention() -> list[Finding]:
-    from lib.adapters import aws
 
     days = config.settings()["retention"]["log_retention_days"]
     functions = {agent["function_name"] for agent in config.agents() if agent.get("function_name")}
@@ -327,8 +323,6 @@ def log_retention() -> list[Finding]:
 
 @rule("branch-protection", full_only=True)
 def branch_protection() -> list[Finding]:
-    from lib.adapters import github
-    from lib.errors import NotFound
 
     if not github.configured():
         raise Skipped("GitHub not configured (GITHUB_TOKEN, GITHUB_REPOSITORY)")
@@ -379,7 +373,6 @@ def run(full: bool) -> dict:
 
 def record(document: dict) -> None:
     """The count of findings feeds the SecurityGateFailures metric; the summary feeds health."""
-    from lib.store import open_store
 
     store = open_store(create=True)
     store.set_meta(META_KEY, len(document["findings"]))

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from lib import config
 from lib.checks import Result
+from lib.quality import measure
 
 # For --verbose: how to rank files for each gate (worst first) and the figure to show.
 GATE_FILE_FIGURES = {
@@ -62,7 +63,6 @@ def worst_files(measured: dict, gate: str, limit: int = 5) -> list[dict]:
 
 def gate_report(target: Path, verbose: bool = False) -> dict:
     """The gates of config/gates.yaml on one target: {target, gates: [...]} with worst files when verbose."""
-    from lib.quality import measure
 
     measured = measure.measure(target)
     results = measure.evaluate_gates(measured, config.gates())
@@ -82,7 +82,6 @@ def security_findings(store) -> int | None:
         recorded = len(recorded)
     if isinstance(recorded, int | float) and not isinstance(recorded, bool):
         return int(recorded)
-    from lib.quality import measure
 
     found, _ = targets(store)
     if not found:

@@ -16,8 +16,11 @@ import re
 from collections import Counter
 from pathlib import Path
 
+from lib import paths
+from lib.errors import NotFound
 from lib.log import mask_secrets
-from lib.store import Store
+from lib.store import Store, open_store
+from lib.store.sqlite import SQLiteStore
 from lib.timeparse import iso
 
 log = logging.getLogger(__name__)
@@ -249,9 +252,6 @@ def describe(pattern: dict) -> str:
 
 def update_from(source: Path, dry_run: bool = False) -> tuple[dict, Path]:
     """Mine a history folder into the configured store; returns (report, folder mined)."""
-    from lib import paths
-    from lib.errors import NotFound
-    from lib.store import open_store
 
     folder = source.expanduser().resolve()
     store = open_store(create=True)
@@ -261,7 +261,6 @@ def update_from(source: Path, dry_run: bool = False) -> tuple[dict, Path]:
     if not database.is_file():
         raise NotFound(f"no evolution history at {folder} (no state.db)",
                        f"give the history folder, e.g. --source {paths.history_dir()}/")
-    from lib.store.sqlite import SQLiteStore
 
     mined_from = SQLiteStore.open(path=database)
     try:

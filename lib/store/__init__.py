@@ -6,6 +6,8 @@ import os
 
 from lib.errors import ConfigError
 from lib.store.base import ACTIVE, FINAL, Store, new_id
+from lib.store.dynamodb import DynamoDBStore
+from lib.store.sqlite import SQLiteStore
 
 __all__ = ["ACTIVE", "FINAL", "Store", "new_id", "open_store", "backend_name"]
 
@@ -18,11 +20,9 @@ def open_store(create: bool = False) -> Store:
     """The store; create=False answers reads with an empty history when there is none yet."""
     backend = backend_name()
     if backend == "sqlite":
-        from lib.store.sqlite import SQLiteStore
 
         return SQLiteStore.open(create=create)
     if backend == "dynamodb":
-        from lib.store.dynamodb import DynamoDBStore
 
         return DynamoDBStore.open(create=create)
     raise ConfigError(f"TDEV_STATE_BACKEND={backend!r} is not a backend", "use sqlite or dynamodb")

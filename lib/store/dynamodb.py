@@ -27,6 +27,7 @@ from lib.store.base import (
     TASK_FIELDS,
     Store,
 )
+from lib.store.sqlite import SQLiteStore
 
 FIELDS = {"evolution": EVOLUTION_FIELDS, "task": TASK_FIELDS, "span": SPAN_FIELDS, "pattern": PATTERN_FIELDS}
 FLOAT_FIELDS = {"cost_usd", "duration_s"}
@@ -101,7 +102,6 @@ class DynamoDBStore(Store):
                 # Reads before init_evolution.py: an empty history, said once (DESIGN §8).
                 print(f"note: no evolution history yet in DynamoDB table {table} "
                       "(run python scripts/init_evolution.py)", file=sys.stderr)
-                from lib.store.sqlite import SQLiteStore
 
                 return SQLiteStore.in_memory(exists=False)
             cls.create_table(table)
