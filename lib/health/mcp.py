@@ -6,13 +6,13 @@ from lib import paths
 from lib.adapters import mcp_config
 from lib.errors import ToolError
 from lib.health import check
-from lib.ops import mcp_servers
+from lib.ops import mcp_servers as server_ops
 
 SERVER_TIMEOUT = 10.0  # the per-server limit of `python -m mcp.test`
 
 
 @check("mcp_servers", "mcp", groups=("full",), timeout=SERVER_TIMEOUT + 5)
-def mcp_servers_answer(context: dict) -> tuple[str, str]:
+def mcp_servers(context: dict) -> tuple[str, str]:
     """Every configured server tested at once (server processes end before the check returns)."""
 
     if not paths.mcp_config().exists():
@@ -21,8 +21,8 @@ def mcp_servers_answer(context: dict) -> tuple[str, str]:
         servers = mcp_config.load()
     except ToolError as failure:
         return "critical", str(failure)
-    rows = mcp_servers.test_all(servers, SERVER_TIMEOUT)
-    status = mcp_servers.check_status(rows)
+    rows = server_ops.test_all(servers, SERVER_TIMEOUT)
+    status = server_ops.check_status(rows)
     if not rows:
         return status, f"no servers configured in {paths.mcp_config()}"
     failed = [f"{row['name']}: {row['error']}" for row in rows if row["status"] != "ok"]
