@@ -1,6 +1,9 @@
-"""The evolution runner's own overhead per phase (issue 2: under 20 ms), on a store of
-100,000 evolutions and 1,000,000 tasks. Agents answer instantly, so what is left is the
-runner: boundary checks (stop request, cost limits), task and span records, artifacts, logs.
+"""The evolution runner's own overhead (issue 9: under 30 ms per phase beyond the agent's own
+time), on a store of 100,000 evolutions and 1,000,000 tasks. Agents answer at once with the
+minimal §5 outputs and implement returns a real one-line patch, so every cycle runs all four
+phases, the contract checks, the patch rules and `git apply`, the runner's own measurement before
+and after, the gates and a commit. Printed: the phase machinery per phase, and the runner's
+measurement and judgement per cycle.
 
 Usage: python benchmarks/bench_runner.py [--evolutions 100000] [--cycles 25]
 """
@@ -9,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -19,16 +23,17 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-OUTPUTS = {
-    "research": {"metrics": {"files": 1, "lint": 0}, "per_file": {}},
-    "plan": {"files": [], "change_kind": "none", "skipped": []},
-    "implement": {"changed_files": []},
-    "evaluate": {"metrics": {"files": 1, "lint": 0}, "gates": [], "passed": True},
-}
+
+def one_line_patch(entry: dict, cycle: int) -> str:
+    """A unified diff that appends `V<cycle> = <cycle>` to the planned file."""
+    lines = entry["content"].splitlines()
+    body = "".join(f" {line}\n" for line in lines)
+    return (f"diff --git a/{entry['path']} b/{entry['path']}\n--- a/{entry['path']}\n+++ b/{entry['path']}\n"
+            f"@@ -1,{len(lines)} +1,{len(lines) + 1} @@\n{body}+V{cycle} = {cycle}\n")
 
 
 class InstantRuntime:
-    """An agent that answers at once; counts the time spent inside it."""
+    """An agent that answers at once with the minimal §5 output; counts the time spent inside it."""
 
     spent = 0.0
 
@@ -37,7 +42,13 @@ class InstantRuntime:
 
     def invoke(self, payload, timeout):
         start = time.perf_counter()
-        answer = {"status": "ok", "output": OUTPUTS[payload["phase"]], "cost_usd": 0.0, "tokens": 0, "error": None}
+        output = {
+            "research": lambda: {"summary": "nothing to report"},
+            "plan": lambda: {"files": [f"{payload['target']}/m.py"]},
+            "implement": lambda: {"patch": one_line_patch(payload["files"][0], payload["cycle"])},
+            "evaluate": lambda: {"verdict": "pass"},
+        }[payload["phase"]]()
+        answer = {"status": "ok", "output": output, "cost_usd": 0.0, "tokens": 0, "error": None}
         InstantRuntime.spent += time.perf_counter() - start
         return answer
 
@@ -64,7 +75,7 @@ def main() -> None:
         subprocess.run(["git", *command], cwd=repo, check=True)
 
     from lib import agents
-    from lib.evolution import create
+    from lib.evolution import create, judge, publish
     from lib.evolution.runner import PHASES, Runner
     from lib.store import open_store
 
@@ -72,28 +83,36 @@ def main() -> None:
     store = open_store(create=True)
     record = create(store, (repo / "pkg").resolve(), "quality", args.cycles, dry_run=True)
     runner = Runner(store, record["id"])
-    phase_time = 0.0
-    original_phase, original_boundary = runner._run_phase, runner._boundary
+    spent: dict[str, list[float]] = {"phase": [], "measure": [], "judge": [], "commit": []}
 
-    def timed(function):
+    def timed(kind, function):
         def wrapper(*a, **k):
-            nonlocal phase_time
             start = time.perf_counter()
             try:
                 return function(*a, **k)
             finally:
-                phase_time += time.perf_counter() - start
+                spent[kind].append(time.perf_counter() - start)
         return wrapper
 
-    runner._run_phase, runner._boundary = timed(original_phase), timed(original_boundary)
+    runner._phase = timed("phase", runner._phase)
+    judge.measure_target = timed("measure", judge.measure_target)
+    judge.judge = timed("judge", judge.judge)
+    publish.commit = timed("commit", publish.commit)
     total_start = time.perf_counter()
     status = runner.run()
     total = time.perf_counter() - total_start
     phases = args.cycles * len(PHASES)
-    overhead = (phase_time - InstantRuntime.spent) / phases
-    print(f"evolution {status}: {args.cycles} cycles, {phases} phases in {total:.2f}s "
-          f"(incl. worktree add/remove)")
-    print(f"runner overhead per phase: {overhead * 1000:.2f} ms (target < 20 ms)")
+    assert len(spent["phase"]) == phases, f"{len(spent['phase'])} phases ran, expected {phases} ({status})"
+    overhead = (sum(spent["phase"]) - InstantRuntime.spent) / phases
+    print(f"evolution {status}: {args.cycles} cycles, {phases} phases in {total:.2f}s (incl. worktree add/remove)")
+    print(f"phase machinery per phase (input, contract check, patch rules and git apply, task, span, artifact): "
+          f"{overhead * 1000:.2f} ms (target < 30 ms)")
+    print(f"runner's measurement per call: median {statistics.median(spent['measure']) * 1000:.0f} ms; "
+          f"judge (measure after, gates, tests) per cycle: median {statistics.median(spent['judge']) * 1000:.0f} ms; "
+          f"commit per cycle: median {statistics.median(spent['commit']) * 1000:.0f} ms")
+    per_cycle = (total - 0) / args.cycles
+    print(f"whole cycle, all runner work included: {per_cycle * 1000:.0f} ms = {per_cycle / len(PHASES) * 1000:.0f} ms "
+          f"per phase")
 
 
 if __name__ == "__main__":

@@ -15,10 +15,11 @@ from lib.health import preflight
 
 @click.command(help=__doc__)
 @click.option("--target", help="Folder to evolve (default EVOLUTION_TARGET, then settings).")
+@click.option("--focus", help="The focus to check the agents against (default EVOLUTION_FOCUS or quality).")
 @cli.json_option
-def main(target, as_json: bool) -> int:
-    target, _, _ = evolution.defaults(target, 1, None)
-    return cli.report_checks(preflight.run(target), as_json, "PRE-EVOLUTION")
+def main(target, focus, as_json: bool) -> int:
+    target, _, focus = evolution.defaults(target, 1, focus)
+    return cli.report_checks(preflight.run(target, focus), as_json, "PRE-EVOLUTION")
 
 
 if __name__ == "__main__":

@@ -36,43 +36,44 @@ class Change:
         return not self.files
 
 
-def refusal(worktree: Path, target: str, store: Store, patch: str) -> str | None:
-    """Why the patch may not be taken (None when it may): size, paths, prevention patterns."""
+def checked_paths(worktree: Path, target: str, store: Store, patch: str) -> list[str]:
+    """The paths the patch touches, once it passed the rules on size, paths and prevention patterns."""
     limit = int(config.settings()["evolution"]["max_patch_bytes"])
     size = len(patch.encode("utf-8", "replace"))
     if size > limit:
-        return f"the patch is {size} bytes, over evolution.max_patch_bytes ({limit})"
+        raise BadPatch(f"the patch is {size} bytes, over evolution.max_patch_bytes ({limit})")
     try:
         files = gitops.patch_paths(worktree, patch)
     except ExternalError as failure:
-        return f"not a patch git can read: {failure}"
+        raise BadPatch(f"not a patch git can read: {failure}") from None
     outside = [name for name in files if not inside(name, target)]
     if outside:
-        return f"touches {', '.join(outside[:3])} outside the target {target}"
+        raise BadPatch(f"touches {', '.join(outside[:3])} outside the target {target}")
     named = patterns.blocked(store, files, patterns.ANY)
     if named:
-        return "touches " + ", ".join(f"{name} (prevention pattern {pattern['id']})" for name, pattern in named[:3])
-    return None
+        raise BadPatch("touches " + ", ".join(f"{name} (prevention pattern {pattern['id']})"
+                                              for name, pattern in named[:3]))
+    return files
 
 
 def take(worktree: Path, target: str, store: Store, output: dict) -> Change:
-    """Apply output.patch, or take the agent's in-place edits; the worktree's diff is the change."""
+    """Apply output.patch, or take the agent's in-place edits (the worktree's diff) under the same rules."""
     patch = output.get("patch")
-    if patch is not None and patch.strip():
-        why = refusal(worktree, target, store, patch)
-        if why:
-            raise BadPatch(why)
+    if patch is not None:
+        if not patch.strip():
+            return Change("", [])
+        files = checked_paths(worktree, target, store, patch)
         try:
             gitops.apply_patch(worktree, patch, check_only=True)
         except ExternalError as failure:
             raise BadPatch(f"does not apply: {failure}") from None
         gitops.apply_patch(worktree, patch)
+        return Change(patch, files)
     diff = gitops.worktree_diff(worktree)
     if not diff.strip():
         return Change("", [])
-    if patch is None:  # edited in place: the same rules, on what the agent left
-        why = refusal(worktree, target, store, diff)
-        if why:
-            gitops.discard_changes(worktree)
-            raise BadPatch(why)
-    return Change(diff, gitops.patch_paths(worktree, diff))
+    try:
+        return Change(diff, checked_paths(worktree, target, store, diff))
+    except BadPatch:
+        gitops.discard_changes(worktree)
+        raise

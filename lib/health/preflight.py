@@ -1,6 +1,6 @@
 """pre_evolution_check: is the system ready to start an evolution on this target?
 
-The context carries `target` (a path string). Checks in SAFETY are never skipped by
+The context carries `target` (a path string) and `focus`. Checks in SAFETY are never skipped by
 run_evolution.py --force; the others only warn under --force.
 """
 
@@ -12,6 +12,7 @@ from pathlib import Path
 
 from lib import agents, config, health, paths
 from lib.adapters import gitops
+from lib.agents import local as local_agents
 from lib.checks import Result
 from lib.errors import ToolError
 from lib.health import check
@@ -23,14 +24,14 @@ GROUP = ("pre-evolution",)
 SAFETY = {"environment_ready", "no_active_cycles"}
 
 
-def run(target: str) -> list[Result]:
+def run(target: str, focus: str = "quality") -> list[Result]:
     """Every pre-evolution check for the target, at once (pre_evolution_check.py, run_evolution.py)."""
-    return health.run(health.select(set(GROUP)), {"target": target}, default_timeout=30)
+    return health.run(health.select(set(GROUP)), {"target": target, "focus": focus}, default_timeout=30)
 
 
-def gate(target: str, force: bool) -> tuple[list[Result], list[Result]]:
+def gate(target: str, force: bool, focus: str = "quality") -> tuple[list[Result], list[Result]]:
     """Every result, and those that stop a start: any critical check; under --force only the safety ones."""
-    results = run(target)
+    results = run(target, focus)
     return results, [r for r in results if r.status in ("critical", "unknown") and (not force or r.name in SAFETY)]
 
 
@@ -75,6 +76,27 @@ def agents_take_phases(context: dict) -> tuple[str, str]:
     if problems:
         return "critical", "; ".join(problems)
     return "ok", "every registered agent can take its phase"
+
+
+@check("agents_fit_the_focus", "evolution", GROUP)
+def agents_fit_the_focus(context: dict) -> tuple[str, str]:
+    """A registry whose implement agent cannot change code for the focus runs evolutions that end
+    unchanged; a model agent without prices spends money the cost limits cannot see."""
+    focus = context.get("focus") or "quality"
+    problems = []
+    implement = agents.for_phase("implement")
+    if implement["runtime"] == "local" and focus in local_agents.NEEDS_A_MODEL:
+        problems.append(f"the local implement agent cannot change code for focus {focus} "
+                        f"({local_agents.NEEDS_A_MODEL[focus]} needs a model): the evolution will end unchanged; "
+                        f"register a bedrock implement agent (runtime: bedrock, model_id: ...) in config/agents.yaml")
+    for agent in agents.registry():
+        if agent["runtime"] == "bedrock" and not (agent.get("price_per_1k_input_usd")
+                                                  and agent.get("price_per_1k_output_usd")):
+            problems.append(f"bedrock agent {agent['name']} has no price_per_1k_input_usd/output_usd: its cost "
+                            f"counts as $0 against the cost limits")
+    if problems:
+        return "warning", "; ".join(problems)
+    return "ok", f"{implement['name']} ({implement['runtime']}) can change code for focus {focus}"
 
 
 @check("resources_available", "evolution", GROUP)

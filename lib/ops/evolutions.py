@@ -17,7 +17,7 @@ from lib.store import FINAL, Store, open_store
 
 # lib.health.preflight.gate: (target, force) -> (every result, the blocking ones). The pre-evolution checks are
 # health checks, a floor above this one, so the script hands the gate in.
-Prechecks = Callable[[str, bool], tuple[list, list]]
+Prechecks = Callable[[str, bool, str], tuple[list, list]]
 
 
 def _log_path(evolution_id: str) -> Path:
@@ -31,7 +31,7 @@ def start(target: str | None, cycles: int | None, focus: str | None, *, force: b
     target, cycles, focus = evolution.defaults(target, cycles, focus)
     path = evolution.resolve_target(target)
     store = open_store(create=True)
-    results, blocking = prechecks(str(path), force)
+    results, blocking = prechecks(str(path), force, focus)
     for result in results:
         if result.status != "ok":
             cli.info(f"pre-check {result.name}: {result.status.upper()}: {result.summary}")

@@ -8,7 +8,10 @@ rules, S), size in source lines, and test coverage from a coverage report when o
 from __future__ import annotations
 
 import ast
+import concurrent.futures
 import json
+import multiprocessing
+import os
 import re
 import subprocess
 from pathlib import Path
@@ -19,6 +22,8 @@ LINT_RULES = "E,F,W,B,UP"
 SECURITY_RULES = "S"
 # Bandit rules that flag ordinary subprocess use, asserts and non-crypto randomness: noise here.
 SECURITY_IGNORED = "S101,S311,S404,S603,S607"
+#: below this many files per worker process, starting the processes costs more than it saves
+PARALLEL_FILES_PER_WORKER = 20
 
 
 def python_files(target: Path) -> list[Path]:
@@ -92,7 +97,6 @@ def coverage_percent(target: Path) -> float | None:
 
 def measure_file(path: Path) -> dict:
     """One file's figures from a single parse; a file that does not parse has a syntax_error."""
-    from radon.complexity import cc_visit_ast
     from radon.metrics import h_visit_ast, mi_compute
     from radon.raw import analyze
     from radon.visitors import ComplexityVisitor
@@ -105,10 +109,10 @@ def measure_file(path: Path) -> dict:
         return {"sloc": 0, "documented": 0, "definitions": 0, "doc_missing": [], "blocks": 0, "cc_total": 0,
                 "max_complexity": 0, "maintainability": 0.0, "syntax_error": str(bad)}
     documented, total, missing = _docstring_counts(tree)
-    blocks = cc_visit_ast(tree)
+    complexity = ComplexityVisitor.from_ast(tree)  # one visit gives the blocks and the total
+    blocks = complexity.blocks
     comments = (raw.comments + raw.multi) / raw.sloc * 100 if raw.sloc else 0
-    maintainability = mi_compute(h_visit_ast(tree).total.volume, ComplexityVisitor.from_ast(tree).total_complexity,
-                                 raw.lloc, comments)
+    maintainability = mi_compute(h_visit_ast(tree).total.volume, complexity.total_complexity, raw.lloc, comments)
     return {
         "sloc": raw.sloc,
         "documented": documented,
@@ -121,14 +125,34 @@ def measure_file(path: Path) -> dict:
     }
 
 
+def _measure_files(files: list[Path], meanwhile) -> list:
+    """measure_file over every file, then what `meanwhile()` returned (ruff, run while radon works).
+
+    With enough files the parsing runs in forked worker processes; radon is imported first so that
+    the children import nothing.
+    """
+    workers = min(os.cpu_count() or 1, len(files) // PARALLEL_FILES_PER_WORKER)
+    if workers < 2:
+        return [measure_file(path) for path in files] + [meanwhile()]
+    import radon.metrics  # noqa: F401 - loaded once here, inherited by the workers
+    import radon.raw  # noqa: F401
+    import radon.visitors  # noqa: F401
+
+    with concurrent.futures.ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
+        parsed = pool.map(measure_file, files, chunksize=max(1, len(files) // (workers * 4)))
+        extra = meanwhile()
+        return [*parsed, extra]
+
+
 def measure(target: Path) -> dict:
     """All metrics of a tree: totals plus per-file figures (keys relative to the target)."""
     target = Path(target)
     base = target if target.is_dir() else target.parent
-    per_file: dict[str, dict] = {}
-    for path in python_files(target):
-        per_file[str(path.relative_to(base))] = measure_file(path)
-    for finding in ruff_findings(target, f"{LINT_RULES},{SECURITY_RULES}"):
+    files = python_files(target)
+    figures = _measure_files(files, lambda: ruff_findings(target, f"{LINT_RULES},{SECURITY_RULES}"))
+    findings = figures.pop()
+    per_file = dict(zip((str(path.relative_to(base)) for path in files), figures, strict=True))
+    for finding in findings:
         kind = "security" if re.fullmatch(r"S\d+", finding.get("code") or "") else "lint"
         name = str(Path(finding["filename"]).resolve().relative_to(base.resolve()))
         if name in per_file:

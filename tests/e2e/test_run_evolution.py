@@ -16,7 +16,7 @@ import pytest
 
 from lib import evolution
 from lib.store import open_store
-from tests.conftest import git
+from tests.conftest import PHASE_AGENTS, git
 
 
 def use_command_agent(tdev, phase: str, body: str) -> Path:
@@ -237,8 +237,8 @@ def test_pre_evolution_check_and_health_check(tdev, git_repo):
     check = tdev.run("pre_evolution_check.py", "--target", str(git_repo / "packages/agents"), "--json")
     document = json.loads(check.stdout)
     names = [c["name"] for c in document["checks"]]
-    assert names == ["environment_ready", "agents_take_phases", "resources_available", "no_active_cycles",
-                     "metrics_baseline", "safety_limits_set"]
+    assert names == ["environment_ready", "agents_take_phases", "agents_fit_the_focus", "resources_available",
+                     "no_active_cycles", "metrics_baseline", "safety_limits_set"]
     assert check.returncode == 1 and document["status"] == "warning"  # no cost limits yet
     (tdev.config_dir / "cost_limits.yaml").write_text("daily_usd: 100\nper_cycle_usd: 10\n")
     assert tdev.run("pre_evolution_check.py", "--target", str(git_repo / "packages/agents")).returncode == 0
@@ -269,3 +269,19 @@ def test_ctrl_c_under_monitor_asks_for_a_graceful_stop(tdev, git_repo):
     assert "graceful stop requested" in stderr
     record = only_evolution(tdev)
     assert record["status"] == "stopped" and record["id"] in stdout
+
+
+def test_pre_evolution_check_warns_when_no_agent_can_change_code_for_the_focus(tdev, git_repo):
+    (tdev.config_dir / "cost_limits.yaml").write_text("daily_usd: 100\nper_cycle_usd: 10\n")
+    target = str(git_repo / "packages/agents")
+    docs = tdev.run("pre_evolution_check.py", "--target", target, "--focus", "docs", "--json")
+    row = next(c for c in json.loads(docs.stdout)["checks"] if c["name"] == "agents_fit_the_focus")
+    assert docs.returncode == 1 and row["status"] == "warning"
+    assert "focus docs" in row["summary"] and "runtime: bedrock" in row["summary"]
+    assert tdev.run("pre_evolution_check.py", "--target", target, "--focus", "quality").returncode == 0
+    tdev.write_config("agents", "agents:\n" + "".join(
+        f"  - {{name: {name}, phase: {phase}, runtime: bedrock, model_id: m}}\n"
+        for phase, name in PHASE_AGENTS.items()))
+    priced = tdev.run("pre_evolution_check.py", "--target", target, "--focus", "docs", "--json")
+    row = next(c for c in json.loads(priced.stdout)["checks"] if c["name"] == "agents_fit_the_focus")
+    assert row["status"] == "warning" and "no price_per_1k" in row["summary"] and "focus docs" not in row["summary"]
