@@ -1,4 +1,5 @@
-"""Show the evolutions started since a point in time, newest first.
+"""Show the evolutions started since a point in time, newest first, with each one's test result
+and IMPACT: the files it changed and how its focus's metrics moved (`no change` when unchanged).
 
 --since takes today, yesterday, YYYY-MM-DD, an ISO timestamp or a duration (30m, 24h, 7d, 2w).
 
@@ -37,7 +38,7 @@ def main(since_text: str, statuses: tuple, target: str | None, limit: int, as_js
     if as_json:
         cli.print_json(records)
         return 0
-    cli.print_table(map(history.evolution_row, records), history.EVOLUTION_COLUMNS,
+    cli.print_table(map(history.evolution_row, records), history.HISTORY_COLUMNS,
                     empty=f"no evolutions since {timeparse.local(timeparse.iso(moment))}")
     if records:
         cli.info(history.tally(records))

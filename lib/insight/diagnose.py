@@ -19,7 +19,7 @@ from lib import config, humanize, paths, timeparse
 from lib.errors import NotFound, ToolError, UsageError
 from lib.insight import history
 from lib.log import mask_secrets, masked
-from lib.store import ACTIVE, FINAL, Store
+from lib.store import ACTIVE, ENDED_BADLY, Store
 
 TASK_ID = re.compile(r"^task-[\w-]+$")
 EVOLUTION_ID = re.compile(r"^evo-[\w-]+$")
@@ -186,7 +186,7 @@ def failing_task(evolution: dict, tasks: list[dict]) -> dict | None:
     failed = [t for t in tasks if t.get("status") == "failed"]
     if failed:
         return failed[-1]
-    if evolution.get("status") in FINAL and evolution.get("status") != "succeeded":
+    if evolution.get("status") in ENDED_BADLY:
         cut_short = [t for t in tasks if t.get("status") == "running"]
         return cut_short[-1] if cut_short else None
     return None
@@ -207,8 +207,7 @@ def similar_failures(store: Store, failure: dict, evolution_id: str) -> dict:
                    if t["evolution_id"] != evolution_id and t.get("phase") == failure["phase"]
                    and error_class(t.get("error")) == klass]
     else:
-        candidates = store.list_evolutions(since=since, statuses=tuple(s for s in FINAL if s != "succeeded"),
-                                           limit=SIMILAR_WINDOW)
+        candidates = store.list_evolutions(since=since, statuses=ENDED_BADLY, limit=SIMILAR_WINDOW)
         matches = [{"evolution_id": e["id"], "task_id": None, "started_at": e.get("started_at"),
                     "phase": failure["phase"], "agent": None, "error": e.get("error")}
                    for e in candidates if e["id"] != evolution_id and error_class(e.get("error")) == klass]
@@ -303,7 +302,7 @@ def analyze(store: Store, evolution_id: str) -> dict:
     evolution = store.evolution_or_fail(check_id(evolution_id, "evolution"))
     tasks = store.list_tasks(evolution_id=evolution["id"])
     task = failing_task(evolution, tasks)
-    failed = (evolution["status"] in FINAL and evolution["status"] != "succeeded") or task is not None
+    failed = evolution["status"] in ENDED_BADLY or task is not None
     failure = failure_of(evolution, task) if failed else None
     lines = read_log(evolution["id"])
     return masked({
@@ -429,6 +428,8 @@ def render_analysis(report: dict) -> str:
     elif report["status"] in ACTIVE:
         out += [f"No failure so far: the evolution is {report['status']} "
                 f"(cycle {report.get('current_cycle') or 0}, phase {report.get('current_phase') or '-'}).", ""]
+    elif report["status"] == "unchanged":
+        out += ["No failure: the evolution ended unchanged (no cycle changed the code; nothing to commit).", ""]
     else:
         out += ["No failure: the evolution succeeded.", ""]
     out += ["Tasks:", _table(_task_rows(report["tasks"]), _TASK_COLUMNS) if report["tasks"] else "  (none)", ""]

@@ -22,7 +22,7 @@ FORMATS = ("prometheus", "openmetrics", "json", "cloudwatch")
 PREFIX = "tdeveloper"
 # Prometheus name, factor from the runbook unit to the base unit, help.
 PROMETHEUS = {
-    "success_rate": ("evolution_success_ratio", 0.01, "Succeeded / final evolutions (0-1)"),
+    "success_rate": ("evolution_success_ratio", 0.01, "Succeeded / final evolutions, unchanged ones included (0-1)"),
     "cycle_time": ("cycle_time_seconds", 3600.0, "Evolution time per cycle run"),
     "cost_per_cycle": ("cost_per_cycle_usd", 1.0, "Evolution cost per cycle run, USD"),
     "pr_merge_rate": ("pr_merge_ratio", 0.01, "Merged / closed auto-evolution pull requests (0-1)"),

@@ -6,6 +6,7 @@ from datetime import datetime
 from pathlib import Path
 
 from lib import humanize, timeparse
+from lib.quality.measure import FOCUS_METRICS
 from lib.store import ACTIVE, Store
 
 EVOLUTION_COLUMNS = [
@@ -13,6 +14,9 @@ EVOLUTION_COLUMNS = [
     ("progress", "CYCLE/PHASE"), ("started", "STARTED"), ("elapsed", "ELAPSED"),
     ("cost", "COST"), ("pr", "PR"),
 ]  # fmt: skip
+# The history adds each evolution's outcome: its test result and what it changed.
+HISTORY_COLUMNS = [*EVOLUTION_COLUMNS, ("tests", "TESTS"), ("impact", "IMPACT")]
+PERCENT_METRICS = ("docstring", "coverage")
 
 
 def elapsed(record: dict, now: datetime | None = None) -> str:
@@ -34,7 +38,38 @@ def evolution_row(record: dict) -> dict:
         "elapsed": elapsed(record),
         "cost": f"${record.get('cost_usd') or 0:.2f}",
         "pr": f"#{record['pr_number']}" if record.get("pr_number") else "",
+        "tests": record.get("tests") or "-",
+        "impact": impact(record),
     }
+
+
+def metric_text(name: str, value: float | None) -> str:
+    """A measured value as people read it: 41.5%, 3.2, 12 (— without one)."""
+    if value is None:
+        return "—"
+    return f"{value:g}{'%' if name in PERCENT_METRICS else ''}"
+
+
+def files_text(count: int) -> str:
+    return f"{count} file{'' if count == 1 else 's'}"
+
+
+def impact(record: dict) -> str:
+    """What an evolution changed: '2 files, docstring 41%->57%' (its focus's metrics that moved).
+
+    `unchanged` says `no change`. Deltas are shown for succeeded evolutions only: a refused
+    cycle's metrics_after measures a change that was thrown away. '-' when there is nothing to say.
+    """
+    if record.get("status") == "unchanged":
+        return "no change"
+    parts = [files_text(record["files_changed"])] if record.get("files_changed") else []
+    if record.get("status") == "succeeded":
+        before, after = record.get("metrics_before") or {}, record.get("metrics_after") or {}
+        for name in FOCUS_METRICS.get(record.get("focus"), ()):
+            old, new = before.get(name), after.get(name)
+            if old is not None and new is not None and old != new:
+                parts.append(f"{name} {metric_text(name, old)}->{metric_text(name, new)}")
+    return ", ".join(parts) or "-"
 
 
 def active(store: Store) -> list[dict]:

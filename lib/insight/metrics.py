@@ -3,7 +3,8 @@ and the quality gates of config/gates.yaml on the evolution targets.
 
 Figures come from the store's aggregates (one SQL statement per question) and, for the PR
 merge rate, from GitHub's closed `auto-evolution` pull requests:
-  success_rate   succeeded / final evolutions (finished in the window), %
+  success_rate   succeeded / final evolutions (finished in the window), %; an `unchanged`
+                 evolution is final but no success: it counts in the denominator only (DESIGN §5)
   cycle_time     (finished_at - started_at) summed / cycles run, hours
   cost_per_cycle cost_usd summed / cycles run, USD
   pr_merge_rate  merged / closed auto-evolution PRs (closed in the window), %
@@ -194,7 +195,8 @@ def figures(evolutions: dict, tasks: dict, prs: PullRequests | None, window: Win
         pr_rate = Figure(None, (prs.note if prs else "") or "GitHub not asked")
     return {
         "success_rate": Figure(_ratio(evolutions["succeeded"], evolutions["finished"], 100),
-                               f"{evolutions['succeeded']}/{evolutions['finished']} evolutions succeeded"),
+                               f"{evolutions['succeeded']}/{evolutions['finished']} evolutions succeeded"
+                               + (f", {evolutions['unchanged']} unchanged" if evolutions["unchanged"] else "")),
         "cycle_time": Figure(_ratio(evolutions["seconds"], cycles * 3600),
                              f"{evolutions['seconds'] / 3600:.2f} h over {cycles} cycles"),
         "cost_per_cycle": Figure(_ratio(evolutions["cost_usd"], cycles),

@@ -2,9 +2,10 @@
 monthly Markdown report with its PNG charts.
 
 SLA: each key metric's objective is its normal bound in config/thresholds.yaml, met when the
-month's value reaches it (inclusive). The error budget is what the objective allows: failed
-evolutions, failed tasks or unmerged PRs for the rates (e.g. 15% of finished evolutions for
->85%), hours and dollars for cycle time and cost (4 h and $10 per cycle run).
+month's value reaches it (inclusive). The error budget is what the objective allows: evolutions
+that did not succeed (unchanged ones included, counted apart), failed tasks or unmerged PRs for
+the rates (e.g. 15% of finished evolutions for >85%), hours and dollars for cycle time and cost
+(4 h and $10 per cycle run).
 """
 
 from __future__ import annotations
@@ -16,8 +17,10 @@ from pathlib import Path
 
 from lib import config, humanize, paths, timeparse
 from lib.fsutil import atomic_write
-from lib.insight import metrics
+from lib.insight import history, metrics
 from lib.insight.metrics import Window
+from lib.quality.measure import FOCUS_METRICS
+from lib.store import FINAL
 
 # ---- SLA ---------------------------------------------------------------------------------------
 
@@ -60,8 +63,10 @@ def _row(target, achieved, direction, breach, breach_unit, allowed, used, budget
 
 
 def _sla_success(entry: dict, c: metrics.Computed, prs: metrics.PullRequests) -> dict:
+    """Unchanged evolutions did not succeed: they are breaches, and counted apart (DESIGN §5)."""
     evo = c.evolutions
-    return _rate_row(entry["normal"], entry["direction"], evo["succeeded"], evo["finished"], "evolutions")
+    return _rate_row(entry["normal"], entry["direction"], evo["succeeded"], evo["finished"], "evolutions") | {
+        "unchanged": evo["unchanged"]}
 
 
 def _sla_errors(entry: dict, c: metrics.Computed, prs: metrics.PullRequests) -> dict:
@@ -122,7 +127,8 @@ def sla_rows(document: dict) -> list[dict]:
             f"of {_amount(row['budget_total'], row['budget_unit'])})")
         rows.append({**row, "target_shown": sign + metrics.compact(row["target"], row["unit"]),
                      "achieved_shown": metrics.format_value(row["achieved"], row["unit"]), "verdict": verdict,
-                     "breach_shown": f"{row['breach']:g} {row.get('counted', row['breach_unit'])}",
+                     "breach_shown": f"{row['breach']:g} {row.get('counted', row['breach_unit'])}"
+                     + (f" ({row['unchanged']} unchanged)" if row.get("unchanged") else ""),
                      "budget_shown": budget})
     return rows
 
@@ -230,6 +236,7 @@ class _Monthly:
     by_target: list[dict]  # evolution_stats grouped by target
     by_agent: list[dict]  # task_stats grouped by phase and agent
     failed: list[dict]  # the failed and killed evolutions
+    quality: list[dict]  # quality_change of the month's evolutions
 
     def value(self, name: str) -> str:
         """A key metric over the month as the tables show it."""
@@ -249,15 +256,46 @@ def monthly(store, window: Window, output: Path | None = None) -> dict:
     _chart_metrics(daily, limits, charts["metrics"], window.label)
     _chart_cost(daily, charts["cost"], window.label)
     bounds = window.bounds()
+    started = store.list_evolutions(since=bounds[0], until=bounds[1])
     report = _Monthly(
         window=window, key=key, whole=whole, daily=daily, sla=agreement, prs=prs, charts=charts,
         by_target=store.evolution_stats([bounds], group_by="target"),
         by_agent=store.task_stats([bounds], group_by=("phase", "agent")),
-        failed=store.list_evolutions(since=bounds[0], until=bounds[1], statuses=("failed", "killed")),
+        failed=[e for e in started if e["status"] in ("failed", "killed")],
+        quality=quality_change(started),
     )
     atomic_write(output, render_markdown(report))
     return {"report": str(output), "charts": {k: str(v) for k, v in charts.items()}, "month": window.label,
-            "metrics": key, "sla": agreement["metrics"]}
+            "metrics": key, "sla": agreement["metrics"], "quality": report.quality}
+
+
+# The metrics the quality change shows, in this order: these four always, maintainability for its focus.
+QUALITY_METRICS = ("docstring", "complexity", "maintainability", "lint", "security")
+_ALWAYS_SHOWN = ("docstring", "complexity", "lint", "security")
+
+
+def quality_change(records: list[dict]) -> list[dict]:
+    """Per target, how the month's evolutions moved its quality: the first evolution's metrics_before
+    against the last succeeded evolution's metrics_after (None without one), for docstring, complexity,
+    lint, security and the metrics of the focuses worked on."""
+    by_target: dict[str, list[dict]] = {}
+    for record in sorted(records, key=lambda r: (r["started_at"], r["id"])):
+        by_target.setdefault(record["target"], []).append(record)
+    rows = []
+    for target, runs in sorted(by_target.items()):
+        first = next((r for r in runs if r.get("metrics_before")), None)
+        last = next((r for r in reversed(runs) if r["status"] == "succeeded" and r.get("metrics_after")), None)
+        focuses = list(dict.fromkeys(r["focus"] for r in runs if r.get("focus")))
+        shown = set(_ALWAYS_SHOWN).union(*(FOCUS_METRICS.get(focus, ()) for focus in focuses))
+        before, after = (first or {}).get("metrics_before") or {}, (last or {}).get("metrics_after") or {}
+        rows.append({
+            "target": target, "focuses": focuses, "evolutions": len(runs),
+            **{status: sum(r["status"] == status for r in runs) for status in ("succeeded", "unchanged")},
+            "first_evolution": first and first["id"], "last_succeeded": last and last["id"],
+            "metrics": {name: {"before": before.get(name), "after": after.get(name)}
+                        for name in QUALITY_METRICS if name in shown},
+        })
+    return rows
 
 
 def _month_days(window: Window) -> list[Window]:
@@ -277,14 +315,15 @@ def _table(header: list[str], rows: list[list]) -> list[str]:
 
 
 def render_markdown(c: _Monthly) -> str:
-    """The report: key metrics, costs, evolutions, pull requests, failures, SLA, charts."""
+    """The report: key metrics, costs, evolutions, quality change, pull requests, failures, SLA, charts."""
     window = c.window
     first = timeparse.from_iso(window.bounds()[0]).astimezone()
     last = timeparse.from_iso(window.bounds()[1]).astimezone() - timedelta(seconds=1)
     out = [f"# T-Developer monthly report: {first:%B %Y}", "",
            f"Period {first:%Y-%m-%d} to {last:%Y-%m-%d} ({first:%Z}); generated {timeparse.local(timeparse.iso())}.",
            ""]
-    for section in (_key_section, _cost_section, _evolution_section, _pull_section, _failure_section, _sla_section):
+    for section in (_key_section, _cost_section, _evolution_section, _quality_section, _pull_section,
+                    _failure_section, _sla_section):
         out += section(c)
         out.append("")
     return "\n".join(out)
@@ -317,14 +356,35 @@ def _cost_section(c: _Monthly) -> list[str]:
 
 def _evolution_section(c: _Monthly) -> list[str]:
     evo = c.whole.evolutions
-    statuses = ", ".join(f"{evo[s]} {s}" for s in ("succeeded", "failed", "stopped", "killed"))
+    statuses = ", ".join(f"{evo[s]} {s}" for s in FINAL)
     out = ["## Evolutions", "", f"- Finished: {evo['finished']} ({statuses})",
-           f"- Success rate: {c.value('success_rate')}; cycle time {c.value('cycle_time')}"]
+           f"- Success rate: {c.value('success_rate')} (unchanged ones count as not succeeded); "
+           f"cycle time {c.value('cycle_time')}"]
     if c.by_target:
-        out += ["", *_table(["Target", "Finished", "Succeeded", "Failed", "Cost"],
-                            [[r["target"], r["finished"], r["succeeded"], r["failed"], f"${r['cost_usd']:,.2f}"]
-                             for r in c.by_target])]
+        out += ["", *_table(["Target", "Finished", "Succeeded", "Unchanged", "Failed", "Cost"],
+                            [[r["target"], r["finished"], r["succeeded"], r["unchanged"], r["failed"],
+                              f"${r['cost_usd']:,.2f}"] for r in c.by_target])]
     return out
+
+
+def _quality_section(c: _Monthly) -> list[str]:
+    out = ["## Quality change", ""]
+    if not c.quality:
+        return [*out, "No evolution started this month."]
+    shown = [name for name in QUALITY_METRICS if any(name in row["metrics"] for row in c.quality)]
+
+    def cell(row: dict, name: str) -> str:
+        values = row["metrics"].get(name)
+        if not values or values["before"] is None and values["after"] is None:
+            return "—"
+        return f"{history.metric_text(name, values['before'])} -> {history.metric_text(name, values['after'])}"
+
+    return [*out, "Per target: measured before the month's first evolution and after its last succeeded one "
+                  "(that evolution's branch; its PR may not be merged yet). Without a succeeded evolution "
+                  "there is no after (—).", "",
+            *_table(["Target", "Focus", "Evolutions", "Succeeded", "Unchanged", *(n.capitalize() for n in shown)],
+                    [[row["target"], ", ".join(row["focuses"]), row["evolutions"], row["succeeded"],
+                      row["unchanged"], *(cell(row, name) for name in shown)] for row in c.quality])]
 
 
 def _pull_section(c: _Monthly) -> list[str]:

@@ -5,11 +5,11 @@ from __future__ import annotations
 import os
 
 from lib.errors import ConfigError
-from lib.store.base import ACTIVE, FINAL, Store, new_id
+from lib.store.base import ACTIVE, ENDED_BADLY, FINAL, Store, new_id
 from lib.store.dynamodb import DynamoDBStore
 from lib.store.sqlite import SQLiteStore
 
-__all__ = ["ACTIVE", "FINAL", "Store", "new_id", "open_store", "backend_name"]
+__all__ = ["ACTIVE", "ENDED_BADLY", "FINAL", "Store", "new_id", "open_store", "backend_name"]
 
 
 def backend_name() -> str:

@@ -28,6 +28,8 @@ PATTERN_FIELDS = ("id", "kind", "source", "signature", "created_at", "hits")
 ACTIVE = ("pending", "running", "stopping")
 #: `unchanged`: every cycle ran and none changed the code; final, but no success (DESIGN §5).
 FINAL = ("succeeded", "unchanged", "failed", "stopped", "killed")
+#: The final statuses that are neither a success nor `unchanged`: what the failure commands diagnose.
+ENDED_BADLY = ("failed", "stopped", "killed")
 JSON_FIELDS = {"metrics_before", "metrics_after", "attributes", "signature"}
 
 
@@ -138,11 +140,11 @@ class Store(abc.ABC):
 
         One row per window (in order, zeros when empty); with group_by (target, focus or
         status) one row per window and value present instead. Each row: window (index),
-        [group_by], finished, succeeded, failed, stopped, killed, cycles (cycles run:
-        current_cycle, else cycles, at least 1), seconds (finished_at - started_at),
-        cost_usd, and against the per-cycle limits when given: over_seconds and over_cost
-        (how many evolutions averaged more per cycle), excess_seconds (time past
-        limit x cycles).
+        [group_by], finished, one count per FINAL status (succeeded, unchanged, failed,
+        stopped, killed), cycles (cycles run: current_cycle, else cycles, at least 1),
+        seconds (finished_at - started_at), cost_usd, and against the per-cycle limits
+        when given: over_seconds and over_cost (how many evolutions averaged more per
+        cycle), excess_seconds (time past limit x cycles).
         """
         rows: dict[tuple, dict] = {}
         if group_by is None:

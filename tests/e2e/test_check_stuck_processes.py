@@ -124,8 +124,9 @@ def test_phase_past_timeout_is_a_warning(tdev, store, spawn):
     assert check(tdev, env={"TIMEOUT_SECONDS": "10800"}).returncode == 0
 
 
-def test_orphaned_agent_process_of_a_final_evolution_is_a_warning(tdev, store, spawn):
-    ended = add_evolution(store, status="killed", error="killed: force stop by operator")
+@pytest.mark.parametrize("status", ["killed", "unchanged"])
+def test_orphaned_agent_process_of_a_final_evolution_is_a_warning(tdev, store, spawn, status):
+    ended = add_evolution(store, status=status, error="killed: force stop by operator" if status == "killed" else None)
     orphan = spawn(ended["id"])
     spawn("evo-20240101000000-abcdef")  # an evolution this store does not know: not ours to judge
     result = check(tdev, "--json")

@@ -174,8 +174,10 @@ def test_dead_evolution_on_another_host_with_stale_heartbeat_is_marked_killed(td
 def test_all_refuses_without_force_then_cleans_every_ended_evolution(tdev, store, git_repo):
     target = str(git_repo / "packages/agents")
     ended = add_evolution(store, status="succeeded", target=target)
+    unchanged = add_evolution(store, status="unchanged", target="/srv/quiet")  # final too
     active = add_evolution(store, status="running", finished_at=None, target="/srv/other")
     ended_tree = add_worktree(git_repo, ended["id"])
+    unchanged_tree = add_worktree(git_repo, unchanged["id"])
     active_tree = add_worktree(git_repo, active["id"])
     stray = touch(paths.worktrees_dir() / "evo-20200101000000-aaaaaa" / "file.txt").parent
     ended_tmp = touch(paths.tmp_dir() / ended["id"] / "x.txt").parent
@@ -188,6 +190,7 @@ def test_all_refuses_without_force_then_cleans_every_ended_evolution(tdev, store
     result = tdev.run("cleanup.py", "--all", "--force")
     assert result.returncode == 0, result.stderr
     assert not ended_tree.exists() and not stray.exists() and not ended_tmp.exists()
+    assert not unchanged_tree.exists() and "evolution unchanged" in result.stdout
     assert active_tree.exists() and active_tmp.exists()
     assert audit_lines()[-1]["mode"] == "all"
 

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 import boto3
 import pytest
-from metrics_seed import seed_history, week_of_history
+from metrics_seed import seed_history, week_of_history, week_with_unchanged
 from prometheus_client.openmetrics.parser import text_string_to_metric_families as parse_openmetrics
 from prometheus_client.parser import text_string_to_metric_families as parse_prometheus
 
@@ -39,6 +39,18 @@ def test_prometheus_text_parses_with_the_figures(tdev):
     assert found[("tdeveloper_metrics_window_seconds", frozenset())] == 7 * 86400
     stamp = found[("tdeveloper_metrics_last_success_timestamp_seconds", frozenset())]
     assert abs(stamp - datetime.now(UTC).timestamp()) < 3600
+
+
+@pytest.mark.usefixtures("utc")
+def test_unchanged_evolutions_lower_the_exported_success_ratio(tdev):
+    week_with_unchanged(tdev)
+    tdev.env["EVOLUTION_TARGET"] = "/no/such/target"
+    found = samples(tdev.run("export_metrics.py", "--format", "prometheus").stdout)
+    assert found[("tdeveloper_evolution_success_ratio", frozenset())] == 0.4
+    document = json.loads(tdev.run("export_metrics.py", "--format", "json").stdout)
+    rate = next(m for m in document["metrics"] if m["name"] == "success_rate")
+    assert (rate["value"], rate["metric"], rate["basis"]) == (40.0, "EvolutionSuccessRate",
+                                                              "2/5 evolutions succeeded, 2 unchanged")
 
 
 def test_openmetrics_and_json(tdev):

@@ -55,6 +55,16 @@ def test_analyze_a_succeeded_evolution_says_so(tdev, store):
     assert result.returncode == 0 and "No failure: the evolution succeeded." in result.stdout
 
 
+def test_analyze_an_unchanged_evolution_finds_no_failure(tdev, store):
+    evo = add_evolution(store, status="unchanged", focus="docs", files_changed=0)
+    result = tdev.run("analyze_failure.py", "--id", evo["id"])
+    assert result.returncode == 0, result.stderr
+    assert "No failure: the evolution ended unchanged" in result.stdout
+    assert "Failure:" not in result.stdout and "What to do next:" not in result.stdout
+    document = json.loads(tdev.run("analyze_failure.py", "--id", evo["id"], "--json").stdout)
+    assert (document["status"], document["failure"], document["next_steps"]) == ("unchanged", None, [])
+
+
 def test_trace_execution_prints_the_indented_tree(tdev, store):
     seeded = failed_evolution(store)
     result = tdev.run("trace_execution.py", "--trace-id", seeded["trace_id"])

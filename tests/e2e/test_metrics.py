@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from metrics_seed import evolution, seed_history, week_of_history
+from metrics_seed import evolution, seed_history, week_of_history, week_with_unchanged
 
 from lib.insight import metrics
 
@@ -58,6 +58,24 @@ def test_show_metrics_trend_table_without_a_terminal(tdev):
     assert "75.0%" in metric_line and "WARNING" in metric_line and ">85%" in metric_line and "<70%" in metric_line
     assert "TREND" in result.stdout and "DAILY" not in result.stdout  # the sparkline is for terminals only
     assert not set(metrics.SPARK) & set(result.stdout)
+
+
+@pytest.mark.usefixtures("utc")
+def test_unchanged_evolutions_count_in_the_success_rate_denominator_only(tdev):
+    week_with_unchanged(tdev)
+    result = tdev.run("show_metrics.py", "--json")
+    assert result.returncode == 0, result.stderr
+    rate = next(m for m in json.loads(result.stdout)["metrics"] if m["name"] == "success_rate")
+    assert (rate["value"], rate["status"]) == (40.0, "alert")
+    assert rate["basis"] == "2/5 evolutions succeeded, 2 unchanged"
+    trend = json.loads(tdev.run("show_metrics.py", "--trend", "--days", "7", "--json").stdout)
+    # the day with only an unchanged evolution is a day at 0%, not a day without data
+    assert [d["success_rate"] for d in trend["days"]] == [None, 100.0, 0.0, 0.0, 0.0, 100.0, None]
+    assert next(m for m in trend["metrics"] if m["name"] == "success_rate")["value"] == 40.0
+    check = tdev.run("check_metrics.py", "--metrics-only")
+    assert check.returncode == 2
+    line = next(line for line in check.stdout.splitlines() if line.startswith("success_rate"))
+    assert "CRITICAL" in line and "40.0%" in line and "2/5 evolutions succeeded, 2 unchanged" in line
 
 
 def test_show_metrics_window_without_history(tdev):

@@ -119,6 +119,7 @@ def test_update_patterns_mines_merges_and_reports(tdev):
     add_evolution(store, history, "failed", [timeout])
     add_evolution(store, history, "failed", [timeout])
     add_evolution(store, history, "succeeded", [])
+    add_evolution(store, history, "unchanged", [])  # same plan, but it changed nothing: no success to learn from
 
     first = tdev.run("update_patterns.py", "--source", "evolution_history/", "--json", env=env, cwd=tdev.base)
     assert first.returncode == 0, first.stderr

@@ -161,7 +161,7 @@ def test_monthly_report_markdown_and_charts(tdev, github, tmp_path):
                    "| PR Merge Rate | 90.0% | >90% | <75% | warning | 9/10 closed PRs merged |",
                    "- Total: $49.50 over 6 evolutions and 7 cycles ($7.07 per cycle)",
                    "busiest day: 2024-01-05 ($30.00)",
-                   "- Finished: 6 (4 succeeded, 1 failed, 0 stopped, 1 killed)",
+                   "- Finished: 6 (4 succeeded, 0 unchanged, 1 failed, 0 stopped, 1 killed)",
                    "- Opened: 12", "- Merged: 9", "- Closed without merging: 1",
                    "| evo-000003 | failed | /repo/packages/agents | gates-failed: cycle 1: docstring |",
                    "| plan | plan-agent | 3 |",
@@ -176,6 +176,74 @@ def test_monthly_report_markdown_and_charts(tdev, github, tmp_path):
         assert image.imread(path).shape[:2] == (height, 1000)
 
 
+MARCH = datetime(2024, 3, 1, tzinfo=UTC)
+A = {"docstring": 40.0, "complexity": 4.0, "maintainability": 60.0, "lint": 10, "security": 2}
+B = {"docstring": 70.0, "complexity": 2.5, "maintainability": 80.0, "lint": 1, "security": 0}
+
+
+def march(tdev):
+    """Six evolutions finished in March 2024: 2 succeeded, 3 unchanged, 1 failed (its refused change measured)."""
+    def day(n: int) -> datetime:
+        return MARCH + timedelta(days=n)
+
+    seed_history(tdev, [
+        evolution(1, day(1), "succeeded", 1, focus="docs", target="/repo/a", files_changed=3, metrics_before=A,
+                  metrics_after={**A, "docstring": 55.0}),
+        evolution(2, day(4), "unchanged", 1, focus="docs", target="/repo/a", metrics_before={**A, "docstring": 55.0}),
+        evolution(3, day(8), "succeeded", 1, target="/repo/a", metrics_before={**A, "docstring": 55.0},
+                  metrics_after={**A, "docstring": 60.0, "complexity": 3.5, "lint": 4}),
+        evolution(4, day(11), "failed", 1, target="/repo/a", metrics_before={**A, "docstring": 60.0},
+                  metrics_after={**A, "docstring": 20.0, "lint": 50}, error="tests failed: exit 1"),
+        evolution(5, day(2), "unchanged", 1, focus="maintainability", target="/repo/b", metrics_before=B),
+        evolution(6, day(19), "unchanged", 1, focus="maintainability", target="/repo/b", metrics_before=B),
+        evolution(7, MARCH - timedelta(days=3), "succeeded", 1, focus="docs", target="/repo/a",
+                  metrics_before={**A, "docstring": 10.0}, metrics_after=A),  # February
+    ])
+
+
+@pytest.mark.usefixtures("utc")
+def test_sla_counts_unchanged_evolutions_as_breaches_and_apart(tdev):
+    march(tdev)
+    document = json.loads(tdev.run("sla_report.py", "--month", "2024-03", "--json").stdout)
+    success = next(row for row in document["metrics"] if row["name"] == "success_rate")
+    # 2 of 6 succeeded: 33.33%; 4 breaches (3 of them unchanged) against a budget of 15% x 6 = 0.9
+    assert {key: success[key] for key in ("achieved", "met", "breach", "unchanged", "budget_total",
+                                          "budget_used")} == {"achieved": 33.33, "met": False, "breach": 4,
+                                                              "unchanged": 3, "budget_total": 0.9, "budget_used": 4}
+    table = tdev.run("sla_report.py", "--month", "2024-03")
+    line = next(line for line in table.stdout.splitlines() if line.startswith("Evolution Success Rate"))
+    assert "4 evolutions (3 unchanged)" in line
+
+
+@pytest.mark.usefixtures("utc")
+def test_monthly_report_counts_unchanged_and_shows_the_quality_change(tdev, tmp_path):
+    march(tdev)
+    output = tmp_path / "march.md"
+    result = tdev.run("generate_monthly_report.py", "--month", "2024-03", "--output", str(output), "--json")
+    assert result.returncode == 0, result.stderr
+    text = output.read_text()
+    for needle in ("| Evolution Success Rate | 33.3% | >85% | <70% | alert | 2/6 evolutions succeeded, 3 unchanged |",
+                   "- Finished: 6 (2 succeeded, 3 unchanged, 1 failed, 0 stopped, 0 killed)",
+                   "- Success rate: 33.3% (unchanged ones count as not succeeded)",
+                   "| Target | Finished | Succeeded | Unchanged | Failed | Cost |",
+                   "| /repo/a | 4 | 2 | 1 | 1 | $0.00 |", "| /repo/b | 2 | 0 | 2 | 0 | $0.00 |",
+                   "## Quality change",
+                   "| Target | Focus | Evolutions | Succeeded | Unchanged | Docstring | Complexity | Maintainability "
+                   "| Lint | Security |",
+                   # the first evolution's before (not February's), the last succeeded one's after (not the refused)
+                   "| /repo/a | docs, quality | 4 | 2 | 1 | 40% -> 60% | 4 -> 3.5 | — | 10 -> 4 | 2 -> 2 |",
+                   # maintainability was a focus here; nothing succeeded, so there is no after
+                   "| /repo/b | maintainability | 2 | 0 | 2 | 70% -> — | 2.5 -> — | 80 -> — | 1 -> — | 0 -> — |",
+                   "| Evolution Success Rate | >=85% | 33.3% | MISSED | 4 evolutions (3 unchanged) |"):
+        assert needle in text, needle
+    assert text.index("## Evolutions") < text.index("## Quality change") < text.index("## Pull requests")
+    quality = {row["target"]: row for row in json.loads(result.stdout)["quality"]}
+    assert (quality["/repo/a"]["first_evolution"], quality["/repo/a"]["last_succeeded"]) == ("evo-000001",
+                                                                                            "evo-000003")
+    assert quality["/repo/b"]["last_succeeded"] is None
+    assert quality["/repo/b"]["metrics"]["maintainability"] == {"before": 80.0, "after": None}
+
+
 @pytest.mark.usefixtures("utc")
 def test_monthly_report_default_month_and_place(tdev):
     result = tdev.run("generate_monthly_report.py", "--json")
@@ -186,4 +254,5 @@ def test_monthly_report_default_month_and_place(tdev):
     assert document["month"] == month
     assert document["report"] == str(tdev.history / "reports" / f"monthly-report-{month}.md")
     assert (tdev.history / "reports" / f"monthly-report-{month}-cost.png").exists()
-    assert "No evolution failed or was killed." in (tdev.history / "reports" / f"monthly-report-{month}.md").read_text()
+    text = (tdev.history / "reports" / f"monthly-report-{month}.md").read_text()
+    assert "No evolution failed or was killed." in text and "No evolution started this month." in text

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -32,7 +33,8 @@ def test_since_24h_lists_newest_first_with_the_table_columns(tdev, seeded):
     result = tdev.run("show_evolution_history.py", "--since", "24h")
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
-    assert lines[0].split() == ["ID", "TARGET", "FOCUS", "STATUS", "CYCLE/PHASE", "STARTED", "ELAPSED", "COST", "PR"]
+    assert lines[0].split() == ["ID", "TARGET", "FOCUS", "STATUS", "CYCLE/PHASE", "STARTED", "ELAPSED", "COST", "PR",
+                                "TESTS", "IMPACT"]
     body = lines[2:]
     assert [line.split()[0] for line in body] == [seeded["newest"]["id"], seeded["recent_failed"]["id"]]
     assert "#42" in body[0] and "$1.50" in body[0]
@@ -56,6 +58,50 @@ def test_json_is_an_array_of_plain_evolution_records(tdev, seeded):
     assert {"id", "target", "focus", "status", "pid", "host", "started_at", "heartbeat_at", "finished_at",
             "current_cycle", "current_phase", "cost_usd", "pr_number", "pr_url", "error"} <= document[0].keys()
     assert "progress" not in document[0]
+
+
+@pytest.fixture
+def outcomes(tdev):
+    """One evolution per outcome, with what the runner records: files_changed, tests and the metrics."""
+    store = open_store(create=True)
+    now = datetime.now(UTC)
+    before = {"docstring": 41.0, "lint": 12, "complexity": 3.5, "security": 0}
+    records = {
+        "docs": add_evolution(store, started=now - timedelta(minutes=50), focus="docs", files_changed=2,
+                              tests="passed", metrics_before=before, metrics_after={**before, "docstring": 57.0}),
+        "quality": add_evolution(store, started=now - timedelta(minutes=40), target="/srv/q", files_changed=1,
+                                 tests="not run", metrics_before=before, metrics_after={**before, "lint": 3}),
+        "unchanged": add_evolution(store, started=now - timedelta(minutes=30), target="/srv/u", status="unchanged",
+                                   focus="security", files_changed=0, metrics_before=before),
+        "refused": add_evolution(store, started=now - timedelta(minutes=20), target="/srv/r", status="failed",
+                                 files_changed=0, tests="failed", metrics_before=before,
+                                 metrics_after={**before, "lint": 0}, error="tests failed: exit 1"),
+    }
+    yield records
+    store.close()
+
+
+def test_impact_and_tests_columns_and_the_unchanged_tally(tdev, outcomes):
+    result = tdev.run("show_evolution_history.py", "--since", "2h")
+    assert result.returncode == 0, result.stderr
+    # the last two cells (TESTS, IMPACT) of each row; cells are at least two spaces apart
+    cells = {line.split()[0]: re.split(r"\s{2,}", line.strip())[-2:] for line in result.stdout.splitlines()[2:]}
+    assert cells[outcomes["docs"]["id"]] == ["passed", "2 files, docstring 41%->57%"]
+    assert cells[outcomes["quality"]["id"]] == ["not run", "1 file, lint 12->3"]  # docstring did not move
+    assert cells[outcomes["unchanged"]["id"]] == ["-", "no change"]
+    assert cells[outcomes["refused"]["id"]] == ["failed", "-"]  # a refused change had no impact
+    assert "4 evolutions: 1 failed, 1 unchanged, 2 succeeded" in result.stderr
+
+
+def test_json_keeps_the_store_fields_and_status_unchanged_filters(tdev, outcomes):
+    document = json.loads(tdev.run("show_evolution_history.py", "--since", "2h", "--json").stdout)
+    docs = next(r for r in document if r["id"] == outcomes["docs"]["id"])
+    assert (docs["files_changed"], docs["tests"]) == (2, "passed")
+    assert (docs["metrics_before"]["docstring"], docs["metrics_after"]["docstring"]) == (41.0, 57.0)
+    assert "impact" not in docs
+    only = json.loads(tdev.run("show_evolution_history.py", "--since", "2h", "--status", "unchanged", "--json").stdout)
+    assert [r["id"] for r in only] == [outcomes["unchanged"]["id"]]
+    assert only[0]["finished_at"] and only[0]["files_changed"] == 0
 
 
 def test_status_target_and_limit_filters(tdev, seeded):
@@ -110,5 +156,7 @@ def test_debug_shows_the_traceback_and_log_level_is_honoured(tdev):
 def test_tally_and_target_key(tmp_path, monkeypatch):
     assert history.tally([]) == "0 evolutions"
     assert history.tally([{"status": "failed"}]) == "1 evolution: 1 failed"
+    assert history.tally([{"status": "unchanged"}, {"status": "succeeded"}, {"status": "unchanged"}]) == \
+        "3 evolutions: 2 unchanged, 1 succeeded"
     monkeypatch.chdir(tmp_path)
     assert history.target_key("a/b") == str(tmp_path / "a" / "b") and history.target_key(None) is None

@@ -9,7 +9,7 @@ import socket
 from datetime import UTC, datetime, timedelta
 
 from lib import paths
-from lib.store import open_store
+from lib.store import FINAL, open_store
 
 PHASES = ("research", "plan", "implement", "evaluate")
 AGENTS = {"research": "research-agent", "plan": "planner-agent", "implement": "refactor-agent",
@@ -36,7 +36,7 @@ def add_evolution(store=None, *, started: datetime | None = None, status: str = 
     record = {"id": evolution_id(started), "target": target, "focus": "quality", "cycles": 1, "status": status,
               "host": socket.gethostname(), "started_at": stamp(started), "heartbeat_at": stamp(started),
               "current_cycle": 1, "cost_usd": 0.0, "dry_run": False}
-    if status in ("succeeded", "failed", "stopped", "killed"):
+    if status in FINAL:
         record["finished_at"] = stamp(started + timedelta(minutes=1))
     record.update(fields)
     return store.create_evolution(record)

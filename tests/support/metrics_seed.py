@@ -67,3 +67,19 @@ def week_of_history(tdev):
     tasks += [task(40, "evo-000009", day(9, 2), "plan", "failed", 5)]
     seed_history(tdev, evolutions, tasks)
     return today
+
+
+def week_with_unchanged(tdev):
+    """Five evolutions in the last seven days (the pinned clock: today at noon): 2 succeeded, 2 unchanged,
+    1 failed. The success rate is 2/5 = 40%, not 2/3 (unchanged left out) nor 4/5 (unchanged as success)."""
+    today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    tdev.pin_clock(today + timedelta(hours=12))
+    evolutions = [
+        evolution(1, today - timedelta(days=5, hours=-1), "succeeded", 1, cost=1),
+        evolution(2, today - timedelta(days=4, hours=-1), "unchanged", 1, cost=1),  # a day with only this one
+        evolution(3, today - timedelta(days=3, hours=-1), "failed", 1, cost=1),
+        evolution(4, today - timedelta(days=2, hours=-1), "unchanged", 1, cost=1),
+        evolution(5, today - timedelta(days=1, hours=-1), "succeeded", 1, cost=1),
+    ]
+    seed_history(tdev, evolutions)
+    return today

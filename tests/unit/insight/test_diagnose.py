@@ -85,6 +85,19 @@ def test_gates_failed_without_a_failed_task_points_at_the_gate(store):
     assert any("adjust_gates.py" in step for step in report["next_steps"])
 
 
+def test_an_unchanged_evolution_is_no_failure_and_no_similar_one(store):
+    """Only failed, stopped and killed evolutions are diagnosed; unchanged ones are final without a failure."""
+    gate = add_evolution(store, status="failed", error="gates-failed: cycle 1: docstring 40.0 vs min 80")
+    unchanged = add_evolution(store, status="unchanged", target="/srv/other", error=None)
+    cut_short = {"id": "task-1", "status": "running", "phase": "implement"}
+    assert diagnose.failing_task(unchanged, [cut_short]) is None
+    assert diagnose.failing_task({**unchanged, "status": "killed"}, [cut_short]) == cut_short
+    report = diagnose.analyze(store, unchanged["id"])
+    assert report["failure"] is None and report["similar_failures"] is None
+    similar = diagnose.similar_failures(store, diagnose.failure_of(gate, None), "evo-none")
+    assert similar["looked_at"] == 1 and similar["recent"][0]["evolution_id"] == gate["id"]
+
+
 def test_span_tree_links_children_and_keeps_orphans():
     spans = [
         {"span_id": "a", "parent_id": None, "name": "root", "start": "2024-01-01T00:00:00.000+00:00",

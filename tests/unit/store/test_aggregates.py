@@ -19,7 +19,7 @@ WINDOWS = [(iso(DAY + timedelta(days=n)), iso(DAY + timedelta(days=n + 1))) for 
 
 @pytest.fixture
 def store():
-    """Day 0: 3 evolutions (2 succeeded); day 1: 1 killed; day 2: nothing. Tasks on days 0 and 1."""
+    """Day 0: 4 evolutions (2 succeeded, 1 unchanged); day 1: 1 killed; day 2: nothing. Tasks on days 0 and 1."""
     memory = SQLiteStore.in_memory()
     evolutions = [
         evolution(1, DAY + timedelta(hours=1), "succeeded", 2, cycles=1, cost=4.0, target="/a"),
@@ -28,6 +28,7 @@ def store():
         evolution(4, DAY + timedelta(days=1, hours=1), "killed", 0.5, cycles=3, cost=0.5, target="/b",
                   current_cycle=0),
         {**evolution(5, DAY + timedelta(hours=4), "running", 1, target="/c"), "finished_at": None},
+        evolution(6, DAY + timedelta(hours=5), "unchanged", 1, cycles=2, cost=2.0, target="/c"),
     ]
     durations = [10, 20, 30, 40, 50, 60, 70, 80, 90, 100]
     tasks = [task(n, "evo-000001", DAY + timedelta(minutes=n), "plan", "failed" if n % 4 == 0 else "succeeded",
@@ -41,8 +42,9 @@ def store():
 
 def test_evolution_stats_per_window_by_hand(store):
     day0, day1, day2 = store.evolution_stats(WINDOWS)
-    assert day0 == {"window": 0, "finished": 3, "succeeded": 2, "unchanged": 0, "failed": 1, "stopped": 0, "killed": 0,
-                    "cycles": 4, "seconds": int(12.5 * 3600), "cost_usd": 35.0, "over_seconds": 0,
+    # the unchanged evolution is final: it counts as finished, with its cycles, time and cost
+    assert day0 == {"window": 0, "finished": 4, "succeeded": 2, "unchanged": 1, "failed": 1, "stopped": 0,
+                    "killed": 0, "cycles": 6, "seconds": int(13.5 * 3600), "cost_usd": 37.0, "over_seconds": 0,
                     "excess_seconds": 0, "over_cost": 0}
     # a killed evolution that never started a cycle still counts one cycle
     assert (day1["finished"], day1["killed"], day1["cycles"], day1["seconds"]) == (1, 1, 1, 1800)
@@ -54,7 +56,11 @@ def test_evolution_stats_limits_and_groups(store):
     # evo 2: 9 h over 2 cycles = 4.5 h a cycle (> 4 h, 1 h past 8 h); $15 a cycle (> $10)
     assert (day0["over_seconds"], day0["excess_seconds"], day0["over_cost"]) == (1, 3600, 1)
     by_target = store.evolution_stats(WINDOWS, group_by="target")
-    assert [(r["window"], r["target"], r["finished"]) for r in by_target] == [(0, "/a", 2), (0, "/b", 1), (1, "/b", 1)]
+    assert [(r["window"], r["target"], r["finished"]) for r in by_target] == \
+        [(0, "/a", 2), (0, "/b", 1), (0, "/c", 1), (1, "/b", 1)]
+    by_status = store.evolution_stats(WINDOWS[:1], group_by="status")
+    assert [(r["status"], r["finished"], r[r["status"]]) for r in by_status] == \
+        [("failed", 1, 1), ("succeeded", 2, 2), ("unchanged", 1, 1)]
 
 
 def test_task_stats_and_nearest_rank_percentiles(store):
@@ -142,6 +148,8 @@ def test_dynamodb_store_inherits_the_same_figures(store, aws, monkeypatch):
     assert dynamo.evolution_stats(WINDOWS, cycle_seconds_limit=3600, cycle_cost_limit=2) == \
         store.evolution_stats(WINDOWS, cycle_seconds_limit=3600, cycle_cost_limit=2)
     assert dynamo.evolution_stats(WINDOWS, group_by="target") == store.evolution_stats(WINDOWS, group_by="target")
+    assert dynamo.evolution_stats(WINDOWS, group_by="status") == store.evolution_stats(WINDOWS, group_by="status")
+    assert dynamo.evolution_stats(WINDOWS)[0]["unchanged"] == 1
     assert dynamo.task_stats(WINDOWS, group_by=("phase", "agent"), percentiles=(50, 95)) == \
         store.task_stats(WINDOWS, group_by=("phase", "agent"), percentiles=(50, 95))
     assert dynamo.longest_evolutions(WINDOWS[0][0], WINDOWS[-1][1]) == \

@@ -8,6 +8,7 @@ import pytest
 from aws_helpers import fresh_clients  # noqa: F401
 
 from lib.errors import Conflict, NotFound
+from lib.store import ACTIVE, FINAL
 
 
 @pytest.fixture(params=["sqlite", "dynamodb"])
@@ -64,6 +65,19 @@ def test_one_active_evolution_per_target(store):
     assert store.update_evolution("evo-1", {"status": "succeeded", "finished_at": "2024-01-15T11:00:00+00:00"})
     store.create_evolution(evolution("evo-2"))  # the target is free again
     assert {e["id"] for e in store.active_evolutions()} == {"evo-2", "evo-3"}
+
+
+def test_unchanged_is_final_on_every_backend(store):
+    """An evolution that changed nothing is over: its target is free and it lists with the final ones."""
+    store.create_evolution(evolution("evo-1", status="running"))
+    assert store.update_evolution("evo-1", {"status": "unchanged", "finished_at": "2024-01-15T11:00:00+00:00",
+                                            "files_changed": 0}, expect_status=ACTIVE)
+    assert not store.update_evolution("evo-1", {"status": "stopping"}, expect_status=ACTIVE)
+    store.create_evolution(evolution("evo-2"))  # the target is free again
+    assert [e["id"] for e in store.active_evolutions()] == ["evo-2"]
+    assert [e["id"] for e in store.list_evolutions(statuses=FINAL)] == ["evo-1"]
+    assert [e["id"] for e in store.list_evolutions(statuses=("unchanged",))] == ["evo-1"]
+    assert store.get_evolution("evo-1")["files_changed"] == 0
 
 
 def test_conditional_status_change(store):

@@ -1,0 +1,43 @@
+"""lib/insight/history.py: the IMPACT text of an evolution, per focus and per outcome."""
+
+from __future__ import annotations
+
+import pytest
+
+from lib.insight import history
+from lib.quality.measure import FOCUS_METRICS, FOCUS_SCORES
+
+BEFORE = {"docstring": 41.18, "complexity": 3.5, "maintainability": 61.2, "lint": 12, "security": 2}
+
+
+def succeeded(focus: str, files: int | None = 2, **after) -> dict:
+    return {"status": "succeeded", "focus": focus, "files_changed": files, "metrics_before": BEFORE,
+            "metrics_after": {**BEFORE, **after}}
+
+
+@pytest.mark.parametrize(("record", "expected"), [
+    (succeeded("docs", docstring=57.0), "2 files, docstring 41.18%->57%"),
+    (succeeded("complexity", files=1, complexity=3.25), "1 file, complexity 3.5->3.25"),
+    (succeeded("maintainability", maintainability=64.0), "2 files, maintainability 61.2->64"),
+    (succeeded("security", security=0, lint=0), "2 files, security 2->0"),  # lint is not the focus
+    (succeeded("lint", lint=3), "2 files, lint 12->3"),
+    (succeeded("quality", lint=3, docstring=50.0), "2 files, lint 12->3, docstring 41.18%->50%"),
+    (succeeded("quality"), "2 files"),  # nothing the focus measures moved
+    (succeeded("docs", files=None), "-"),
+    ({"status": "succeeded", "focus": "docs", "files_changed": 2}, "2 files"),  # a record without metrics
+    ({"status": "succeeded", "focus": "docs", "metrics_before": BEFORE, "metrics_after": None}, "-"),
+    ({"status": "unchanged", "focus": "docs", "files_changed": 0, "metrics_before": BEFORE}, "no change"),
+    # a failed evolution's metrics_after measured a refused change; files_changed counts kept cycles only
+    ({**succeeded("docs", docstring=90.0), "status": "failed", "files_changed": 0}, "-"),
+    ({**succeeded("docs", docstring=90.0), "status": "stopped"}, "2 files"),
+    ({"status": "running", "focus": "docs", "metrics_before": BEFORE}, "-"),
+])
+def test_impact(record, expected):
+    assert history.impact(record) == expected
+
+
+def test_every_focus_names_the_metrics_it_moves():
+    assert set(FOCUS_METRICS) == set(FOCUS_SCORES)
+    assert history.metric_text("docstring", 41.5) == "41.5%"
+    assert history.metric_text("lint", 3) == "3"
+    assert history.metric_text("lint", None) == "—"
