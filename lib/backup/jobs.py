@@ -74,7 +74,7 @@ def _offsite_result(offsite: repository.Offsite, dry_run: bool) -> dict:
     if not offsite.wanted:
         return {"status": "disabled", "note": f"no off-site copy ({offsite.reason})"}
     if not offsite.ready:
-        return {"status": "skipped", "error": f"the off-site copy was not made: {offsite.reason}",
+        return {"status": "skipped", "error": f"the off-site copy cannot be made: {offsite.reason}",
                 "hint": "fix the credentials, or say no off-site copy is wanted: --no-s3, or settings "
                         "aws.backup_bucket: null"}
     return {"status": "would upload" if dry_run else "pending", "url": offsite.reason}

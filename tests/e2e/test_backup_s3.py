@@ -130,7 +130,7 @@ def test_an_off_site_copy_that_cannot_be_made_fails_the_backup_and_keeps_the_loc
     result = json.loads(ok(done, 1))
     (local,) = archives(tdev.backup_dir)
     assert result["s3"]["status"] == "skipped" and result["archive"] == str(local)
-    assert done.stderr.startswith("error: the off-site copy was not made: no AWS credentials found for "
+    assert done.stderr.startswith("error: the off-site copy cannot be made: no AWS credentials found for "
                                   "s3://t-developer-backups/") and len(done.stderr.strip().splitlines()) == 1
     assert f"the local archive is kept: {local}" in done.stderr and "aws.backup_bucket: null" in done.stderr
     audit = json.loads((tdev.history / "audit.log").read_text().splitlines()[-1])
