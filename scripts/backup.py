@@ -1,9 +1,12 @@
 """Back up the evolution history: --daily (store, the day's logs, config) or --full (everything).
 
-Archives go to the local backup folder (/backups/t-developer/, TDEV_BACKUP_DIR) and, when
-AWS credentials are configured, to s3://t-developer-backups/ (TDEV_BACKUP_BUCKET) with a
-SHA-256 checksum. Old backups are pruned (settings retention.keep_daily / keep_weekly);
---dry-run shows what would be written and pruned.
+Archives go to the local backup folder (/backups/t-developer/, TDEV_BACKUP_DIR) and to the
+off-site bucket (settings aws.backup_bucket, TDEV_BACKUP_BUCKET) with a SHA-256 checksum. When
+that copy cannot be made (no credentials, an AWS error) the run exits 1 and keeps the local
+archive; `aws.backup_bucket: null` says no off-site copy is wanted, --no-s3 for one run. A
+history whose store is lost is not archived (exit 1; restore it first). Old backups are pruned
+(retention.keep_daily / keep_weekly), never the newest holding the store nor below
+retention.keep_min of those; --dry-run shows what would be written and pruned.
 
 \b
 Example (runbook, Disaster Recovery > Backup Procedures):
@@ -22,7 +25,7 @@ from lib.ops import backups
 @click.command(help=__doc__)
 @click.option("--daily", "kind", flag_value="daily", help="The store, the logs changed since yesterday, config/.")
 @click.option("--full", "kind", flag_value="full", help="Everything: artifacts, config, MCP config, audit log.")
-@click.option("--no-s3", is_flag=True, help="Keep the backup local only.")
+@click.option("--no-s3", is_flag=True, help="Keep this backup local only (no off-site copy, exit 0).")
 @cli.dry_run_option
 @cli.json_option
 def main(kind: str | None, no_s3: bool, dry_run: bool, as_json: bool) -> int:

@@ -1,7 +1,8 @@
 """Back up one day of evolution history: that day's evolutions and tasks, their logs and artifacts.
 
-The archive lands in <backup dir>/history/<day>/ and, when AWS credentials are
-configured, in s3://t-developer-backups/history/<day>/.
+The archive lands in <backup dir>/history/<day>/ and in the off-site bucket (settings
+aws.backup_bucket, TDEV_BACKUP_BUCKET) at history/<day>/; a copy that cannot be made exits 1
+with the local archive kept (--no-s3, or `aws.backup_bucket: null`, when none is wanted).
 
 \b
 Example (runbook, Evening Checklist):

@@ -1,8 +1,11 @@
-"""Disaster-recovery drill: back up, lose the data, restore, verify, in a scratch folder.
+"""Disaster-recovery drill: restore the newest stored backup into a scratch folder and verify it.
 
-Live data is only read. Reports the RPO (age of the newest real daily or full backup)
-and the RTO (measured restore time); exits 1 when any step fails or the newest backup
-is older than --max-rpo.
+Takes the newest daily or full backup in the local backup folder and, when an off-site
+copy is configured (settings aws.backup_bucket, TDEV_BACKUP_BUCKET), the newest in S3;
+restores each into a scratch installation (every SHA-256 checked) and verifies the
+files, the store's row counts and the config there. Live data is only read. Reports the
+RPO (age of the backup restored) and the RTO (measured restore time), the worst of the
+places; exits 1 when there is no backup, one is older than --max-rpo, or a step fails.
 
 \b
 Example (runbook, Appendix > Useful Commands):
@@ -20,7 +23,7 @@ from lib.backup import drill
 
 @click.command(help=__doc__)
 @click.option("--simulate", is_flag=True, help="Run the drill in a scratch folder (the only mode).")
-@click.option("--max-rpo", default="26h", show_default=True, help="Oldest acceptable newest backup (24h, 2d, ...).")
+@click.option("--max-rpo", default="26h", show_default=True, help="Oldest acceptable backup, per place (24h, 2d).")
 @click.option("--scratch", type=click.Path(file_okay=False, path_type=Path), help="Where to make the scratch folder.")
 @click.option("--keep", is_flag=True, help="Keep the scratch folder for inspection.")
 @cli.json_option

@@ -2,8 +2,10 @@
 
 Without --confirm it prints the plan and changes nothing. With it: refuses while an
 evolution is active, verifies every checksum into a staging folder beside each target,
-moves the current data aside (kept, and named in the output) and swaps the restored
-data in with renames; evolution_history/restore.json records what was restored.
+moves the current data aside (kept, and named in the output; gc.py removes it after settings
+retention.pre_restore_days) and swaps the restored data in with renames;
+evolution_history/restore.json records what was restored. The live audit.log is never
+replaced by the backup's copy: the restore is appended to it.
 
 \b
 Example (runbook, Disaster Recovery > Recovery Procedures):

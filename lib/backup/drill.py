@@ -1,13 +1,18 @@
-"""The disaster-recovery drill (dr_test.py --simulate), played in a scratch folder.
+"""The disaster-recovery drill (dr_test.py --simulate): restore the stored backups into a scratch folder.
 
-1. rpo      the newest real daily or full backup (local, and S3 when configured): its age is the RPO
-2. backup   a full backup of the live data into the scratch folder (reads live data, writes none)
-3. lose     the scratch installation starts empty, as a new machine after the loss
-4. restore  restore.py's code path with every location pointed at the scratch folder; timed: RTO
-5. verify   verify_restore.py's checks on the restored scratch data
+For each place backups are kept (the local backup folder, and the S3 bucket when an off-site
+copy is configured):
+1. pick     the newest daily or full backup there, as `restore.py --date today` picks it (a daily
+            one over the full one before it); its age is that copy's RPO, past --max-rpo a failure
+2. restore  restore.py's code path with every location pointed at a scratch installation (an S3
+            copy is downloaded into the scratch folder); every member's SHA-256 is checked; timed:
+            the RTO, download included
+3. verify   verify_restore.py's checks on the scratch installation: each restored file's size and
+            SHA-256, the store's integrity check and row counts, every config file
 
-Live data is only ever read: every write goes under the scratch folder, which is removed
-afterwards unless asked to keep it.
+The report's RPO and RTO are the worst of the places: what losing the machine would cost. Live
+data and the backup folder are only read; every write goes under the scratch folder, which is
+removed afterwards unless asked to keep it.
 """
 
 from __future__ import annotations
@@ -17,11 +22,11 @@ import os
 import shutil
 import tempfile
 import time
-from datetime import timedelta
+from datetime import date, timedelta
 from pathlib import Path
 
 from lib import humanize, timeparse
-from lib.backup import jobs, repository, restore, verify
+from lib.backup import repository, restore, verify
 from lib.checks import worst
 from lib.errors import ToolError
 
@@ -41,86 +46,85 @@ def scoped_env(**values: str):
                 os.environ[key] = value
 
 
-def scratch_env(scratch: Path) -> dict:
+def scratch_env(scratch: Path, backups: Path) -> dict:
+    """A scratch installation that finds (or downloads) its archives in backups."""
     return {"TDEV_HISTORY_DIR": str(scratch / "evolution_history"), "TDEV_CONFIG_DIR": str(scratch / "config"),
-            "TDEV_LOG_DIR": str(scratch / "logs"), "TDEV_BACKUP_DIR": str(scratch / "backups"),
+            "TDEV_LOG_DIR": str(scratch / "logs"), "TDEV_BACKUP_DIR": str(backups),
             "TDEV_MCP_CONFIG": str(scratch / "mcp" / "claude.mcp.json"), "TDEV_STATE_BACKEND": "sqlite"}
 
 
-def _rpo(max_age: timedelta) -> dict:
-    usable, reason = repository.s3_status(True)
-    note = "" if usable else f" (S3 not searched: {reason})"
-    try:
-        newest = repository.newest(repository.list_all(s3=usable), ("daily", "full"))
-    except ToolError as failure:
-        newest, note = repository.newest(repository.list_local(), ("daily", "full")), f" (S3: {failure})"
-    if newest is None:
-        return {"status": "failed", "detail": f"no daily or full backup yet{note}", "rpo_s": None}
-    age = timeparse.utcnow() - newest.created
-    status = "ok" if age <= max_age else "failed"
-    return {"status": status, "rpo_s": int(age.total_seconds()),
-            "detail": f"newest backup {newest.key} is {humanize.hours(age.total_seconds())} old "
-                      f"(limit {humanize.hours(max_age.total_seconds())}){note}"}
+def _row(name: str, status: str, detail: str, seconds: float | None = None, **extra) -> dict:
+    return {"name": name, "status": status, "seconds": seconds, "detail": detail, **extra}
 
 
-def _step(steps: list, name: str, action) -> dict | None:
-    """Run one step, timing it; a failure is recorded and later steps are skipped."""
-    if any(step["status"] == "failed" for step in steps if step["name"] != "rpo"):
-        steps.append({"name": name, "status": "skipped", "seconds": None, "detail": "an earlier step failed"})
-        return None
+def _pick(where: str, place: str, backups: list, today: date, max_age: timedelta) -> tuple[list, dict]:
+    """The chain restore.py would apply today, and the row that reports its age against the limit."""
+    chain = repository.chain_for(backups, today)
+    if not chain:
+        return [], _row(f"{where} pick", "failed", f"no daily or full backup in {place}", rpo_s=None)
+    age = timeparse.utcnow() - chain[-1].created
+    over = f" over {chain[0].key}" if len(chain) > 1 else ""
+    return chain, _row(f"{where} pick", "ok" if age <= max_age else "failed",
+                       f"{chain[-1].key}{over} is {humanize.hours(age.total_seconds())} old "
+                       f"(limit {humanize.hours(max_age.total_seconds())})", rpo_s=int(age.total_seconds()))
+
+
+def _restore_and_verify(where: str, chain: list, today: date, env: dict) -> list[dict]:
+    """Restore the chain into the scratch installation, then verify it there."""
     started = time.monotonic()
     try:
-        outcome = action()
-        status, detail = outcome.pop("status", "ok"), outcome.pop("detail", "")
+        with scoped_env(**env):
+            done = restore.apply(chain, where, today)
     except ToolError as failure:
-        outcome, status, detail = {}, "failed", str(failure)
-    steps.append({"name": name, "status": status, "seconds": round(time.monotonic() - started, 2),
-                  "detail": detail, **outcome})
-    return outcome if status != "failed" else None
+        return [_row(f"{where} restore", "failed", str(failure), round(time.monotonic() - started, 2)),
+                _row(f"{where} verify", "skipped", "nothing was restored")]
+    restored = _row(f"{where} restore", "ok", f"{done['files']} files checked against their SHA-256 and restored",
+                    round(time.monotonic() - started, 2))
+    started = time.monotonic()
+    with scoped_env(**env):
+        results, _ = verify.run(None)
+    status = "ok" if worst(results) == "ok" else "failed"
+    return [restored, _row(f"{where} verify", status, "; ".join(f"{r.name} {r.status}: {r.summary}" for r in results),
+                           round(time.monotonic() - started, 2))]
+
+
+def _location(where: str, place: str, backups: list, today: date, max_age: timedelta, env: dict) -> list[dict]:
+    chain, picked = _pick(where, place, backups, today, max_age)
+    if not chain:
+        return [picked]
+    return [picked, *_restore_and_verify(where, chain, today, env)]
+
+
+def _offsite_rows(offsite: repository.Offsite, today: date, max_age: timedelta, scratch: Path) -> list[dict]:
+    if not offsite.wanted:
+        return [_row("s3 pick", "skipped", f"no off-site copy configured ({offsite.reason})")]
+    if not offsite.ready:
+        return [_row("s3 pick", "failed", f"the off-site copies cannot be reached: {offsite.reason}", rpo_s=None)]
+    try:
+        backups = repository.list_s3(offsite.bucket)
+    except ToolError as failure:
+        return [_row("s3 pick", "failed", str(failure), rpo_s=None)]
+    env = {**scratch_env(scratch / "s3", scratch / "s3-downloads"), "TDEV_BACKUP_BUCKET": offsite.bucket}
+    return _location("s3", f"s3://{offsite.bucket}/", backups, today, max_age, env)
 
 
 def simulate(max_rpo: timedelta, scratch_parent: Path | None = None, keep: bool = False) -> dict:
     """Run the drill; returns {status, rpo_s, rto_s, steps, scratch}."""
-    steps: list[dict] = []
-    rpo = _rpo(max_rpo)
-    steps.append({"name": "rpo", "seconds": 0.0, **rpo})
+    today = timeparse.utcnow().astimezone().date()
+    offsite = repository.offsite(True)
+    folder = repository.local_dir()
     if scratch_parent:
         scratch_parent.mkdir(parents=True, exist_ok=True)
     scratch = Path(tempfile.mkdtemp(prefix="tdev-dr-drill-", dir=scratch_parent))
-    env = scratch_env(scratch)
-    today = timeparse.utcnow().astimezone().date()
     try:
-        def backup() -> dict:
-            made = jobs.create("full", s3=False, prune=False, folder=Path(env["TDEV_BACKUP_DIR"]))
-            return {"detail": f"{made['files']} files, {humanize.size(made['bytes_in'])} of live data into "
-                              f"{made['key']}"}
-
-        def lose() -> dict:
-            gone = [env[key] for key in ("TDEV_HISTORY_DIR", "TDEV_CONFIG_DIR", "TDEV_LOG_DIR")]
-            if any(os.path.exists(path) for path in gone):
-                return {"status": "failed", "detail": "the scratch installation is not empty"}
-            return {"detail": "history, config, logs and MCP config gone (scratch installation is empty)"}
-
-        def recover() -> dict:
-            with scoped_env(**env):
-                done = restore.run(today, "local", "full")
-            return {"detail": f"{done['files']} files verified and restored"}
-
-        def check() -> dict:
-            with scoped_env(**env):
-                results, _ = verify.run(None)
-            status = worst(results)
-            return {"status": "ok" if status == "ok" else "failed",
-                    "detail": "; ".join(f"{r.name} {r.status}: {r.summary}" for r in results)}
-
-        _step(steps, "backup", backup)
-        _step(steps, "lose", lose)
-        _step(steps, "restore", recover)
-        _step(steps, "verify", check)
+        steps = _location("local", str(folder), repository.list_local(folder), today, max_rpo,
+                          scratch_env(scratch / "local", folder))
+        steps += _offsite_rows(offsite, today, max_rpo, scratch)
     finally:
         if not keep:
             shutil.rmtree(scratch, ignore_errors=True)
-    restored = next(step for step in steps if step["name"] == "restore")
-    return {"status": "failed" if any(s["status"] != "ok" for s in steps) else "passed",
-            "rpo_s": rpo["rpo_s"], "rto_s": restored["seconds"] if restored["status"] == "ok" else None,
+    ages = [step["rpo_s"] for step in steps if step.get("rpo_s") is not None]
+    times = [step["seconds"] for step in steps if step["name"].endswith("restore") and step["status"] == "ok"]
+    return {"status": "failed" if any(s["status"] == "failed" for s in steps) else "passed",
+            "rpo_s": max(ages) if ages else None, "rto_s": max(times) if times else None,
             "steps": steps, "scratch": str(scratch) if keep else None}

@@ -49,27 +49,62 @@ def _preview(kind: str, day: date, key: str) -> dict:
             "counts": counts}, "evolutions": evolutions, "warnings": selection.warnings}
 
 
+class StoreMissing(ToolError):
+    """The store is gone while the history shows there was one: a backup now would hold no store."""
+
+
+def lost_store() -> str | None:
+    """What shows the store is lost (it is missing while the history shows it existed), or None."""
+    evidence = sources.history_evidence()
+    if not evidence or sources.store_exists():
+        return None
+    return f"the {backend_name()} state store is missing while the history shows it existed ({', '.join(evidence)})"
+
+
+def refuse_missing_store() -> None:
+    """Refuse to archive a history whose store is lost: such a backup would later pass for a good one."""
+    lost = lost_store()
+    if lost:
+        raise StoreMissing(f"{lost}; a backup now would hold no store",
+                           f"restore it first: {repository.restore_command()}")
+
+
+def _offsite_result(offsite: repository.Offsite, dry_run: bool) -> dict:
+    """The s3 part of the result before any upload: disabled (not wanted), skipped (wanted: a failure)."""
+    if not offsite.wanted:
+        return {"status": "disabled", "note": f"no off-site copy ({offsite.reason})"}
+    if not offsite.ready:
+        return {"status": "skipped", "error": f"the off-site copy cannot be made: {offsite.reason}",
+                "hint": "fix the credentials, or say no off-site copy is wanted: --no-s3, or settings "
+                        "aws.backup_bucket: null"}
+    return {"status": "would upload" if dry_run else "pending", "url": offsite.reason}
+
+
 def create(kind: str, day: date | None = None, s3: bool = True, dry_run: bool = False, prune: bool = True,
            folder: Path | None = None, progress: Progress | None = None) -> dict:
     """Make one backup of a kind (daily, full, history) into folder (default: the backup folder)."""
+    refuse_missing_store()
     created = timeparse.utcnow()
     day = day or created.astimezone().date()
     key = repository.key_for(kind, day, created)
-    upload, reason = repository.s3_status(s3)
-    s3_note = "S3 copy skipped (--no-s3)" if not s3 else f"S3 copy skipped: {reason}; --no-s3 silences this"
+    offsite = repository.offsite(s3)
     if dry_run:
         result = _preview(kind, day, key)
     else:
         result = _write(kind, day, created, key, folder or repository.local_dir(), progress)
-    result["s3"] = {"status": "skipped", "note": s3_note}
-    if upload and not dry_run:
+    result["s3"] = _offsite_result(offsite, dry_run)
+    if result["s3"]["status"] == "pending":
         try:
             result["s3"] = {"status": "uploaded", **repository.upload(Path(result["archive"]), key)}
         except ToolError as failure:
-            result["s3"] = {"status": "failed", "error": str(failure)}
+            result["s3"] = {"status": "failed", "error": f"the off-site copy failed: {failure}"}
     if prune:
-        result["retention"] = apply_retention(dry_run, upload and result["s3"]["status"] != "failed",
-                                              planned=repository.parse_key(key) if dry_run else None)
+        planned = None
+        if dry_run:
+            planned = repository.parse_key(key)
+            planned.rows = repository.history_rows(result["store"]["counts"])
+        result["retention"] = apply_retention(dry_run, offsite.ready and result["s3"]["status"] != "failed",
+                                              planned=planned)
     return result
 
 
@@ -106,17 +141,18 @@ def apply_retention(dry_run: bool, s3: bool, planned: repository.Backup | None =
     A dry run counts the backup it would have made (planned), so the preview matches the real run.
     """
     keep = config.settings()["retention"]
-    keep_daily, keep_weekly = keep["keep_daily"], keep["keep_weekly"]
+    rules = keep["keep_daily"], keep["keep_weekly"], keep["keep_min"]
     extra = [planned] if planned else []
-    local = repository.retention_plan(repository.list_local() + extra, keep_daily, keep_weekly)
-    remote = repository.retention_plan(repository.list_s3() + extra, keep_daily, keep_weekly) if s3 else []
+    local, kept_local = repository.retention_plan(repository.list_local() + extra, *rules)
+    remote, kept_remote = repository.retention_plan(repository.list_s3() + extra, *rules) if s3 else ([], [])
     if not dry_run:
         repository.delete_local(local)
         if remote:
             repository.delete_s3(remote)
     verb = "would delete" if dry_run else "deleted"
-    return {"keep_daily": keep_daily, "keep_weekly": keep_weekly, "action": verb,
-            "local": [b.key for b in local], "s3": [b.key for b in remote]}
+    return {"keep_daily": rules[0], "keep_weekly": rules[1], "keep_min": rules[2], "action": verb,
+            "local": [b.key for b in local], "s3": [b.key for b in remote],
+            "kept_for_store": [b.key for b in kept_local] + [f"s3:{b.key}" for b in kept_remote]}
 
 
 DESCRIBE_COLUMNS = [("what", "WHAT"), ("value", "VALUE")]
@@ -137,12 +173,15 @@ def describe(result: dict) -> list[dict]:
     rows.append({"what": "store", "value": f"{result['store']['backend']}: "
                  + (", ".join(f"{n} {k}" for k, n in counts.items()) or "empty")})
     s3 = result["s3"]
-    rows.append({"what": "s3", "value": s3.get("url") or s3.get("error") or s3.get("note")})
+    rows.append({"what": "s3", "value": f"{s3['status']}: {s3.get('url') or s3.get('error') or s3.get('note')}"})
     retention = result.get("retention")
     if retention:
         doomed = retention["local"] + [f"s3:{key}" for key in retention["s3"]]
         rows.append({"what": "retention", "value": f"{retention['action']} {len(doomed)}: {', '.join(doomed)}"
                      if doomed else f"nothing to delete (keep {retention['keep_daily']} daily, "
                      f"{retention['keep_weekly']} weekly)"})
+        if retention["kept_for_store"]:
+            rows.append({"what": "kept", "value": f"{', '.join(retention['kept_for_store'])}: their store holds "
+                         f"history (the newest such backup, and at least {retention['keep_min']}, are always kept)"})
     rows.extend({"what": "warning", "value": warning} for warning in result.get("warnings", []))
     return rows

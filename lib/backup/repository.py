@@ -17,11 +17,12 @@ from pathlib import Path
 from lib import paths, timeparse
 from lib.adapters import aws
 from lib.backup import KINDS, archive
-from lib.errors import NotFound
+from lib.errors import NotFound, ToolError
 
 _KEY = re.compile(r"^(daily|full|history)/(\d{4}-\d{2}-\d{2})/tdev-(daily|full|history)-(\d{8}T\d{6}Z)\.tar\.zst$")
 STAMP = "%Y%m%dT%H%M%SZ"
 SIDECAR_SUFFIX = ".manifest.json"
+RESTORABLE = ("daily", "full")  # the kinds restore.py --kind auto applies: they carry the whole store
 
 
 @dataclass
@@ -33,6 +34,7 @@ class Backup:
     path: Path | None = None  # the local copy, when there is one
     in_s3: bool = False
     size: int | None = None
+    rows: int | None = None  # rows of history in the store it holds, once read from its manifest
 
     @property
     def sidecar_key(self) -> str:
@@ -72,15 +74,34 @@ def list_local(directory: Path | None = None) -> list[Backup]:
     return sorted(found, key=lambda b: b.created)
 
 
-def s3_status(enabled: bool = True) -> tuple[bool, str]:
-    """Whether S3 is used, and why not: --no-s3, or no credentials in the standard chain."""
-    if not enabled:
-        return False, "--no-s3"
-    import boto3
+@dataclass(frozen=True)
+class Offsite:
+    """Whether backups get their off-site copy: ready, off (not wanted) or unavailable (wanted, cannot be)."""
 
-    if boto3.session.Session().get_credentials() is None:
-        return False, "no AWS credentials found (set AWS_PROFILE, or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY)"
-    return True, f"s3://{paths.backup_bucket()}/"
+    state: str
+    bucket: str | None
+    reason: str
+
+    @property
+    def ready(self) -> bool:
+        return self.state == "ready"
+
+    @property
+    def wanted(self) -> bool:
+        return self.state != "off"
+
+
+def offsite(enabled: bool = True) -> Offsite:
+    """The off-site copy's state: off with --no-s3 or `aws.backup_bucket: null`, unavailable without credentials."""
+    if not enabled:
+        return Offsite("off", None, "--no-s3")
+    bucket = paths.offsite_bucket()
+    if bucket is None:
+        return Offsite("off", None, "settings aws.backup_bucket is null")
+    if not aws.credentials_available():
+        return Offsite("unavailable", bucket, f"no AWS credentials found for s3://{bucket}/ (set AWS_PROFILE, or "
+                       "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY)")
+    return Offsite("ready", bucket, f"s3://{bucket}/")
 
 
 def list_s3(bucket: str | None = None) -> list[Backup]:
@@ -178,12 +199,50 @@ def read_manifest(backup: Backup) -> dict | None:
     return archive.validate_manifest(json.loads(body))
 
 
+def history_rows(counts: dict) -> int:
+    """Rows of history in a store's counts: meta rows (such as installed_at) are not history."""
+    return sum(count for key, count in counts.items() if key != "meta")
+
+
+def store_rows(backup: Backup) -> int:
+    """Rows of history in the store the backup holds (0: no store, or an unreadable manifest); kept on it."""
+    if backup.rows is None and not (backup.path or backup.in_s3):
+        backup.rows = 0  # nowhere to read it from
+    if backup.rows is None:
+        try:
+            store = (read_manifest(backup) or {}).get("store") or {}
+        except (ToolError, ValueError, OSError):
+            store = {}
+        backup.rows = history_rows(store.get("counts") or {}) if store.get("member") else 0
+    return backup.rows
+
+
+def with_store(backups: list[Backup]) -> list[Backup]:
+    """The daily and full backups whose store holds history, newest first."""
+    return [b for b in sorted(backups, key=lambda b: b.created, reverse=True)
+            if b.kind in RESTORABLE and store_rows(b) > 0]
+
+
+def restore_command() -> str:
+    """The restore.py line that brings back the newest local backup whose store holds history."""
+    newest = next(iter(with_store(list_local())), None)
+    if newest is None:
+        return "python scripts/restore.py --date <day> --source s3 --confirm (no local backup holds the store)"
+    return f"python scripts/restore.py --date {newest.day.isoformat()} --confirm ({newest.key} holds the store)"
+
+
 # ---- retention ---------------------------------------------------------------------------------
 
 
-def retention_plan(backups: list[Backup], keep_daily: int, keep_weekly: int) -> list[Backup]:
-    """What to delete: keep the newest backup of each of the last N days (daily, history) and
-    M ISO weeks (full); never fewer than one of a kind."""
+def retention_plan(backups: list[Backup], keep_daily: int, keep_weekly: int,
+                   keep_min: int = 0) -> tuple[list[Backup], list[Backup]]:
+    """What to delete, and what the rules would delete but the store rule keeps.
+
+    The rules keep the newest backup of each of the last N days (daily, history) and M ISO
+    weeks (full), never fewer than one of a kind. The store rule then keeps the newest backup
+    whose store holds history, and as many more such backups as make keep_min: backups made
+    while the store was lost (or recreated empty) must never push out the last good one.
+    """
     doomed = []
     rules = (("daily", keep_daily, lambda b: b.day), ("history", keep_daily, lambda b: b.day),
              ("full", keep_weekly, lambda b: b.day.isocalendar()[:2]))
@@ -195,7 +254,16 @@ def retention_plan(backups: list[Backup], keep_daily: int, keep_weekly: int) -> 
                 kept_buckets.append(bucket)
             else:
                 doomed.append(backup)
-    return doomed
+    doomed_keys = {b.key for b in doomed}
+    good = with_store(backups)
+    kept = sum(1 for b in good if b.key not in doomed_keys)
+    rescued = []
+    for index, backup in enumerate(good):
+        if backup.key in doomed_keys and (index == 0 or kept < keep_min):
+            doomed_keys.discard(backup.key)
+            rescued.append(backup)
+            kept += 1
+    return [b for b in doomed if b.key in doomed_keys], rescued
 
 
 def delete_local(backups: list[Backup]) -> None:

@@ -10,20 +10,26 @@ always; for a daily or history backup, every file the archive does not hold (tho
 backups cover part of the history, not all of it). A full backup replaces the history
 as a whole, so the store and the artifacts agree.
 
+The audit log is append-only: when there is a live one, the archive's copy never
+replaces it (the live one comes back after the swap and the restore is appended to it).
+
 restore.json (what was restored, with the effective manifest) is written into the
 staging folder too, so after the swap no byte needs to be written: a full disk during
-a restore leaves the live data as it was.
+a restore leaves the live data as it was. gc.py removes what a restore set aside once it
+is older than settings retention.pre_restore_days.
 """
 
 from __future__ import annotations
 
 import ctypes
 import errno
+import glob
 import logging
 import os
+import re
 import shutil
 import time
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 from lib import humanize, paths, timeparse
@@ -35,6 +41,8 @@ from lib.store.sqlite import SQLiteStore, db_path
 logger = logging.getLogger(__name__)
 
 RESTORE_RECORD = "restore.json"
+AUDIT_MEMBER = "history/audit.log"
+_ASIDE = re.compile(r"\.pre-restore-(\d{8}T\d{6}Z)(?:-\d+)?$")
 _AT_FDCWD = -100
 _RENAME_EXCHANGE = 2
 
@@ -51,14 +59,14 @@ def choose(day: date, source: str | None, kind: str = "auto") -> tuple[list[repo
         if source == "local":
             raise NotFound(f"no local {_kind_words(kind)} backup made on or before {day}",
                            f"look in {repository.local_dir()}, or try --source s3")
-    usable, reason = repository.s3_status(True)
-    if not usable:
+    offsite = repository.offsite(True)
+    if not offsite.ready:
         where = f"no local backup on or before {day}, and " if source is None else ""
-        raise NotFound(f"{where}cannot look in S3: {reason}")
-    chain = repository.chain_for(repository.list_s3(), day, kind)
+        raise NotFound(f"{where}cannot look in S3: {offsite.reason}")
+    chain = repository.chain_for(repository.list_s3(offsite.bucket), day, kind)
     if not chain:
         raise NotFound(f"no {_kind_words(kind)} backup made on or before {day} "
-                       f"{'locally or ' if source is None else ''}in s3://{paths.backup_bucket()}/",
+                       f"{'locally or ' if source is None else ''}in s3://{offsite.bucket}/",
                        "pick a later --date, or check TDEV_BACKUP_DIR / TDEV_BACKUP_BUCKET")
     return chain, "s3"
 
@@ -138,6 +146,18 @@ def _carry_named(old: Path, new: Path, names: set[str]) -> None:
             os.rename(source, target)
 
 
+def _keep_audit_log(aside: Path, live: Path) -> None:
+    """Bring the live audit log back; a line a command wrote during the exchange is appended to it."""
+    kept, current = aside / paths.audit_log().name, live / paths.audit_log().name
+    if not os.path.lexists(kept):
+        return
+    if os.path.lexists(current):
+        with open(current, "rb") as written, open(kept, "ab") as log:
+            shutil.copyfileobj(written, log)
+        os.unlink(current)
+    os.rename(kept, current)
+
+
 def _prune_empty(folder: Path) -> int:
     """Remove empty folders below folder (not folder itself); return how many files remain."""
     files = 0
@@ -168,6 +188,7 @@ class Staging:
         self.work = self.history.path.parent / f".{self.history.path.name}.restore-{self.stamp}-work"
         self.touched: set[str] = set()
         self.swapped: set[str] = set()
+        self.kept_audit_log = False
 
     def staging(self, unit: sources.Root) -> Path:
         return unit.path.parent / f".{unit.path.name}.restore-{self.stamp}"
@@ -194,6 +215,9 @@ class Staging:
         """Where a verified member is written: the work folder or a unit's staging."""
         if member.startswith("store/"):
             return self.work / member.partition("/")[2]
+        if member == AUDIT_MEMBER and os.path.lexists(paths.audit_log()):  # append-only: the live one stays
+            self.kept_audit_log = True
+            return self.work / "archived-audit.log"
         unit, relative = self.locate(member)
         self.touched.add(unit.name)
         return self.staging(unit) if unit.is_file else self.staging(unit) / relative
@@ -237,6 +261,8 @@ class Staging:
             os.rename(unit.path, aside)
             self.swapped.add(unit.name)
             os.rename(staging, unit.path)
+        if unit.name == "history":
+            _keep_audit_log(aside, unit.path)
         if complete:
             _carry_named(aside, unit.path, sources.history_skips())
         else:
@@ -347,6 +373,11 @@ def plan(day: date, source: str | None, kind: str = "auto") -> dict:
 def run(day: date, source: str | None, kind: str = "auto") -> dict:
     """Restore for real: fetch, verify into staging, swap, record; the live data is untouched on failure."""
     chain, origin = choose(day, source, kind)
+    return apply(chain, origin, day)
+
+
+def apply(chain: list[repository.Backup], origin: str, day: date) -> dict:
+    """Restore a chain of backups (oldest first) that came from origin (local or s3), for --date day."""
     _refuse_if_active()
     files = [repository.fetch(backup) for backup in chain]
     started = time.monotonic()
@@ -356,6 +387,8 @@ def run(day: date, source: str | None, kind: str = "auto") -> dict:
     try:
         manifests = [archive.scan(path, sink=staging.sink) for path in files]
         effective = merge(manifests)
+        if staging.kept_audit_log:
+            effective["files"] = [e for e in effective["files"] if e["path"] != AUDIT_MEMBER]
         records = _stage_store(effective, staging)
         record = {"restored_at": timeparse.iso(), "date": day.isoformat(), "source": origin,
                   "archive": str(files[-1]), "key": chain[-1].key,
@@ -379,7 +412,18 @@ def run(day: date, source: str | None, kind: str = "auto") -> dict:
     return {"date": day.isoformat(), "source": origin, "restored": True, "archives": record["archives"],
             "record": str(paths.history_dir() / RESTORE_RECORD), "aside": asides, "imported_records": imported,
             "files": len(effective["files"]), "store": effective["store"], "cleaned": cleaned,
-            "seconds": round(time.monotonic() - started, 2)}
+            "audit_log": "kept" if staging.kept_audit_log else None, "seconds": round(time.monotonic() - started, 2)}
+
+
+def asides() -> list[tuple[Path, datetime]]:
+    """What restores moved aside (<target>.pre-restore-<stamp>) beside each target, with when, oldest first."""
+    found = []
+    for unit in sources.units():
+        for path in unit.path.parent.glob(f"{glob.escape(unit.path.name)}.pre-restore-*"):
+            match = _ASIDE.search(path.name)
+            if match:
+                found.append((path, datetime.strptime(match.group(1), repository.STAMP).replace(tzinfo=UTC)))
+    return sorted(found, key=lambda item: item[1])
 
 
 def _write_json(path: Path, document: dict) -> None:
@@ -430,6 +474,8 @@ def describe(result: dict) -> list[dict]:
         rows.append({"what": name, "value": f"restored; {kept}"})
     if result["imported_records"] is not None:
         rows.append({"what": "store", "value": f"imported {result['imported_records']} records"})
+    if result["audit_log"]:
+        rows.append({"what": "audit.log", "value": "the live one kept (append-only); this restore is appended to it"})
     rows.append({"what": "record", "value": result["record"]})
     rows.append({"what": "time", "value": f"{result['files']} files verified and restored in {result['seconds']} s"})
     return rows

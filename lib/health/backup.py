@@ -1,11 +1,12 @@
-"""Backup checks: age of the newest daily backup, the last verify; after a recovery, the verify
-itself and that no lock is still held."""
+"""Backup checks: age of the newest daily backup (local and off-site), the last verify; after a
+recovery, the verify itself and that no lock is still held."""
 
 from __future__ import annotations
 
 from lib import paths, timeparse
 from lib.backup import repository, verify
-from lib.checks import worst
+from lib.checks import worst, worst_status
+from lib.errors import ToolError
 from lib.health import check
 from lib.locks import lock_held
 from lib.store import open_store
@@ -16,18 +17,38 @@ CRITICAL_HOURS = 50
 
 @check("backup_age", "backup")
 def backup_age(context: dict) -> tuple[str, str]:
-    """The newest local daily (or full) backup: warning past 26 h, critical past 50 h."""
+    """The newest daily (or full) backup, locally and off-site when a bucket is configured: warning past
+    26 h, critical past 50 h (none yet is fine for the first 26 h after init_evolution.py)."""
+    installed = _installed_hours_ago()
+    grace = installed is not None and installed <= WARNING_HOURS
+    status, summary = _age("", repository.list_local(), f"in {repository.local_dir()}", grace, installed)
+    offsite = repository.offsite(True)
+    if not offsite.wanted:
+        return status, f"{summary}; no off-site copy ({offsite.reason})"
+    if not offsite.ready:
+        remote = ("ok", f"off-site: none due yet ({offsite.reason})") if grace else \
+            ("warning", f"off-site copies cannot be checked: {offsite.reason}; if none is wanted, set "
+                        "aws.backup_bucket: null in settings.yaml")
+    else:
+        try:
+            remote = _age("off-site: ", repository.list_s3(offsite.bucket), f"in s3://{offsite.bucket}/", grace,
+                          installed)
+        except ToolError as failure:
+            remote = ("unknown", f"off-site copies cannot be listed: {failure}")
+    return worst_status([status, remote[0]]), f"{summary}; {remote[1]}"
 
-    newest = repository.newest(repository.list_local(), ("daily", "full"))
+
+def _age(label: str, backups: list, where: str, grace: bool, installed: float | None) -> tuple[str, str]:
+    """The status of the newest daily or full backup of a place, and a line saying why."""
+    newest = repository.newest(backups, repository.RESTORABLE)
     if newest is None:
-        hint = f"no backup yet in {repository.local_dir()} (python scripts/backup.py --daily)"
-        installed = _installed_hours_ago()
-        if installed is not None and installed <= WARNING_HOURS:
+        hint = f"{label}no backup yet {where} (python scripts/backup.py --daily)"
+        if grace:
             return "ok", f"{hint}; installed {installed:.1f} h ago, so none is due yet"
         return "warning", hint
     hours = (timeparse.utcnow() - newest.created).total_seconds() / 3600
     status = "critical" if hours > CRITICAL_HOURS else "warning" if hours > WARNING_HOURS else "ok"
-    return status, f"newest {newest.kind} backup is {hours:.1f} h old ({newest.key})"
+    return status, f"{label}newest {newest.kind} backup is {hours:.1f} h old ({newest.key})"
 
 
 def _installed_hours_ago() -> float | None:

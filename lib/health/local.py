@@ -6,6 +6,7 @@ import shutil
 import time
 
 from lib import config, humanize, locks, paths
+from lib.backup import jobs, repository
 from lib.errors import ToolError
 from lib.evolution import stuck
 from lib.health import check
@@ -31,7 +32,7 @@ def config_files(context: dict) -> tuple[str, str]:
 
 @check("store", AREA)
 def store(context: dict) -> tuple[str, str]:
-    """The state store opens and passes its integrity check."""
+    """The state store opens and passes its integrity check; missing while history exists, it is lost."""
 
     try:
         opened = open_store()
@@ -39,6 +40,9 @@ def store(context: dict) -> tuple[str, str]:
         return "critical", str(failure)
     try:
         if not opened.exists:
+            lost = jobs.lost_store()
+            if lost:
+                return "critical", f"{lost}; restore it: {repository.restore_command()}"
             return "warning", "no state store yet; create it: python scripts/init_evolution.py"
         verdict = opened.check()
         if verdict != "ok":

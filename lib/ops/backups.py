@@ -11,18 +11,26 @@ from lib.errors import ToolError
 
 
 def backup(kind: str, day: date | None, s3: bool, dry_run: bool) -> tuple[dict, int]:
-    """Lock, clean what a killed run left, back up, audit; exit 1 when the S3 copy failed."""
+    """Lock, clean what a killed run left, back up, audit; exit 1 when a wanted off-site copy was not made."""
     if dry_run:
         return jobs.create(kind, day, s3, dry_run=True), 0
     with locks.lock("backup"):
         leftovers = repository.clean_stale()
-        result = jobs.create(kind, day, s3, progress=cli.progress)
+        try:
+            result = jobs.create(kind, day, s3, progress=cli.progress)
+        except jobs.StoreMissing as refused:
+            audit.audit("refused", kind=kind, error=refused.message)
+            raise
     result["cleaned"] = leftovers
-    failed = result["s3"]["status"] == "failed"
-    audit.audit("failed" if failed else "ok", kind=kind, archive=result["archive"], s3=result["s3"]["status"],
+    offsite = result["s3"]
+    failed = offsite["status"] in ("failed", "skipped")
+    audit.audit("failed" if failed else "ok", kind=kind, archive=result["archive"], s3=offsite["status"],
                 deleted=result.get("retention", {}).get("local", []))
-    if result["s3"]["status"] == "skipped":
-        cli.info(f"note: {result['s3']['note']}")
+    if failed:
+        hint = f"; {offsite['hint']}" if offsite.get("hint") else ""
+        cli.info(f"error: {offsite['error']}; the local archive is kept: {result['archive']}{hint}")
+    elif offsite["status"] == "disabled":
+        cli.info(f"note: {offsite['note']}")
     return result, 1 if failed else 0
 
 

@@ -18,12 +18,12 @@ from pathlib import Path
 
 from lib import cli, config, humanize, paths
 from lib.adapters import github, gitops
+from lib.backup import restore, sources
 from lib.errors import Conflict, ToolError
 from lib.evolution import stuck
 from lib.store import ACTIVE, FINAL, Store
-from lib.timeparse import from_iso, iso
+from lib.timeparse import from_iso, iso, local, utcnow
 
-EVOLUTION_DIR = re.compile(r"^evo-\d{14}-[0-9a-f]+$")
 PARTIAL_SUFFIXES = (".part", ".tmp")
 ROTATED_LOG = re.compile(r"^current\.log[.-].+")
 ABANDONED_AFTER_DAYS = 7
@@ -305,6 +305,12 @@ def _checked_out(repo: Path) -> dict[str, str]:
     return found
 
 
+def _on_remote(repo: Path, branch: str) -> bool:
+    """Whether a remote-tracking branch holds the branch's last commit (then deleting it loses nothing)."""
+    return bool(gitops.git(repo, "for-each-ref", "--count=1", "--contains", branch, "--format=%(refname)",
+                           "refs/remotes/", check=False))
+
+
 def _plan_branches(plan: Plan, repos: set[Path], records: dict, aggressive: bool) -> None:
     base = config.settings()["github"]["base_branch"]
     owners = _branch_owners(records)
@@ -324,6 +330,11 @@ def _plan_branches(plan: Plan, repos: set[Path], records: dict, aggressive: bool
                 continue
             reason = _branch_verdict(branch, owners.get(branch.rsplit("-", 1)[-1], []), branch in merged,
                                      aggressive, open_heads, lambda b=branch, r=repo: gitops.branch_age_days(r, b))
+            if reason and branch not in merged and not _on_remote(repo, branch):
+                plan.notes.append(f"{repo}: kept {branch} ({reason}): its commits are on no remote, so it holds "
+                                  f"the only copy of that work; push it, or delete it by hand: "
+                                  f"git -C {repo} branch -D {branch}")
+                continue
             if reason:
                 plan.items.append(Item("delete-branch", f"{branch} in {repo}", reason,
                                        run=lambda b=branch, r=repo: gitops.delete_branch(r, b)))
@@ -350,7 +361,7 @@ def plan_gc(store: Store, aggressive: bool) -> Plan:
     _plan_branches(plan, _repositories(records, worktrees), records, aggressive)
     cutoff = time.time() - retention * 86400
     for path in _children(paths.history_dir()):
-        if not (EVOLUTION_DIR.match(path.name) and path.is_dir()):
+        if not (sources.EVOLUTION_FOLDER.match(path.name) and path.is_dir()):
             continue
         record = records.get(path.name)
         if record and record["status"] in ACTIVE:
@@ -359,10 +370,19 @@ def plan_gc(store: Store, aggressive: bool) -> Plan:
         when = ended.timestamp() if ended else _newest_mtime(path)
         if when < cutoff:
             plan.items.append(_remove(path, f"artifacts older than {retention:g} days"))
+    plan.items.extend(_plan_asides())
     if store.exists:
         plan.items.append(Item("compact", f"{store.backend} state store", "reclaim the space of deleted rows",
                                run=store.compact))
     return plan
+
+
+def _plan_asides() -> list[Item]:
+    """What restores set aside (*.pre-restore-<stamp>) longer ago than settings retention.pre_restore_days."""
+    days = config.settings()["retention"]["pre_restore_days"]
+    cutoff = utcnow() - timedelta(days=days)
+    return [_remove(path, f"set aside by the restore of {local(iso(made))}, over {days} days ago")
+            for path, made in restore.asides() if made < cutoff]
 
 
 # ---- carrying a plan out ----------------------------------------------------------------------------

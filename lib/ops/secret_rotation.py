@@ -1,11 +1,15 @@
 """Secrets Manager rotation for rotate_secrets.py (DESIGN §8). Never reads a value out loud.
 
-A secret with a rotation Lambda is rotated by Secrets Manager (RotateSecret). Any other
-secret of the project gets a new random value through the stages: put it as AWSPENDING,
-read it back (the test), move AWSCURRENT to it (the old version becomes AWSPREVIOUS), then
-verify the current value is the new one. A secret tagged tdev:rotation=external is issued
-elsewhere (a GitHub token): reported with its age, never changed. Values are compared by
-digest only; nothing here prints or logs one.
+Which secrets get a new value, and how:
+- with a rotation Lambda: RotateSecret (the Lambda tests the new value against its consumer);
+- tagged tdev:rotation=generated (a value only this system issues and reads): a new random
+  value through the stages (put as AWSPENDING, read back as the test, AWSCURRENT moved to it
+  so that the old one becomes AWSPREVIOUS, verified), then every agent that names the secret
+  under `secrets:` in agents.yaml is restarted so that it reads the new value;
+- every other secret of the project is issued elsewhere (a GitHub token, a database
+  password): it never gets a value from us. It is reported with its age and, past settings
+  retention.rotation_days, with a warning that says what to do; such a run exits 1.
+Values are compared by digest only; nothing here prints or logs one.
 """
 
 from __future__ import annotations
@@ -16,11 +20,13 @@ import re
 import secrets
 import uuid
 
-from lib import config, timeparse
+from lib import agents, config, timeparse
 from lib.adapters import aws
 from lib.errors import ExternalError, ToolError
+from lib.ops import fleet
 
-EXTERNAL_TAG = ("tdev:rotation", "external")
+ROTATION_TAG = "tdev:rotation"
+GENERATED = "generated"
 LAMBDA_TIMEOUT_SECONDS = 120
 _SECRET_FIELD = re.compile(r"(?i)password|secret|token|key")
 
@@ -32,20 +38,12 @@ def _digest(value: str | bytes) -> str:
     return hashlib.sha256(value.encode() if isinstance(value, str) else value).hexdigest()
 
 
-def age_days(described: dict) -> int | None:
-    """Days since the value last changed (rotation or a new value)."""
-    moments = [described.get(k) for k in ("LastRotatedDate", "LastChangedDate", "CreatedDate") if described.get(k)]
-    if not moments:
-        return None
-    return (timeparse.utcnow() - max(moments)).days
-
-
 def prefix() -> str:
     return config.settings()["aws"]["secret_prefix"]
 
 
 def select(name: str | None) -> list[str]:
-    """The secrets to rotate: one by name, or every secret under the project prefix."""
+    """The secrets to handle: one by name, or every secret under the project prefix."""
     if name:
         return [name]
     client = aws.client("secretsmanager")
@@ -65,45 +63,95 @@ def new_value(current: str) -> str:
     fields = [key for key in document if _SECRET_FIELD.search(key)]
     if not fields:
         raise ToolError("a JSON secret without a password, secret, token or key field",
-                        "give it a rotation Lambda or tag it tdev:rotation=external")
+                        "add such a field, or give the secret a rotation Lambda")
     return json.dumps({**document, **{key: secrets.token_urlsafe(32) for key in fields}})
+
+
+def consumers(name: str, arn: str | None = None) -> list[dict]:
+    """The agents that name the secret (by name or ARN) under `secrets:` in agents.yaml."""
+    return [agent for agent in agents.registry() if {name, arn} & set(agent.get("secrets") or ())]
 
 
 class Rotator:
     def __init__(self, dry_run: bool):
         self.dry_run = dry_run
         self.client = aws.client("secretsmanager")
+        self.limit = config.settings()["retention"]["rotation_days"]
 
     def describe(self, name: str) -> dict:
         with aws.aws_errors(f"describe secret {name}"):
             return self.client.describe_secret(SecretId=name)
 
-    def rotate(self, name: str) -> dict:
+    def age_days(self, described: dict) -> int | None:
+        """Days since the current value was put (its version's creation; a tag edit does not count)."""
+        with aws.aws_errors(f"list the versions of {described['Name']}"):
+            versions = self.client.list_secret_version_ids(SecretId=described["ARN"], MaxResults=100)["Versions"]
+        moments = [v.get("CreatedDate") for v in versions if "AWSCURRENT" in v.get("VersionStages", [])]
+        moments = [m for m in moments if m] or [described.get(k) for k in ("LastRotatedDate", "CreatedDate")
+                                                 if described.get(k)]
+        return (timeparse.utcnow() - max(moments)).days if moments else None
+
+    def handle(self, name: str) -> dict:
         """One secret; a failure is reported in the row, never raised."""
         row = {"name": name, "method": "", "result": "", "age_before": None, "age_after": None, "detail": "",
-               "ok": True}
+               "restarted": [], "ok": True, "warning": False}
         try:
             described = self.describe(name)
-            row["age_before"] = age_days(described)
-            tags = aws.tags_to_dict(described.get("Tags", []))
-            if tags.get(EXTERNAL_TAG[0]) == EXTERNAL_TAG[1]:
-                limit = config.settings()["retention"]["secret_max_age_days"]
-                old = row["age_before"] is not None and row["age_before"] > limit
-                row.update(method="external", result="not changed", age_after=row["age_before"],
-                           detail=f"issued elsewhere; older than {limit} days: renew it" if old else "issued elsewhere")
-                return row
-            row["method"] = "lambda" if described.get("RotationLambdaARN") else "generated"
+            row["age_before"] = self.age_days(described)
+            if described.get("RotationLambdaARN"):
+                row["method"] = "lambda"
+            elif aws.tags_to_dict(described.get("Tags", [])).get(ROTATION_TAG) == GENERATED:
+                row["method"] = GENERATED
+            else:
+                return self._report(row, described)
             if self.dry_run:
-                row["result"] = "would rotate"
+                names = [agent["name"] for agent in consumers(name, described["ARN"])]
+                restart = f"; would restart {', '.join(names)}" if names and row["method"] == GENERATED else ""
+                row.update(result="would rotate", detail=f"dry run{restart}")
                 return row
             if row["method"] == "lambda":
                 self._by_lambda(name, described)
+                row.update(result="rotated", detail="verified by its rotation Lambda")
             else:
                 self._by_stages(name, described)
-            row.update(result="rotated", age_after=age_days(self.describe(name)), detail="verified")
+                row.update(result="rotated", detail="verified")
+                self._restart_consumers(row, consumers(name, described["ARN"]))
+            row["age_after"] = self.age_days(self.describe(name))
         except ToolError as failure:
-            row.update(result="failed", detail=str(failure), ok=False)
+            row.update(result="failed", detail=f"{row['detail']}; {failure}".lstrip("; "), ok=False)
         return row
+
+    def _report(self, row: dict, described: dict) -> dict:
+        """A secret issued elsewhere: its age, and what to do once it is past rotation_days."""
+        row.update(method="issued elsewhere", result="not changed", age_after=row["age_before"])
+        if row["age_before"] is not None and row["age_before"] > self.limit:
+            row.update(warning=True, detail=(
+                f"WARNING: {row['age_before']} days old, past rotation_days {self.limit}: issue a new value where it "
+                f"comes from, then aws secretsmanager put-secret-value --secret-id {described['Name']} "
+                f"--secret-string file://<file>; if only T-Developer issues and reads it, tag it "
+                f"{ROTATION_TAG}={GENERATED} (or give it a rotation Lambda)"))
+        else:
+            row["detail"] = f"issued elsewhere: never given a value here (warning past {self.limit} days)"
+        return row
+
+    def _restart_consumers(self, row: dict, named: list[dict]) -> None:
+        """Restart each agent that reads the secret; one that runs per call (local, command) needs none.
+        A failed restart fails the row, not the rotation."""
+        problems = []
+        for agent in named:
+            try:
+                fleet.restart(agent, dry_run=False)
+                row["restarted"].append(agent["name"])
+            except agents.Unsupported:
+                continue  # it starts afresh for every call and reads the new value then
+            except ToolError as failure:
+                problems.append(f"restart of {agent['name']} failed: {failure}")
+        if row["restarted"]:
+            row["detail"] += f"; restarted {', '.join(row['restarted'])}"
+        if problems:  # the new value is current: only the agents still hold the old one
+            row.update(result="rotated, restart failed", ok=False,
+                       detail=f"{row['detail']}; {'; '.join(problems)}; restart it: "
+                              "python scripts/restart_agent.py --name <agent>")
 
     def _current_version(self, described: dict) -> str | None:
         stages = described.get("VersionIdsToStages", {})
@@ -124,7 +172,7 @@ class Rotator:
         with aws.aws_errors(f"read secret {name}"):
             current = self.client.get_secret_value(SecretId=name, VersionStage="AWSCURRENT")
         if "SecretString" not in current:
-            raise ToolError(f"{name}: a binary secret", "give it a rotation Lambda or tag it tdev:rotation=external")
+            raise ToolError(f"{name}: a binary secret", "give it a rotation Lambda")
         value = new_value(current["SecretString"])
         expected = _digest(value)
         token = str(uuid.uuid4())
@@ -154,7 +202,7 @@ class Rotator:
 
 def rotate_all(names: list[str], dry_run: bool) -> list[dict]:
     rotator = Rotator(dry_run)
-    return [rotator.rotate(name) for name in names]
+    return [rotator.handle(name) for name in names]
 
 
 def by_result(rows: list[dict]) -> dict:

@@ -5,10 +5,13 @@ from __future__ import annotations
 import json
 import re
 import resource
+import shutil
 import signal
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from backup_helpers import (
@@ -18,6 +21,7 @@ from backup_helpers import (
     digest_tree,
     entry,
     flip_byte,
+    local_only,
     ok,
     regular,
     seed,
@@ -27,7 +31,14 @@ from backup_helpers import (
 from lib.backup import archive
 from lib.store import open_store
 
-ROOT_SCRIPTS = __import__("pathlib").Path(__file__).resolve().parents[2] / "scripts"
+ROOT_SCRIPTS = Path(__file__).resolve().parents[2] / "scripts"
+MARCH_1 = datetime(2030, 3, 1, 2, 0, tzinfo=UTC)
+
+
+@pytest.fixture(autouse=True)
+def no_offsite_copy(tdev):
+    """These installations keep their backups local (off-site copies: test_backup_s3.py)."""
+    local_only(tdev)
 
 
 def manifest_of(path) -> dict:
@@ -37,7 +48,7 @@ def manifest_of(path) -> dict:
 def test_daily_and_full_backups_follow_the_layout_and_hold_what_they_should(tdev):
     ids = seed(tdev)
     out = ok(tdev.run("backup.py", "--daily"))
-    assert "S3 copy skipped: no AWS credentials" in tdev.run("backup.py", "--full").stderr
+    assert "note: no off-site copy (settings aws.backup_bucket is null)" in tdev.run("backup.py", "--full").stderr
     assert "archive" in out and "retention" in out
     daily, full = sorted(archives(tdev.backup_dir), key=lambda p: p.parts[-3])
     for path in (daily, full):
@@ -95,8 +106,6 @@ def test_backup_history_takes_that_days_evolutions_tasks_logs_and_artifacts(tdev
 
 
 def lose_everything(tdev):
-    import shutil
-
     for folder in (tdev.history, tdev.config_dir, tdev.log_dir):
         shutil.rmtree(folder)
     tdev.mcp_config.unlink()
@@ -239,7 +248,7 @@ def test_disk_full_during_restore_leaves_live_data_untouched(tdev):
 def test_retention_is_previewed_with_dry_run_then_applied(tdev, keep_daily):
     seed(tdev)
     settings = (tdev.config_dir / "settings.yaml").read_text().replace("keep_daily: 7", f"keep_daily: {keep_daily}")
-    tdev.write_config("settings", settings)
+    tdev.write_config("settings", settings.replace("keep_min: 3", "keep_min: 1"))  # the day rules alone
     ok(tdev.run("backup.py", "--daily"))
     (made,) = archives(tdev.backup_dir)
     old_keys = [f"daily/2024-01-{day:02d}/tdev-daily-2024011{day - 10}T020000Z.tar.zst" for day in (11, 12, 13)]
@@ -256,8 +265,6 @@ def test_retention_is_previewed_with_dry_run_then_applied(tdev, keep_daily):
 
 
 def test_a_day_of_history_restores_into_the_live_store_and_keeps_the_rest(tdev):
-    import shutil
-
     ids = seed(tdev)
     ok(tdev.run("backup_history.py", "--date", "today"))
     store = open_store()
@@ -274,3 +281,115 @@ def test_a_day_of_history_restores_into_the_live_store_and_keeps_the_rest(tdev):
     assert (tdev.history / ids["today"] / "tasks" / f"{ids['task']}.json").exists()
     assert (tdev.history / ids["old"] / "later.json").exists()
     assert "OK" in ok(tdev.run("verify_restore.py")).splitlines()[0]
+
+
+# ---- faults: a lost store, retention, the audit log, what restores set aside -----------------------------
+
+def settings_with(tdev, **values) -> None:
+    text = (tdev.config_dir / "settings.yaml").read_text()
+    for key, value in values.items():
+        text = re.sub(rf"(?m)^(\s*{key}:) \S+", rf"\1 {value}", text)
+    tdev.write_config("settings", text)
+
+
+def audit_lines(tdev) -> list[dict]:
+    return [json.loads(line) for line in (tdev.history / "audit.log").read_text().splitlines()]
+
+
+def lose_store(tdev) -> None:
+    for name in ("state.db", "state.db-wal", "state.db-shm"):
+        (tdev.history / name).unlink(missing_ok=True)
+
+
+def test_a_lost_store_is_critical_is_never_backed_up_and_its_last_good_backup_is_kept(tdev, utc):
+    seed(tdev)
+    records = store_records()
+    tdev.pin_clock(MARCH_1)
+    good = json.loads(ok(tdev.run("backup.py", "--daily", "--json")))
+    lose_store(tdev)
+
+    health = tdev.run("health_check.py", "--json")
+    store = next(c for c in json.loads(health.stdout)["checks"] if c["name"] == "store")
+    assert health.returncode == 2 and store["status"] == "critical", store
+    assert "state store is missing while the history shows it existed (2 evolution folder(s)" in store["summary"]
+    assert f"restore it: python scripts/restore.py --date 2030-03-01 --confirm ({good['key']} holds" in store["summary"]
+
+    refused = tdev.run("backup.py", "--daily")
+    assert refused.returncode == 1 and refused.stderr.startswith("error: the sqlite state store is missing")
+    assert "a backup now would hold no store; restore it first: python scripts/restore.py --date 2030-03-01" \
+        in refused.stderr and len(refused.stderr.strip().splitlines()) == 1
+    assert [p.name for p in archives(tdev.backup_dir)] == [Path(good["archive"]).name]
+    assert audit_lines(tdev)[-1]["result"] == "refused"
+
+    # the old advice followed: a new, empty store, then nightly backups of it under a tight retention
+    settings_with(tdev, keep_daily=1, keep_weekly=1)
+    ok(tdev.run("init_evolution.py"))
+    for day in (1, 2, 3):
+        tdev.pin_clock(MARCH_1 + timedelta(days=day))
+        result = json.loads(ok(tdev.run("backup.py", "--daily", "--json")))
+    assert result["retention"]["kept_for_store"] == [good["key"]]
+    assert sorted(p.name for p in archives(tdev.backup_dir)) == sorted([Path(good["archive"]).name,
+                                                                        Path(result["archive"]).name])
+    assert "their store holds history" in ok(tdev.run("backup.py", "--daily", "--dry-run"))
+
+    ok(tdev.run("restore.py", "--date", "2030-03-01", "--confirm"))
+    assert store_records() == records
+    assert "OK" in ok(tdev.run("verify_restore.py")).splitlines()[0]
+
+
+def test_retention_never_leaves_fewer_than_keep_min_backups_holding_the_store(tdev, utc):
+    seed(tdev)
+    settings_with(tdev, keep_daily=1, keep_weekly=1, keep_min=3)
+    made = []
+    for day in range(5):
+        tdev.pin_clock(MARCH_1 + timedelta(days=day))
+        made.append(json.loads(ok(tdev.run("backup.py", "--daily", "--json")))["key"])
+    assert sorted(p.relative_to(tdev.backup_dir).as_posix() for p in archives(tdev.backup_dir)) == made[2:]
+
+
+def test_restore_appends_to_the_audit_log_and_never_rewinds_it(tdev):
+    seed(tdev)
+    in_backup = (tdev.history / "audit.log").read_text()
+    ok(tdev.run("backup.py", "--full"))
+    ok(tdev.run("cleanup.py", "--temp", "--older-than", "24h"))  # audited after the backup
+    before = audit_lines(tdev)
+
+    done = json.loads(ok(tdev.run("restore.py", "--date", "today", "--confirm", "--json")))
+    assert done["audit_log"] == "kept"
+    after = audit_lines(tdev)
+    assert after[:-1] == before and after[-1]["command"].startswith("restore.py") and after[-1]["result"] == "ok"
+    assert "OK" in ok(tdev.run("verify_restore.py")).splitlines()[0]
+    assert "audit.log  the live one kept (append-only)" in ok(tdev.run("restore.py", "--date", "today", "--confirm"))
+
+    shutil.rmtree(tdev.history)  # nothing live left: the backup's copy is the best there is
+    done = json.loads(ok(tdev.run("restore.py", "--date", "today", "--confirm", "--json")))
+    assert done["audit_log"] is None
+    restored = (tdev.history / "audit.log").read_text()
+    assert restored.startswith(in_backup) and json.loads(restored.splitlines()[-1])["command"].startswith("restore.py")
+
+
+def test_gc_removes_what_restores_set_aside_once_older_than_pre_restore_days(tdev, utc):
+    seed(tdev)
+    tdev.pin_clock(MARCH_1)
+    ok(tdev.run("backup.py", "--full"))
+    aside = Path(json.loads(ok(tdev.run("restore.py", "--date", "2030-03-01", "--confirm", "--json")))
+                 ["aside"]["history"]["aside"])
+    tdev.pin_clock(MARCH_1 + timedelta(days=2))
+    later = Path(json.loads(ok(tdev.run("restore.py", "--date", "2030-03-01", "--confirm", "--json")))
+                 ["aside"]["history"]["aside"])
+    assert aside.name == "history.pre-restore-20300301T020000Z" and aside.is_dir() and later.is_dir()
+
+    tdev.pin_clock(MARCH_1 + timedelta(days=6))
+    assert not listed_in(ok(tdev.run("gc.py", "--dry-run")), aside)
+    tdev.pin_clock(MARCH_1 + timedelta(days=8))
+    dry = ok(tdev.run("gc.py", "--dry-run"))
+    assert listed_in(dry, aside) and not listed_in(dry, later) and "over 7 days ago" in dry
+    ok(tdev.run("gc.py"))
+    assert not aside.exists() and later.is_dir() and (tdev.history / "state.db").exists()
+    settings_with(tdev, pre_restore_days=1)
+    ok(tdev.run("gc.py"))
+    assert not later.exists()
+
+
+def listed_in(output: str, path: Path) -> bool:
+    return any(str(path) in line.split() for line in output.splitlines())

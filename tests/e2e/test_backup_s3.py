@@ -6,11 +6,16 @@ import base64
 import hashlib
 import json
 import shutil
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import boto3
-from backup_helpers import archives, digest_tree, ok, seed, store_records
+from backup_helpers import archives, digest_tree, flip_byte, ok, seed, store_records
+
+from lib import health
 
 BUCKET = "t-developer-backups"
+MARCH_1 = datetime(2030, 3, 1, 2, 0, tzinfo=UTC)
 
 
 def s3():
@@ -110,3 +115,99 @@ def test_dynamodb_store_is_exported_item_by_item_and_restored(tdev, aws, monkeyp
     aside = tdev.base / done["aside"]["history"]["aside"].rsplit("/", 1)[-1] / "store-records.jsonl"
     assert "changed after the backup" in aside.read_text()
     assert "OK" in ok(tdev.run("verify_restore.py")).splitlines()[0]
+
+
+# ---- the off-site copy: wanted unless the installation says otherwise ------------------------------------
+
+def settings_bucket(tdev, value: str) -> None:
+    text = (tdev.config_dir / "settings.yaml").read_text()
+    tdev.write_config("settings", text.replace("backup_bucket: t-developer-backups", f"backup_bucket: {value}"))
+
+
+def test_an_off_site_copy_that_cannot_be_made_fails_the_backup_and_keeps_the_local_one(tdev):
+    seed(tdev)
+    done = tdev.run("backup.py", "--daily", "--json")  # no AWS credentials on this machine
+    result = json.loads(ok(done, 1))
+    (local,) = archives(tdev.backup_dir)
+    assert result["s3"]["status"] == "skipped" and result["archive"] == str(local)
+    assert done.stderr.startswith("error: the off-site copy cannot be made: no AWS credentials found for "
+                                  "s3://t-developer-backups/") and len(done.stderr.strip().splitlines()) == 1
+    assert f"the local archive is kept: {local}" in done.stderr and "aws.backup_bucket: null" in done.stderr
+    audit = json.loads((tdev.history / "audit.log").read_text().splitlines()[-1])
+    assert (audit["result"], audit["s3"]) == ("failed", "skipped")
+    checks = {c["name"]: c for c in json.loads(tdev.run("health_check.py", "--json").stdout)["checks"]}
+    assert checks["backup_age"]["status"] == "warning"
+    assert "off-site copies cannot be checked: no AWS credentials" in checks["backup_age"]["summary"]
+
+    one_run = tdev.run("backup.py", "--full", "--no-s3")
+    assert one_run.returncode == 0 and "note: no off-site copy (--no-s3)" in one_run.stderr
+    settings_bucket(tdev, "null")  # this installation wants none
+    declared = tdev.run("backup.py", "--daily", "--json")
+    assert json.loads(ok(declared))["s3"] == {"status": "disabled",
+                                              "note": "no off-site copy (settings aws.backup_bucket is null)"}
+    assert len(archives(tdev.backup_dir)) == 3
+
+
+def test_the_bucket_comes_from_settings_and_the_environment_overrides_it(tdev, aws):
+    for bucket in ("settings-bucket", "env-bucket"):
+        s3().create_bucket(Bucket=bucket)
+    settings_bucket(tdev, "settings-bucket")
+    seed(tdev)
+    first = json.loads(ok(tdev.run("backup.py", "--daily", "--json")))
+    assert first["s3"]["url"] == f"s3://settings-bucket/{first['key']}"
+    tdev.pin_clock(datetime.now(UTC) + timedelta(minutes=1))
+    second = json.loads(ok(tdev.run("backup.py", "--full", "--json", env={"TDEV_BACKUP_BUCKET": "env-bucket"})))
+    assert second["s3"]["url"] == f"s3://env-bucket/{second['key']}"
+    assert [o["Key"] for o in s3().list_objects_v2(Bucket="env-bucket")["Contents"]] == \
+        [second["key"], f"{second['key']}.manifest.json"]
+
+
+def backup_age() -> tuple[str, str]:
+    from lib import config
+
+    config.settings.cache_clear()
+    health.load_all()
+    (result,) = health.run([health.REGISTRY["backup_age"]])
+    return result.status, result.summary
+
+
+def test_backup_age_looks_at_the_newest_off_site_copy_too(tdev, aws, utc):
+    s3().create_bucket(Bucket=BUCKET)
+    seed(tdev)
+    tdev.pin_clock(MARCH_1)
+    made = json.loads(ok(tdev.run("backup.py", "--daily", "--json")))
+    assert backup_age() == ("ok", f"newest daily backup is 0.0 h old ({made['key']}); off-site: newest daily "
+                                  f"backup is 0.0 h old ({made['key']})")
+    tdev.pin_clock(MARCH_1 + timedelta(hours=30))
+    ok(tdev.run("backup.py", "--daily", "--no-s3"))  # the nightly copy stopped reaching S3
+    status, summary = backup_age()
+    assert status == "warning" and f"off-site: newest daily backup is 30.0 h old ({made['key']})" in summary
+    tdev.pin_clock(MARCH_1 + timedelta(hours=51))
+    status, summary = backup_age()
+    assert status == "critical" and "off-site: newest daily backup is 51.0 h old" in summary  # local: 21 h
+
+
+def test_dr_drill_restores_the_local_and_the_off_site_copy(tdev, aws, utc):
+    s3().create_bucket(Bucket=BUCKET)
+    seed(tdev)
+    tdev.pin_clock(MARCH_1)
+    made = json.loads(ok(tdev.run("backup.py", "--full", "--json")))
+    before = digest_tree(tdev.base, ignore=())
+    tdev.pin_clock(MARCH_1 + timedelta(hours=1))
+    report = json.loads(ok(tdev.run("dr_test.py", "--simulate", "--json")))
+    steps = {step["name"]: step for step in report["steps"]}
+    assert list(steps) == ["local pick", "local restore", "local verify", "s3 pick", "s3 restore", "s3 verify"]
+    assert report["status"] == "passed" and report["rpo_s"] == 3600
+    assert steps["s3 pick"]["detail"] == f"{made['key']} is 1.0 h old (limit 26.0 h)"
+    assert "checksums ok" in steps["s3 verify"]["detail"] and "rows ok: 2 evolutions" in steps["s3 verify"]["detail"]
+    assert digest_tree(tdev.base, ignore=()) == before  # the download went to the scratch folder
+
+    local = Path(made["archive"])
+    tampered = local.with_name("tampered")
+    shutil.copy(local, tampered)
+    flip_byte(tampered, tampered.stat().st_size // 2)
+    s3().put_object(Bucket=BUCKET, Key=made["key"], Body=tampered.read_bytes())
+    report = json.loads(ok(tdev.run("dr_test.py", "--simulate", "--json"), 1))
+    steps = {step["name"]: step for step in report["steps"]}
+    assert steps["local verify"]["status"] == "ok" and steps["s3 restore"]["status"] == "failed"
+    assert report["status"] == "failed"

@@ -236,6 +236,8 @@ def gc_layout(tdev, store, git_repo):
     }
     ages = {"merged": None, "abandoned": 10, "recent": 1, "open_pr": 1, "closed_pr": 20, "active": None}
     branches = {name: make_branch(git_repo, records[name]["id"], age) for name, age in ages.items()}
+    for name in ("abandoned", "recent", "open_pr", "closed_pr"):  # pushed: a remote holds their commits
+        gitops.git(git_repo, "push", "-q", "origin", branches[name])
     add_worktree(git_repo, records["active"]["id"], "tdev/auto/active-worktree")
     orphan_tree = add_worktree(git_repo, records["recent"]["id"], "tdev/auto/orphan-worktree")
     for name in ("ancient", "middle", "recent", "active"):
@@ -300,3 +302,33 @@ def test_gc_aggressive_without_github_keeps_branches_with_a_pr(tdev, gc_layout):
 def test_gc_before_init_has_nothing_to_do(tdev):
     result = tdev.run("gc.py")
     assert result.returncode == 0 and "nothing to clean up" in result.stderr
+
+
+def test_gc_never_deletes_a_branch_whose_commits_are_on_no_remote(tdev, store, tmp_path):
+    repo = tmp_path / "solo"  # a repository without origin: its branches are the only copy of the work
+    subprocess.run(["git", "init", "-q", "-b", "main", str(repo)], check=True)
+    for key, value in (("user.email", "test@example.com"), ("user.name", "Test")):
+        gitops.git(repo, "config", key, value)
+    touch(repo / "packages" / "agents" / "__init__.py")
+    gitops.git(repo, "add", "-A")
+    gitops.git(repo, "commit", "-qm", "initial")
+    now, target = datetime.now(UTC), str(repo / "packages" / "agents")
+    succeeded = add_evolution(store, status="succeeded", target=target, started=now - timedelta(days=20))
+    abandoned = add_evolution(store, status="failed", target=target, started=now - timedelta(days=10))
+    kept = {make_branch(repo, succeeded["id"], 20), make_branch(repo, abandoned["id"], 10)}
+
+    for args in ((), ("--aggressive",)):
+        result = tdev.run("gc.py", *args)
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert remaining_branches(repo) == kept
+    for branch in kept:
+        assert f"kept {branch} (" in result.stderr and "its commits are on no remote" in result.stderr
+        assert f"git -C {repo} branch -D {branch}" in result.stderr
+
+    origin = tmp_path / "solo-origin.git"  # once a remote holds the commits, the branch may go
+    subprocess.run(["git", "init", "-q", "--bare", "-b", "main", str(origin)], check=True)
+    gitops.git(repo, "remote", "add", "origin", str(origin))
+    gitops.git(repo, "push", "-q", "origin", branch_for(succeeded["id"]))
+    result = tdev.run("gc.py", "--aggressive")
+    assert result.returncode == 0, result.stderr
+    assert remaining_branches(repo) == {branch_for(abandoned["id"])}

@@ -6,40 +6,83 @@ import fcntl
 import json
 import os
 import shutil
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from backup_helpers import archives, digest_tree, flip_byte, ok, seed
+import pytest
+from backup_helpers import archives, digest_tree, flip_byte, local_only, ok, seed
+from evolution_seed import add_evolution
 
 from lib import health, timeparse
 from lib.backup import repository
 
 ROOT = Path(__file__).resolve().parents[2]
+MARCH_1 = datetime(2030, 3, 1, 2, 0, tzinfo=UTC)
 
 
-def test_dr_drill_backs_up_loses_restores_verifies_and_never_touches_live_data(tdev):
+@pytest.fixture(autouse=True)
+def no_offsite_copy(tdev):
+    """These installations keep their backups local (the drill and the age of S3 copies: test_backup_s3.py)."""
+    local_only(tdev)
+
+
+def drill(tdev, *args: str, code: int = 0) -> dict:
+    return json.loads(ok(tdev.run("dr_test.py", "--simulate", "--json", *args), code))
+
+
+def test_dr_drill_restores_the_newest_stored_backup_and_never_touches_live_data(tdev, utc):
     seed(tdev)
+    tdev.pin_clock(MARCH_1)
     no_backup = tdev.run("dr_test.py", "--simulate")
     assert no_backup.returncode == 1 and "RPO no backup" in no_backup.stdout
-    ok(tdev.run("backup.py", "--daily"))
+    assert f"no daily or full backup in {tdev.backup_dir}" in no_backup.stdout
+    full = json.loads(ok(tdev.run("backup.py", "--full", "--json")))
+    tdev.pin_clock(MARCH_1 + timedelta(hours=2))
+    daily = json.loads(ok(tdev.run("backup.py", "--daily", "--json")))
+    (tdev.history / "current.log").write_text("written after the last backup\n")  # live data moved on
+    add_evolution()
     before = digest_tree(tdev.base, ignore=())
-    report = json.loads(ok(tdev.run("dr_test.py", "--simulate", "--json", "--scratch", str(tdev.base / "drills"))))
-    assert report["status"] == "passed" and report["rpo_s"] < 600 and report["rto_s"] >= 0
-    assert [s["name"] for s in report["steps"]] == ["rpo", "backup", "lose", "restore", "verify"]
-    assert all(s["status"] == "ok" for s in report["steps"])
-    assert digest_tree(tdev.base, ignore=()) == before  # live data read, never written
-    assert list((tdev.base / "drills").iterdir()) == []  # the scratch folder is gone
+
+    tdev.pin_clock(MARCH_1 + timedelta(hours=5))
+    report = drill(tdev, "--scratch", str(tdev.base / "drills"), "--keep")
+    steps = {step["name"]: step for step in report["steps"]}
+    assert list(steps) == ["local pick", "local restore", "local verify", "s3 pick"]
+    assert report["status"] == "passed" and report["rpo_s"] == 3 * 3600 and report["rto_s"] >= 0
+    assert steps["local pick"]["detail"] == f"{daily['key']} over {full['key']} is 3.0 h old (limit 26.0 h)"
+    assert steps["s3 pick"] == {"name": "s3 pick", "status": "skipped", "seconds": None,
+                                "detail": "no off-site copy configured (settings aws.backup_bucket is null)"}
+    assert "checksums ok" in steps["local verify"]["detail"]
+    assert "rows ok: 2 evolutions" in steps["local verify"]["detail"]  # the backup's two, not the live three
+    scratch = Path(report["scratch"]) / "local" / "evolution_history"
+    assert json.loads((scratch / "restore.json").read_text())["key"] == daily["key"]
+    assert (scratch / "current.log").read_text() == "2024-01-15T10:00:00Z INFO evolution started\n"
+    shutil.rmtree(report["scratch"])
+    assert digest_tree(tdev.base, ignore=()) == before  # live data and backups read, never written
+    assert list((tdev.base / "drills").iterdir()) == []
     table = ok(tdev.run("dr_test.py", "--simulate"))
-    assert "drill PASSED: RPO 0.0 h, RTO" in table
+    assert "drill PASSED: RPO 3.0 h, RTO" in table
     assert tdev.run("dr_test.py").returncode == 2
 
 
-def test_dr_drill_fails_when_the_newest_backup_is_too_old(tdev):
+def test_dr_drill_fails_on_a_backup_too_old_or_damaged(tdev, utc):
     seed(tdev)
-    ok(tdev.run("backup.py", "--daily"))
-    done = tdev.run("dr_test.py", "--simulate", "--max-rpo", "0s", "--json")
-    report = json.loads(ok(done, 1))
-    assert report["steps"][0]["status"] == "failed" and report["status"] == "failed"
+    tdev.pin_clock(MARCH_1)
+    made = json.loads(ok(tdev.run("backup.py", "--daily", "--json")))
+    tdev.pin_clock(MARCH_1 + timedelta(hours=30))
+    report = drill(tdev, code=1)
+    pick = report["steps"][0]
+    assert report["status"] == "failed" and report["rpo_s"] == 30 * 3600
+    assert pick["status"] == "failed" and pick["detail"].endswith("is 30.0 h old (limit 26.0 h)")
+    assert [s["status"] for s in report["steps"][1:3]] == ["ok", "ok"]  # still restored and verified
+    assert drill(tdev, "--max-rpo", "2d")["status"] == "passed"
+
+    flip_byte(Path(made["archive"]), Path(made["archive"]).stat().st_size // 2)
+    report = drill(tdev, "--max-rpo", "2d", code=1)
+    steps = {step["name"]: step for step in report["steps"]}
+    assert steps["local restore"]["status"] == "failed" and report["rto_s"] is None
+    assert "damaged" in steps["local restore"]["detail"] or "SHA-256" in steps["local restore"]["detail"]
+    assert steps["local verify"] == {"name": "local verify", "status": "skipped", "seconds": None,
+                                     "detail": "nothing was restored"}
 
 
 def fake_root(tdev) -> Path:
@@ -93,7 +136,8 @@ def run_check(name: str) -> tuple[str, str]:
 
 def test_backup_age_warns_at_26_hours_and_is_critical_at_50(tdev):
     assert run_check("backup_age") == ("warning", f"no backup yet in {tdev.backup_dir} "
-                                       "(python scripts/backup.py --daily)")
+                                       "(python scripts/backup.py --daily); no off-site copy (settings "
+                                       "aws.backup_bucket is null)")
     seed(tdev)
     ok(tdev.run("backup.py", "--daily", "--no-s3"))
     assert run_check("backup_age")[0] == "ok"

@@ -42,6 +42,15 @@ def seed(tdev, big_bytes: int = 0) -> dict:
     return {"today": today["evolution"]["id"], "old": old["id"], "task": today["task"]["id"]}
 
 
+def local_only(tdev) -> None:
+    """The installation wants no off-site copy (settings aws.backup_bucket: null): its backups stay local."""
+    from lib import config
+
+    settings = tdev.config_dir / "settings.yaml"
+    settings.write_text(settings.read_text().replace("backup_bucket: t-developer-backups", "backup_bucket: null"))
+    config.settings.cache_clear()
+
+
 def digest_tree(folder: Path, ignore: tuple = ("locks", "audit.log")) -> dict:
     """relative path -> SHA-256 of every file under folder, but for paths with a part in ignore
     (lock files and the audit log change with every command)."""

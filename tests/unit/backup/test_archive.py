@@ -202,11 +202,23 @@ def test_retention_keeps_newest_per_day_and_per_week():
     days = [f"daily 2024-01-{d:02d}T02:00" for d in range(1, 16)] + ["daily 2024-01-15T14:00"]
     weeks = [f"full 2024-01-{d:02d}T03:00" for d in (1, 7, 8, 14, 15)]
     items = backups(*days, *weeks)
-    doomed = {b.key for b in repository.retention_plan(items, keep_daily=3, keep_weekly=2)}
-    kept = [b for b in items if b.key not in doomed]
+    doomed, rescued = repository.retention_plan(items, keep_daily=3, keep_weekly=2, keep_min=3)
+    kept = [b for b in items if b.key not in {b.key for b in doomed}]
     assert [b.created.strftime("%d %H") for b in kept if b.kind == "daily"] == ["13 02", "14 02", "15 14"]
     assert [b.created.strftime("%d") for b in kept if b.kind == "full"] == ["14", "15"]  # weeks 2 and 3
-    assert len(repository.retention_plan(items[:1], keep_daily=0, keep_weekly=0)) == 0  # never the last one
+    assert rescued == []  # no backup holds a store with history: the rules alone decide
+    assert repository.retention_plan(items[:1], keep_daily=0, keep_weekly=0) == ([], [])  # never the last one
+
+
+def test_retention_keeps_the_newest_backup_holding_the_store_and_keep_min_of_them():
+    items = backups(*[f"daily 2024-01-{d:02d}T02:00" for d in range(1, 8)])
+    for backup in items:
+        backup.rows = 10 if backup.day.day <= 4 else 0  # the store was lost on the 5th
+    doomed, rescued = repository.retention_plan(items, keep_daily=2, keep_weekly=1, keep_min=1)
+    assert [b.day.day for b in rescued] == [4]
+    assert sorted(b.day.day for b in doomed) == [1, 2, 3, 5]
+    doomed, rescued = repository.retention_plan(items, keep_daily=2, keep_weekly=1, keep_min=3)
+    assert [b.day.day for b in rescued] == [4, 3, 2] and sorted(b.day.day for b in doomed) == [1, 5]
 
 
 # ---- roots and swapping ------------------------------------------------------------------------------
