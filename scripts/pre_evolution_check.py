@@ -18,7 +18,7 @@ from lib.health import preflight
 @cli.json_option
 def main(target, as_json: bool) -> int:
     target, _, _ = evolution.defaults(target, 1, None)
-    return cli.report_checks(preflight.run(target), as_json, "PRE-EVOLUTION")
+    return cli.report_checks(preflight.run(target), as_json, "PRE-EVOLUTION", timings=True)
 
 
 if __name__ == "__main__":
