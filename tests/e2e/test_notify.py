@@ -163,3 +163,10 @@ def test_security_findings_page_security_with_the_key_from_secrets_manager(home,
     assert GITHUB_TOKEN_VALUE not in str(trigger)
     assert hooks.slack_texts() == []  # page-security routes to PagerDuty only
     assert leaked(home, result) == []
+
+
+@pytest.mark.parametrize("command", ["health_check.py", "check_stuck_processes.py", "check_metrics.py",
+                                     "security_audit.py", "verify_restore.py", "-m mcp.test"])
+def test_every_check_command_takes_notify(tdev, command):
+    result = tdev.run(command, "--notify", "--help")
+    assert result.returncode == 0 and "--notify" in result.stdout, result.stderr
