@@ -20,6 +20,7 @@ from lib import checks, log
 from lib.audit import audit  # noqa: F401 - the scripts' one import for the audit line
 from lib.errors import ToolError, UsageError
 from lib.locks import lock  # noqa: F401 - and for the cron lock
+from lib.ops import heartbeat, notify
 
 UNKNOWN = checks.EXIT_CODES[checks.UNKNOWN]
 
@@ -32,8 +33,25 @@ def _fail(message: str, code: int) -> int:
 
 
 def run(command: click.Command, *, check: bool = False) -> None:
-    """Run a click command and exit with DESIGN §6 codes (check commands: 0-3 plugin codes)."""
+    """Run a click command and exit with DESIGN §6 codes (check commands: 0-3 plugin codes).
+
+    A cron job (TDEV_CRON_JOB) pings its heartbeat around the run: a check command succeeded
+    when it could judge (OK, WARNING, CRITICAL), any other command when it exited 0.
+    """
     log.setup()
+    beat = heartbeat.for_this_run(info)
+    beat.start()
+    succeeded = False
+    try:
+        code = _invoke(command, check)
+        succeeded = code in (0, 1, 2) if check else code == 0
+    finally:
+        beat.finish(succeeded)
+    sys.exit(code)
+
+
+def _invoke(command: click.Command, check: bool) -> int:
+    """The command's exit code, with every expected failure turned into one `error:` line."""
     prog = Path(sys.argv[0]).name
     try:
         result = command.main(standalone_mode=False, prog_name=prog)
@@ -59,12 +77,16 @@ def run(command: click.Command, *, check: bool = False) -> None:
             f"unexpected {type(crash).__name__}: {crash} (run again with DEBUG=true for the traceback)",
             UNKNOWN if check else 1,
         )
-    sys.exit(code)
+    return code
 
 
 # ---- options shared by many scripts -------------------------------------------------
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print one JSON document on stdout.")
+notify_option = click.option(
+    "--notify", is_flag=True,
+    help="Send the result to config/notify.yaml's routes: WARNING to notify-team, CRITICAL to notify-oncall; "
+         "OK again resolves what was opened.")
 dry_run_option = click.option(
     "--dry-run", is_flag=True, help="Show what would change and change nothing (also EVOLUTION_DRY_RUN=true)."
 )
@@ -132,17 +154,42 @@ def confirm(question: str, assume_yes: bool, flag: str = "--confirm") -> None:
     raise UsageError(f"refusing without {flag}: {question}", f"pass {flag} to go ahead")
 
 
-def report_checks(results: list[checks.Result], as_json: bool, title: str) -> int:
-    """Print a summary line and a table (or the JSON of DESIGN §8); return the plugin exit code."""
-    status = checks.worst(results)
+def report_checks(results: list[checks.Result], as_json: bool, title: str, *, context: str = "",
+                  timings: bool = False, notify_flag: bool = False) -> int:
+    """Print the plugin line and a table (or the JSON of DESIGN §8); notify; return the plugin exit code.
+
+    context: what was checked, after the counts; timings: the checks' durations are the perfdata.
+    """
+    report = checks.Report.of(results, title, context, timings)
     if as_json:
-        print_json({"status": status, "checks": [r.as_json() for r in results]})
+        print_json({"status": report.status, "checks": [r.as_json() for r in results]})
     else:
-        counts = {s: sum(r.status == s for r in results) for s in checks.STATUSES}
-        tally = ", ".join(f"{n} {s}" for s, n in counts.items() if n)
-        click.echo(f"{title} {status.upper()}: {len(results)} checks ({tally})")
+        click.echo(report.first_line())
         print_table(
             [{**r.as_json(), "status": r.status.upper(), "ms": r.duration_ms} for r in results],
             [("name", "CHECK"), ("area", "AREA"), ("status", "STATUS"), ("summary", "SUMMARY"), ("ms", "MS")],
         )
-    return checks.exit_code(status)
+    return conclude(report, notify_flag)
+
+
+def conclude(report: checks.Report, notify_flag: bool) -> int:
+    """A check command's last step: with --notify, send the report; the exit code is the report's, always."""
+    if notify_flag:
+        try:
+            problems = notify.send(command_name(), report)
+        except ToolError as failure:  # notify.yaml or the state file: reported, never the check's result
+            problems = [f"warning: --notify: {failure}"]
+        except Exception as crash:  # a fault in notifying must not turn what the check found into UNKNOWN
+            if log.debug_enabled():
+                raise
+            problems = [f"warning: --notify: unexpected {type(crash).__name__}: {crash}"]
+        for line in problems:
+            info(log.mask_secrets(line))
+    return report.exit_code
+
+
+def command_name() -> str:
+    """The running command as the dedup key names it: health_check, mcp.test."""
+    context = click.get_current_context(silent=True)
+    shown = (context.find_root().info_name if context else None) or Path(sys.argv[0]).name
+    return shown.split()[-1].removesuffix(".py")

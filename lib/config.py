@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import functools
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -74,6 +75,7 @@ SCHEMAS: dict[str, Any] = {
         },
         "github": {"repository": Field(OPT_STR), "base_branch": Field((str,))},
         "health": {"check_timeout_seconds": Field(NUM), "min_free_disk_gb": Field(NUM)},
+        "monitoring": {"heartbeat_urls": {"*": Field((str,))}, "heartbeat_timeout_seconds": Field(NUM)},
     },
     "agents": {
         "agents": [
@@ -141,6 +143,23 @@ SCHEMAS: dict[str, Any] = {
         }
     },
     "cost_limits": {"daily_usd": Field(OPT_NUM), "per_cycle_usd": Field(OPT_NUM)},
+    "notify": {
+        "pagerduty_url": Field((str,)),
+        "timeout_seconds": Field(NUM),
+        "routes": {
+            "*": [
+                {
+                    "pagerduty": {
+                        "routing_key_env": Field((str,)),
+                        "routing_key_secret": Field((str,)),
+                        "cloudwatch_url_env": Field((str,)),
+                        "cloudwatch_url_secret": Field((str,)),
+                    },
+                    "slack": {"webhook_url_env": Field((str,)), "webhook_url_secret": Field((str,))},
+                }
+            ]
+        },
+    },
 }
 
 DEFAULTS: dict[str, Any] = {
@@ -184,15 +203,24 @@ DEFAULTS: dict[str, Any] = {
         },
         "github": {"repository": None, "base_branch": "main"},
         "health": {"check_timeout_seconds": 10, "min_free_disk_gb": 1},
+        "monitoring": {"heartbeat_urls": {}, "heartbeat_timeout_seconds": 5},
     },
     "agents": {"agents": []},
     "alerts": {"alerts": []},
     "thresholds": {"metrics": {}},
     "gates": {"gates": {}},
     "cost_limits": {"daily_usd": None, "per_cycle_usd": None},
+    "notify": {"pagerduty_url": "https://events.pagerduty.com/v2/enqueue", "timeout_seconds": 10, "routes": {}},
 }
 
-OPTIONAL_FILES = {"cost_limits"}
+OPTIONAL_FILES = {"cost_limits", "notify"}
+#: notify.yaml names each credential by where it lives, never by value
+CREDENTIAL_SOURCES = {"pagerduty": ("routing_key", "cloudwatch_url"), "slack": ("webhook_url",)}
+REQUIRED_CREDENTIALS = {"pagerduty": "routing_key", "slack": "webhook_url"}
+_ENV_NAME = re.compile(r"[A-Z_][A-Z0-9_]*")
+_SECRET_NAME = re.compile(r"(?!.*://)[\w/+=.@:-]+")  # a name or an ARN, not a URL
+_KEY_SHAPE = re.compile(r"[A-Za-z0-9]{32}")  # a PagerDuty integration key, pasted where its name belongs
+_URL_OR_PLACEHOLDER = re.compile(r"(https?://|\$\{)\S+")
 
 
 def path_of(name: str) -> Path:
@@ -247,6 +275,64 @@ def _check_runtime_fields(data: dict) -> None:
                                   "fix the file and run again")
 
 
+def _check_heartbeat_urls(data: dict) -> None:
+    """Each heartbeat is a URL, or starts with a ${VAR} placeholder that the environment fills."""
+    for job, url in ((data.get("monitoring") or {}).get("heartbeat_urls") or {}).items():
+        if not _URL_OR_PLACEHOLDER.fullmatch(url):
+            raise ConfigError(f"{path_of('settings')}: monitoring.heartbeat_urls.{job}: expected an http(s) URL "
+                              f"(or ${{VAR}} from the environment), got {url!r}", "fix the file and run again")
+
+
+def _notify_routes(data: Any):
+    """(where, kind, fields) of every route entry of notify.yaml that is shaped as a mapping."""
+    routes = data.get("routes") if isinstance(data, dict) else None
+    for action, entries in (routes.items() if isinstance(routes, dict) else ()):
+        for index, entry in enumerate(entries if isinstance(entries, list) else ()):
+            for kind, fields in (entry.items() if isinstance(entry, dict) else ()):
+                if isinstance(fields, dict):
+                    yield f"routes.{action}[{index}].{kind}", kind, fields
+
+
+def _refuse_literal_credentials(data: Any) -> None:
+    """routing_key: R0... or webhook_url: https://hooks... in the file: refused, with what to write instead
+    (checked before the schema, which would only call the key unknown)."""
+    for where, kind, fields in _notify_routes(data):
+        for name in CREDENTIAL_SOURCES.get(kind, ()):
+            if name in fields:
+                raise ConfigError(f"{path_of('notify')}: {where}.{name}: a literal key or URL is refused",
+                                  f"name an environment variable ({name}_env) or a Secrets Manager secret "
+                                  f"({name}_secret)")
+
+
+def _check_notify(data: dict) -> None:
+    """Known alert actions, one route kind per entry, one source per credential, given by name."""
+    file = path_of("notify")
+
+    def fail(where: str, what: str) -> None:
+        raise ConfigError(f"{file}: {where}: {what}", "fix the file and run again")
+
+    for action, entries in data.get("routes", {}).items():
+        if action not in ALERT_ACTIONS:
+            fail(f"routes.{action}", f"unknown alert action (known: {', '.join(ALERT_ACTIONS)})")
+        for index, entry in enumerate(entries):
+            if len(entry) != 1:
+                fail(f"routes.{action}[{index}]", "expected exactly one of pagerduty, slack")
+    for where, kind, fields in _notify_routes(data):
+        for name in CREDENTIAL_SOURCES[kind]:
+            given = [key for key in (f"{name}_env", f"{name}_secret") if key in fields]
+            if len(given) > 1 or (not given and name == REQUIRED_CREDENTIALS[kind]):
+                fail(where, f"expected one of {name}_env, {name}_secret")
+            for key in given:
+                if _KEY_SHAPE.fullmatch(fields[key]):
+                    fail(f"{where}.{key}", "this looks like a key itself: a literal key is refused, give the "
+                                           "name of the variable or secret that holds it")
+                if not (_ENV_NAME if key.endswith("_env") else _SECRET_NAME).fullmatch(fields[key]):
+                    fail(f"{where}.{key}", "expected the name of an environment variable (A-Z, 0-9, _)"
+                         if key.endswith("_env") else "expected a Secrets Manager secret name or ARN")
+    if not data.get("pagerduty_url", "https://").startswith(("https://", "http://")):
+        fail("pagerduty_url", f"expected an http(s) URL, got {data['pagerduty_url']!r}")
+
+
 def _merge(defaults: Any, data: Any) -> Any:
     if isinstance(defaults, dict) and isinstance(data, dict):
         merged = copy.deepcopy(defaults)
@@ -280,9 +366,15 @@ def load(name: str) -> dict:
     except OSError as failure:
         raise ConfigError(f"{file}: cannot read: {failure.strerror}") from None
     data = {} if data is None else data
+    if name == "notify":
+        _refuse_literal_credentials(data)
     validate(name, data)
     if name == "agents":
         _check_runtime_fields(data)
+    elif name == "settings":
+        _check_heartbeat_urls(data)
+    elif name == "notify":
+        _check_notify(data)
     return _merge(DEFAULTS[name], data)
 
 
@@ -301,6 +393,11 @@ def gates() -> dict:
 
 def cost_limits() -> dict:
     return load("cost_limits")
+
+
+def notify() -> dict | None:
+    """config/notify.yaml, or None when there is none (then --notify sends nothing)."""
+    return load("notify") if path_of("notify").exists() else None
 
 
 def write_yaml_atomic(path: Path, data: Any) -> None:

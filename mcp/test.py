@@ -30,9 +30,11 @@ from lib.ops import mcp_servers
 @click.option("--timeout", type=click.FloatRange(min=0.1), default=10.0, show_default=True,
               help="Seconds each server has for the whole handshake.")
 @cli.json_option
-def main(server: str, timeout: float, as_json: bool) -> int:
+@cli.notify_option
+def main(server: str, timeout: float, as_json: bool, notify: bool) -> int:
     servers = mcp_config.select(mcp_config.load(), server)
-    return mcp_servers.print_report(mcp_servers.test_all(servers, timeout), as_json)
+    report = mcp_servers.print_report(mcp_servers.test_all(servers, timeout), as_json)
+    return cli.conclude(report, notify)
 
 
 if __name__ == "__main__":

@@ -28,8 +28,9 @@ from lib.store import open_store
 @click.option("--gates-only", is_flag=True, help="Only the quality gates (what CI runs).")
 @click.option("--metrics-only", is_flag=True, help="Only the key metrics.")
 @cli.json_option
+@cli.notify_option
 def main(every: bool, verbose: bool, explicit: tuple, window: str, gates_only: bool, metrics_only: bool,
-         as_json: bool) -> int:
+         as_json: bool, notify: bool) -> int:
     if gates_only and metrics_only:
         raise click.UsageError("--gates-only and --metrics-only exclude each other")
     store = open_store()
@@ -41,7 +42,7 @@ def main(every: bool, verbose: bool, explicit: tuple, window: str, gates_only: b
         results += gates.gate_results(found, missing, verbose)
     if not gates_only:
         results += metrics.key_metric_results(store, metrics.window_back(window))
-    code = cli.report_checks(results, as_json, "check_metrics")
+    code = cli.report_checks(results, as_json, "METRICS", notify_flag=notify)
     if verbose and not as_json:
         print()
         cli.print_table(gates.worst_file_rows(results), [("target", "TARGET"), ("gate", "GATE"),

@@ -13,7 +13,7 @@ Example (runbook, Evening Checklist):
 import _bootstrap  # noqa: F401
 import click
 
-from lib import checks, cli
+from lib import cli
 from lib.evolution import stuck
 from lib.store import open_store
 
@@ -23,15 +23,17 @@ COLUMNS = [("evolution_id", "EVOLUTION"), ("kind", "PROBLEM"), ("status", "STATU
 
 @click.command(help=__doc__)
 @cli.json_option
-def main(as_json: bool) -> int:
+@cli.notify_option
+def main(as_json: bool, notify: bool) -> int:
     result = stuck.scan(open_store())
+    report = stuck.report(result)
     if as_json:
         cli.print_json(result)
     else:
-        click.echo(f"STUCK {result['status'].upper()}: {stuck.summary(result)}")
+        click.echo(report.first_line())
         if result["findings"]:
             cli.print_table([{**f, "status": f["status"].upper()} for f in result["findings"]], COLUMNS)
-    return checks.exit_code(result["status"])
+    return cli.conclude(report, notify)
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ timeout. Exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.
 Examples (runbook, Morning Checklist; Recovery Procedures):
     python scripts/health_check.py --full
     python scripts/health_check.py --post-recovery
+    python scripts/health_check.py --full --notify    # cron: WARNING/CRITICAL reach people
 """
 
 import _bootstrap  # noqa: F401
@@ -18,11 +19,12 @@ from lib import cli, config, health
 @click.option("--post-recovery", is_flag=True, help="Also the checks after a restore: verify, agents, locks.")
 @click.option("--timeout", type=click.FloatRange(min=0.1), help="Per-check timeout in seconds (default: settings).")
 @cli.json_option
-def main(full: bool, post_recovery: bool, timeout, as_json: bool) -> int:
+@cli.notify_option
+def main(full: bool, post_recovery: bool, timeout, as_json: bool, notify: bool) -> int:
     groups = {"basic"} | ({"full"} if full else set()) | ({"post-recovery"} if post_recovery else set())
     default = timeout or float(config.settings()["health"]["check_timeout_seconds"])
     results = health.run(health.select(groups), {"full": full}, default_timeout=default)
-    return cli.report_checks(results, as_json, "HEALTH")
+    return cli.report_checks(results, as_json, "HEALTH", timings=True, notify_flag=notify)
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@ from lib.health import preflight
 @cli.json_option
 def main(target, focus, as_json: bool) -> int:
     target, _, focus = evolution.defaults(target, 1, focus)
-    return cli.report_checks(preflight.run(target, focus), as_json, "PRE-EVOLUTION")
+    return cli.report_checks(preflight.run(target, focus), as_json, "PRE-EVOLUTION", timings=True)
 
 
 if __name__ == "__main__":

@@ -6,7 +6,7 @@ servers run with `python -m` that would import the mcp/ shim. --full adds the ba
 bucket (public access block, encryption, versioning), secret and IAM access key age,
 log groups without retention and branch protection on GitHub. The count of findings is
 stored for the SecurityGateFailures metric. Exit 0 OK, 1 warnings, 2 critical findings,
-3 a rule could not be checked.
+3 a rule could not be checked. --notify sends critical findings to page-security.
 
 \b
 Example (runbook, Weekly Tasks):
@@ -16,28 +16,29 @@ Example (runbook, Weekly Tasks):
 import _bootstrap  # noqa: F401
 import click
 
-from lib import checks, cli
+from lib import cli
 from lib.ops import security_audit
 
 
 @click.command(help=__doc__)
 @click.option("--full", is_flag=True, help="Also AWS (bucket, secrets, IAM keys, log groups) and GitHub.")
 @cli.json_option
-def main(full: bool, as_json: bool) -> int:
+@cli.notify_option
+def main(full: bool, as_json: bool, notify: bool) -> int:
     with cli.lock("security_audit"):  # the weekly cron run and a manual one must not overlap
         document = security_audit.run(full)
         security_audit.record(document)
     if as_json:
         cli.print_json(document)
     else:
-        click.echo(security_audit.summary(document))
+        click.echo(security_audit.report(document).first_line())
         cli.print_table(document["findings"], [("severity", "SEVERITY"), ("rule", "RULE"), ("where", "WHERE"),
                                                ("detail", "FINDING"), ("fix", "FIX")], empty="no findings")
         for problem in document["errors"]:
             cli.info(f"could not check {problem['rule']}: {problem['error']}")
         for item in document["skipped"]:
             cli.info(f"skipped {item['rule']}: {item['reason']}")
-    return checks.exit_code(document["status"])
+    return cli.conclude(security_audit.report(document), notify)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,8 @@
 """Create or update the CloudWatch dashboards (TDeveloper-Main, -Agent, -Cost, -Security), one
 alarm per config/alerts.yaml entry, and the SNS topic of each alert action (settings.yaml
-aws.sns_topics). Safe to run again: what already matches is left alone.
+aws.sns_topics), subscribed over HTTPS to the PagerDuty CloudWatch integration URLs that
+config/notify.yaml names (cloudwatch_url_env / cloudwatch_url_secret of a pagerduty route).
+Safe to run again: what already matches is left alone.
 
 \b
 Example (README, set-up):

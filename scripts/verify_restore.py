@@ -22,9 +22,10 @@ from lib.backup import verify
 @click.option("--archive", "archive_path", type=click.Path(path_type=Path),
               help="Check this archive against its own manifest instead of the live data.")
 @cli.json_option
-def main(archive_path: Path | None, as_json: bool) -> int:
-    results, title = verify.run(archive_path)
-    return cli.report_checks(results, as_json, title)
+@cli.notify_option
+def main(archive_path: Path | None, as_json: bool, notify: bool) -> int:
+    results, target = verify.run(archive_path)
+    return cli.report_checks(results, as_json, "VERIFY", context=target, timings=True, notify_flag=notify)
 
 
 if __name__ == "__main__":

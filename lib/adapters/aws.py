@@ -255,6 +255,16 @@ def call_client(service: str, read_timeout: int):
 
 
 @functools.cache
+def secret_string(name: str) -> str:
+    """The current value of a Secrets Manager secret (a routing key, a webhook URL), read once per process."""
+    with aws_errors(f"read secret {name}"):
+        value = client("secretsmanager").get_secret_value(SecretId=name).get("SecretString")
+    if not value or not value.strip():
+        raise AWSError(f"read secret {name}: it holds no string value", "store the value as SecretString")
+    return value.strip()
+
+
+@functools.cache
 def account_id() -> str:
     with aws_errors("identify the AWS account"):
         return client("sts").get_caller_identity()["Account"]

@@ -194,7 +194,7 @@ def record(results: list[Result], mode: str, target: str) -> dict:
 
 
 def run(archive_path: Path | None) -> tuple[list[Result], str]:
-    """verify_restore.py: verify, record, and return the results with a title."""
+    """verify_restore.py: verify, record, and return the results with what was verified."""
     results, target = verify_archive(archive_path) if archive_path else verify_live()
     record(results, "archive" if archive_path else "live", target)
-    return results, f"verify_restore ({target})"
+    return results, target

@@ -22,6 +22,9 @@ from lib.store import ACTIVE, FINAL, Store
 DEFAULT_PHASE_TIMEOUT = 3600
 ENV_KEY = "TDEV_EVOLUTION_ID"
 _ENV_IN_ARGS = re.compile(rf"{ENV_KEY}=(evo-[\w-]+)")
+#: every kind of finding with its status (the plugin line counts each)
+KINDS = {"process-gone": "critical", "heartbeat-stale": "critical", "phase-timeout": "warning",
+         "orphan-process": "warning"}
 #: how a runner shows in a command line besides its evolution id (python -m lib.evolution.worker <id>)
 RUNNER_MARKERS = ("lib.evolution.worker", "run_evolution")
 
@@ -210,3 +213,15 @@ def summary(result: dict) -> str:
         counts[finding["kind"]] = counts.get(finding["kind"], 0) + 1
     return (f"{result['active']} active evolution(s); " + ", ".join(f"{n} {kind}" for kind, n in counts.items())
             + f": {findings[0]['evolution_id']} {findings[0]['summary']}")
+
+
+def report(result: dict) -> checks.Report:
+    """The plugin line: each evolution with its problem; the active count and each kind's count as perfdata."""
+    failing = [{"name": f"{f['evolution_id']} {f['kind']}", "status": f["status"], "summary": f["summary"]}
+               for f in result["findings"]]
+    context = f"{result['active']} active evolution(s)" if failing else summary(result)
+    perf = [checks.Perf("active", result["active"])]
+    for kind, status in KINDS.items():
+        limit = {"warn": "0"} if status == checks.WARNING else {"crit": "0"}
+        perf.append(checks.Perf(kind, sum(f["kind"] == kind for f in result["findings"]), **limit))
+    return checks.Report("STUCK", result["status"], failing, context, perf)

@@ -81,10 +81,10 @@ def last_verify(context: dict) -> tuple[str, str]:
 def restore_verify(context: dict) -> tuple[str, str]:
     """verify_restore.py against the last restore, as part of health_check.py --post-recovery."""
 
-    results, title = verify.run(None)
+    results, target = verify.run(None)
     status = worst(results)
     problems = [f"{r.name}: {r.summary}" for r in results if r.status != "ok"]
-    return status, "; ".join(problems) if problems else f"{len(results)} checks ok ({title})"
+    return status, "; ".join(problems) if problems else f"{len(results)} checks ok ({target})"
 
 
 @check("recovery_locks", "backup", groups=("post-recovery",))

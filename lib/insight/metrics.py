@@ -21,7 +21,7 @@ from typing import NamedTuple
 
 from lib import config, timeparse
 from lib.adapters import github
-from lib.checks import Result
+from lib.checks import Perf, Result, limit
 from lib.errors import ToolError, UsageError
 
 KEY_METRICS = ("success_rate", "cycle_time", "cost_per_cycle", "pr_merge_rate", "error_rate")
@@ -384,6 +384,9 @@ def key_metric_results(store, window: Window, with_github: bool = True) -> list:
         summary += f"; {m['basis']}"
         if m["status"] in ("warning", "alert") and m["action"]:
             summary += f"; {m['action']}"
+        figure = Perf(m["name"], m["value"], m["unit"], limit(m["normal"], m["direction"]),
+                      limit(m["alert"], m["direction"]))
         results.append(Result(m["name"], "key metrics", CHECK_STATUS[m["status"]], summary, elapsed,
-                              {"value": m["value"], "unit": m["unit"], "state": m["status"], "metric": m["metric"]}))
+                              {"value": m["value"], "unit": m["unit"], "state": m["status"], "metric": m["metric"]},
+                              (figure,)))
     return results

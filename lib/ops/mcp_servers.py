@@ -74,22 +74,31 @@ def check_status(rows: list[dict]) -> str:
     return "critical" if any(row["status"] != "ok" for row in rows) else "ok"
 
 
-def print_report(rows: list[dict], as_json: bool) -> int:
-    """The table (failures followed by their last stderr lines) or the JSON document; the exit code."""
-    status = check_status(rows)
-    if as_json:
-        cli.print_json({"status": status, "servers": rows})
-        return checks.exit_code(status)
+def report(rows: list[dict]) -> checks.Report:
+    """The plugin line: the servers that failed; each server's handshake time as perfdata."""
     failed = [row for row in rows if row["status"] != "ok"]
-    print(f"MCP {status.upper()}: {len(rows) - len(failed)} of {len(rows)} servers answered"
-          + (f" ({paths.mcp_config()})" if not rows else ""))
+    context = f"{len(rows) - len(failed)} of {len(rows)} servers answered" + (
+        f" ({paths.mcp_config()})" if not rows else "")
+    return checks.Report("MCP", check_status(rows), [
+        {"name": row["name"], "status": checks.CRITICAL, "summary": row["error"]} for row in failed], context,
+        [checks.Perf(row["name"], row["latency_ms"] if row["status"] == "ok" else None, "ms") for row in rows])
+
+
+def print_report(rows: list[dict], as_json: bool) -> checks.Report:
+    """The table (failures followed by their last stderr lines) or the JSON document; the report."""
+    result = report(rows)
+    if as_json:
+        cli.print_json({"status": result.status, "servers": rows})
+        return result
+    print(result.first_line())
     cli.print_table([_display(row) for row in rows], COLUMNS, empty="no MCP servers configured")
-    for row in failed:
-        print(f"\n{row['name']}: {row['error']}")
-        for line in row["stderr_tail"]:
-            print(f"  | {line}")
-        print(f"  log: {row['log']}")
-    return checks.exit_code(status)
+    for row in rows:
+        if row["status"] != "ok":
+            print(f"\n{row['name']}: {row['error']}")
+            for line in row["stderr_tail"]:
+                print(f"  | {line}")
+            print(f"  log: {row['log']}")
+    return result
 
 
 def _display(row: dict) -> dict:

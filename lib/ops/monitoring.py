@@ -1,6 +1,9 @@
 """CloudWatch set-up: the runbook's four dashboards (Main, Agent, Cost, Security), one alarm per
-config/alerts.yaml entry and the SNS topic of each alert action. Idempotent: each resource
-is compared with what exists and reported as created, updated or unchanged."""
+config/alerts.yaml entry, the SNS topic of each alert action and its HTTPS subscriptions to the
+PagerDuty CloudWatch integration URLs of config/notify.yaml (so that an alarm pages). Idempotent:
+each resource is compared with what exists and reported as created, updated or unchanged.
+An integration URL carries its key, so it is never shown: a subscription is named by where
+its URL comes from (env:NAME or secret:NAME)."""
 
 from __future__ import annotations
 
@@ -10,6 +13,7 @@ from lib import config
 from lib.adapters import aws
 from lib.agents.ecs import EcsRuntime
 from lib.insight import metrics
+from lib.ops import notify
 
 DASHBOARDS = ("Main", "Agent", "Cost", "Security")
 COMPARISONS = {
@@ -194,6 +198,35 @@ def _topics(dry_run: bool) -> tuple[dict[str, str], list[dict]]:
     return arns, changes
 
 
+def _subscriptions(topic_arns: dict[str, str], topic_changes: list[dict], dry_run: bool) -> list[dict]:
+    """Subscribe each topic to its action's PagerDuty CloudWatch integration URLs (HTTPS); never unsubscribe."""
+    wanted = notify.cloudwatch_urls()
+    sns = aws.client("sns")
+    new_topics = {c["name"] for c in topic_changes if c["change"] == "would create"}
+    changes = []
+    for action, arn in sorted(topic_arns.items()):
+        if not wanted.get(action):
+            continue
+        topic = arn.rsplit(":", 1)[-1]
+        existing = set()
+        if topic not in new_topics:
+            with aws.aws_errors(f"list the subscriptions of SNS topic {topic}"):
+                existing = {s["Endpoint"] for s in aws.paginate(sns, "list_subscriptions_by_topic", "Subscriptions",
+                                                                TopicArn=arn) if s["Protocol"] == "https"}
+        for ref, url in wanted[action]:
+            if url in existing:
+                change = "unchanged"
+            elif dry_run:
+                change = "would create"
+            else:
+                with aws.aws_errors(f"subscribe SNS topic {topic} to the PagerDuty integration of {ref}"):
+                    sns.subscribe(TopicArn=arn, Protocol="https", Endpoint=url)
+                change = "created"
+            changes.append({"kind": "sns subscription", "name": topic, "change": change,
+                            "detail": f"https -> PagerDuty CloudWatch integration ({ref})"})
+    return changes
+
+
 def _account() -> str:
     with aws.aws_errors("find the AWS account (sts get-caller-identity)"):
         return aws.client("sts").get_caller_identity()["Account"]
@@ -260,7 +293,8 @@ def _dashboards(bodies: dict[str, dict], dry_run: bool) -> list[dict]:
 
 
 def setup(dry_run: bool = False) -> list[dict]:
-    """Topics, then alarms, then dashboards (the alarm widgets need the alarms' ARNs)."""
+    """Topics and their subscriptions, then alarms, then dashboards (the alarm widgets need the alarms' ARNs)."""
     topic_arns, changes = _topics(dry_run)
+    changes += _subscriptions(topic_arns, changes, dry_run)
     alarm_arns, alarm_changes = _alarms(topic_arns, dry_run)
     return changes + alarm_changes + _dashboards(dashboard_bodies(alarm_arns), dry_run)

@@ -32,6 +32,8 @@ TOKEN_FORMATS = (
 )
 _SECRET_KEY = re.compile(r"(?i)(token|password|passwd|secret|api[_-]?key|access[_-]?key|authorization)$")
 _ASSIGNMENT = re.compile(r"^\s*(?:export\s+)?([\w.-]+)\s*[:=]\s*[\"']?([^\"'#]*)")
+#: notify.yaml's keys that name a Secrets Manager secret (its schema refuses a literal value there)
+_SECRET_REFERENCES = {f"{name}_secret" for names in config.CREDENTIAL_SOURCES.values() for name in names}
 PUBLIC_ACCESS_FIX = ("aws s3api put-public-access-block --bucket {bucket} --public-access-block-configuration "
                      "BlockPublicAcls=true,IgnorePublicAcls=true,BlockPublicPolicy=true,RestrictPublicBuckets=true")
 ENCRYPTION_FIX = ("aws s3api put-bucket-encryption --bucket {bucket} --server-side-encryption-configuration "
@@ -116,7 +118,8 @@ def _scan_text(path: Path, text: str) -> list[Finding]:
         hits = [(what, match.group(match.lastindex or 0)) for what, pattern in TOKEN_FORMATS
                 for match in pattern.finditer(line)]
         assignment = _ASSIGNMENT.match(line)
-        if not hits and assignment and _SECRET_KEY.search(assignment.group(1)):
+        if (not hits and assignment and _SECRET_KEY.search(assignment.group(1))
+                and assignment.group(1) not in _SECRET_REFERENCES):
             value = assignment.group(2).strip()
             if not _PLACEHOLDER.match(value) and path.suffix != ".json":
                 hits.append((f"value of {assignment.group(1)}", value))
@@ -381,9 +384,16 @@ def record(document: dict) -> None:
                                      "full": document["full"], **counts, "errors": len(document["errors"])})
 
 
-def summary(document: dict) -> str:
-    counts = ", ".join(f"{sum(f['severity'] == level for f in document['findings'])} {level}"
-                       for level in ("critical", "warning"))
-    return (f"SECURITY {document['status'].upper()}: {len(document['findings'])} finding(s) ({counts}), "
-            f"{len(document['rules'])} rule(s) run, {len(document['skipped'])} skipped, "
-            f"{len(document['errors'])} could not be checked")
+def report(document: dict) -> checks.Report:
+    """The plugin line: the rules with findings (and those that could not be checked), counts as perfdata."""
+    findings, errors = document["findings"], document["errors"]
+    failing = [{"name": f["rule"], "status": f["severity"], "summary": f"{f['where']}: {f['detail'] or f['fix']}"}
+               for f in findings]
+    failing += [{"name": e["rule"], "status": checks.UNKNOWN, "summary": f"could not be checked: {e['error']}"}
+                for e in errors]
+    context = ", ".join(filter(None, [f"{len(findings)} finding(s)", f"{len(document['rules'])} rule(s) run",
+                                      f"{len(document['skipped'])} skipped" if document["skipped"] else ""]))
+    perf = [checks.Perf("critical", sum(f["severity"] == checks.CRITICAL for f in findings), crit="0"),
+            checks.Perf("warning", sum(f["severity"] == checks.WARNING for f in findings), warn="0"),
+            checks.Perf("unchecked", len(errors), warn="0")]
+    return checks.Report("SECURITY", document["status"], failing, context, perf)

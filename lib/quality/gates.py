@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 from lib import config
-from lib.checks import Result
+from lib.checks import Perf, Result, limit
 from lib.quality import measure
 
 # For --verbose: how to rank files for each gate (worst first) and the figure to show.
@@ -120,8 +120,9 @@ def gate_results(found: list[Path], missing: list[str], verbose: bool) -> list:
                        "direction": gate["direction"]}
             if verbose:
                 details["worst_files"] = gate["worst_files"]
+            figure = Perf(gate["metric"], gate["value"], gate["unit"], crit=limit(gate["threshold"], gate["direction"]))
             results.append(Result(gate["metric"], f"gates {_short(target)}", status, _gate_summary(gate), elapsed,
-                                  details))
+                                  details, (figure,)))
     return results
 
 

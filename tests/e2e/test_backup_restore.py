@@ -165,7 +165,7 @@ def test_a_flipped_byte_fails_verify_and_restore_refuses_leaving_live_data_alone
     seed(tdev)
     ok(tdev.run("backup.py", "--full"))
     (path,) = archives(tdev.backup_dir)
-    assert ok(tdev.run("verify_restore.py", "--archive", str(path))).startswith("verify_restore")
+    assert ok(tdev.run("verify_restore.py", "--archive", str(path))).startswith("VERIFY OK: ")
     flip_byte(path, path.stat().st_size // 2)
     damaged = tdev.run("verify_restore.py", "--archive", str(path))
     assert damaged.returncode == 2 and "CRITICAL" in damaged.stdout

@@ -88,7 +88,7 @@ def test_table_shows_reason_and_last_stderr_lines(mcp):
     write_config(mcp.mcp_config, {"paged": script_server("paged_stdio"), "exits": script_server("exits_at_once")})
     result = run_test(mcp, "all")
     assert result.returncode == 2
-    assert "MCP CRITICAL: 1 of 2 servers answered" in result.stdout
+    assert "MCP CRITICAL: exits (1 of 2 servers answered) | 'paged'=" in result.stdout
     assert "exits: server exited with code 3 before answering initialize" in result.stdout
     assert "  | fatal: cannot open database /nonexistent/db.sqlite" in result.stdout
     paged = next(line for line in result.stdout.splitlines() if line.startswith("paged"))

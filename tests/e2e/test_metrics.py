@@ -133,7 +133,7 @@ def clean_target(tmp_path):
 def test_check_metrics_passes_on_a_clean_target_without_history(tdev, clean_target):
     result = tdev.run("check_metrics.py", env={"EVOLUTION_TARGET": str(clean_target)})
     assert result.returncode == 0, result.stdout + result.stderr
-    assert result.stdout.startswith("check_metrics OK")
+    assert result.stdout.startswith("METRICS OK: ")
     assert "docstring" in result.stdout and "no data (gate >= 70%)" in result.stdout  # no coverage report
 
 
@@ -148,7 +148,8 @@ def test_check_metrics_verbose_lists_the_worst_files(tdev, git_repo):
     table = tdev.run("check_metrics.py", "--verbose", env={"EVOLUTION_TARGET": str(target)})
     assert table.returncode == 2
     assert "WORST FILE" in table.stdout and "sample.py" in table.stdout
-    assert table.stdout.startswith("check_metrics CRITICAL")
+    assert table.stdout.startswith("METRICS CRITICAL: docstring (")
+    assert "'docstring'=20%;;50:" in table.stdout.splitlines()[0]
 
 
 def test_check_metrics_coverage_report_and_all_targets(tdev, clean_target, git_repo):

@@ -75,7 +75,18 @@ def test_crontab_has_every_scheduled_runbook_line():
                      "scripts/weekly_maintenance.py", "scripts/rotate_secrets.py --all",
                      "scripts/archive_logs.py --older-than 30d", "scripts/generate_monthly_report.py",
                      "scripts/backup.py --daily", "scripts/backup.py --full"):
-        assert expected in scheduled
+        assert any(line == expected or line.startswith(f"{expected} --notify") for line in scheduled), expected
+
+
+def test_every_crontab_line_names_its_own_heartbeat_job():
+    lines = [line for line in (ROOT / "crontab.example").read_text().splitlines()
+             if line.strip() and not line.startswith("#") and not re.match(r"^[A-Z_]+=", line)]
+    jobs = [re.search(r"&& TDEV_CRON_JOB=(\w+) python ", line) for line in lines]
+    assert all(jobs), [line for line, job in zip(lines, jobs, strict=True) if not job]
+    names = [job.group(1) for job in jobs]
+    assert len(set(names)) == len(names)  # one healthchecks.io check per line: its own schedule
+    assert {"backup", "backup_history", "health", "cleanup", "security_audit", "weekly_maintenance",
+            "export_metrics"} <= set(names)  # the jobs DESIGN §9 names
 
 
 @pytest.mark.parametrize("argv", crontab_commands(), ids=" ".join)

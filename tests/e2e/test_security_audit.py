@@ -16,7 +16,8 @@ def test_script_critical_findings_exit_2_and_feed_the_metric(home):
     os.chmod(home.base / ".env", 0o600)
     result = home.run("security_audit.py")
     assert result.returncode == 2, result.stderr
-    assert result.stdout.startswith("SECURITY CRITICAL: 1 finding(s) (1 critical, 0 warning), 3 rule(s) run")
+    assert result.stdout.startswith("SECURITY CRITICAL: plaintext-secrets (1 finding(s), 3 rule(s) run) | "
+                                     "'critical'=1;;0 'warning'=0;0 'unchecked'=0;0")
     assert "plaintext-secrets" in result.stdout and GITHUB_TOKEN_VALUE not in result.stdout + result.stderr
     store = SQLiteStore.open(path=home.history / "state.db")
     assert store.get_meta("security-findings") == 1

@@ -80,6 +80,39 @@ def test_dry_run_creates_nothing(tdev, aws, flags, env):
     assert json.loads((tdev.history / "audit.log").read_text())["result"] == "dry-run"
 
 
+INTEGRATION_KEY = "0123456789abcdef0123456789abcdef"
+CLOUDWATCH_URL = f"https://events.pagerduty.com/integration/{INTEGRATION_KEY}/enqueue"
+
+
+def test_topics_are_subscribed_to_the_pagerduty_cloudwatch_integration(tdev, aws):
+    tdev.write_config("notify", "routes:\n  notify-oncall:\n    - pagerduty:\n        routing_key_env: TDEV_PD_KEY\n"
+                                "        cloudwatch_url_env: TDEV_PD_CLOUDWATCH_URL\n"
+                                "  notify-team:\n    - slack: {webhook_url_env: TDEV_SLACK_WEBHOOK}\n")
+    tdev.env["TDEV_PD_CLOUDWATCH_URL"] = CLOUDWATCH_URL
+    dry = tdev.run("setup_monitoring.py", "--dry-run", "--json")
+    assert changes(dry)["t-developer-notify-oncall"] == "would create"
+    runs = [tdev.run("setup_monitoring.py", "--json") for _ in range(2)]
+    first, second = ([c for c in json.loads(r.stdout)["changes"] if c["kind"] == "sns subscription"] for r in runs)
+    assert first == [{"kind": "sns subscription", "name": "t-developer-notify-oncall", "change": "created",
+                      "detail": "https -> PagerDuty CloudWatch integration (env:TDEV_PD_CLOUDWATCH_URL)"}]
+    assert [c["change"] for c in second] == ["unchanged"]
+    sns = boto3.client("sns")
+    topics = {t["TopicArn"].rsplit(":", 1)[-1]: t["TopicArn"] for t in sns.list_topics()["Topics"]}
+    (subscription,) = sns.list_subscriptions()["Subscriptions"]
+    assert (subscription["TopicArn"], subscription["Protocol"], subscription["Endpoint"]) == (
+        topics["t-developer-notify-oncall"], "https", CLOUDWATCH_URL)
+    shown = "".join(r.stdout + r.stderr for r in (dry, *runs)) + (tdev.history / "audit.log").read_text()
+    assert INTEGRATION_KEY not in shown
+
+
+def test_a_missing_integration_url_is_one_error_line(tdev, aws):
+    tdev.write_config("notify", "routes:\n  notify-oncall:\n    - pagerduty: {routing_key_env: TDEV_PD_KEY, "
+                                "cloudwatch_url_env: TDEV_PD_CLOUDWATCH_URL}\n")
+    result = tdev.run("setup_monitoring.py")
+    assert result.returncode == 1 and result.stderr.startswith("error: TDEV_PD_CLOUDWATCH_URL is not set")
+    assert len(result.stderr.splitlines()) == 1
+
+
 def test_agent_dashboard_follows_the_registry(tdev, aws):
     tdev.write_config("agents", "agents:\n"
                       "  - {name: research-agent, phase: research, runtime: lambda, function_name: research-fn}\n"

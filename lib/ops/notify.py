@@ -1,0 +1,215 @@
+"""--notify: a check command's result to the people of its alert action (DESIGN §9).
+
+WARNING goes to notify-team, CRITICAL to notify-oncall (security_audit's to page-security);
+UNKNOWN, a check that could not ask something, is the team's to look at. PagerDuty gets an
+Events v2 trigger keyed `tdev:<host>:<command>` and, once the command is OK again, a
+resolve for every incident it opened; Slack gets one message per status change, and a room
+told of a problem hears when it ends.
+
+The state (evolution_history/notify-state.json) records per command and route what that
+route was last told. It advances only when a delivery succeeded, so a failed one is tried
+again on the next run; a delivery never changes the check's exit code.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import socket
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from lib import checks, config, paths
+from lib.adapters import aws
+from lib.adapters import notify as deliver
+from lib.errors import ConfigError, ToolError
+from lib.fsutil import atomic_write
+from lib.log import masked
+from lib.timeparse import iso
+
+PAGE_SECURITY_COMMANDS = {"security_audit"}
+SLACK_ICONS = {checks.OK: ":white_check_mark:", checks.WARNING: ":warning:", checks.CRITICAL: ":red_circle:",
+               checks.UNKNOWN: ":grey_question:"}
+SLACK_LINES = 10
+PAGERDUTY_SUMMARY_LIMIT = 1024  # Events API v2 refuses a longer summary
+
+
+@dataclass(frozen=True)
+class Route:
+    """One destination of an alert action; ref says where its credential lives (env:NAME or secret:NAME)."""
+
+    kind: str  # pagerduty | slack
+    ref: str
+    cloudwatch_ref: str | None = None
+
+
+def action_for(command: str, status: str) -> str | None:
+    """The alert action of a check's status; None for OK."""
+    if status == checks.OK:
+        return None
+    if status == checks.CRITICAL:
+        return "page-security" if command in PAGE_SECURITY_COMMANDS else "notify-oncall"
+    return "notify-team"
+
+
+def _ref(fields: dict, name: str) -> str | None:
+    if f"{name}_env" in fields:
+        return f"env:{fields[f'{name}_env']}"
+    if f"{name}_secret" in fields:
+        return f"secret:{fields[f'{name}_secret']}"
+    return None
+
+
+def routes(settings: dict, action: str) -> list[Route]:
+    """The routes notify.yaml gives an alert action."""
+    found = []
+    for entry in settings["routes"].get(action, []):
+        if "pagerduty" in entry:
+            fields = entry["pagerduty"]
+            found.append(Route("pagerduty", _ref(fields, "routing_key"), _ref(fields, "cloudwatch_url")))
+        else:
+            found.append(Route("slack", _ref(entry["slack"], "webhook_url")))
+    return found
+
+
+def credential(ref: str) -> str:
+    """The value behind a reference: the environment variable or the Secrets Manager secret."""
+    source, name = ref.split(":", 1)
+    if source == "secret":
+        return aws.secret_string(name)
+    value = os.environ.get(name, "").strip()
+    if not value:
+        raise ConfigError(f"{name} is not set", f"export {name} (config/notify.yaml names it)")
+    return value
+
+
+def pagerduty_url(settings: dict) -> str:
+    return os.environ.get("TDEV_PAGERDUTY_URL", "").strip() or settings["pagerduty_url"]
+
+
+def cloudwatch_urls() -> dict[str, list[tuple[str, str]]]:
+    """Per alert action, the PagerDuty CloudWatch integration URLs of its routes as (ref, url)."""
+    settings = config.notify()
+    if settings is None:
+        return {}
+    found: dict[str, list[tuple[str, str]]] = {}
+    for action in settings["routes"]:
+        for route in routes(settings, action):
+            if route.cloudwatch_ref:
+                url = credential(route.cloudwatch_ref)
+                if not url.startswith("https://"):
+                    raise ConfigError(f"the CloudWatch integration URL in {route.cloudwatch_ref} is not https",
+                                      "SNS delivers to https endpoints; copy the URL PagerDuty shows")
+                found.setdefault(action, []).append((route.cloudwatch_ref, url))
+    return found
+
+
+# ---- state --------------------------------------------------------------------------------------
+
+
+def state_path():
+    return paths.history_dir() / "notify-state.json"
+
+
+@contextlib.contextmanager
+def _locked_state() -> Iterator[dict]:
+    """The state, read and written under a blocking lock: two check commands may finish at once."""
+    lock_file = paths.locks_dir() / "notify.lock"
+    lock_file.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock_file, "a", encoding="utf-8") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            state = json.loads(state_path().read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            state = {"commands": {}}
+        except (OSError, ValueError) as bad:
+            raise ToolError(f"{state_path()}: unreadable ({bad})", "remove it; open incidents then resolve "
+                                                                   "by hand in PagerDuty") from None
+        yield state
+        atomic_write(state_path(), json.dumps(state, indent=2, sort_keys=True) + "\n", mode=0o600)
+
+
+# ---- sending ------------------------------------------------------------------------------------
+
+
+def send(command: str, report: checks.Report) -> list[str]:
+    """Deliver the report to its routes; lines for stderr (a note, or what failed and will be retried)."""
+    settings = config.notify()
+    if settings is None:
+        return [f"note: --notify: {config.path_of('notify')} does not exist; nothing was sent"]
+    action = action_for(command, report.status)
+    wanted = routes(settings, action) if action else []
+    host = socket.gethostname()
+    problems: list[str] = []
+    with _locked_state() as state:
+        entry = state["commands"].setdefault(command, {"pagerduty": {}, "slack": {}})
+        outbox = _pagerduty_sends(settings, command, host, report, wanted, entry["pagerduty"])
+        outbox += _slack_sends(settings, host, report, wanted, entry["slack"])
+        for describe, attempt, advance in outbox:
+            try:
+                attempt()
+            except ToolError as failure:  # DeliveryError, a missing variable or secret
+                problems.append(f"warning: --notify: {describe}: {failure}; tried again next run")
+            else:
+                advance()
+        entry.update(status=report.status, checked_at=iso())
+    return problems
+
+
+def _pagerduty_sends(settings: dict, command: str, host: str, report: checks.Report, wanted: list[Route],
+                     opened: dict) -> list:
+    """Trigger each wanted route not yet told this severity; resolve every opened incident when OK."""
+    url, timeout = pagerduty_url(settings), float(settings["timeout_seconds"])
+    sends = []
+    if report.status == checks.OK:
+        for ref, incident in opened.items():
+            sends.append((f"PagerDuty resolve ({ref})",
+                          lambda ref=ref, key=incident["dedup_key"]: deliver.pagerduty_event(
+                              url, credential(ref), "resolve", key, timeout=timeout),
+                          lambda ref=ref: opened.pop(ref)))
+        return sends
+    severity = checks.CRITICAL if report.status == checks.CRITICAL else checks.WARNING
+    dedup_key = f"tdev:{host}:{command}"
+    payload = {"summary": report.status_line()[:PAGERDUTY_SUMMARY_LIMIT], "source": host, "severity": severity,
+               "custom_details": masked({"command": command, "status": report.status,
+                                         "failing_checks": report.failing})}
+    for route in wanted:
+        if route.kind == "pagerduty" and opened.get(route.ref, {}).get("severity") != severity:
+            sends.append((f"PagerDuty trigger ({route.ref})",
+                          lambda ref=route.ref: deliver.pagerduty_event(url, credential(ref), "trigger", dedup_key,
+                                                                        payload, timeout),
+                          lambda ref=route.ref: opened.update({ref: {"severity": severity, "dedup_key": dedup_key}})))
+    return sends
+
+
+def _slack_sends(settings: dict, host: str, report: checks.Report, wanted: list[Route], told: dict) -> list:
+    """One message per status change to the action's rooms and to the rooms told of the last problem."""
+    timeout = float(settings["timeout_seconds"])
+    refs = [route.ref for route in wanted if route.kind == "slack"]
+    refs += [ref for ref, status in told.items() if status != checks.OK and ref not in refs]
+    text = slack_text(host, report)
+    sends = []
+    for ref in refs:
+        if told.get(ref) != report.status:
+            sends.append((f"Slack post ({ref})",
+                          lambda ref=ref: deliver.slack_post(credential(ref), text, timeout),
+                          lambda ref=ref: _told(told, ref, report.status)))
+    return sends
+
+
+def _told(told: dict, ref: str, status: str) -> None:
+    if status == checks.OK:
+        told.pop(ref, None)
+    else:
+        told[ref] = status
+
+
+def slack_text(host: str, report: checks.Report) -> str:
+    """The status line with the host, then one line per failing item (at most ten)."""
+    lines = [f"{SLACK_ICONS[report.status]} {report.status_line()} on {host}"]
+    lines += [f"• {item['name']}: {item['summary']}" for item in report.failing[:SLACK_LINES]]
+    if len(report.failing) > SLACK_LINES:
+        lines.append(f"… and {len(report.failing) - SLACK_LINES} more")
+    return masked("\n".join(lines))

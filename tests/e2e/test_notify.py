@@ -1,0 +1,172 @@
+"""--notify end to end against local PagerDuty Events v2 and Slack webhook stand-ins: a warning
+reaches the team, a critical pages once per dedup key, OK again resolves it; a failed delivery
+leaves the exit code alone and is sent on the next run; no key or webhook URL shows anywhere."""
+
+from __future__ import annotations
+
+import os
+import socket
+from datetime import UTC, datetime, timedelta
+
+import boto3
+import pytest
+from audit_helpers import GITHUB_TOKEN_VALUE
+from evolution_seed import add_evolution, stamp, task_id
+from hooks_standin import ROUTING_KEY, SLACK_PATH, HooksStandIn
+
+NOW = datetime(2024, 1, 15, 12, 0, tzinfo=UTC)
+ROUTES = """\
+pagerduty_url: https://events.pagerduty.com/v2/enqueue
+routes:
+  notify-oncall:
+    - pagerduty:
+        routing_key_env: TDEV_PD_ONCALL_KEY
+    - slack:
+        webhook_url_env: TDEV_SLACK_WEBHOOK
+  notify-team:
+    - slack:
+        webhook_url_env: TDEV_SLACK_WEBHOOK
+  page-security:
+    - pagerduty:
+        routing_key_secret: t-developer/pagerduty-security
+"""
+SECRETS = (ROUTING_KEY, SLACK_PATH.rsplit("/", 1)[-1])
+
+
+@pytest.fixture
+def hooks(tdev):
+    """The stand-ins, reached through TDEV_PAGERDUTY_URL and the routes' variables; notify.yaml written."""
+    standin = HooksStandIn().start()
+    tdev.env.update(TDEV_PAGERDUTY_URL=standin.pagerduty_url, TDEV_PD_ONCALL_KEY=ROUTING_KEY,
+                    TDEV_SLACK_WEBHOOK=standin.slack_url)
+    path = tdev.write_config("notify", ROUTES)
+    os.chmod(path, 0o600)
+    yield standin
+    standin.stop()
+
+
+@pytest.fixture
+def far_evolution(tdev, store):
+    """An evolution running on another host, its implement phase two hours old: past TIMEOUT_SECONDS."""
+    tdev.pin_clock(NOW)
+    record = add_evolution(store, status="running", finished_at=None, host="far-away", pid=4242,
+                           started=NOW - timedelta(hours=3), heartbeat_at=stamp(NOW))
+    store.create_task({"id": task_id(NOW), "evolution_id": record["id"], "cycle": 1, "phase": "implement",
+                       "agent": "refactor-agent", "status": "running", "started_at": stamp(NOW - timedelta(hours=2)),
+                       "trace_id": "0" * 32})
+    return record
+
+
+def leaked(tdev, *results) -> list[str]:
+    """Where a routing key or webhook secret shows: the runs' output, the history folder, the logs."""
+    places = {f"run {i}": r.stdout + r.stderr for i, r in enumerate(results)}
+    for folder in (tdev.history, tdev.log_dir):
+        for path in folder.rglob("*") if folder.exists() else []:
+            if path.is_file() and path.suffix != ".db":
+                places[str(path)] = path.read_text(errors="replace")
+    return [where for where, text in places.items() if any(secret in text for secret in SECRETS)]
+
+
+def test_warning_to_the_team_critical_pages_once_ok_resolves(tdev, store, hooks, far_evolution):
+    dedup_key = f"tdev:{socket.gethostname()}:check_stuck_processes"
+
+    warning = tdev.run("check_stuck_processes.py", "--notify")
+    assert warning.returncode == 1 and warning.stderr == "", warning.stderr
+    assert hooks.events() == []  # notify-team has no PagerDuty route
+    (posted,) = hooks.slack_texts()
+    assert posted.startswith(f":warning: STUCK WARNING: {far_evolution['id']} phase-timeout")
+
+    store.update_evolution(far_evolution["id"], {"heartbeat_at": stamp(NOW - timedelta(hours=1))})
+    critical = [tdev.run("check_stuck_processes.py", "--notify") for _ in range(2)]
+    assert [r.returncode for r in critical] == [2, 2] and critical[0].stderr == ""
+    (trigger,) = hooks.events()  # the second CRITICAL run sends nothing new
+    assert (trigger["event_action"], trigger["dedup_key"], trigger["routing_key"]) == ("trigger", dedup_key,
+                                                                                       ROUTING_KEY)
+    payload = trigger["payload"]
+    assert payload["summary"] == critical[0].stdout.splitlines()[0].split(" | ")[0]
+    assert payload["summary"].startswith(f"STUCK CRITICAL: {far_evolution['id']} heartbeat-stale; WARNING: ")
+    assert (payload["source"], payload["severity"]) == (socket.gethostname(), "critical")
+    assert {c["name"] for c in payload["custom_details"]["failing_checks"]} == {
+        f"{far_evolution['id']} heartbeat-stale", f"{far_evolution['id']} phase-timeout"}
+    assert len(hooks.slack_texts()) == 2 and "STUCK CRITICAL" in hooks.slack_texts()[1]
+    assert hooks.incidents[dedup_key]["status"] == "triggered"
+
+    store.update_evolution(far_evolution["id"], {"status": "failed", "finished_at": stamp(NOW)})
+    ok = [tdev.run("check_stuck_processes.py", "--notify") for _ in range(2)]
+    assert [r.returncode for r in ok] == [0, 0]
+    assert [(e["event_action"], e["dedup_key"]) for e in hooks.events()] == [("trigger", dedup_key),
+                                                                              ("resolve", dedup_key)]
+    assert list(hooks.incidents) == [dedup_key] and hooks.incidents[dedup_key]["status"] == "resolved"
+    assert len(hooks.slack_texts()) == 3 and hooks.slack_texts()[2].startswith(":white_check_mark: STUCK OK")
+    assert leaked(tdev, warning, *critical, *ok) == []
+
+
+def test_failed_delivery_keeps_the_exit_code_and_is_sent_next_run(tdev, store, hooks, far_evolution):
+    store.update_evolution(far_evolution["id"], {"heartbeat_at": stamp(NOW - timedelta(hours=1))})
+    hooks.fail_with = 503
+    outage = tdev.run("check_stuck_processes.py", "--notify")
+    assert outage.returncode == 2 and outage.stdout.startswith("STUCK CRITICAL: ")
+    problems = outage.stderr.splitlines()
+    assert len(problems) == 2 and all(line.startswith("warning: --notify: ") for line in problems)
+    assert "PagerDuty trigger (env:TDEV_PD_ONCALL_KEY): 127.0.0.1 answered HTTP 503" in problems[0]
+    assert problems[1].startswith("warning: --notify: Slack post (env:TDEV_SLACK_WEBHOOK): 127.0.0.1 answered HTTP")
+
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        closed = f"http://127.0.0.1:{probe.getsockname()[1]}/v2/enqueue"
+    unreachable = tdev.run("check_stuck_processes.py", "--notify", env={"TDEV_PAGERDUTY_URL": closed})
+    assert unreachable.returncode == 2 and "cannot reach 127.0.0.1" in unreachable.stderr
+
+    hooks.fail_with = None
+    retried = tdev.run("check_stuck_processes.py", "--notify")
+    assert retried.returncode == 2 and retried.stderr == "", retried.stderr
+    assert hooks.events()[-1]["event_action"] == "trigger" and hooks.incidents  # delivered now
+    assert "STUCK CRITICAL" in hooks.slack_texts()[-1]
+    assert leaked(tdev, outage, unreachable, retried) == []
+
+
+def test_missing_variable_is_reported_by_name_and_json_output_is_unchanged(tdev, store, hooks, far_evolution):
+    del tdev.env["TDEV_SLACK_WEBHOOK"]
+    result = tdev.run("check_stuck_processes.py", "--json", "--notify")
+    assert result.returncode == 1 and result.stdout.startswith("{")
+    assert result.stderr.strip() == ("warning: --notify: Slack post (env:TDEV_SLACK_WEBHOOK): TDEV_SLACK_WEBHOOK is "
+                                     "not set; export TDEV_SLACK_WEBHOOK (config/notify.yaml names it); tried again "
+                                     "next run")
+
+
+def test_without_notify_yaml_it_says_so_once(tdev, store):
+    add_evolution(store, status="running", finished_at=None, host="far-away", pid=4242,
+                  heartbeat_at=stamp(datetime.now(UTC) - timedelta(hours=1)))
+    result = tdev.run("check_stuck_processes.py", "--notify")
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [f"note: --notify: {tdev.config_dir / 'notify.yaml'} does not exist; "
+                                          "nothing was sent"]
+
+
+def test_a_literal_key_in_notify_yaml_is_reported_without_changing_the_result(tdev, store):
+    tdev.write_config("notify", f"routes:\n  notify-oncall:\n    - pagerduty: {{routing_key: {ROUTING_KEY}}}\n")
+    result = tdev.run("check_stuck_processes.py", "--notify")
+    assert result.returncode == 0
+    assert "routes.notify-oncall[0].pagerduty.routing_key: a literal key or URL is refused" in result.stderr
+    assert ROUTING_KEY not in result.stderr
+
+
+def test_security_findings_page_security_with_the_key_from_secrets_manager(home, aws, hooks):
+    boto3.client("secretsmanager").create_secret(Name="t-developer/pagerduty-security", SecretString=ROUTING_KEY)
+    (home.base / ".env").write_text(f"GITHUB_TOKEN={GITHUB_TOKEN_VALUE}\n")
+    os.chmod(home.base / ".env", 0o600)
+    result = home.run("security_audit.py", "--notify")
+    assert result.returncode == 2 and result.stderr == "", result.stderr
+    (trigger,) = hooks.events()
+    assert trigger["dedup_key"] == f"tdev:{socket.gethostname()}:security_audit"
+    assert trigger["payload"]["summary"].startswith("SECURITY CRITICAL: plaintext-secrets (1 finding(s)")
+    assert GITHUB_TOKEN_VALUE not in str(trigger)
+    assert hooks.slack_texts() == []  # page-security routes to PagerDuty only
+    assert leaked(home, result) == []
+
+
+@pytest.mark.parametrize("command", ["health_check.py", "check_stuck_processes.py", "check_metrics.py",
+                                     "security_audit.py", "verify_restore.py", "-m mcp.test"])
+def test_every_check_command_takes_notify(tdev, command):
+    result = tdev.run(command, "--notify", "--help")
+    assert result.returncode == 0 and "--notify" in result.stdout, result.stderr
