@@ -10,14 +10,16 @@ import abc
 import secrets
 from datetime import datetime
 
-from lib.errors import NotFound
+from lib.errors import Conflict, NotFound
 from lib.timeparse import from_iso, utcnow
 
 EVOLUTION_FIELDS = (
     "id", "target", "focus", "cycles", "status", "pid", "host", "started_at", "heartbeat_at",
     "finished_at", "current_cycle", "current_phase", "cost_usd", "pr_number", "pr_url", "error",
-    "dry_run", "metrics_before", "metrics_after", "files_changed", "tests",
+    "dry_run", "metrics_before", "metrics_after", "files_changed", "tests", "pid_started_at",
 )  # fmt: skip
+# pid_started_at: when the process `pid` started (from the OS), so that a later process given the same pid
+# is never taken for the runner (lib.procs.proof).
 TASK_FIELDS = (
     "id", "evolution_id", "cycle", "phase", "agent", "status", "attempts", "started_at",
     "finished_at", "duration_s", "cost_usd", "error", "trace_id", "output_summary", "tokens_in", "tokens_out",
@@ -29,6 +31,15 @@ ACTIVE = ("pending", "running", "stopping")
 #: `unchanged`: every cycle ran and none changed the code; final, but no success (DESIGN §5).
 FINAL = ("succeeded", "unchanged", "failed", "stopped", "killed")
 JSON_FIELDS = {"metrics_before", "metrics_after", "attributes", "signature"}
+
+
+def target_busy(target: str, holder: str | None) -> Conflict:
+    """The refusal of a second active evolution on one target, naming the evolution that holds it."""
+    if not holder:
+        return Conflict(f"target {target} already has an active evolution",
+                        "find it: python scripts/show_active_evolutions.py; wait for it, or stop it")
+    return Conflict(f"target {target} already has an active evolution {holder}",
+                    f"wait for it, or stop it: python scripts/stop_evolution.py --id {holder} --graceful")
 
 
 def new_id(prefix: str, moment: datetime | None = None) -> str:

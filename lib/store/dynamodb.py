@@ -26,6 +26,7 @@ from lib.store.base import (
     SPAN_FIELDS,
     TASK_FIELDS,
     Store,
+    target_busy,
 )
 from lib.store.sqlite import SQLiteStore
 
@@ -202,6 +203,10 @@ class DynamoDBStore(Store):
     def _lock_key(self, target: str) -> str:
         return f"target#{target}"
 
+    def _holder(self, target: str) -> str | None:
+        """The evolution holding the target's lock item, if any."""
+        return (self._get(self._lock_key(target)) or {}).get("evolution_id", {}).get("S")
+
     # ---- evolutions -------------------------------------------------------------------------------
     def create_evolution(self, record: dict) -> dict:
         item = self._item("evolution", record)
@@ -212,11 +217,8 @@ class DynamoDBStore(Store):
                                             "evolution_id": {"S": record["id"]}}}})
         reasons = self._transact(writes)
         if reasons:
-            lock = self._get(self._lock_key(record["target"])) or {}
-            holder = lock.get("evolution_id", {}).get("S", "")
             if len(reasons) > 1 and reasons[1] == "ConditionalCheckFailed":
-                raise Conflict(f"target {record['target']} already has an active evolution {holder}".rstrip(),
-                               "wait for it, or stop it: python scripts/stop_evolution.py --id <id> --graceful")
+                raise target_busy(record["target"], self._holder(record["target"]))
             raise Conflict(f"evolution {record['id']} already exists", "use a new id")
         return self.get_evolution(record["id"])
 
@@ -277,8 +279,7 @@ class DynamoDBStore(Store):
                                    "Item": {**lock, "evolution_id": {"S": evolution_id}}}})
         reasons = self._transact(writes)
         if len(reasons) > 1 and reasons[1] == "ConditionalCheckFailed" and now_active:
-            raise Conflict(f"target {current['target']} already has an active evolution",
-                           "wait for it, or stop it: python scripts/stop_evolution.py --id <id> --graceful")
+            raise target_busy(current["target"], self._holder(current["target"]))
         return not reasons
 
     def list_evolutions(self, since=None, until=None, statuses=None, target=None, limit=None) -> list[dict]:

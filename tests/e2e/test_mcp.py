@@ -179,13 +179,13 @@ def test_restart_http_with_command_and_running_stdio(mcp, tdev):
         assert rows["paged"]["status"] == "ok" and f"ended pid {client_owned.pid}" in rows["paged"]["action"]
         assert client_owned.wait(10) is not None  # the client's stdio server was ended
         pid_file = tdev.history / "mcp" / "remote.pid"
-        first_pid = int(pid_file.read_text())
+        first_pid = int(pid_file.read_text().split()[0])
         wait_for_port(port)
 
         again = tdev.run("restart_mcp.py", "--name", "remote")
         assert again.returncode == 0, again.stdout + again.stderr
         assert f"stopped pid {first_pid}" in again.stdout
-        second_pid = int(pid_file.read_text())
+        second_pid = int(pid_file.read_text().split()[0])
         assert second_pid != first_pid and not any(p.pid == first_pid for p in leftovers(tdev.mcp_log_dir))
         assert run_test(tdev, "remote").returncode == 0
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from lib import evolution
+from lib import evolution, procs
 from lib.store import open_store
 from tests.conftest import git
 
@@ -157,7 +157,7 @@ def test_force_stop_ends_the_whole_process_group(tdev, git_repo):
     stop = tdev.run("stop_evolution.py", "--id", evo_id, "--force")
     assert stop.returncode == 0, stop.stderr
     assert open_store().get_evolution(evo_id)["status"] == "killed"
-    wait_for(lambda: not evolution.pid_alive(agent_pid) and not evolution.pid_alive(runner_pid), 10)
+    wait_for(lambda: not procs.alive(agent_pid) and not procs.alive(runner_pid), 10)
 
 
 def test_second_evolution_on_one_target_is_refused(tdev, git_repo):
