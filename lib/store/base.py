@@ -7,7 +7,9 @@ backups and both backends agree without a mapping layer.
 from __future__ import annotations
 
 import abc
+import contextlib
 import secrets
+from collections.abc import Iterator
 from datetime import datetime
 
 from lib.errors import Conflict, NotFound
@@ -193,6 +195,13 @@ class Store(abc.ABC):
         found = [{**r, "seconds": _seconds(r)} for r in self.list_evolutions(statuses=FINAL)
                  if r.get("finished_at") and start <= r["finished_at"] < end]
         return sorted(found, key=lambda r: (-r["seconds"], r["id"]))[:limit]
+
+    # one operation at a time across the hosts sharing the store (a restore)
+    @contextlib.contextmanager
+    def exclusive(self, name: str, seconds: float) -> Iterator[None]:
+        """Hold the claim `name` while the block runs; Conflict, naming the holder, when another process holds
+        it. A store on one machine relies on the caller's flock (lib.locks), so nothing is written here."""
+        yield
 
     # housekeeping
     @abc.abstractmethod
