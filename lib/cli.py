@@ -16,7 +16,7 @@ from typing import Any
 
 import click
 
-from lib import checks, log
+from lib import checks, log, paths
 from lib.audit import audit  # noqa: F401 - the scripts' one import for the audit line
 from lib.errors import ToolError, UsageError
 from lib.locks import lock  # noqa: F401 - and for the cron lock
@@ -31,12 +31,18 @@ def _fail(message: str, code: int) -> int:
     return code
 
 
-def run(command: click.Command, *, check: bool = False) -> None:
-    """Run a click command and exit with DESIGN §6 codes (check commands: 0-3 plugin codes)."""
+def run(command: click.Command, *, check: bool = False, makes_home: bool = False) -> None:
+    """Run a click command and exit with DESIGN §6 codes (check commands: 0-3 plugin codes).
+
+    Once the arguments parse, a TDEV_HOME that names no folder fails the command with one line before it
+    does anything, unless the command is the one that makes the installation (makes_home)."""
     log.setup()
     prog = Path(sys.argv[0]).name
     try:
-        result = command.main(standalone_mode=False, prog_name=prog)
+        with command.make_context(prog, sys.argv[1:]) as context:
+            if not makes_home:
+                paths.root()
+            result = command.invoke(context)
         code = result if isinstance(result, int) else 0
     except click.exceptions.Exit as stop:
         code = stop.exit_code
