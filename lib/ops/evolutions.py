@@ -127,7 +127,7 @@ def stop(evolution_id: str, force: bool, timeout: float) -> int:
     store = open_store()
     before = store.evolution_or_fail(evolution_id)
     if before["status"] in FINAL:
-        click.echo(f"{evolution_id} is already {before['status']}; nothing to stop")
+        click.echo(f"{evolution_id} is already {_ended(before)}; nothing to stop")
         return 0
     clean = f"clean up: python scripts/cleanup.py --evolution {evolution_id}"
     if force:

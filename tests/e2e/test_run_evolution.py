@@ -8,33 +8,13 @@ import os
 import signal
 import sqlite3
 import sys
-import textwrap
-import time
-from pathlib import Path
 
 import pytest
+from evolution_runs import use_command_agent, wait_for
 
 from lib import evolution, procs
 from lib.store import open_store
 from tests.conftest import git
-
-
-def use_command_agent(tdev, phase: str, body: str) -> Path:
-    """Replace one phase's agent by a Python command agent whose main body is given."""
-    script = tdev.base / f"agent_{phase}.py"
-    script.write_text("import json, os, sys, time\npayload = json.load(sys.stdin)\n" + textwrap.dedent(body))
-    tdev.use_agents({phase: [sys.executable, script]})
-    return script
-
-
-def wait_for(predicate, timeout: float = 30.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError("condition not met in time")
 
 
 def only_evolution(tdev) -> dict:
