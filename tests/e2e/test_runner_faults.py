@@ -3,14 +3,12 @@ whose runner died, a TDEV_HOME that names no folder. What is kept, and what the 
 
 from __future__ import annotations
 
-import os
-import signal
 import subprocess
 import sys
 from datetime import datetime, timedelta
 
 import pytest
-from evolution_runs import use_command_agent, wait_for
+from evolution_runs import kill_runner, start_hanging, wait_for
 
 from lib import paths, procs
 from lib.store import open_store
@@ -33,35 +31,6 @@ def bystander():
         if process.poll() is None:
             process.kill()
         process.wait()
-
-
-@pytest.fixture
-def runners():
-    """Evolutions started by the test: any runner still proven alive at the end is ended."""
-    started: list[str] = []
-    yield started
-    for evolution_id in started:
-        record = open_store().get_evolution(evolution_id)
-        if record and procs.proof(record["pid"], started=record["pid_started_at"], host=record["host"],
-                                  argv=("lib.evolution.worker", evolution_id))[0] == procs.ALIVE:
-            os.killpg(record["pid"], signal.SIGKILL)
-
-
-def start_hanging(tdev, target: str, runners: list, *args: str) -> dict:
-    """A detached evolution whose research agent hangs: its runner alive, its record running, its task too."""
-    use_command_agent(tdev, "research", "time.sleep(300)\n")
-    started = tdev.run("run_evolution.py", "--target", target, *args)
-    assert started.returncode == 0, started.stderr
-    evolution_id = started.stdout.split()[0]
-    runners.append(evolution_id)
-    wait_for(lambda: open_store().list_tasks(evolution_id=evolution_id, statuses=("running",)))
-    return open_store().get_evolution(evolution_id)
-
-
-def kill_runner(record: dict) -> None:
-    """kill -9 of the runner's process group, as an OOM killer or a reboot of the session would."""
-    os.killpg(record["pid"], signal.SIGKILL)
-    wait_for(lambda: not procs.alive(record["pid"]))
 
 
 def one_error_line(result) -> str:
