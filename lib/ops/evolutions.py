@@ -10,8 +10,9 @@ from pathlib import Path
 
 import click
 
-from lib import cli, evolution, paths
+from lib import cli, evolution, paths, procs
 from lib.errors import Conflict, ToolError
+from lib.evolution import stuck
 from lib.insight import history
 from lib.ops import cleanup
 from lib.store import ACTIVE, FINAL, Store, open_store
@@ -53,7 +54,8 @@ def start(target: str | None, cycles: int | None, focus: str | None, *, force: b
 
 def _take_over_dead(store: Store, path: Path, force: bool) -> None:
     """The target's active evolution, if any: one whose runner may live refuses the start (with its id); one
-    whose runner is provably dead is cleaned up first under force, else named with the clean-up command."""
+    whose runner is provably dead (gone from this host) is cleaned up first under force, else named with the
+    clean-up command."""
     for listed in store.list_evolutions(statuses=ACTIVE, target=str(path)):
         record = store.get_evolution(listed["id"]) or listed
         if record["status"] not in ACTIVE:
@@ -66,6 +68,10 @@ def _take_over_dead(store: Store, path: Path, force: bool) -> None:
         if not force:
             raise Conflict(f"target {path} has evolution {record['id']} marked {record['status']}, but its runner is "
                            f"dead ({detail})", f"clean it up: {command}, then start again (--force does both)")
+        if stuck.runner_state(record)[0] == procs.REMOTE:  # silent, but only that host can prove it dead
+            raise Conflict(f"target {path} has evolution {record['id']} whose runner is silent ({detail}); "
+                           "it cannot be proven dead from this host", f"if it is, clean it up: {command}, then start "
+                           "again")
         outcome = cleanup.execute(cleanup.plan_evolution(store, record["id"]), dry_run=False)
         cli.audit("failed" if outcome["failed"] else "ok", evolution_id=record["id"], took_over=str(path),
                   done=[item["action"] for item in outcome["items"] if item["result"] == "done"])
@@ -101,7 +107,7 @@ def follow(store: Store, evolution_id: str, poll: float = 0.3) -> dict:
                     if terminal:
                         click.echo("\r\033[K", nl=False, err=True)
                     click.echo(chunk, nl=False)
-            record = store.evolution_or_fail(evolution_id)
+            record = evolution.settle_if_dead(store, store.evolution_or_fail(evolution_id))
             if record["status"] in FINAL:
                 if terminal:
                     click.echo("\r\033[K", nl=False, err=True)
@@ -151,7 +157,7 @@ def stop(evolution_id: str, force: bool, timeout: float) -> int:
         click.echo(f"{evolution_id} stopped" + (f" ({record['error']})" if record.get("error") else ""))
         return 0
     if record["status"] in FINAL:
-        click.echo(f"{evolution_id} ended, not at a phase boundary: {_ended(record)}"
+        click.echo(f"{evolution_id} ended before the stop took effect: {_ended(record)}"
                    + (f"; {clean}" if record["status"] == "killed" else ""))
         return 0
     click.echo(f"{evolution_id} still {record['status']} after {timeout:g}s; the stop request stays. "

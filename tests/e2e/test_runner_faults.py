@@ -8,10 +8,11 @@ import sys
 from datetime import datetime, timedelta
 
 import pytest
-from evolution_runs import kill_runner, start_hanging, wait_for
+from evolution_runs import kill_runner, start_hanging, use_command_agent, wait_for
 
 from lib import paths, procs
 from lib.store import open_store
+from tests.conftest import ROOT
 
 
 @pytest.fixture
@@ -121,6 +122,21 @@ def test_a_target_whose_runner_died_names_its_cleanup_and_force_takes_it_over(td
     assert f"python scripts/stop_evolution.py --id {new_id} --graceful" in line
     assert procs.alive(live["pid"]) and open_store().get_evolution(new_id)["status"] == "running"
     assert tdev.run("stop_evolution.py", "--id", new_id, "--force").returncode == 0
+
+
+def test_monitor_of_an_evolution_whose_runner_is_killed_ends_and_says_so(tdev, git_repo, runners):
+    use_command_agent(tdev, "research", "time.sleep(300)\n")
+    monitor = subprocess.Popen([sys.executable, str(ROOT / "scripts" / "run_evolution.py"), "--target",
+                                str(git_repo / "packages/agents"), "--monitor"], env=tdev.env, cwd=ROOT,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    task = wait_for(lambda: next(iter(open_store().list_tasks(statuses=("running",))), None))
+    runners.append(task["evolution_id"])
+    kill_runner(open_store().get_evolution(task["evolution_id"]))
+    stdout, stderr = monitor.communicate(timeout=60)
+    assert monitor.returncode == 1, stderr
+    assert stdout.strip().splitlines()[-1].startswith(f"{task['evolution_id']} killed: killed: runner died (runner "
+                                                      "process")
+    assert open_store().get_evolution(task["evolution_id"])["status"] == "killed"
 
 
 # ---- 13: TDEV_HOME names no folder ------------------------------------------------------------------------
