@@ -16,7 +16,7 @@ from typing import Any
 
 import click
 
-from lib import checks, log
+from lib import checks, log, paths
 from lib.audit import audit  # noqa: F401 - the scripts' one import for the audit line
 from lib.errors import ToolError, UsageError
 from lib.locks import lock  # noqa: F401 - and for the cron lock
@@ -32,29 +32,34 @@ def _fail(message: str, code: int) -> int:
     return code
 
 
-def run(command: click.Command, *, check: bool = False) -> None:
+def run(command: click.Command, *, check: bool = False, makes_home: bool = False) -> None:
     """Run a click command and exit with DESIGN §6 codes (check commands: 0-3 plugin codes).
 
-    A cron job (TDEV_CRON_JOB) pings its heartbeat around the run: a check command succeeded
-    when it could judge (OK, WARNING, CRITICAL), any other command when it exited 0.
+    Once the arguments parse, a TDEV_HOME that names no folder fails the command with one line before it
+    does anything, unless the command is the one that makes the installation (makes_home). A cron job
+    (TDEV_CRON_JOB) pings its heartbeat around the run: a check command succeeded when it could judge
+    (OK, WARNING, CRITICAL), any other command when it exited 0.
     """
     log.setup()
     beat = heartbeat.for_this_run(info)
     beat.start()
     succeeded = False
     try:
-        code = _invoke(command, check)
+        code = _invoke(command, check, makes_home)
         succeeded = code in (0, 1, 2) if check else code == 0
     finally:
         beat.finish(succeeded)
     sys.exit(code)
 
 
-def _invoke(command: click.Command, check: bool) -> int:
+def _invoke(command: click.Command, check: bool, makes_home: bool) -> int:
     """The command's exit code, with every expected failure turned into one `error:` line."""
     prog = Path(sys.argv[0]).name
     try:
-        result = command.main(standalone_mode=False, prog_name=prog)
+        with command.make_context(prog, sys.argv[1:]) as context:
+            if not makes_home:
+                paths.root()
+            result = command.invoke(context)
         code = result if isinstance(result, int) else 0
     except click.exceptions.Exit as stop:
         code = stop.exit_code

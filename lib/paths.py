@@ -6,6 +6,8 @@ import logging
 import os
 from pathlib import Path
 
+from lib.errors import NotFound
+
 log = logging.getLogger(__name__)
 
 #: The checkout holding lib/, scripts/ and the shipped config/: where the code is, whatever TDEV_HOME says.
@@ -18,8 +20,27 @@ def _env_path(name: str) -> Path | None:
 
 
 def root() -> Path:
-    """The project root: the folder holding scripts/ (or TDEV_HOME)."""
-    return _env_path("TDEV_HOME") or CODE_ROOT
+    """The project root: the folder holding scripts/, or TDEV_HOME. TDEV_HOME must name a folder that exists:
+    a mistyped one must fail every command, not grow a second installation (only init_evolution.py,
+    through make_home, creates it)."""
+    home = _env_path("TDEV_HOME")
+    if home is None:
+        return CODE_ROOT
+    if not home.is_dir():
+        what = "a file, not a folder" if home.exists() else "a folder that does not exist"
+        raise NotFound(f"TDEV_HOME={home} names {what}",
+                       f"fix or unset TDEV_HOME (unset, the root is {CODE_ROOT}); to make a new installation there, "
+                       "run python scripts/init_evolution.py")
+    return home
+
+
+def make_home() -> Path | None:
+    """init_evolution.py: create the folder TDEV_HOME names, if it is set and missing; the folder if created."""
+    home = _env_path("TDEV_HOME")
+    if home is None or home.exists():  # a file there is refused by root()
+        return None
+    home.mkdir(parents=True)
+    return home
 
 
 def config_dir() -> Path:

@@ -27,4 +27,4 @@ def main(reset_mcp: bool) -> int:
 
 
 if __name__ == "__main__":
-    cli.run(main)
+    cli.run(main, makes_home=True)

@@ -144,6 +144,16 @@ def home(tdev, monkeypatch):
     return tdev
 
 
+@pytest.fixture
+def runners(tdev):
+    """Ids of the evolutions a test starts: any runner still alive at the end is ended."""
+    from evolution_runs import end_runners
+
+    started: list[str] = []
+    yield started
+    end_runners(started)
+
+
 # ---- AWS: one moto server for the session, reset for every test -------------------------
 
 @pytest.fixture(scope="session")

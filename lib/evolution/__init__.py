@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
-from lib import config, paths
+from lib import config, paths, procs
 from lib.adapters import gitops
 from lib.errors import Conflict, UsageError
+from lib.evolution import stuck
 from lib.quality.measure import FOCUS_SCORES
 from lib.store import ACTIVE, FINAL, Store, new_id
 from lib.timeparse import iso
@@ -58,78 +61,114 @@ def create(store: Store, target: Path, focus: str, cycles: int, dry_run: bool) -
 
 
 def start_detached(store: Store, evolution_id: str) -> int:
-    """Start the runner as the leader of a new process group, detached from this terminal."""
+    """Start the runner as the leader of a new process group, detached from this terminal; record its pid
+    with its start time, which lib.procs.proof checks before anyone signals that pid."""
     folder = paths.evolution_dir(evolution_id)
     folder.mkdir(parents=True, exist_ok=True)
     with open(folder / "runner.stderr", "ab") as stderr:
         process = subprocess.Popen(
-            [sys.executable, "-m", "lib.evolution.worker", evolution_id],
+            [sys.executable, "-m", stuck.RUNNER_MODULE, evolution_id],
             cwd=paths.CODE_ROOT, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-            stderr=stderr, start_new_session=True, env={**os.environ, "TDEV_EVOLUTION_ID": evolution_id},
+            stderr=stderr, start_new_session=True, env={**os.environ, stuck.ENV_KEY: evolution_id},
         )
-    store.update_evolution(evolution_id, {"pid": process.pid}, expect_status=("pending",))
+    fields = {"pid": process.pid, "pid_started_at": procs.start_stamp(process.pid)}
+    if not store.update_evolution(evolution_id, fields, expect_status=ACTIVE):
+        record = store.evolution_or_fail(evolution_id)
+        if record.get("pid") != process.pid:  # ended (a stop, a force stop) before the runner took it
+            raise Conflict(f"evolution {evolution_id} is {record['status']} already ({record.get('error')}); "
+                           "its runner did not run it", "start a new one when you are ready")
     return process.pid
 
 
+def record_killed(store: Store, evolution_id: str, reason: str, task_reason: str | None = None) -> bool:
+    """Record the end a dead or killed runner cannot write: status killed, its running tasks failed.
+    False when the evolution was final already (someone else ended it first: the store decides)."""
+    now = iso()
+    if not store.update_evolution(evolution_id, {"status": "killed", "finished_at": now, "current_phase": None,
+                                                 "error": reason}, expect_status=ACTIVE):
+        return False
+    for task in store.list_tasks(evolution_id=evolution_id, statuses=("running",)):
+        store.update_task(task["id"], {"status": "failed", "finished_at": now, "error": task_reason or reason})
+    return True
+
+
+def settle_if_dead(store: Store, record: dict) -> dict:
+    """An active evolution whose runner is provably gone from this host cannot end itself: record it killed
+    (so that nothing stays 'stopping' for ever). Returns the record as it is now."""
+    if record["status"] in ACTIVE:
+        state, detail = stuck.runner_state(record)
+        if state in (procs.GONE, procs.OTHER):
+            record_killed(store, record["id"], f"killed: runner died ({detail})")
+            return store.evolution_or_fail(record["id"])
+    return record
+
+
 def request_stop(store: Store, evolution_id: str) -> dict:
-    """Ask for a stop at the next phase boundary (status stopping); a final one is left as it is."""
+    """Ask for a stop at the next phase boundary (status stopping). One not yet taken by its runner is
+    stopped at once (the runner then finds it no longer pending and leaves it); a final one is left as it is."""
     record = store.evolution_or_fail(evolution_id)
     if record["status"] in FINAL:
         return record
-    store.update_evolution(evolution_id, {"status": "stopping"}, expect_status=("pending", "running"))
-    if record["status"] == "pending" and not pid_alive(record.get("pid")):
-        store.update_evolution(evolution_id, {"status": "stopped", "finished_at": iso(),
-                                              "error": "stopped: before it started"}, expect_status=ACTIVE)
-    return store.evolution_or_fail(evolution_id)
+    if store.update_evolution(evolution_id, {"status": "stopped", "finished_at": iso(), "current_phase": None,
+                                             "error": "stopped: before it started"}, expect_status=("pending",)):
+        return store.evolution_or_fail(evolution_id)
+    store.update_evolution(evolution_id, {"status": "stopping"}, expect_status=("running",))
+    return settle_if_dead(store, store.evolution_or_fail(evolution_id))
 
 
 def wait_final(store: Store, evolution_id: str, timeout: float, poll: float = 0.5) -> dict:
-    """The record once final, or as it is when the timeout passes."""
+    """The record once final (a runner found dead meanwhile is recorded killed), or as it is at the timeout."""
     deadline = time.monotonic() + timeout
     while True:
-        record = store.evolution_or_fail(evolution_id)
+        record = settle_if_dead(store, store.evolution_or_fail(evolution_id))
         if record["status"] in FINAL or time.monotonic() >= deadline:
             return record
         time.sleep(min(poll, max(0.0, deadline - time.monotonic())))
 
 
-def pid_alive(pid: int | None) -> bool:
-    if not pid:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:  # a zombie is dead for our purposes
-        import psutil
+@dataclass
+class ForceStop:
+    """What stop --force did: killed (it ended the runner's group), gone (the runner was dead already:
+    nothing signalled), lost (another operator or the runner itself ended it first)."""
 
-        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
-    except Exception:  # psutil missing or the process vanished meanwhile
-        return True
+    outcome: str
+    record: dict
+    detail: str
 
 
-def force_stop(store: Store, evolution_id: str, grace: float = 5.0) -> dict:
-    """End the runner's whole process group at once, then record status killed."""
+def force_stop(store: Store, evolution_id: str, grace: float = 5.0) -> ForceStop:
+    """End the runner's whole process group at once and record status killed - but only a process proven
+    to be this evolution's runner is signalled (lib.procs.proof); a dead runner's record is marked killed.
+    The store's conditional update picks one winner among operators racing on the evolution."""
     record = store.evolution_or_fail(evolution_id)
     if record["status"] in FINAL:
-        return record
-    if record.get("host") and record["host"] != socket.gethostname():
+        return ForceStop("lost", record, f"already {record['status']}")
+    state, detail = stuck.runner_state(record)
+    pid = record.get("pid")
+    if state == procs.REMOTE:
         raise Conflict(f"evolution {evolution_id} runs on host {record['host']}",
                        "run stop_evolution.py --force on that host")
-    pid = record.get("pid")
-    if pid and pid_alive(pid):
+    if state == procs.DOUBT:
+        raise Conflict(f"evolution {evolution_id}: {detail}; nothing was signalled",
+                       f"look at it (ps -o pid,lstart,args -p {pid}), end it by hand if it is the runner, then "
+                       f"python scripts/cleanup.py --evolution {evolution_id}")
+    if state == procs.ALIVE:
         try:
-            os.killpg(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
+            os.killpg(pid, 0)
         except PermissionError:
             raise Conflict(f"not allowed to signal process group {pid}", "run as the user that started it") from None
-        deadline = time.monotonic() + grace
-        while pid_alive(pid) and time.monotonic() < deadline:
-            time.sleep(0.05)
-    store.update_evolution(evolution_id, {"status": "killed", "finished_at": iso(),
-                                          "error": "killed: force stop by operator", "current_phase": None},
-                           expect_status=ACTIVE)
-    return store.evolution_or_fail(evolution_id)
+        except ProcessLookupError:  # it ended this instant: the store tells how
+            state, detail = procs.GONE, f"runner process {pid} is gone"
+    if state != procs.ALIVE:
+        reason = "killed: force stop before its runner started" if state == procs.UNKNOWN else \
+            f"killed: force stop; the runner was already gone ({detail})"
+        won = record_killed(store, evolution_id, reason)
+        return ForceStop("gone" if won else "lost", store.evolution_or_fail(evolution_id), detail)
+    if not record_killed(store, evolution_id, "killed: force stop by operator"):
+        return ForceStop("lost", store.evolution_or_fail(evolution_id), detail)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pid, signal.SIGKILL)
+    deadline = time.monotonic() + grace
+    while procs.alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return ForceStop("killed", store.evolution_or_fail(evolution_id), detail)

@@ -15,7 +15,7 @@ import socket
 from dataclasses import asdict, dataclass
 from datetime import datetime
 
-from lib import checks, config, humanize, timeparse
+from lib import checks, config, humanize, procs, timeparse
 from lib.errors import UsageError
 from lib.store import ACTIVE, FINAL, Store
 
@@ -25,8 +25,8 @@ _ENV_IN_ARGS = re.compile(rf"{ENV_KEY}=(evo-[\w-]+)")
 #: every kind of finding with its status (the plugin line counts each)
 KINDS = {"process-gone": "critical", "heartbeat-stale": "critical", "phase-timeout": "warning",
          "orphan-process": "warning"}
-#: how a runner shows in a command line besides its evolution id (python -m lib.evolution.worker <id>)
-RUNNER_MARKERS = ("lib.evolution.worker", "run_evolution")
+#: how a runner shows in its command line, beside its evolution id (python -m lib.evolution.worker <id>)
+RUNNER_MODULE = "lib.evolution.worker"
 
 
 @dataclass
@@ -67,45 +67,11 @@ def _seconds_since(stamp: str | None, now: datetime) -> float | None:
     return None if moment is None else max(0.0, (now - moment).total_seconds())
 
 
-def _process_info(pid: int) -> dict | None:
-    """name, cmdline, environ (None when not allowed) of a live, non-zombie process; None if gone."""
-    import psutil
-
-    try:
-        process = psutil.Process(pid)
-        if process.status() == psutil.STATUS_ZOMBIE:
-            return None
-        info = {"name": process.name(), "cmdline": [], "environ": None}
-        try:
-            info["cmdline"] = process.cmdline()
-            info["environ"] = process.environ()
-        except psutil.AccessDenied:
-            pass
-        return info
-    except psutil.NoSuchProcess:
-        return None
-    except psutil.AccessDenied:  # alive, owned by someone else: cannot tell more
-        return {"name": "?", "cmdline": [], "environ": None}
-
-
 def runner_state(record: dict) -> tuple[str, str]:
-    """(state, detail): alive | gone | other (the pid is another program) | remote | unknown (no pid)."""
-    host = record.get("host")
-    if host and host != socket.gethostname():
-        return "remote", f"runs on host {host}"
-    pid = record.get("pid")
-    if not pid:
-        return "unknown", "no runner pid recorded yet"
-    info = _process_info(int(pid))
-    if info is None:
-        return "gone", f"runner process {pid} is gone"
-    if info["environ"] is None and not info["cmdline"]:
-        return "alive", f"runner process {pid} is alive"
-    line = " ".join(info["cmdline"])
-    ours = (info["environ"] or {}).get(ENV_KEY) == record["id"] or record["id"] in line
-    if ours or any(marker in line for marker in RUNNER_MARKERS):
-        return "alive", f"runner process {pid} is alive"
-    return "other", f"pid {pid} is now {info['name']!r}, not the runner"
+    """(state, detail) of an evolution's runner, by lib.procs.proof: alive (proven) | gone | other (the pid
+    is another program now) | doubt (cannot be proven either way) | remote | unknown (no pid yet)."""
+    return procs.proof(record.get("pid"), started=record.get("pid_started_at"), host=record.get("host"),
+                       argv=(RUNNER_MODULE, record["id"]), env=(ENV_KEY, record["id"]), what="runner")
 
 
 def heartbeat_age(record: dict, now: datetime | None = None) -> float | None:
@@ -149,12 +115,12 @@ def overdue_phases(store: Store, record: dict, now: datetime, limit: float) -> l
 
 
 def agent_processes() -> dict[str, list[dict]]:
-    """Processes on this host carrying TDEV_EVOLUTION_ID, by evolution id: [{pid, name, cmdline}]."""
+    """Processes on this host carrying TDEV_EVOLUTION_ID, by evolution id: [{pid, started, name, cmdline}]."""
     import psutil
 
     found: dict[str, list[dict]] = {}
     me = os.getpid()
-    for process in psutil.process_iter(["pid", "name", "cmdline", "environ", "status"]):
+    for process in psutil.process_iter(["pid", "name", "cmdline", "environ", "status", "create_time"]):
         info = process.info
         if info["pid"] == me or info["status"] == psutil.STATUS_ZOMBIE:
             continue
@@ -164,7 +130,8 @@ def agent_processes() -> dict[str, list[dict]]:
             evolution_id = match.group(1) if match else None
         if evolution_id:
             found.setdefault(evolution_id, []).append(
-                {"pid": info["pid"], "name": info.get("name"), "cmdline": " ".join(info.get("cmdline") or [])})
+                {"pid": info["pid"], "started": procs.start_time_iso(info["create_time"]), "name": info.get("name"),
+                 "cmdline": " ".join(info.get("cmdline") or [])})
     return found
 
 

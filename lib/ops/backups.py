@@ -8,6 +8,10 @@ from datetime import date, timedelta
 from lib import audit, cli, locks
 from lib.backup import jobs, log_archive, maintenance, repository, restore
 from lib.errors import ToolError
+from lib.store import exclusive
+
+#: A restore's claim on a store shared between hosts lapses after this, should its host die mid-restore.
+RESTORE_CLAIM_SECONDS = 6 * 3600
 
 
 def backup(kind: str, day: date | None, s3: bool, dry_run: bool) -> tuple[dict, int]:
@@ -38,7 +42,7 @@ def restore_backup(day: date, source: str | None, kind: str, confirm: bool) -> d
     """The plan without --confirm; with it, the restore under the backup lock, audited."""
     if not confirm:
         return restore.plan(day, source, kind)
-    with locks.lock("backup"):
+    with locks.lock("backup"), exclusive("restore", RESTORE_CLAIM_SECONDS):
         try:
             result = restore.run(day, source, kind)
         except ToolError as failure:

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 
-from lib import cli, config, humanize, paths
+from lib import cli, config, evolution, humanize, paths, procs
 from lib.adapters import github, gitops
 from lib.backup import restore, sources
 from lib.errors import Conflict, ToolError
@@ -136,29 +136,26 @@ def _age_words(age: timedelta) -> str:
 
 # ---- cleanup.py --evolution <id> -----------------------------------------------------------------
 
-def _mark_killed(store: Store, evolution_id: str) -> None:
-    """Record the end that the runner could not: status killed, its running tasks failed."""
-    now = iso()
-    store.update_evolution(evolution_id, {"status": "killed", "finished_at": now, "current_phase": None,
-                                          "error": "cleaned up: process gone"}, expect_status=ACTIVE)
-    for task in store.list_tasks(evolution_id=evolution_id, statuses=("running",)):
-        store.update_task(task["id"], {"status": "failed", "finished_at": now,
-                                       "error": "killed: runner process gone (cleaned up)"})
-
-
-def _terminate(pid: int) -> None:
+def _terminate(evolution_id: str, process: dict) -> None:
+    """TERM (then KILL) an agent process found by the plan, once proven to be that same process."""
     import psutil
 
+    state, detail = procs.proof(process["pid"], started=process["started"], host=None,
+                                env=(stuck.ENV_KEY, evolution_id), what=f"agent process of {evolution_id}")
+    if state in (procs.GONE, procs.OTHER):  # it ended meanwhile (and its pid may be another program's now)
+        return
+    if state != procs.ALIVE:
+        raise ToolError(f"not ended: {detail}")
     try:
-        process = psutil.Process(pid)
-        process.terminate()
-        _, alive = psutil.wait_procs([process], timeout=TERMINATE_GRACE)
+        target = psutil.Process(process["pid"])
+        target.terminate()
+        _, alive = psutil.wait_procs([target], timeout=TERMINATE_GRACE)
         for survivor in alive:
             survivor.kill()
     except psutil.NoSuchProcess:
         pass
     except psutil.AccessDenied:
-        raise ToolError(f"not allowed to end process {pid}", "run as the user that started it") from None
+        raise ToolError(f"not allowed to end process {process['pid']}", "run as the user that started it") from None
 
 
 def _target_repo(record: dict | None) -> Path | None:
@@ -176,17 +173,20 @@ def _remove_worktree(path: Path, record: dict | None, reason: str) -> Item:
     return Item("remove-worktree", str(path), reason, _size(path), lambda: gitops.remove_worktree(repo, path))
 
 
-def _refuse_if_running(record: dict) -> str:
+def runner_gone(record: dict) -> str:
     """Why the evolution counts as gone (for the plan), or Conflict while its runner is alive."""
     state, detail = stuck.runner_state(record)
     stop = (f"stop it first: python scripts/stop_evolution.py --id {record['id']} --graceful "
             "(or --force), then run this again")
-    if state == "alive":
+    if state == procs.ALIVE:
         raise Conflict(f"evolution {record['id']} is still running ({detail})", stop)
-    if state in ("remote", "unknown"):
+    if state == procs.DOUBT:
+        raise Conflict(f"evolution {record['id']} may still be running: {detail}", stop)
+    if state in (procs.REMOTE, procs.UNKNOWN):
         age = stuck.heartbeat_age(record)
         if age is not None and age <= stuck.stale_after():
-            raise Conflict(f"evolution {record['id']} {detail} and its heartbeat is {age:.0f}s old", stop)
+            doing = "is starting" if state == procs.UNKNOWN else f"runs on host {record['host']}"
+            raise Conflict(f"evolution {record['id']} {doing} ({detail}; last sign of life {age:.0f}s ago)", stop)
         detail = f"{detail}, no heartbeat for {age:.0f}s" if age is not None else detail
     return detail
 
@@ -196,13 +196,14 @@ def plan_evolution(store: Store, evolution_id: str) -> Plan:
     record = store.evolution_or_fail(evolution_id)
     plan = Plan()
     if record["status"] in ACTIVE:
-        detail = _refuse_if_running(record)
+        detail = runner_gone(record)
         plan.items.append(Item("mark-killed", evolution_id, f"marked {record['status']} but {detail}",
-                               run=lambda: _mark_killed(store, evolution_id)))
+                               run=lambda: evolution.record_killed(store, evolution_id, "cleaned up: process gone",
+                                                                   "killed: runner process gone (cleaned up)")))
     for process in stuck.agent_processes().get(evolution_id, []):
         plan.items.append(Item("terminate", f"pid {process['pid']} ({process['cmdline'][:60] or process['name']})",
                                "agent process of an evolution that ended",
-                               run=lambda pid=process["pid"]: _terminate(pid)))
+                               run=lambda process=process: _terminate(evolution_id, process)))
     worktree = paths.worktrees_dir() / evolution_id
     if worktree.exists():
         plan.items.append(_remove_worktree(worktree, record, "the evolution's git worktree"))

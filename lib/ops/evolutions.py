@@ -10,10 +10,12 @@ from pathlib import Path
 
 import click
 
-from lib import cli, evolution, paths
-from lib.errors import ToolError
+from lib import cli, evolution, paths, procs
+from lib.errors import Conflict, ToolError
+from lib.evolution import stuck
 from lib.insight import history
-from lib.store import FINAL, Store, open_store
+from lib.ops import cleanup
+from lib.store import ACTIVE, FINAL, Store, open_store
 
 # lib.health.preflight.gate: (target, force) -> (every result, the blocking ones). The pre-evolution checks are
 # health checks, a floor above this one, so the script hands the gate in.
@@ -31,6 +33,7 @@ def start(target: str | None, cycles: int | None, focus: str | None, *, force: b
     target, cycles, focus = evolution.defaults(target, cycles, focus)
     path = evolution.resolve_target(target)
     store = open_store(create=True)
+    _take_over_dead(store, path, force)
     results, blocking = prechecks(str(path), force, focus)
     for result in results:
         if result.status != "ok":
@@ -47,6 +50,38 @@ def start(target: str | None, cycles: int | None, focus: str | None, *, force: b
     final = follow(store, record["id"])
     click.echo(f"{final['id']} {final['status']}" + (f": {final['error']}" if final.get("error") else ""))
     return 0 if final["status"] == "succeeded" else 1
+
+
+def _take_over_dead(store: Store, path: Path, force: bool) -> None:
+    """The target's active evolution, if any: one whose runner may live refuses the start (with its id); one
+    whose runner is provably dead (gone from this host) is cleaned up first under force, else named with the
+    clean-up command."""
+    for listed in store.list_evolutions(statuses=ACTIVE, target=str(path)):
+        record = store.get_evolution(listed["id"]) or listed
+        if record["status"] not in ACTIVE:
+            continue
+        try:
+            detail = cleanup.runner_gone(record)
+        except Conflict as alive:
+            raise Conflict(f"target {path} already has an active evolution: {alive.message}", alive.hint) from None
+        command = f"python scripts/cleanup.py --evolution {record['id']}"
+        if not force:
+            raise Conflict(f"target {path} has evolution {record['id']} marked {record['status']}, but its runner is "
+                           f"dead ({detail})", f"clean it up: {command}, then start again (--force does both)")
+        if stuck.runner_state(record)[0] == procs.REMOTE:  # silent, but only that host can prove it dead
+            raise Conflict(f"target {path} has evolution {record['id']} whose runner is silent ({detail}); "
+                           "it cannot be proven dead from this host", f"if it is, clean it up: {command}, then start "
+                           "again")
+        outcome = cleanup.execute(cleanup.plan_evolution(store, record["id"]), dry_run=False)
+        cli.audit("failed" if outcome["failed"] else "ok", evolution_id=record["id"], took_over=str(path),
+                  done=[item["action"] for item in outcome["items"] if item["result"] == "done"])
+        if outcome["failed"]:
+            failed = "; ".join(f"{i['action']} {i['what']}: {i['result']}" for i in outcome["items"]
+                               if i["result"].startswith("failed"))
+            raise ToolError(f"could not clean up {record['id']}, whose runner is dead: {failed}",
+                            f"fix that and run {command}")
+        cli.info(f"took over {path}: evolution {record['id']} (runner dead: {detail}) cleaned up: "
+                 + ", ".join(f"{item['action']} {item['what']}" for item in outcome["items"]))
 
 
 def _status_line(record: dict) -> str:
@@ -72,7 +107,7 @@ def follow(store: Store, evolution_id: str, poll: float = 0.3) -> dict:
                     if terminal:
                         click.echo("\r\033[K", nl=False, err=True)
                     click.echo(chunk, nl=False)
-            record = store.evolution_or_fail(evolution_id)
+            record = evolution.settle_if_dead(store, store.evolution_or_fail(evolution_id))
             if record["status"] in FINAL:
                 if terminal:
                     click.echo("\r\033[K", nl=False, err=True)
@@ -93,25 +128,42 @@ def follow(store: Store, evolution_id: str, poll: float = 0.3) -> dict:
 
 def stop(evolution_id: str, force: bool, timeout: float) -> int:
     """force ends the process group now; otherwise ask for a stop at the next phase boundary and wait up
-    to timeout. The exit code: 0 final (or already was), 1 still running at the timeout (the request stays)."""
+    to timeout. The exit code: 0 final (or already was), 1 still running at the timeout (the request stays).
+    When another operator (or the runner itself) ends the evolution first, say how it ended."""
     store = open_store()
     before = store.evolution_or_fail(evolution_id)
     if before["status"] in FINAL:
-        click.echo(f"{evolution_id} is already {before['status']}; nothing to stop")
+        click.echo(f"{evolution_id} is already {_ended(before)}; nothing to stop")
         return 0
+    clean = f"clean up: python scripts/cleanup.py --evolution {evolution_id}"
     if force:
-        record = evolution.force_stop(store, evolution_id)
-        cli.audit(record["status"], evolution_id=evolution_id, mode="force")
-        click.echo(f"{evolution_id} {record['status']} (process group {before.get('pid')} ended); "
-                   f"clean up: python scripts/cleanup.py --evolution {evolution_id}")
+        done = evolution.force_stop(store, evolution_id)
+        record = done.record
+        cli.audit(record["status"], evolution_id=evolution_id, mode="force", outcome=done.outcome)
+        if done.outcome == "killed":
+            click.echo(f"{evolution_id} killed (process group {record.get('pid')} ended); {clean}")
+        elif done.outcome == "gone":
+            click.echo(f"{evolution_id} marked killed: its runner was already gone ({done.detail}); no process "
+                       f"was signalled; {clean}")
+        else:
+            click.echo(f"{evolution_id} was ended meanwhile, not by this stop: {_ended(record)}")
         return 0
-    evolution.request_stop(store, evolution_id)
-    cli.info(f"graceful stop requested; waiting up to {timeout:g}s for {evolution_id}")
+    requested = evolution.request_stop(store, evolution_id)
+    if requested["status"] not in FINAL:
+        cli.info(f"graceful stop requested; waiting up to {timeout:g}s for {evolution_id}")
     record = evolution.wait_final(store, evolution_id, timeout)
     cli.audit(record["status"], evolution_id=evolution_id, mode="graceful")
+    if record["status"] == "stopped":
+        click.echo(f"{evolution_id} stopped" + (f" ({record['error']})" if record.get("error") else ""))
+        return 0
     if record["status"] in FINAL:
-        click.echo(f"{evolution_id} {record['status']}")
+        click.echo(f"{evolution_id} ended before the stop took effect: {_ended(record)}"
+                   + (f"; {clean}" if record["status"] == "killed" else ""))
         return 0
     click.echo(f"{evolution_id} still {record['status']} after {timeout:g}s; the stop request stays. "
                f"To end it now: python scripts/stop_evolution.py --id {evolution_id} --force")
     return 1
+
+
+def _ended(record: dict) -> str:
+    return record["status"] + (f" ({record['error']})" if record.get("error") else "")

@@ -14,7 +14,8 @@ CONFIG_FILES = ("settings", "agents", "alerts", "thresholds", "gates")
 
 def initialise() -> list[str]:
     """Create folders, the store and missing config files; one line per thing done or found."""
-    done = []
+    home = paths.make_home()
+    done = [f"created {home} (TDEV_HOME)"] if home else []
     for folder in (paths.history_dir(), paths.worktrees_dir(), paths.tmp_dir(), paths.locks_dir()):
         existed = folder.exists()
         folder.mkdir(parents=True, exist_ok=True)

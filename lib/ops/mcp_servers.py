@@ -3,7 +3,7 @@
 `python -m mcp.test` and restart_mcp.py are thin shells around test_all() and restart().
 Long-running (http) servers that have a `command` run detached under lib/adapters/mcp_logpump.py,
 which leads their process group and copies their output into the MCP logs; their pid
-file is <history>/mcp/<name>.pid. Stdio servers belong to their clients: a restart ends
+file <history>/mcp/<name>.pid holds its pid and start time. Stdio servers belong to their clients: a restart ends
 the running ones so that each client starts a fresh one.
 """
 
@@ -19,7 +19,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from lib import checks, cli, paths
+from lib import checks, cli, paths, procs
 from lib.adapters import mcp_client
 from lib.adapters.mcp_config import ServerSpec
 
@@ -28,6 +28,7 @@ COLUMNS = [("name", "SERVER"), ("transport", "TRANSPORT"), ("status_text", "STAT
 # launchers whose process shows another name once running (npx becomes `npm exec ...`)
 LAUNCHED_AS = {"npx": "npm", "uvx": "uv", "pipx": "pipx", "bunx": "bun"}
 STOP_GRACE_SECONDS = 5.0
+LOGPUMP = "lib.adapters.mcp_logpump"
 
 
 def test_all(servers: list[ServerSpec], timeout: float) -> list[dict]:
@@ -164,15 +165,15 @@ def end_processes(processes: list, grace: float = STOP_GRACE_SECONDS) -> list[in
 
 
 def _recorded_pid(spec: ServerSpec) -> int | None:
-    """The pid in the server's pid file when that process is still our log pump for it."""
-    import psutil
-
+    """The pid in the server's pid file when that process is proven to be still our log pump for it."""
     try:
-        pid = int(pid_file(spec.name).read_text().split()[0])
-        cmdline = psutil.Process(pid).cmdline()
-    except (OSError, ValueError, IndexError, psutil.Error):
+        pid, _, started = pid_file(spec.name).read_text().strip().partition(" ")
+        pid = int(pid)
+    except (OSError, ValueError):
         return None
-    return pid if "lib.adapters.mcp_logpump" in cmdline and spec.name in cmdline else None
+    state, _ = procs.proof(pid, started=started or None, host=None, argv=(LOGPUMP, spec.name),
+                           what=f"log pump of {spec.name}")
+    return pid if state == procs.ALIVE else None
 
 
 def stop_http(spec: ServerSpec) -> list[int]:
@@ -190,13 +191,13 @@ def start_http(spec: ServerSpec) -> subprocess.Popen:
     """Start a long-running server detached, under the log pump, and record its pid."""
     log_dir = paths.mcp_log_dir()
     log_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-    argv = [sys.executable, "-m", "lib.adapters.mcp_logpump", spec.name, str(log_dir), str(spec.working_dir()), "--",
+    argv = [sys.executable, "-m", LOGPUMP, spec.name, str(log_dir), str(spec.working_dir()), "--",
             *spec.argv]
     with open(os.devnull, "rb") as nothing:
         process = subprocess.Popen(argv, cwd=paths.CODE_ROOT, env={**os.environ, **spec.env}, stdin=nothing,
                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     pid_file(spec.name).parent.mkdir(parents=True, exist_ok=True)
-    pid_file(spec.name).write_text(f"{process.pid}\n")
+    pid_file(spec.name).write_text(f"{process.pid} {procs.start_stamp(process.pid) or ''}".rstrip() + "\n")
     return process
 
 

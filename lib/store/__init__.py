@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
 
 from lib.errors import ConfigError
 from lib.store.base import ACTIVE, ENDED_BADLY, FINAL, Store, new_id
 from lib.store.dynamodb import DynamoDBStore
 from lib.store.sqlite import SQLiteStore
 
-__all__ = ["ACTIVE", "ENDED_BADLY", "FINAL", "Store", "new_id", "open_store", "backend_name"]
+__all__ = ["ACTIVE", "ENDED_BADLY", "FINAL", "Store", "new_id", "open_store", "backend_name", "exclusive"]
 
 
 def backend_name() -> str:
@@ -26,3 +28,19 @@ def open_store(create: bool = False) -> Store:
 
         return DynamoDBStore.open(create=create)
     raise ConfigError(f"TDEV_STATE_BACKEND={backend!r} is not a backend", "use sqlite or dynamodb")
+
+
+@contextlib.contextmanager
+def exclusive(name: str, seconds: float) -> Iterator[None]:
+    """One `name` (a restore) at a time across the hosts that share the store, or Conflict naming the holder.
+    A SQLite store is one host's, where the caller's flock already serves: it is not even opened (a restore
+    replaces its file)."""
+    if backend_name() == "sqlite":
+        yield
+        return
+    store = open_store()
+    try:
+        with store.exclusive(name, seconds):
+            yield
+    finally:
+        store.close()

@@ -7,17 +7,21 @@ backups and both backends agree without a mapping layer.
 from __future__ import annotations
 
 import abc
+import contextlib
 import secrets
+from collections.abc import Iterator
 from datetime import datetime
 
-from lib.errors import NotFound
+from lib.errors import Conflict, NotFound
 from lib.timeparse import from_iso, utcnow
 
 EVOLUTION_FIELDS = (
     "id", "target", "focus", "cycles", "status", "pid", "host", "started_at", "heartbeat_at",
     "finished_at", "current_cycle", "current_phase", "cost_usd", "pr_number", "pr_url", "error",
-    "dry_run", "metrics_before", "metrics_after", "files_changed", "tests",
+    "dry_run", "metrics_before", "metrics_after", "files_changed", "tests", "pid_started_at",
 )  # fmt: skip
+# pid_started_at: when the process `pid` started (from the OS), so that a later process given the same pid
+# is never taken for the runner (lib.procs.proof).
 TASK_FIELDS = (
     "id", "evolution_id", "cycle", "phase", "agent", "status", "attempts", "started_at",
     "finished_at", "duration_s", "cost_usd", "error", "trace_id", "output_summary", "tokens_in", "tokens_out",
@@ -31,6 +35,15 @@ FINAL = ("succeeded", "unchanged", "failed", "stopped", "killed")
 #: The final statuses that are neither a success nor `unchanged`: what the failure commands diagnose.
 ENDED_BADLY = ("failed", "stopped", "killed")
 JSON_FIELDS = {"metrics_before", "metrics_after", "attributes", "signature"}
+
+
+def target_busy(target: str, holder: str | None) -> Conflict:
+    """The refusal of a second active evolution on one target, naming the evolution that holds it."""
+    if not holder:
+        return Conflict(f"target {target} already has an active evolution",
+                        "find it: python scripts/show_active_evolutions.py; wait for it, or stop it")
+    return Conflict(f"target {target} already has an active evolution {holder}",
+                    f"wait for it, or stop it: python scripts/stop_evolution.py --id {holder} --graceful")
 
 
 def new_id(prefix: str, moment: datetime | None = None) -> str:
@@ -184,6 +197,13 @@ class Store(abc.ABC):
         found = [{**r, "seconds": _seconds(r)} for r in self.list_evolutions(statuses=FINAL)
                  if r.get("finished_at") and start <= r["finished_at"] < end]
         return sorted(found, key=lambda r: (-r["seconds"], r["id"]))[:limit]
+
+    # one operation at a time across the hosts sharing the store (a restore)
+    @contextlib.contextmanager
+    def exclusive(self, name: str, seconds: float) -> Iterator[None]:
+        """Hold the claim `name` while the block runs; Conflict, naming the holder, when another process holds
+        it. A store on one machine relies on the caller's flock (lib.locks), so nothing is written here."""
+        yield
 
     # housekeeping
     @abc.abstractmethod

@@ -10,12 +10,17 @@ the same transaction as the evolution and deleted in the one that makes it final
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import socket
 import sys
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
 from decimal import Decimal
 
-from lib import config
+from lib import config, procs
 from lib.adapters import aws
 from lib.errors import Conflict
 from lib.store.base import (
@@ -26,8 +31,10 @@ from lib.store.base import (
     SPAN_FIELDS,
     TASK_FIELDS,
     Store,
+    target_busy,
 )
 from lib.store.sqlite import SQLiteStore
+from lib.timeparse import iso
 
 FIELDS = {"evolution": EVOLUTION_FIELDS, "task": TASK_FIELDS, "span": SPAN_FIELDS, "pattern": PATTERN_FIELDS}
 FLOAT_FIELDS = {"cost_usd", "duration_s"}
@@ -202,6 +209,10 @@ class DynamoDBStore(Store):
     def _lock_key(self, target: str) -> str:
         return f"target#{target}"
 
+    def _holder(self, target: str) -> str | None:
+        """The evolution holding the target's lock item, if any."""
+        return (self._get(self._lock_key(target)) or {}).get("evolution_id", {}).get("S")
+
     # ---- evolutions -------------------------------------------------------------------------------
     def create_evolution(self, record: dict) -> dict:
         item = self._item("evolution", record)
@@ -212,11 +223,8 @@ class DynamoDBStore(Store):
                                             "evolution_id": {"S": record["id"]}}}})
         reasons = self._transact(writes)
         if reasons:
-            lock = self._get(self._lock_key(record["target"])) or {}
-            holder = lock.get("evolution_id", {}).get("S", "")
             if len(reasons) > 1 and reasons[1] == "ConditionalCheckFailed":
-                raise Conflict(f"target {record['target']} already has an active evolution {holder}".rstrip(),
-                               "wait for it, or stop it: python scripts/stop_evolution.py --id <id> --graceful")
+                raise target_busy(record["target"], self._holder(record["target"]))
             raise Conflict(f"evolution {record['id']} already exists", "use a new id")
         return self.get_evolution(record["id"])
 
@@ -277,8 +285,7 @@ class DynamoDBStore(Store):
                                    "Item": {**lock, "evolution_id": {"S": evolution_id}}}})
         reasons = self._transact(writes)
         if len(reasons) > 1 and reasons[1] == "ConditionalCheckFailed" and now_active:
-            raise Conflict(f"target {current['target']} already has an active evolution",
-                           "wait for it, or stop it: python scripts/stop_evolution.py --id <id> --graceful")
+            raise target_busy(current["target"], self._holder(current["target"]))
         return not reasons
 
     def list_evolutions(self, since=None, until=None, statuses=None, target=None, limit=None) -> list[dict]:
@@ -368,6 +375,57 @@ class DynamoDBStore(Store):
     def delete_meta(self, key: str) -> None:
         with aws.aws_errors(f"delete {key} from {self.table}"):
             self.client.delete_item(TableName=self.table, Key={"pk": {"S": f"meta#{key}"}})
+
+    # ---- claims ------------------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def exclusive(self, name: str, seconds: float) -> Iterator[None]:
+        """An item `claim#<name>` naming this process, written only where none is (or the one there lapsed or
+        names a process proven gone from this host); deleted at the end, only if it is still ours."""
+        key = f"claim#{name}"
+        me = {"host": socket.gethostname(), "pid": os.getpid(), "pid_started_at": procs.start_stamp(os.getpid()),
+              "since": iso(), "expires": time.time() + seconds}
+        self._claim(key, name, me)
+        try:
+            yield
+        finally:
+            self._conditional("delete_item", key, "#pid = :pid AND #host = :host",
+                              {"#pid": "pid", "#host": "host"},
+                              {":pid": {"N": str(me["pid"])}, ":host": {"S": me["host"]}})
+
+    def _claim(self, key: str, name: str, me: dict) -> None:
+        item = {"pk": {"S": key}, **{field: _to_attr(field, value) for field, value in me.items() if value}}
+        if self._conditional("put_item", key, "attribute_not_exists(pk) OR #expires < :now", {"#expires": "expires"},
+                             {":now": _to_attr("expires", time.time())}, item):
+            return
+        holder = {f: _from_attr(f, v) for f, v in (self._get(key) or {}).items() if f != "pk"}
+        if not holder:  # released meanwhile
+            return self._claim(key, name, me)
+        state, _ = procs.proof(holder.get("pid"), started=holder.get("pid_started_at"), host=holder.get("host"),
+                               what=f"{name} process")
+        if state in (procs.GONE, procs.OTHER) and self._conditional(
+                "put_item", key, "#pid = :pid AND #since = :since", {"#pid": "pid", "#since": "since"},
+                {":pid": _to_attr("pid", holder["pid"]), ":since": _to_attr("since", holder["since"])}, item):
+            return
+        lapse = datetime.fromtimestamp(float(holder.get("expires") or 0), UTC).isoformat(timespec="seconds")
+        raise Conflict(f"a {name} is already running on host {holder.get('host')} (pid {holder.get('pid')}, since "
+                       f"{holder.get('since')}); this {name} changed nothing",
+                       f"wait for it to finish, then run this again (a claim never released lapses at {lapse})")
+
+    def _conditional(self, action: str, key: str, condition: str, names: dict, values: dict,
+                     item: dict | None = None) -> bool:
+        """One conditional put or delete of the item `key`; False when the condition did not hold."""
+        from botocore.exceptions import ClientError
+
+        params = {"TableName": self.table, "ConditionExpression": condition, "ExpressionAttributeNames": names,
+                  "ExpressionAttributeValues": values}
+        params.update({"Item": item} if item else {"Key": {"pk": {"S": key}}})
+        try:
+            getattr(self.client, action)(**params)
+        except ClientError as error:
+            if aws.is_error(error, "ConditionalCheckFailedException"):
+                return False
+            raise aws.translate(error, f"write {key} to {self.table}") from error
+        return True
 
     # ---- export / import ------------------------------------------------------------------------------
     def export_records(self):

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from lib import paths
-from lib.errors import Conflict, ExternalError
+from lib.errors import ExternalError
 from lib.store.base import (
     ACTIVE,
     EVOLUTION_FIELDS,
@@ -19,9 +19,11 @@ from lib.store.base import (
     TASK_FIELDS,
     Store,
     round_sums,
+    target_busy,
 )
 
-SCHEMA_VERSION = 3  # 2: evolutions_finished for the metrics' windows; 3: files_changed, tests, tokens
+SCHEMA_VERSION = 4  # 2: evolutions_finished for the metrics' windows; 3: files_changed, tests, tokens;
+# 4: pid_started_at
 _ACTIVE_SQL = ", ".join(f"'{status}'" for status in ACTIVE)
 _FINAL_SQL = ", ".join(f"'{status}'" for status in FINAL)
 # Aggregates (see Store.evolution_stats / task_stats): the same figures as the fallbacks.
@@ -35,7 +37,7 @@ CREATE TABLE IF NOT EXISTS evolutions (
     status TEXT NOT NULL, pid INTEGER, host TEXT, started_at TEXT NOT NULL, heartbeat_at TEXT,
     finished_at TEXT, current_cycle INTEGER, current_phase TEXT, cost_usd REAL DEFAULT 0,
     pr_number INTEGER, pr_url TEXT, error TEXT, dry_run INTEGER DEFAULT 0,
-    metrics_before TEXT, metrics_after TEXT, files_changed INTEGER, tests TEXT
+    metrics_before TEXT, metrics_after TEXT, files_changed INTEGER, tests TEXT, pid_started_at TEXT
 );
 CREATE INDEX IF NOT EXISTS evolutions_started ON evolutions(started_at);
 CREATE INDEX IF NOT EXISTS evolutions_status ON evolutions(status);
@@ -113,7 +115,7 @@ def _where(*conditions: tuple[str, str, object]) -> tuple[str, list]:
 
 def _migrate(connection: sqlite3.Connection) -> None:
     """Bring an older store up to SCHEMA: new tables and indexes, then the columns added since."""
-    added = {"evolutions": ("files_changed INTEGER", "tests TEXT"),
+    added = {"evolutions": ("files_changed INTEGER", "tests TEXT", "pid_started_at TEXT"),
              "tasks": ("tokens_in INTEGER", "tokens_out INTEGER")}
     for table, columns in added.items():
         present = {row[1] for row in connection.execute(f"PRAGMA table_info({table})")}
@@ -197,10 +199,7 @@ class SQLiteStore(Store):
             active = self._one(
                 f"SELECT id FROM evolutions WHERE target = ? AND status IN ({_ACTIVE_SQL})", (record["target"],)  # noqa: S608 - names come from TABLE_FIELDS
             )
-            raise Conflict(
-                f"target {record['target']} already has an active evolution {active['id'] if active else ''}".rstrip(),
-                "wait for it, or stop it: python scripts/stop_evolution.py --id <id> --graceful",
-            ) from None
+            raise target_busy(record["target"], active["id"] if active else None) from None
         return self.get_evolution(record["id"])
 
     def get_evolution(self, evolution_id: str) -> dict | None:

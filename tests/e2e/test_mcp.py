@@ -7,6 +7,7 @@ import json
 import subprocess
 import sys
 import time
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -21,6 +22,8 @@ from mcp_servers.helpers import (
     wait_for_port,
     write_config,
 )
+
+from lib import procs
 
 ROOT = Path(__file__).resolve().parents[2]
 TOKEN = "s3cr3t-header-value-0123456789"
@@ -179,13 +182,13 @@ def test_restart_http_with_command_and_running_stdio(mcp, tdev):
         assert rows["paged"]["status"] == "ok" and f"ended pid {client_owned.pid}" in rows["paged"]["action"]
         assert client_owned.wait(10) is not None  # the client's stdio server was ended
         pid_file = tdev.history / "mcp" / "remote.pid"
-        first_pid = int(pid_file.read_text())
+        first_pid = int(pid_file.read_text().split()[0])
         wait_for_port(port)
 
         again = tdev.run("restart_mcp.py", "--name", "remote")
         assert again.returncode == 0, again.stdout + again.stderr
         assert f"stopped pid {first_pid}" in again.stdout
-        second_pid = int(pid_file.read_text())
+        second_pid = int(pid_file.read_text().split()[0])
         assert second_pid != first_pid and not any(p.pid == first_pid for p in leftovers(tdev.mcp_log_dir))
         assert run_test(tdev, "remote").returncode == 0
 
@@ -202,6 +205,38 @@ def test_restart_http_with_command_and_running_stdio(mcp, tdev):
                 mcp_servers.stop_http(spec)
         client_owned.kill()
         client_owned.wait()
+
+
+def test_restart_never_signals_a_pid_file_whose_process_cannot_be_proven_the_pump(mcp, tdev):
+    """The pid file names a process that looks like the server's log pump but started at another time (the
+    pump died and the pid went on): restart_mcp leaves it alone and starts the server anew."""
+    port = free_port()
+    command = http_command(port)
+    write_config(mcp.mcp_config, {"remote": {"type": "http", "url": f"http://127.0.0.1:{port}/mcp",
+                                             "command": command[0], "args": command[1:], "cwd": str(tdev.base)}})
+    look_alike = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(300)", "lib.adapters.mcp_logpump",
+                                   "remote"], start_new_session=True)
+    pid_file = tdev.history / "mcp" / "remote.pid"
+    pid_file.parent.mkdir(parents=True)
+    started = datetime.fromisoformat(procs.start_stamp(look_alike.pid)) - timedelta(hours=1)
+    pid_file.write_text(f"{look_alike.pid} {started.isoformat()}\n")
+    try:
+        result = tdev.run("restart_mcp.py", "--name", "remote", "--json")
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert look_alike.poll() is None, "a process not proven to be the pump was signalled"
+        [row] = json.loads(result.stdout)["servers"]
+        assert row["status"] == "ok" and f"pid {look_alike.pid}" not in row["action"]
+        pid, stamp = pid_file.read_text().split()
+        assert int(pid) != look_alike.pid and procs.proof(int(pid), started=stamp, host=None,
+                                                          argv=("lib.adapters.mcp_logpump", "remote"))[0] == "alive"
+    finally:
+        from lib.adapters import mcp_config
+        from lib.ops import mcp_servers
+
+        for spec in mcp_config.load():
+            mcp_servers.stop_http(spec)
+        look_alike.kill()
+        look_alike.wait()
 
 
 @pytest.mark.parametrize("args, code, message", [

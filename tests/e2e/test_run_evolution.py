@@ -8,33 +8,13 @@ import os
 import signal
 import sqlite3
 import sys
-import textwrap
-import time
-from pathlib import Path
 
 import pytest
+from evolution_runs import use_command_agent, wait_for
 
-from lib import evolution
+from lib import evolution, procs
 from lib.store import open_store
 from tests.conftest import PHASE_AGENTS, git
-
-
-def use_command_agent(tdev, phase: str, body: str) -> Path:
-    """Replace one phase's agent by a Python command agent whose main body is given."""
-    script = tdev.base / f"agent_{phase}.py"
-    script.write_text("import json, os, sys, time\npayload = json.load(sys.stdin)\n" + textwrap.dedent(body))
-    tdev.use_agents({phase: [sys.executable, script]})
-    return script
-
-
-def wait_for(predicate, timeout: float = 30.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError("condition not met in time")
 
 
 def only_evolution(tdev) -> dict:
@@ -157,7 +137,7 @@ def test_force_stop_ends_the_whole_process_group(tdev, git_repo):
     stop = tdev.run("stop_evolution.py", "--id", evo_id, "--force")
     assert stop.returncode == 0, stop.stderr
     assert open_store().get_evolution(evo_id)["status"] == "killed"
-    wait_for(lambda: not evolution.pid_alive(agent_pid) and not evolution.pid_alive(runner_pid), 10)
+    wait_for(lambda: not procs.alive(agent_pid) and not procs.alive(runner_pid), 10)
 
 
 def test_second_evolution_on_one_target_is_refused(tdev, git_repo):

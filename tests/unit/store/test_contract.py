@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import os
+import socket
+import subprocess
+import sys
 import threading
+import time
 
 import pytest
 from aws_helpers import fresh_clients  # noqa: F401
 
+from lib import procs
 from lib.errors import Conflict, NotFound
 from lib.store import ACTIVE, FINAL
 
@@ -223,3 +229,41 @@ def test_dynamodb_listing_by_time_never_scans(backend, store):
         list(store.export_records())
     finally:
         store.client.meta.events.unregister("before-call.dynamodb.Scan", refuse)
+
+
+def _put_claim(store, host: str, pid: int, started: str | None, expires: float) -> None:
+    item = {"pk": {"S": "claim#restore"}, "host": {"S": host}, "pid": {"N": str(pid)},
+            "since": {"S": "2024-01-15T10:00:00+00:00"}, "expires": {"N": repr(expires)}}
+    if started:
+        item["pid_started_at"] = {"S": started}
+    store.client.put_item(TableName=store.table, Item=item)
+
+
+def test_a_claim_is_held_by_one_process_at_a_time_across_hosts(backend, store):
+    if backend != "dynamodb":
+        pytest.skip("a SQLite store is one host's: the caller's flock serves")
+    from lib.store import open_store
+
+    here, other = socket.gethostname(), open_store()
+    with store.exclusive("restore", 60):
+        with pytest.raises(Conflict, match=rf"a restore is already running on host {here} \(pid {os.getpid()}, "
+                                           r"since .*\); this restore changed nothing; wait for it to finish"):
+            with other.exclusive("restore", 60):
+                pass
+    with other.exclusive("restore", 60):  # released at the end of the block
+        pass
+
+    ended = subprocess.Popen([sys.executable, "-c", "pass"])
+    started = procs.start_stamp(ended.pid)
+    ended.wait()
+    _put_claim(store, here, ended.pid, started, time.time() + 3600)  # its holder died on this host
+    with store.exclusive("restore", 60):
+        pass
+    _put_claim(store, "elsewhere", 4242, None, time.time() + 3600)  # a live holder on another host
+    with pytest.raises(Conflict, match="already running on host elsewhere .* lapses at"):
+        with store.exclusive("restore", 60):
+            pass
+    _put_claim(store, "elsewhere", 4242, None, time.time() - 1)  # ... whose claim lapsed
+    with store.exclusive("restore", 60):
+        assert store._get("claim#restore")["pid"] == {"N": str(os.getpid())}
+    assert store._get("claim#restore") is None

@@ -1,0 +1,62 @@
+"""lib/procs.proof: a stored pid is taken for the recorded process only on the same host, with the same
+start time and a command line (or environment) naming what was started."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+from datetime import datetime, timedelta
+
+import pytest
+
+from lib import procs
+
+WORKER = ("lib.evolution.worker", "evo-20240115100000-abcdef")
+
+
+@pytest.fixture
+def worker_like():
+    """A live process whose command line names the runner of WORKER's evolution, and its start stamp."""
+    process = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(300)", *WORKER],
+                               env={**os.environ, "TDEV_EVOLUTION_ID": "evo-env"})
+    yield process, procs.start_stamp(process.pid)
+    process.kill()
+    process.wait()
+
+
+def earlier(stamp: str, **delta) -> str:
+    return (datetime.fromisoformat(stamp) - timedelta(**delta)).isoformat()
+
+
+def test_the_recorded_process_is_proven(worker_like):
+    process, started = worker_like
+    here = socket.gethostname()
+    assert procs.proof(process.pid, started=started, host=here, argv=WORKER)[0] == procs.ALIVE
+    assert procs.proof(process.pid, started=None, host=None, argv=WORKER)[0] == procs.ALIVE  # a record from before
+    assert procs.proof(process.pid, started=started, host=here, env=("TDEV_EVOLUTION_ID", "evo-env"))[0] == \
+        procs.ALIVE
+    assert procs.proof(process.pid, started=started, host=here)[0] == procs.ALIVE  # pid and start time alone
+
+
+def test_another_program_a_look_alike_and_another_host_are_not(worker_like):
+    process, started = worker_like
+    state, detail = procs.proof(process.pid, started=started, host=None, argv=("lib.evolution.worker", "evo-other"),
+                                what="runner")
+    assert state == procs.OTHER and f"pid {process.pid} is now" in detail and "not the runner" in detail
+    state, detail = procs.proof(process.pid, started=earlier(started, hours=1), host=None, argv=WORKER)
+    assert state == procs.DOUBT and "cannot prove it is the same process" in detail
+    assert procs.proof(process.pid, started=earlier(started, hours=1), host=None)[0] == procs.OTHER
+    assert procs.proof(process.pid, started=earlier(started, seconds=0.5), host=None, argv=WORKER)[0] == procs.ALIVE
+    assert procs.proof(process.pid, started=started, host="elsewhere", argv=WORKER)[0] == procs.REMOTE
+    assert procs.proof(None, started=None, host=None)[0] == procs.UNKNOWN
+
+
+def test_a_pid_that_ended_is_gone():
+    process = subprocess.Popen([sys.executable, "-c", "pass"])
+    started = procs.start_stamp(process.pid)
+    process.wait()
+    assert procs.proof(process.pid, started=started, host=None, argv=WORKER)[0] == procs.GONE
+    assert not procs.alive(process.pid) and procs.start_stamp(process.pid) is None
+    assert procs.alive(os.getpid()) and not procs.alive(None)
