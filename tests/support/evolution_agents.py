@@ -12,6 +12,7 @@ import json
 import sys
 from pathlib import Path
 
+from lib.quality import patterns
 from lib.store import open_store
 from tests.conftest import git
 
@@ -95,3 +96,15 @@ def assert_nothing_published(repo: Path, base_sha: str) -> None:
     assert auto_branches(repo) == [] and auto_branches(origin_of(repo)) == []
     assert git(repo, "rev-parse", "HEAD") == base_sha
     assert git(repo, "status", "--porcelain") == ""
+
+
+def add_prevention_pattern(pattern_id: str, files: list[str]) -> None:
+    """A prevention pattern of any change kind naming files, stored as add_prevention_pattern.py stores one."""
+    store = open_store(create=True)
+    try:
+        patterns.save(store, {"id": pattern_id, "kind": "prevention", "source": "8", "hits": 0,
+                              "created_at": "2024-01-01T00:00:00Z",
+                              "signature": {"files": files, "change_kind": patterns.ANY,
+                                            "message": "the change broke production (reverted by #8)"}})
+    finally:
+        store.close()
