@@ -8,12 +8,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+from urllib.parse import urlsplit, urlunsplit
 
 from lib.agents import AgentError
+from lib.log import mask_secrets
 
 #: Runtimes that run on this machine: only they get the worktree's path and may edit it in place.
 ON_THIS_MACHINE = ("local", "command")
 VERDICTS = ("pass", "fail")
+#: Schemes whose user name is a login, not a secret (ssh://git@host/...): it stays in the URL.
+LOGIN_SCHEMES = ("ssh", "git+ssh", "ssh+git")
 
 
 class BadOutput(AgentError):
@@ -51,6 +55,22 @@ def file_entries(root: Path, names: list[str], budget: int) -> list[dict]:
         used += len(data)
         entries.append({"path": name, "content": data.decode("utf-8", "replace")})
     return entries
+
+
+def public_url(url: str | None) -> str | None:
+    """The remote URL as agents are given it: without the credentials a URL can carry.
+
+    `https://user:token@host/...` becomes `https://host/...` (a user name alone can be a token there);
+    an ssh URL keeps its login and loses a password. Token-looking text elsewhere is masked.
+    """
+    if not url:
+        return None
+    parts = urlsplit(url)
+    if parts.scheme and "@" in parts.netloc:
+        login, host = parts.netloc.rsplit("@", 1)
+        user = login.split(":", 1)[0] if parts.scheme in LOGIN_SCHEMES else ""
+        url = urlunsplit(parts._replace(netloc=f"{user}@{host}" if user else host))
+    return mask_secrets(url)
 
 
 def inside(path: str, target: str) -> bool:

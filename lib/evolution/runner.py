@@ -312,7 +312,7 @@ class Runner:
         self.base_sha = gitops.git(self.repo, "rev-parse", "HEAD")
         gitops.add_worktree(self.repo, self.worktree, self.branch, self.base_sha)
         (paths.tmp_dir() / self.id).mkdir(parents=True, exist_ok=True)
-        self.remote_url = log.mask_secrets(gitops.remote_url(self.repo) or "") or None
+        self.remote_url = contract.public_url(gitops.remote_url(self.repo))
         self.patterns = patterns.for_target(self.store, self.target_rel)
         self.log.info(f"worktree {self.worktree} on branch {self.branch}")
 
