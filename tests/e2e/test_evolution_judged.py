@@ -82,14 +82,32 @@ def test_a_patch_is_applied_measured_committed_pushed_and_opened(tdev, git_repo,
 
 
 def test_the_target_tests_run_after_the_patch_and_the_pr_says_passed(tdev, git_repo, github):
+    tdev.env.pop("PYTHONDONTWRITEBYTECODE", None)  # as on an operator's machine: the tests leave __pycache__
     commit_file(git_repo, "packages/agents/test_sample.py", TESTS)
     agents(tdev, implement={"patch": DOCSTRINGS})
     result = evolve(tdev, git_repo, "--focus", "docs")
     assert result.returncode == 0, result.stdout + result.stderr
     record, _ = the_evolution()
     assert record["status"] == "succeeded" and record["tests"] == "passed"
+    [branch] = auto_branches(origin_of(git_repo))
+    changed = git(origin_of(git_repo), "diff", "--name-only", f"{branch}~1", branch)
+    assert changed == SAMPLE  # only the change: nothing the test run left behind (__pycache__) is committed
     body = github.pulls[record["pr_number"]]["body"]
     assert "Tests: **passed** (`" in body and "-m pytest -q -x" in body and "packages/agents`: exit 0" in body
+
+
+def test_what_the_evaluator_edits_after_the_judgement_is_not_committed(tdev, git_repo, github):
+    edit = ("worktree = json.loads(payload)['worktree']\n"
+            "open(os.path.join(worktree, 'packages/agents/sample.py'), 'a').write('UNJUDGED = eval(\"1\")\\n')\n"
+            "open(os.path.join(worktree, 'packages/agents/extra.py'), 'w').write('X = 1\\n')")
+    tdev.use_agents({"implement": reply_agent(tdev.base, "implement", {"patch": DOCSTRINGS}),
+                     "evaluate": reply_agent(tdev.base, "evaluate", {"verdict": "pass"}, before=edit)})
+    result = evolve(tdev, git_repo, "--focus", "docs")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "only the judged change is committed" in result.stdout
+    [branch] = auto_branches(origin_of(git_repo))
+    assert git(origin_of(git_repo), "diff", "--name-only", f"{branch}~1", branch) == SAMPLE
+    assert git(origin_of(git_repo), "show", f"{branch}:{SAMPLE}") + "\n" == DOCUMENTED
 
 
 # ---- the runner fails what the agents passed --------------------------------------------------
