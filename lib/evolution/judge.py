@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from lib import config
+from lib.agents.command import end_tree
 from lib.quality import measure
 
 NOT_RUN, PASSED, FAILED = "not run", "passed", "failed"
@@ -67,15 +68,19 @@ def run_tests(worktree: Path, target: str) -> dict:
     timeout = float(config.settings()["evolution"]["test_timeout_seconds"])
     shown = shlex.join(argv)
     try:
-        result = subprocess.run(argv, cwd=worktree, capture_output=True, text=True, timeout=timeout,
-                                stdin=subprocess.DEVNULL)
+        process = subprocess.Popen(argv, cwd=worktree, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                   stderr=subprocess.PIPE, text=True)
     except OSError as failure:
         return {"status": FAILED, "command": shown, "summary": f"cannot run: {failure}"}
-    except subprocess.TimeoutExpired:
+    try:
+        stdout, stderr = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:  # the suite's own children (servers, workers) end with it
+        end_tree(process)
+        process.communicate()
         return {"status": FAILED, "command": shown, "summary": f"timed out after {timeout:g}s"}
-    tail = [line for line in (result.stdout + result.stderr).strip().splitlines() if line.strip()][-1:] or [""]
-    return {"status": PASSED if result.returncode == 0 else FAILED, "command": shown,
-            "summary": f"exit {result.returncode}: {tail[0][:200]}"}
+    tail = [line for line in (stdout + stderr).strip().splitlines() if line.strip()][-1:] or [""]
+    return {"status": PASSED if process.returncode == 0 else FAILED, "command": shown,
+            "summary": f"exit {process.returncode}: {tail[0][:200]}"}
 
 
 def judge(worktree: Path, target: str, before: dict) -> Verdict:
