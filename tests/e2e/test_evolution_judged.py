@@ -25,6 +25,7 @@ from evolution_agents import (
     the_evolution,
 )
 
+from lib import evolution
 from tests.conftest import SAMPLE_MODULE, git
 
 PHASES = ["research", "plan", "implement", "evaluate"]
@@ -193,3 +194,21 @@ def test_help_says_unchanged_exits_0(tdev):
     result = tdev.run("run_evolution.py", "--help")
     text = " ".join(result.stdout.split())
     assert result.returncode == 0 and "0 succeeded or unchanged" in text and "1 otherwise" in text
+
+
+def test_tests_past_their_timeout_fail_the_cycle_and_leave_no_process(tdev, git_repo, tmp_path):
+    """The test command and everything it started end at evolution.test_timeout_seconds."""
+    pids = tmp_path / "pids"
+    suite = tmp_path / "suite.py"
+    suite.write_text("import os, subprocess, sys, time\n"
+                     "child = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(120)'])\n"
+                     f"open({str(pids)!r}, 'w').write(f'{{os.getpid()}} {{child.pid}}')\n"
+                     "time.sleep(120)\n")
+    tdev.write_config("settings", "evolution:\n  test_timeout_seconds: 2\n")
+    agents(tdev, implement={"patch": DOCSTRINGS}, evaluate={"verdict": "pass"})
+    result = evolve(tdev, git_repo, "--focus", "docs", env={"EVOLUTION_TEST_COMMAND": f"{sys.executable} {suite}"})
+    assert result.returncode == 1
+    record, _ = the_evolution()
+    assert record["tests"] == "failed" and record["error"] == "tests failed: timed out after 2s"
+    for pid in map(int, pids.read_text().split()):
+        assert not evolution.pid_alive(pid), f"process {pid} of the test run outlived its timeout"
