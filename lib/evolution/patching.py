@@ -56,7 +56,11 @@ def refusal(worktree: Path, target: str, store: Store, patch: str) -> str | None
 
 
 def take(worktree: Path, target: str, store: Store, output: dict) -> Change:
-    """Apply output.patch, or take the agent's in-place edits; the worktree's diff is the change."""
+    """Apply output.patch, or take the agent's in-place edits; the worktree's diff is the change.
+
+    The rules hold for that whole diff, not only for the patch: a local or command agent of any
+    phase may have edited the worktree beside (or instead of) what it sent.
+    """
     patch = output.get("patch")
     if patch is not None and patch.strip():
         why = refusal(worktree, target, store, patch)
@@ -70,9 +74,8 @@ def take(worktree: Path, target: str, store: Store, output: dict) -> Change:
     diff = gitops.worktree_diff(worktree)
     if not diff.strip():
         return Change("", [])
-    if patch is None:  # edited in place: the same rules, on what the agent left
-        why = refusal(worktree, target, store, diff)
-        if why:
-            gitops.discard_changes(worktree)
-            raise BadPatch(why)
+    why = refusal(worktree, target, store, diff)
+    if why:
+        gitops.discard_changes(worktree)
+        raise BadPatch(why)
     return Change(diff, gitops.patch_paths(worktree, diff))
