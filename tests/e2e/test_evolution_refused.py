@@ -30,10 +30,11 @@ AGENTS = {"research": "research-agent", "plan": "planner-agent", "implement": "r
 PHASES = list(VALID)
 
 
-def run_with(tdev, git_repo, phase: str, output, before: str = ""):
-    """Every phase a command agent with a valid reply but phase, which answers output (after `before`)."""
-    tdev.use_agents({name: reply_agent(tdev.base, name, output if name == phase else VALID[name],
-                                       before=before if name == phase else "") for name in PHASES})
+def run_with(tdev, git_repo, outputs: dict, before: dict | None = None):
+    """Every phase a command agent answering a valid reply, or its entry in outputs; before: Python lines
+    a phase's agent runs first (`payload` holds its input)."""
+    tdev.use_agents({name: reply_agent(tdev.base, name, outputs.get(name, VALID[name]),
+                                       before=(before or {}).get(name, "")) for name in PHASES})
     return evolve(tdev, git_repo, "--focus", "docs")
 
 
@@ -62,7 +63,7 @@ def assert_failed_at(result, phase: str, error: str) -> dict:
 ], ids=["outside-the-target", "does-not-apply", "not-a-diff"])
 def test_a_patch_the_runner_may_not_take_is_bad_patch(tdev, git_repo, github, patch, why):
     base = git(git_repo, "rev-parse", "HEAD")
-    result = run_with(tdev, git_repo, "implement", {"patch": patch})
+    result = run_with(tdev, git_repo, {"implement": {"patch": patch}})
     record, tasks = the_evolution()
     assert tasks[-1]["error"].startswith(f"bad-patch: {why}"), tasks[-1]["error"]
     assert_failed_at(result, "implement", tasks[-1]["error"])
@@ -73,7 +74,7 @@ def test_a_patch_the_runner_may_not_take_is_bad_patch(tdev, git_repo, github, pa
 def test_a_patch_over_max_patch_bytes_is_refused(tdev, git_repo):
     base = git(git_repo, "rev-parse", "HEAD")
     tdev.write_config("settings", "evolution:\n  max_patch_bytes: 200\n")
-    result = run_with(tdev, git_repo, "implement", {"patch": DOCSTRINGS})
+    result = run_with(tdev, git_repo, {"implement": {"patch": DOCSTRINGS}})
     size = len(DOCSTRINGS.encode())
     assert size > 200
     assert_failed_at(result, "implement",
@@ -84,18 +85,26 @@ def test_a_patch_over_max_patch_bytes_is_refused(tdev, git_repo):
 def test_a_patch_on_a_file_a_prevention_pattern_names_is_refused(tdev, git_repo):
     base = git(git_repo, "rev-parse", "HEAD")
     add_prevention_pattern("prevent-pr-7", [SAMPLE])
-    result = run_with(tdev, git_repo, "implement", {"patch": DOCSTRINGS})
+    result = run_with(tdev, git_repo, {"implement": {"patch": DOCSTRINGS}})
     assert_failed_at(result, "implement", f"bad-patch: touches {SAMPLE} (prevention pattern prevent-pr-7)")
     assert_nothing_published(git_repo, base)
     [pattern] = open_store().list_patterns("prevention")
     assert pattern["hits"] == 1  # operators see which patterns work
 
 
-def test_in_place_edits_outside_the_target_are_refused_and_undone(tdev, git_repo):
-    """A command agent may edit the worktree instead of sending a patch: the same rules hold."""
+EDIT_README = "open(os.path.join(json.loads(payload)['worktree'], 'README.md'), 'w').write('edited\\n')"
+
+
+@pytest.mark.parametrize("outputs, editor", [
+    ({"implement": {"changed_files": ["README.md"]}}, "implement"),
+    ({"implement": {"patch": ""}}, "implement"),
+    ({}, "implement"),
+    ({}, "research"),
+], ids=["edited-in-place", "edited-and-said-no-change", "edited-beside-its-patch", "edited-by-research"])
+def test_worktree_edits_outside_the_target_are_refused_and_undone(tdev, git_repo, outputs, editor):
+    """Local and command agents may edit the worktree: whatever the change holds meets the same rules."""
     base = git(git_repo, "rev-parse", "HEAD")
-    edit = "open(os.path.join(json.loads(payload)['worktree'], 'README.md'), 'w').write('edited\\n')"
-    result = run_with(tdev, git_repo, "implement", {"changed_files": ["README.md"]}, before=edit)
+    result = run_with(tdev, git_repo, outputs, before={editor: EDIT_README})
     assert_failed_at(result, "implement", "bad-patch: touches README.md outside the target packages/agents")
     assert_nothing_published(git_repo, base)
     assert not (git_repo / "README.md").exists()
@@ -123,7 +132,7 @@ BAD_OUTPUTS = [
 @pytest.mark.parametrize("phase, output, what", BAD_OUTPUTS, ids=[f"{phase}: {what}" for phase, _, what in BAD_OUTPUTS])
 def test_a_reply_that_breaks_the_contract_is_bad_output(tdev, git_repo, phase, output, what):
     base = git(git_repo, "rev-parse", "HEAD")
-    result = run_with(tdev, git_repo, phase, output)
+    result = run_with(tdev, git_repo, {phase: output})
     assert_failed_at(result, phase, f"bad-output: {AGENTS[phase]}: {what}")
     assert_nothing_published(git_repo, base)
 
@@ -138,7 +147,7 @@ STOP = ("subprocess.run([sys.executable, 'scripts/stop_evolution.py', '--id', os
 def test_a_graceful_stop_during_a_phase_with_bad_output_ends_stopped(tdev, git_repo, phase):
     """The agent asks for the stop while it runs (as an operator would), then answers garbage."""
     base = git(git_repo, "rev-parse", "HEAD")
-    result = run_with(tdev, git_repo, phase, {"unexpected": True}, before=STOP)
+    result = run_with(tdev, git_repo, {phase: {"unexpected": True}}, before={phase: STOP})
     assert result.returncode == 1, result.stdout + result.stderr
     record, tasks = the_evolution()
     nxt = {"research": "plan", "plan": "implement", "implement": "evaluate", "evaluate": "gate"}[phase]
