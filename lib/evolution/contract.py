@@ -100,6 +100,19 @@ def read_reply(phase: str, agent: dict, reply, target: str) -> Reply:
     return Reply(output, float(cost), tokens_in, tokens_out)
 
 
+def paid(reply: dict) -> tuple[float, int | None, int | None]:
+    """(cost_usd, tokens in, tokens out) of a call that failed: a reply that broke the contract, or a
+    model answer its runtime refused, has been paid for, and the cost limits count it. Never raises."""
+    cost = reply.get("cost_usd")
+    cost = float(cost) if isinstance(cost, int | float) and not isinstance(cost, bool) and cost > 0 else 0.0
+    if reply.get("tokens") is None:
+        return cost, None, None
+    try:
+        return (cost, *_tokens("", reply["tokens"]))
+    except BadOutput:
+        return cost, None, None
+
+
 def _tokens(name: str, tokens) -> tuple[int, int]:
     if tokens is None:
         return 0, 0
