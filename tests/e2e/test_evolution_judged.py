@@ -9,6 +9,7 @@ change ends `unchanged`, which is not a failure.
 
 from __future__ import annotations
 
+import json
 import shlex
 import sys
 
@@ -212,3 +213,23 @@ def test_tests_past_their_timeout_fail_the_cycle_and_leave_no_process(tdev, git_
     assert record["tests"] == "failed" and record["error"] == "tests failed: timed out after 2s"
     for pid in map(int, pids.read_text().split()):
         assert not evolution.pid_alive(pid), f"process {pid} of the test run outlived its timeout"
+
+
+def test_a_second_cycle_starts_from_the_first_ones_commit(tdev, git_repo, github):
+    """Cycle 2 is measured on cycle 1's result; changing nothing more, the evolution still succeeded."""
+    kept = tdev.base / "implement_input.json"
+    only_once = ("if json.loads(payload)['cycle'] > 1:\n"
+                 "    print(json.dumps({'status': 'ok', 'output': {'patch': ''}}))\n"
+                 "    sys.exit(0)")
+    tdev.use_agents({"implement": reply_agent(tdev.base, "implement", {"patch": DOCSTRINGS}, keep_input=kept,
+                                              before=only_once)})
+    result = evolve(tdev, git_repo, "--focus", "docs", "--cycles", "2")
+    assert result.returncode == 0, result.stdout + result.stderr
+    record, tasks = the_evolution()
+    assert record["status"] == "succeeded" and record["current_cycle"] == 2
+    assert [(t["cycle"], t["phase"]) for t in tasks] == [(1, p) for p in PHASES] + [(2, p) for p in PHASES[:3]]
+    second = json.loads(kept.read_text())
+    assert second["cycle"] == 2 and second["metrics"]["docstring"] == 100.0
+    assert second["repo"]["base_sha"] == git(git_repo, "rev-parse", "HEAD")
+    assert record["metrics_before"]["docstring"] == 20.0 and record["metrics_after"]["docstring"] == 100.0
+    assert len(github.pulls) == 1 and record["files_changed"] == 1

@@ -59,6 +59,22 @@ def test_a_bedrock_agent_documents_the_code_and_the_pr_shows_the_rise(tdev, git_
     assert SAMPLE in prompt and SAMPLE_MODULE in prompt and str(tdev.history) not in prompt
 
 
+def test_a_refused_model_reply_is_still_paid_for(tdev, git_repo, bedrock):
+    """A reply without a diff block fails the task, and what the call cost counts all the same."""
+    with_implement(tdev, {"runtime": "bedrock", "model_id": MODEL, "price_per_1k_input_usd": 0.003,
+                          "price_per_1k_output_usd": 0.015})
+    bedrock.reply("I would add docstrings to add() and greet().", input_tokens=1000, output_tokens=10)
+    result = evolve(tdev, git_repo, "--focus", "docs")
+    assert result.returncode == 1
+    record, tasks = the_evolution()
+    implement = tasks[-1]
+    assert implement["phase"] == "implement" and implement["status"] == "failed"
+    assert implement["error"].startswith("bad-output: refactor-agent: no fenced ```diff block")
+    assert (implement["tokens_in"], implement["tokens_out"]) == (1000, 10)
+    assert implement["cost_usd"] == pytest.approx(1000 / 1000 * 0.003 + 10 / 1000 * 0.015)
+    assert record["status"] == "failed" and record["cost_usd"] == pytest.approx(implement["cost_usd"])
+
+
 def test_a_lambda_agent_patch_is_applied_and_committed(tdev, git_repo, aws):
     make_function("refactor-agent")
     with_implement(tdev, {"runtime": "lambda", "function_name": "refactor-agent"})
