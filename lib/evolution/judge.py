@@ -83,12 +83,29 @@ def run_tests(worktree: Path, target: str) -> dict:
             "summary": f"exit {process.returncode}: {tail[0][:200]}"}
 
 
-def judge(worktree: Path, target: str, before: dict) -> Verdict:
-    """Measure after the change, gate it against the cycle's baseline (a ratchet) and run the tests."""
+def syntax_errors(worktree: Path, files: list[str]) -> list[str]:
+    """The changed Python files that no longer parse, each with why. The measurement leaves such a file
+    out (so its figures can even look better) and no gate speaks for it: the judge must."""
+    found = []
+    for name in files:
+        path = worktree / name
+        if path.suffix == ".py" and path.is_file():
+            error = measure.measure_file(path).get("syntax_error")
+            if error:
+                found.append(f"{name}: {error}")
+    return found
+
+
+def judge(worktree: Path, target: str, before: dict, files: list[str]) -> Verdict:
+    """Check that the changed files parse, measure after the change, gate it against the cycle's baseline
+    (a ratchet) and run the tests."""
+    broken = syntax_errors(worktree, files)
     after = measure_target(worktree, target)
     gates = measure.evaluate_gates(after, config.gates(), before=before)
     tests = run_tests(worktree, target)
     verdict = Verdict(after, gates, tests)
+    if broken:
+        verdict.problems.append("syntax-error: " + "; ".join(broken[:3]))
     failed = [g for g in gates if g["passed"] is False]
     if failed:
         verdict.problems.append("gates-failed: " + "; ".join(

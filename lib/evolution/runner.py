@@ -172,7 +172,8 @@ class Runner:
                           + (f" ({context['implement']['summary']})" if context["implement"].get("summary") else ""))
             return "unchanged"
         self.log.info(f"change: {len(change.files)} file(s): {', '.join(change.files[:5])}")
-        verdict = self._timed(span, "judge", lambda: judge.judge(self.worktree, self.target_rel, before))
+        verdict = self._timed(span, "judge", lambda: judge.judge(self.worktree, self.target_rel, before,
+                                                                          change.files))
         self.store.update_evolution(self.id, {"metrics_after": verdict.metrics_after, "tests": verdict.tests["status"]})
         context["runner"] = {"files_changed": change.files, "metrics_after": verdict.metrics_after,
                              "gates": verdict.gates, "tests": verdict.tests}
