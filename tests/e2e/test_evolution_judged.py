@@ -131,6 +131,21 @@ def test_a_security_finding_fails_the_cycle_although_the_evaluator_passes(tdev, 
     assert_nothing_published(git_repo, base)
 
 
+def test_a_patch_that_breaks_the_syntax_fails_although_the_figures_improve(tdev, git_repo, github):
+    """The measurement leaves an unparsable file out, so lint and docstrings look better: the judge says no."""
+    base = git(git_repo, "rev-parse", "HEAD")
+    broken = SAMPLE_MODULE.replace("def add(a, b):", "def add(a, b:")
+    agents(tdev, implement={"patch": diff(SAMPLE, SAMPLE_MODULE, broken)}, evaluate={"verdict": "pass"})
+    result = evolve(tdev, git_repo)
+    assert result.returncode == 1
+    record, _ = the_evolution()
+    assert record["status"] == "failed"
+    assert record["error"].startswith(f"syntax-error: {SAMPLE}: '(' was never closed")
+    assert record["metrics_after"]["lint"] < record["metrics_before"]["lint"]
+    assert record["pr_number"] is None and not github.pulls
+    assert_nothing_published(git_repo, base)
+
+
 @pytest.mark.parametrize("where", ["auto", "EVOLUTION_TEST_COMMAND"])
 def test_failing_tests_fail_the_cycle(tdev, git_repo, github, where):
     """auto runs pytest on a target holding tests; tests elsewhere run through EVOLUTION_TEST_COMMAND."""
