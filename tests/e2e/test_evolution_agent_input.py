@@ -8,22 +8,19 @@ import json
 import re
 
 from evolution_agents import (
-    DOCUMENTED,
+    MINIMAL,
+    PHASES,
     SAMPLE,
     TARGET,
     add_prevention_pattern,
-    diff,
     evolve,
     reply_agent,
 )
 
 from lib import config
 from lib.store import open_store
-from tests.conftest import SAMPLE_MODULE, git
+from tests.conftest import git
 
-PHASES = ["research", "plan", "implement", "evaluate"]
-VALID = {"research": {"summary": "sample.py has no docstrings"}, "plan": {"files": [SAMPLE]},
-         "implement": {"patch": diff(SAMPLE, SAMPLE_MODULE, DOCUMENTED)}, "evaluate": {"verdict": "pass"}}
 KEYS = {"evolution_id", "task_id", "cycle", "phase", "target", "worktree", "focus", "dry_run", "repo", "files",
         "patterns", "gates", "metrics", "context", "traceparent"}
 SECRET = "s3cr3t-t0ken"
@@ -47,7 +44,7 @@ def test_every_agent_gets_the_section_5_input(tdev, git_repo):
     git(git_repo, "remote", "set-url", "origin", f"https://deploy:{SECRET}@git.example.com/acme/widgets.git")
     tdev.write_config("settings", "evolution:\n  agent_context_bytes: 100\n")
     kept = {phase: tdev.base / f"input_{phase}.json" for phase in PHASES}
-    tdev.use_agents({phase: reply_agent(tdev.base, phase, VALID[phase], keep_input=kept[phase]) for phase in PHASES})
+    tdev.use_agents({phase: reply_agent(tdev.base, phase, MINIMAL[phase], keep_input=kept[phase]) for phase in PHASES})
     base = git(git_repo, "rev-parse", "HEAD")
 
     result = evolve(tdev, git_repo, "--focus", "docs", "--dry-run")  # dry: the made-up origin is never asked
@@ -84,10 +81,10 @@ def test_every_agent_gets_the_section_5_input(tdev, git_repo):
 
     # context: this cycle's earlier outputs, and for the evaluator the runner's own judgement
     assert inputs["research"]["context"] == {}
-    assert inputs["plan"]["context"] == {"research": VALID["research"]}
-    assert inputs["implement"]["context"] == {"research": VALID["research"], "plan": VALID["plan"]}
+    assert inputs["plan"]["context"] == {"research": MINIMAL["research"]}
+    assert inputs["implement"]["context"] == {"research": MINIMAL["research"], "plan": MINIMAL["plan"]}
     judged = inputs["evaluate"]["context"].pop("runner")
-    assert inputs["evaluate"]["context"] == {phase: VALID[phase] for phase in PHASES[:3]}
+    assert inputs["evaluate"]["context"] == {phase: MINIMAL[phase] for phase in PHASES[:3]}
     assert judged["files_changed"] == [SAMPLE] and judged["metrics_after"] == record["metrics_after"]
     assert judged["tests"]["status"] == "not run" and all(g["passed"] is not False for g in judged["gates"])
 

@@ -15,7 +15,10 @@ import sys
 
 import pytest
 from evolution_agents import (
+    DOCSTRINGS,
     DOCUMENTED,
+    MINIMAL,
+    PHASES,
     SAMPLE,
     assert_nothing_published,
     auto_branches,
@@ -29,8 +32,6 @@ from evolution_agents import (
 from lib import evolution
 from tests.conftest import SAMPLE_MODULE, git
 
-PHASES = ["research", "plan", "implement", "evaluate"]
-DOCSTRINGS = diff(SAMPLE, SAMPLE_MODULE, DOCUMENTED)
 #: Tests of the sample module, importable from the repository root (where the test command runs).
 TESTS = '"""Tests of the sample module."""\nfrom packages.agents.sample import add\n\n\n' \
         'def test_add():\n    """Two and two."""\n    assert add(2, 2) == 4\n'
@@ -55,11 +56,7 @@ def commit_file(repo, path: str, text: str) -> str:
 @pytest.mark.parametrize("minimal", [False, True], ids=["command-implement", "every-phase-minimal-keys"])
 def test_a_patch_is_applied_measured_committed_pushed_and_opened(tdev, git_repo, github, minimal):
     base = git(git_repo, "rev-parse", "HEAD")
-    outputs = {"implement": {"patch": DOCSTRINGS}}
-    if minimal:  # only the keys §5 requires
-        outputs.update(research={"summary": "sample.py has no docstrings"}, plan={"files": [SAMPLE]},
-                       evaluate={"verdict": "pass"})
-    agents(tdev, **outputs)
+    agents(tdev, **(MINIMAL if minimal else {"implement": {"patch": DOCSTRINGS}}))  # minimal: only §5's keys
     result = evolve(tdev, git_repo, "--focus", "docs")
     assert result.returncode == 0, result.stdout + result.stderr
     record, tasks = the_evolution()

@@ -9,12 +9,20 @@ import json
 
 import pytest
 from aws_helpers import fresh_clients, make_function, queue_lambda_results, registry  # noqa: F401
-from evolution_agents import DOCUMENTED, SAMPLE, TARGET, auto_branches, diff, evolve, origin_of, the_evolution
+from evolution_agents import (
+    DOCSTRINGS,
+    DOCUMENTED,
+    SAMPLE,
+    TARGET,
+    auto_branches,
+    evolve,
+    origin_of,
+    the_evolution,
+)
 
 from tests.conftest import SAMPLE_MODULE, git
 
 MODEL = "anthropic.claude-3-5-sonnet-20240620-v1:0"
-DOCSTRINGS = diff(SAMPLE, SAMPLE_MODULE, DOCUMENTED)
 LOCAL = [{"name": "research-agent", "phase": "research", "runtime": "local"},
          {"name": "planner-agent", "phase": "plan", "runtime": "local"},
          {"name": "evaluator-agent", "phase": "evaluate", "runtime": "local"}]

@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import pytest
 from evolution_agents import (
+    DOCSTRINGS,
     DOCUMENTED,
+    MINIMAL,
+    PHASES,
     SAMPLE,
     add_prevention_pattern,
     assert_nothing_published,
@@ -19,21 +22,13 @@ from evolution_agents import (
 )
 
 from lib.store import open_store
-from tests.conftest import SAMPLE_MODULE, git
-
-DOCSTRINGS = diff(SAMPLE, SAMPLE_MODULE, DOCUMENTED)
-#: A valid reply per phase, with only the keys §5 requires.
-VALID = {"research": {"summary": "sample.py has no docstrings"}, "plan": {"files": [SAMPLE]},
-         "implement": {"patch": DOCSTRINGS}, "evaluate": {"verdict": "pass"}}
-AGENTS = {"research": "research-agent", "plan": "planner-agent", "implement": "refactor-agent",
-          "evaluate": "evaluator-agent"}
-PHASES = list(VALID)
+from tests.conftest import PHASE_AGENTS, SAMPLE_MODULE, git
 
 
 def run_with(tdev, git_repo, outputs: dict, before: dict | None = None):
     """Every phase a command agent answering a valid reply, or its entry in outputs; before: Python lines
     a phase's agent runs first (`payload` holds its input)."""
-    tdev.use_agents({name: reply_agent(tdev.base, name, outputs.get(name, VALID[name]),
+    tdev.use_agents({name: reply_agent(tdev.base, name, outputs.get(name, MINIMAL[name]),
                                        before=(before or {}).get(name, "")) for name in PHASES})
     return evolve(tdev, git_repo, "--focus", "docs")
 
@@ -133,7 +128,7 @@ BAD_OUTPUTS = [
 def test_a_reply_that_breaks_the_contract_is_bad_output(tdev, git_repo, phase, output, what):
     base = git(git_repo, "rev-parse", "HEAD")
     result = run_with(tdev, git_repo, {phase: output})
-    assert_failed_at(result, phase, f"bad-output: {AGENTS[phase]}: {what}")
+    assert_failed_at(result, phase, f"bad-output: {PHASE_AGENTS[phase]}: {what}")
     assert_nothing_published(git_repo, base)
 
 
@@ -153,5 +148,5 @@ def test_a_graceful_stop_during_a_phase_with_bad_output_ends_stopped(tdev, git_r
     nxt = {"research": "plan", "plan": "implement", "implement": "evaluate", "evaluate": "gate"}[phase]
     assert (record["status"], record["error"]) == ("stopped", f"stopped: graceful stop requested before {nxt}")
     assert [t["phase"] for t in tasks] == PHASES[: PHASES.index(phase) + 1]
-    assert tasks[-1]["status"] == "failed" and tasks[-1]["error"].startswith(f"bad-output: {AGENTS[phase]}: ")
+    assert tasks[-1]["status"] == "failed" and tasks[-1]["error"].startswith(f"bad-output: {PHASE_AGENTS[phase]}: ")
     assert_nothing_published(git_repo, base)

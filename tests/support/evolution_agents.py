@@ -14,7 +14,7 @@ from pathlib import Path
 
 from lib.quality import patterns
 from lib.store import open_store
-from tests.conftest import git
+from tests.conftest import PHASE_AGENTS, SAMPLE_MODULE, git
 
 TARGET = "packages/agents"
 SAMPLE = f"{TARGET}/sample.py"
@@ -44,6 +44,14 @@ def diff(path: str, old: str | None, new: str) -> str:
     before = [] if old is None else old.splitlines(keepends=True)
     return "".join(difflib.unified_diff(before, new.splitlines(keepends=True),
                                         "/dev/null" if old is None else f"a/{path}", f"b/{path}"))
+
+
+PHASES = list(PHASE_AGENTS)
+#: The patch that documents the sample module.
+DOCSTRINGS = diff(SAMPLE, SAMPLE_MODULE, DOCUMENTED)
+#: A valid reply output per phase, with only the keys §5 requires.
+MINIMAL = {"research": {"summary": "sample.py has no docstrings"}, "plan": {"files": [SAMPLE]},
+           "implement": {"patch": DOCSTRINGS}, "evaluate": {"verdict": "pass"}}
 
 
 def reply_agent(base: Path, phase: str, output, *, status: str = "ok", cost_usd: float = 0.0, tokens=0,
