@@ -1,7 +1,8 @@
 """Start an evolution: research -> plan -> implement -> evaluate -> gate -> PR, per cycle.
 
 Without --monitor it starts detached and prints the evolution id and its log; with
---monitor it shows live progress and exits with the result (0 succeeded, 1 otherwise).
+--monitor it shows live progress and exits with the result: 0 succeeded or
+unchanged (no cycle found anything to change), 1 otherwise (failed, stopped, killed).
 Ctrl-C under --monitor asks for a graceful stop.
 
 \b

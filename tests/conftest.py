@@ -18,6 +18,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests" / "support"))  # stand-ins and seeders: `from aws_helpers import ...`
 
+from bedrock_standin import BedrockStandIn  # noqa: E402
 from github_standin import GitHubStandIn  # noqa: E402
 
 PHASE_AGENTS = {"research": "research-agent", "plan": "planner-agent", "implement": "refactor-agent",
@@ -196,6 +197,19 @@ def aws(tdev, moto_endpoint, monkeypatch) -> dict:
 @pytest.fixture
 def github(tdev, monkeypatch):
     standin = GitHubStandIn().start()
+    tdev.env.update(standin.env())
+    for key, value in standin.env().items():
+        monkeypatch.setenv(key, value)
+    yield standin
+    standin.stop()
+
+
+# ---- Bedrock Runtime stand-in ------------------------------------------------------------
+
+@pytest.fixture
+def bedrock(tdev, monkeypatch):
+    """The Converse stand-in, reached by this test and the scripts it runs, with dummy credentials."""
+    standin = BedrockStandIn().start()
     tdev.env.update(standin.env())
     for key, value in standin.env().items():
         monkeypatch.setenv(key, value)

@@ -11,8 +11,8 @@ from lib import paths
 from lib.agents import AgentError, Runtime
 
 
-def _end_tree(process: subprocess.Popen) -> None:
-    """Kill the agent and everything it started, so no orphan outlives a timeout."""
+def end_tree(process: subprocess.Popen) -> None:
+    """Kill a process and everything it started, so no orphan outlives a timeout (agents, test runs)."""
     import psutil
 
     try:
@@ -51,7 +51,7 @@ class CommandRuntime(Runtime):
         try:
             stdout, stderr = process.communicate(json.dumps(payload), timeout=timeout)
         except subprocess.TimeoutExpired:
-            _end_tree(process)
+            end_tree(process)
             stdout, stderr = process.communicate()
             raise AgentError(f"timeout: {label} did not answer within {timeout:g}s",
                              stderr_tail=_tail(stderr)) from None

@@ -8,12 +8,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+from urllib.parse import urlsplit, urlunsplit
 
 from lib.agents import AgentError
+from lib.log import mask_secrets
 
 #: Runtimes that run on this machine: only they get the worktree's path and may edit it in place.
 ON_THIS_MACHINE = ("local", "command")
 VERDICTS = ("pass", "fail")
+#: Schemes whose user name is a login, not a secret (ssh://git@host/...): it stays in the URL.
+LOGIN_SCHEMES = ("ssh", "git+ssh", "ssh+git")
 
 
 class BadOutput(AgentError):
@@ -53,6 +57,22 @@ def file_entries(root: Path, names: list[str], budget: int) -> list[dict]:
     return entries
 
 
+def public_url(url: str | None) -> str | None:
+    """The remote URL as agents are given it: without the credentials a URL can carry.
+
+    `https://user:token@host/...` becomes `https://host/...` (a user name alone can be a token there);
+    an ssh URL keeps its login and loses a password. Token-looking text elsewhere is masked.
+    """
+    if not url:
+        return None
+    parts = urlsplit(url)
+    if parts.scheme and "@" in parts.netloc:
+        login, host = parts.netloc.rsplit("@", 1)
+        user = login.split(":", 1)[0] if parts.scheme in LOGIN_SCHEMES else ""
+        url = urlunsplit(parts._replace(netloc=f"{user}@{host}" if user else host))
+    return mask_secrets(url)
+
+
 def inside(path: str, target: str) -> bool:
     """Whether a repository-relative path lies inside the target (also repository-relative)."""
     parts = PurePosixPath(path).parts
@@ -78,6 +98,19 @@ def read_reply(phase: str, agent: dict, reply, target: str) -> Reply:
         raise BadOutput(name, f"output must be an object, got {_kind(output)}")
     _CHECKS[phase](name, output, agent, target)
     return Reply(output, float(cost), tokens_in, tokens_out)
+
+
+def paid(reply: dict) -> tuple[float, int | None, int | None]:
+    """(cost_usd, tokens in, tokens out) of a call that failed: a reply that broke the contract, or a
+    model answer its runtime refused, has been paid for, and the cost limits count it. Never raises."""
+    cost = reply.get("cost_usd")
+    cost = float(cost) if isinstance(cost, int | float) and not isinstance(cost, bool) and cost > 0 else 0.0
+    if reply.get("tokens") is None:
+        return cost, None, None
+    try:
+        return (cost, *_tokens("", reply["tokens"]))
+    except BadOutput:
+        return cost, None, None
 
 
 def _tokens(name: str, tokens) -> tuple[int, int]:

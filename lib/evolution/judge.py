@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from lib import config
+from lib.agents.command import end_tree
 from lib.quality import measure
 
 NOT_RUN, PASSED, FAILED = "not run", "passed", "failed"
@@ -67,23 +68,44 @@ def run_tests(worktree: Path, target: str) -> dict:
     timeout = float(config.settings()["evolution"]["test_timeout_seconds"])
     shown = shlex.join(argv)
     try:
-        result = subprocess.run(argv, cwd=worktree, capture_output=True, text=True, timeout=timeout,
-                                stdin=subprocess.DEVNULL)
+        process = subprocess.Popen(argv, cwd=worktree, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                   stderr=subprocess.PIPE, text=True)
     except OSError as failure:
         return {"status": FAILED, "command": shown, "summary": f"cannot run: {failure}"}
-    except subprocess.TimeoutExpired:
+    try:
+        stdout, stderr = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:  # the suite's own children (servers, workers) end with it
+        end_tree(process)
+        process.communicate()
         return {"status": FAILED, "command": shown, "summary": f"timed out after {timeout:g}s"}
-    tail = [line for line in (result.stdout + result.stderr).strip().splitlines() if line.strip()][-1:] or [""]
-    return {"status": PASSED if result.returncode == 0 else FAILED, "command": shown,
-            "summary": f"exit {result.returncode}: {tail[0][:200]}"}
+    tail = [line for line in (stdout + stderr).strip().splitlines() if line.strip()][-1:] or [""]
+    return {"status": PASSED if process.returncode == 0 else FAILED, "command": shown,
+            "summary": f"exit {process.returncode}: {tail[0][:200]}"}
 
 
-def judge(worktree: Path, target: str, before: dict) -> Verdict:
-    """Measure after the change, gate it against the cycle's baseline (a ratchet) and run the tests."""
+def syntax_errors(worktree: Path, files: list[str]) -> list[str]:
+    """The changed Python files that no longer parse, each with why. The measurement leaves such a file
+    out (so its figures can even look better) and no gate speaks for it: the judge must."""
+    found = []
+    for name in files:
+        path = worktree / name
+        if path.suffix == ".py" and path.is_file():
+            error = measure.measure_file(path).get("syntax_error")
+            if error:
+                found.append(f"{name}: {error}")
+    return found
+
+
+def judge(worktree: Path, target: str, before: dict, files: list[str]) -> Verdict:
+    """Check that the changed files parse, measure after the change, gate it against the cycle's baseline
+    (a ratchet) and run the tests."""
+    broken = syntax_errors(worktree, files)
     after = measure_target(worktree, target)
     gates = measure.evaluate_gates(after, config.gates(), before=before)
     tests = run_tests(worktree, target)
     verdict = Verdict(after, gates, tests)
+    if broken:
+        verdict.problems.append("syntax-error: " + "; ".join(broken[:3]))
     failed = [g for g in gates if g["passed"] is False]
     if failed:
         verdict.problems.append("gates-failed: " + "; ".join(

@@ -57,18 +57,20 @@ def checked_paths(worktree: Path, target: str, store: Store, patch: str) -> list
 
 
 def take(worktree: Path, target: str, store: Store, output: dict) -> Change:
-    """Apply output.patch, or take the agent's in-place edits (the worktree's diff) under the same rules."""
+    """Apply output.patch, or take the agent's in-place edits; the worktree's diff is the change.
+
+    The rules hold for that whole diff, not only for the patch: a local or command agent of any
+    phase may have edited the worktree beside (or instead of) what it sent. A given patch is also
+    checked before it is applied, so a refused one never touches the worktree.
+    """
     patch = output.get("patch")
-    if patch is not None:
-        if not patch.strip():
-            return Change("", [])
-        files = checked_paths(worktree, target, store, patch)
+    if patch is not None and patch.strip():
+        checked_paths(worktree, target, store, patch)
         try:
             gitops.apply_patch(worktree, patch, check_only=True)
         except ExternalError as failure:
             raise BadPatch(f"does not apply: {failure}") from None
         gitops.apply_patch(worktree, patch)
-        return Change(patch, files)
     diff = gitops.worktree_diff(worktree)
     if not diff.strip():
         return Change("", [])

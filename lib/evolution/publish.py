@@ -53,7 +53,16 @@ def subject(runner, cycle: int) -> str:
 
 
 def commit(runner, cycle: int, before: dict, verdict, change) -> str:
-    """Commit the cycle's change with its trailers on the evolution's branch; the new sha."""
+    """Commit exactly the judged change, with its trailers, on the evolution's branch; the new sha.
+
+    What the worktree gained after the judgement (the test run's __pycache__ or reports, an
+    evaluator's edits) was never judged: it is dropped, not committed.
+    """
+    if gitops.worktree_diff(runner.worktree) != change.patch:
+        runner.log.warning("the worktree changed after the judgement (test run or evaluator): "
+                           "only the judged change is committed")
+        gitops.discard_changes(runner.worktree)
+        gitops.apply_patch(runner.worktree, change.patch)
     record, after = runner.record, verdict.metrics_after
     message = "\n".join([
         subject(runner, cycle), "", f"Changed: {', '.join(change.files)}", "",

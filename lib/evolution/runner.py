@@ -172,7 +172,8 @@ class Runner:
                           + (f" ({context['implement']['summary']})" if context["implement"].get("summary") else ""))
             return "unchanged"
         self.log.info(f"change: {len(change.files)} file(s): {', '.join(change.files[:5])}")
-        verdict = self._timed(span, "judge", lambda: judge.judge(self.worktree, self.target_rel, before))
+        verdict = self._timed(span, "judge", lambda: judge.judge(self.worktree, self.target_rel, before,
+                                                                          change.files))
         self.store.update_evolution(self.id, {"metrics_after": verdict.metrics_after, "tests": verdict.tests["status"]})
         context["runner"] = {"files_changed": change.files, "metrics_after": verdict.metrics_after,
                              "gates": verdict.gates, "tests": verdict.tests}
@@ -251,7 +252,7 @@ class Runner:
                                 "trace_id": self.trace_id})
         payload = self._input(agent, task_id, cycle, phase, span_id, files, before, context)
         self.log.info(f"{agent['name']} ({agent['runtime']}) started: task {task_id}")
-        reply, raw, error, stderr_tail = None, None, None, []
+        reply, raw, error, stderr_tail, refused = None, None, None, [], {}
         try:
             raw = agents.runtime(agent).invoke(payload, float(agent.get("timeout_seconds") or phase_timeout()))
             stderr_tail = raw.pop("stderr_tail", []) if isinstance(raw, dict) else []
@@ -263,10 +264,13 @@ class Runner:
                 accept(reply.output)
         except AgentError as failure:
             error, stderr_tail = failure.message, failure.stderr_tail or stderr_tail
+            refused = {"cost_usd": failure.cost_usd, "tokens": failure.tokens}  # a model answer the runtime refused
         except ToolError as failure:
             error = f"agent-error: {agent['name']}: {failure}"
         error = log.mask_secrets(" ".join(error.split())) if error else None
-        self._record_task(task_id, phase, agent, payload, raw, reply, error, stderr_tail, time.monotonic() - clock)
+        spent = (reply.cost_usd, reply.tokens_in, reply.tokens_out) if reply else contract.paid(
+            raw if isinstance(raw, dict) else refused)
+        self._record_task(task_id, phase, payload, raw, reply, error, stderr_tail, spent, time.monotonic() - clock)
         self._span(span_id, parent_span, f"{phase} {agent['name']}", started, "error" if error else "ok",
                    {"task_id": task_id, "evolution_id": self.id, "agent": agent["name"], "phase": phase,
                     "cycle": cycle})
@@ -277,10 +281,11 @@ class Runner:
         self.log.info(f"{agent['name']} done in {time.monotonic() - clock:.1f}s: {_summary(phase, reply.output)}")
         return reply.output
 
-    def _record_task(self, task_id: str, phase: str, agent: dict, payload: dict, raw, reply, error: str | None,
-                     stderr_tail: list[str], seconds: float) -> None:
-        """The artifact (the input without file contents, the raw output), the task row and the costs."""
-        cost = reply.cost_usd if reply else _paid(raw)
+    def _record_task(self, task_id: str, phase: str, payload: dict, raw, reply, error: str | None,
+                     stderr_tail: list[str], spent: tuple, seconds: float) -> None:
+        """The artifact (the input without file contents, the raw output), the task row and the costs
+        (spent: cost_usd, tokens in, tokens out; a failed call counts what it was paid)."""
+        cost, tokens_in, tokens_out = spent
         self.cost += cost
         self.cycle_cost += cost
         stored_input = {**payload, "files": [{"path": f["path"], "bytes": len(f["content"] or "")}
@@ -292,7 +297,7 @@ class Runner:
         self.store.update_task(task_id, {
             "status": "failed" if error else "succeeded", "finished_at": iso(), "duration_s": round(seconds, 3),
             "cost_usd": cost, "error": error, "output_summary": error[:200] if error else _summary(phase, reply.output),
-            "tokens_in": reply.tokens_in if reply else None, "tokens_out": reply.tokens_out if reply else None})
+            "tokens_in": tokens_in, "tokens_out": tokens_out})
         self.store.update_evolution(self.id, {"cost_usd": round(self.cost, 6)})
 
     def _timed(self, parent: str, name: str, work):
@@ -312,7 +317,7 @@ class Runner:
         self.base_sha = gitops.git(self.repo, "rev-parse", "HEAD")
         gitops.add_worktree(self.repo, self.worktree, self.branch, self.base_sha)
         (paths.tmp_dir() / self.id).mkdir(parents=True, exist_ok=True)
-        self.remote_url = log.mask_secrets(gitops.remote_url(self.repo) or "") or None
+        self.remote_url = contract.public_url(gitops.remote_url(self.repo))
         self.patterns = patterns.for_target(self.store, self.target_rel)
         self.log.info(f"worktree {self.worktree} on branch {self.branch}")
 
@@ -334,12 +339,6 @@ class Runner:
     def _span(self, span_id: str, parent: str | None, name: str, start: str, status: str, attributes: dict) -> None:
         self.store.add_span({"trace_id": self.trace_id, "span_id": span_id, "parent_id": parent, "name": name,
                              "start": start, "end": stamp(), "status": status, "attributes": attributes})
-
-
-def _paid(raw) -> float:
-    """What a refused reply still cost: a call whose output broke the contract has been paid for."""
-    cost = raw.get("cost_usd") if isinstance(raw, dict) else None
-    return float(cost) if isinstance(cost, int | float) and not isinstance(cost, bool) and cost > 0 else 0.0
 
 
 def _summary(phase: str, output: dict) -> str:

@@ -17,6 +17,10 @@ from lib.insight import history
 from lib.ops import cleanup
 from lib.store import ACTIVE, FINAL, Store, open_store
 
+#: The final statuses under which run_evolution.py --monitor exits 0: an evolution that found nothing to
+#: change did its job (DESIGN §5: unchanged is final, and no failure).
+OK_ENDINGS = ("succeeded", "unchanged")
+
 # lib.health.preflight.gate: (target, force) -> (every result, the blocking ones). The pre-evolution checks are
 # health checks, a floor above this one, so the script hands the gate in.
 Prechecks = Callable[[str, bool, str], tuple[list, list]]
@@ -29,7 +33,7 @@ def _log_path(evolution_id: str) -> Path:
 def start(target: str | None, cycles: int | None, focus: str | None, *, force: bool, dry_run: bool,
           monitor: bool, prechecks: Prechecks) -> int:
     """Check, create and start detached, print the id and log; with monitor follow it. The exit code:
-    0 started (or, with monitor, succeeded), 1 ended otherwise."""
+    0 started (or, with monitor, succeeded or unchanged: nothing went wrong), 1 ended otherwise."""
     target, cycles, focus = evolution.defaults(target, cycles, focus)
     path = evolution.resolve_target(target)
     store = open_store(create=True)
@@ -49,7 +53,7 @@ def start(target: str | None, cycles: int | None, focus: str | None, *, force: b
         return 0
     final = follow(store, record["id"])
     click.echo(f"{final['id']} {final['status']}" + (f": {final['error']}" if final.get("error") else ""))
-    return 0 if final["status"] == "succeeded" else 1
+    return 0 if final["status"] in OK_ENDINGS else 1
 
 
 def _take_over_dead(store: Store, path: Path, force: bool) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 from aws_helpers import fresh_clients  # noqa: F401 - autouse: clients made for this test's endpoint
-from bedrock_standin import BedrockStandIn
 
 from lib import agents
 from lib.agents import AgentError
@@ -36,16 +35,6 @@ def payload(phase: str = "implement") -> dict:
 def agent(**fields) -> dict:
     return {"name": "refactor-agent", "phase": "implement", "runtime": "bedrock", "model_id": MODEL,
             "price_per_1k_input_usd": 0.003, "price_per_1k_output_usd": 0.015, **fields}
-
-
-@pytest.fixture
-def bedrock(tdev, monkeypatch):
-    standin = BedrockStandIn().start()
-    tdev.env.update(standin.env())
-    for key, value in standin.env().items():
-        monkeypatch.setenv(key, value)
-    yield standin
-    standin.stop()
 
 
 def test_a_diff_reply_gives_the_patch_tokens_and_cost(bedrock):

@@ -1,0 +1,118 @@
+"""Command agents, patches and git checks for the end-to-end evolution tests.
+
+An agent here is a small Python script that answers one fixed reply document of DESIGN §5 (kept in
+a JSON file beside it, so that no quoting is involved); it can keep the input it was given and run
+a few lines before it answers. The patches are unified diffs of the `git_repo` fixture's package.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import sys
+from pathlib import Path
+
+from lib.quality import patterns
+from lib.store import open_store
+from tests.conftest import PHASE_AGENTS, SAMPLE_MODULE, git
+
+TARGET = "packages/agents"
+SAMPLE = f"{TARGET}/sample.py"
+#: The fixture's sample module with a docstring on the module, the function, the class and the method.
+DOCUMENTED = '''"""Small helpers."""
+import os, sys
+
+
+def add(a, b):
+    """The sum of a and b."""
+    return a+b
+
+
+class Greeter:
+    """Says hello."""
+
+    def greet(self, name):
+        """A greeting for name."""
+        if name == None:
+            return "hello"
+        return "hello " + name
+'''
+
+
+def diff(path: str, old: str | None, new: str) -> str:
+    """A unified diff in git's format (a/ and b/ prefixes); old None creates the file."""
+    before = [] if old is None else old.splitlines(keepends=True)
+    return "".join(difflib.unified_diff(before, new.splitlines(keepends=True),
+                                        "/dev/null" if old is None else f"a/{path}", f"b/{path}"))
+
+
+PHASES = list(PHASE_AGENTS)
+#: The patch that documents the sample module.
+DOCSTRINGS = diff(SAMPLE, SAMPLE_MODULE, DOCUMENTED)
+#: A valid reply output per phase, with only the keys §5 requires.
+MINIMAL = {"research": {"summary": "sample.py has no docstrings"}, "plan": {"files": [SAMPLE]},
+           "implement": {"patch": DOCSTRINGS}, "evaluate": {"verdict": "pass"}}
+
+
+def reply_agent(base: Path, phase: str, output, *, status: str = "ok", cost_usd: float = 0.0, tokens=0,
+                error: str | None = None, keep_input: Path | None = None, before: str = "") -> list[str]:
+    """The argv of a command agent for phase that answers {status, output, cost_usd, tokens, error}.
+
+    keep_input: where it writes the input document it read; before: Python lines it runs first.
+    """
+    reply = base / f"agent_{phase}.reply.json"
+    reply.write_text(json.dumps({"status": status, "output": output, "cost_usd": cost_usd, "tokens": tokens,
+                                 "error": error}))
+    script = base / f"agent_{phase}.py"
+    script.write_text("\n".join([
+        "import json, os, subprocess, sys",
+        "payload = sys.stdin.read()",
+        f"open({str(keep_input)!r}, 'w').write(payload)" if keep_input else "",
+        before,
+        f"sys.stdout.write(open({str(reply)!r}).read())",
+    ]) + "\n")
+    return [sys.executable, str(script)]
+
+
+def evolve(tdev, repo: Path, *args: str, env: dict | None = None):
+    """run_evolution.py --monitor on the repository's package, as an operator runs it."""
+    return tdev.run("run_evolution.py", "--target", str(repo / TARGET), "--monitor", *args, env=env)
+
+
+def the_evolution() -> tuple[dict, list[dict]]:
+    """The one evolution of the installation and its tasks, oldest first."""
+    store = open_store()
+    try:
+        [record] = store.list_evolutions()
+        return record, store.list_tasks(record["id"])
+    finally:
+        store.close()
+
+
+def auto_branches(repo: Path) -> list[str]:
+    """The evolution branches (tdev/auto/...) a repository holds, bare or not."""
+    return git(repo, "for-each-ref", "--format=%(refname:short)", "refs/heads/tdev/auto/").split()
+
+
+def origin_of(repo: Path) -> Path:
+    """The bare origin the `git_repo` fixture made beside the repository."""
+    return repo.parent / "origin.git"
+
+
+def assert_nothing_published(repo: Path, base_sha: str) -> None:
+    """No evolution branch here or on origin, and the operator's checkout as it was."""
+    assert auto_branches(repo) == [] and auto_branches(origin_of(repo)) == []
+    assert git(repo, "rev-parse", "HEAD") == base_sha
+    assert git(repo, "status", "--porcelain") == ""
+
+
+def add_prevention_pattern(pattern_id: str, files: list[str]) -> None:
+    """A prevention pattern of any change kind naming files, stored as add_prevention_pattern.py stores one."""
+    store = open_store(create=True)
+    try:
+        patterns.save(store, {"id": pattern_id, "kind": "prevention", "source": "8", "hits": 0,
+                              "created_at": "2024-01-01T00:00:00Z",
+                              "signature": {"files": files, "change_kind": patterns.ANY,
+                                            "message": "the change broke production (reverted by #8)"}})
+    finally:
+        store.close()
