@@ -287,7 +287,7 @@ class Runner:
                                              for f in payload["files"]]}
         output = raw.get("output") if isinstance(raw, dict) else raw
         fsutil.atomic_write(paths.evolution_dir(self.id) / "tasks" / f"{task_id}.json", json.dumps(
-            {"input": stored_input, "output": output, "error": error,
+            {"input": stored_input, "output": log.masked(output), "error": error,
              "stderr_tail": [log.mask_secrets(line) for line in stderr_tail]}, default=str, indent=1))
         self.store.update_task(task_id, {
             "status": "failed" if error else "succeeded", "finished_at": iso(), "duration_s": round(seconds, 3),
@@ -345,11 +345,12 @@ def _paid(raw) -> float:
 def _summary(phase: str, output: dict) -> str:
     """One short line per task for tables, from checked keys only; the artifact keeps the whole output."""
     if phase == "research":
-        return output["summary"][:200]
+        return log.mask_secrets(output["summary"])[:200]
     if phase == "plan":
         return f"{len(output['files'])} file(s) planned"
     if phase == "implement":
         if output.get("patch") is not None:
             return f"patch of {len(output['patch'])} bytes" if output["patch"].strip() else "no change"
         return f"{len(output['changed_files'])} file(s) edited in place"
-    return f"verdict {output['verdict']}" + (f": {output['notes'][:150]}" if output.get("notes") else "")
+    notes = log.mask_secrets(output.get("notes") or "")[:150]
+    return f"verdict {output['verdict']}" + (f": {notes}" if notes else "")
