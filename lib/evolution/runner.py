@@ -31,7 +31,6 @@ from lib.timeparse import day_bounds, iso, utcnow
 
 PHASES = ("research", "plan", "implement", "evaluate")
 NEXT_STEP = {"research": "plan", "plan": "implement", "implement": "evaluate", "evaluate": "gate"}
-DEFAULT_PHASE_TIMEOUT = 3600.0
 
 
 class CycleEnded(Exception):
@@ -41,14 +40,6 @@ class CycleEnded(Exception):
         super().__init__(reason)
         self.status = status
         self.reason = reason
-
-
-def phase_timeout() -> float:
-    value = os.environ.get("TIMEOUT_SECONDS", "").strip()
-    try:
-        return float(value) if value else DEFAULT_PHASE_TIMEOUT
-    except ValueError:
-        return DEFAULT_PHASE_TIMEOUT
 
 
 def stamp() -> str:
@@ -253,7 +244,7 @@ class Runner:
         self.log.info(f"{agent['name']} ({agent['runtime']}) started: task {task_id}")
         reply, raw, error, stderr_tail = None, None, None, []
         try:
-            raw = agents.runtime(agent).invoke(payload, float(agent.get("timeout_seconds") or phase_timeout()))
+            raw = agents.runtime(agent).invoke(payload, float(agent.get("timeout_seconds") or config.phase_timeout()))
             stderr_tail = raw.pop("stderr_tail", []) if isinstance(raw, dict) else []
             if isinstance(raw, dict) and raw.get("status") != "ok":
                 why = raw.get("error") or "status error without a message"
