@@ -3,20 +3,46 @@ archive_logs.py. Each holds the cron lock, calls lib/backup/ and writes the audi
 
 from __future__ import annotations
 
+import errno
 from datetime import date, timedelta
+from pathlib import Path
 
-from lib import audit, cli, locks
+from lib import audit, cli, fsutil, locks
 from lib.backup import jobs, log_archive, maintenance, repository, restore
 from lib.errors import ToolError
 
 
+def check_destination() -> None:
+    """ToolError naming the backup folder and the fix when no backup can be written there."""
+    folder = repository.local_dir()
+    if problem := fsutil.write_problem(folder):
+        raise ToolError(f"cannot write backups to {folder}: {problem}", _destination_fix(folder))
+
+
+def _destination_fix(folder: Path, failure: OSError | None = None) -> str:
+    if failure is not None and failure.errno in (errno.ENOSPC, errno.EDQUOT):
+        return f"free space in {folder}, or point TDEV_BACKUP_DIR at a folder with room"
+    return f"make {folder} a writable folder, or point TDEV_BACKUP_DIR at one"
+
+
 def backup(kind: str, day: date | None, s3: bool, dry_run: bool) -> tuple[dict, int]:
-    """Lock, clean what a killed run left, back up, audit; exit 1 when the S3 copy failed."""
+    """Lock, clean what a killed run left, back up, audit; exit 1 when the S3 copy failed.
+
+    A destination that cannot be written, and any OS error on the way, is one line naming the path and the fix.
+    """
     if dry_run:
         return jobs.create(kind, day, s3, dry_run=True), 0
+    check_destination()
+    folder = repository.local_dir()
     with locks.lock("backup"):
-        leftovers = repository.clean_stale()
-        result = jobs.create(kind, day, s3, progress=cli.progress)
+        try:
+            leftovers = repository.clean_stale()
+            result = jobs.create(kind, day, s3, progress=cli.progress)
+        except OSError as failure:
+            where = Path(failure.filename or folder)
+            fix = (_destination_fix(folder, failure) if where.is_relative_to(folder)
+                   else f"check that {where} exists and this user may read it")
+            raise ToolError(f"backup failed: {where}: {failure.strerror or failure}", fix) from failure
     result["cleaned"] = leftovers
     failed = result["s3"]["status"] == "failed"
     audit.audit("failed" if failed else "ok", kind=kind, archive=result["archive"], s3=result["s3"]["status"],
