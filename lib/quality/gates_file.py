@@ -45,9 +45,12 @@ def adjust(metric: str, threshold: float, dry_run: bool = False) -> dict:
     path = config.path_of("gates")
     yaml = _yaml()
     try:
+        config.read_yaml(path)  # a key given twice or a syntax error: the one-line message every config file gives
         document = yaml.load(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ConfigError(f"{path}: missing", "run python scripts/init_evolution.py to create the defaults") from None
+    except ConfigError:
+        raise
     except Exception as bad:  # ruamel raises many parser error classes
         raise ConfigError(f"{path}: not valid YAML: {bad}", "fix the file") from None
     if document is None or document.get("gates") is None:

@@ -91,6 +91,8 @@ def test_duplicated_yaml_key_names_file_key_and_both_lines(tdev, git_repo):
     result = gates_check(tdev, git_repo)
     assert result.returncode == 3
     assert f"{path}: key 'docstring' appears twice, at lines 2 and 6" in one_error_line(result)
+    adjust = tdev.run("adjust_gates.py", "--metric", "coverage", "--threshold", "60")
+    assert adjust.returncode == 1 and f"{path}: key 'docstring' appears twice, at lines 2 and 6" in adjust.stderr
     settings = tdev.write_config("settings", "region: us-east-1\nregion: eu-west-1\n")
     health = json.loads(tdev.run("health_check.py", "--json").stdout)
     row = next(c for c in health["checks"] if c["name"] == "config")
