@@ -20,8 +20,8 @@ _SECRET_PATTERNS = [
     (re.compile(r"(?i)\b((?:bearer|basic)\s+)[A-Za-z0-9._~+/=-]{8,}"), r"\1***"),
     (
         re.compile(
-            r"(?i)((?:token(?!s)|secret|password|passwd|api[_-]?key|access[_-]?key|private[_-]?key|authorization)"
-            r"[\w-]*[\"']?\s*[:=]\s*)([\"'])?(?(2)[^\"'\n]*[\"']|[^\s\"',]+)"
+            r"(?i)((?:token|secret|password|passwd|api[_-]?key|access[_-]?key|private[_-]?key|authorization)"
+            r"(?:[_-][\w-]*)?[\"']?\s*[:=]\s*)([\"'])?(?(2)[^\"'\n]*[\"']|[^\s\"',]+)"
         ),
         r"\1\2***\2",
     ),

@@ -23,7 +23,8 @@ def test_masking_hides_the_secret_and_keeps_the_rest(text, shown, hidden):
 
 
 @pytest.mark.parametrize("text", [
-    "see https://github.com/acme/agents/pull/7", "max_tokens: 4096", "tokens_in 120", "mailto:oncall@example.com",
+    "see https://github.com/acme/agents/pull/7", "max_tokens: 4096", "tokens_in: 120", "mailto:oncall@example.com",
+    "rotate secrets: no AWS credentials found", "passwords: 3 rotated",
 ])
 def test_masking_leaves_ordinary_text_alone(text):
     assert log.mask_secrets(text) == text
