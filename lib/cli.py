@@ -67,21 +67,18 @@ def _invoke(command: click.Command, check: bool, makes_home: bool) -> int:
         code = _fail(f"{bad.format_message()} (see {prog} --help)", UNKNOWN if check else 2)
     except ToolError as failure:
         if log.debug_enabled():
-            import traceback
-
-            traceback.print_exc()
+            log.print_exception(failure)
         code = _fail(str(failure), failure.check_exit_code if check else failure.exit_code)
     except (KeyboardInterrupt, click.Abort):
         code = _fail("interrupted", 130)
     except BrokenPipeError:
         code = 0
-    except Exception as crash:  # the last line of defence: still one line unless DEBUG
-        if log.debug_enabled():
-            raise
-        code = _fail(
-            f"unexpected {type(crash).__name__}: {crash} (run again with DEBUG=true for the traceback)",
-            UNKNOWN if check else 1,
-        )
+    except Exception as crash:  # the last line of defence: one line, after the (masked) traceback under DEBUG
+        debug = log.debug_enabled()
+        if debug:
+            log.print_exception(crash)
+        code = _fail(f"unexpected {type(crash).__name__}: {crash}"
+                     + ("" if debug else " (run again with DEBUG=true for the traceback)"), UNKNOWN if check else 1)
     return code
 
 
@@ -105,7 +102,7 @@ def is_dry_run(flag: bool) -> bool:
 
 
 def print_json(document: Any) -> None:
-    click.echo(json.dumps(document, indent=2, sort_keys=False, default=str))
+    click.echo(json.dumps(log.masked(document), indent=2, sort_keys=False, default=str))
 
 
 def print_table(rows: Iterable[dict], columns: list[tuple[str, str]], empty: str = "nothing to show") -> None:
@@ -116,7 +113,7 @@ def print_table(rows: Iterable[dict], columns: list[tuple[str, str]], empty: str
         return
     from tabulate import tabulate
 
-    body = [["" if row.get(key) is None else row.get(key) for key, _ in columns] for row in rows]
+    body = [["" if row.get(key) is None else log.masked(row.get(key)) for key, _ in columns] for row in rows]
     click.echo(tabulate(body, headers=[header for _, header in columns], tablefmt="simple"))
 
 
@@ -131,7 +128,7 @@ def emit(document: Any, as_json: bool, rows: Iterable[dict] | None = None,
 
 def info(message: str) -> None:
     """A diagnostic for the operator, on stderr."""
-    click.echo(message, err=True)
+    click.echo(log.mask_secrets(message), err=True)
 
 
 def interactive() -> bool:

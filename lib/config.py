@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import copy
 import functools
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from lib import paths
-from lib.errors import ConfigError
+from lib.errors import ConfigError, UsageError
 from lib.fsutil import atomic_write
 
 RUNTIMES = ("local", "command", "lambda", "ecs", "agentcore", "bedrock")
@@ -22,21 +23,52 @@ RUNTIMES = ("local", "command", "lambda", "ecs", "agentcore", "bedrock")
 RUNTIME_REQUIRED = {"bedrock": ("model_id",)}
 PHASES = ("research", "plan", "implement", "evaluate")
 GATE_METRICS = ("docstring", "complexity", "maintainability", "coverage", "security")
+#: (lowest, highest) threshold per gate: percentages and radon's maintainability index run 0-100
+GATE_RANGES = {"docstring": (0, 100), "complexity": (0, None), "maintainability": (0, 100), "coverage": (0, 100),
+               "security": (0, None)}
+KEY_METRICS = ("success_rate", "cycle_time", "cost_per_cycle", "pr_merge_rate", "error_rate")
 ALERT_ACTIONS = ("notify-oncall", "notify-team", "page-security")
+DEFAULT_PHASE_TIMEOUT = 3600.0
 
 
 @dataclass(frozen=True)
 class Field:
-    """A leaf of a schema: accepted types, whether it must be there, allowed values."""
+    """A leaf of a schema: accepted types, whether it must be there, allowed values, and a number's range
+    (gt: above, ge: at least, le: at most), so that a 0 or negative that would spin or stop a loop is refused."""
 
     types: tuple
     required: bool = False
     choices: tuple | None = None
+    gt: float | None = None
+    ge: float | None = None
+    le: float | None = None
+
+    def out_of_range(self, value) -> str:
+        """What the range allows, when value is a number outside it; "" otherwise."""
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            return ""
+        if ((self.gt is not None and value <= self.gt) or (self.ge is not None and value < self.ge)
+                or (self.le is not None and value > self.le)):
+            parts = [f"> {self.gt:g}" if self.gt is not None else "", f">= {self.ge:g}" if self.ge is not None else "",
+                     f"<= {self.le:g}" if self.le is not None else ""]
+            return " and ".join(part for part in parts if part)
+        return ""
+
+
+class ConfigFileError(ConfigError):
+    """A config file that cannot be used; path says which, so that a health check that needs it can say so."""
+
+    def __init__(self, path: Path, what: str, hint: str = "fix the file and run again"):
+        super().__init__(f"{path}: {what}", hint)
+        self.path = Path(path)
 
 
 NUM = (int, float)
 OPT_STR = (str, type(None))
 OPT_NUM = (int, float, type(None))
+POSITIVE = {"gt": 0}
+NOT_NEGATIVE = {"ge": 0}
+AT_LEAST_ONE = {"ge": 1}
 
 SCHEMAS: dict[str, Any] = {
     "settings": {
@@ -47,35 +79,35 @@ SCHEMAS: dict[str, Any] = {
             "backup_bucket": Field(OPT_STR),
             "budget_name": Field((str,)),
             "cloudwatch_namespace": Field((str,)),
-            "sns_topics": {"*": Field((str,))},
+            "sns_topics": {action: Field((str,)) for action in ALERT_ACTIONS},
             "secret_prefix": Field((str,)),
             "cost_allocation_tag": Field((str,)),
             "log_group_prefix": Field((str,)),
         },
         "evolution": {
             "default_target": Field((str,)),
-            "heartbeat_seconds": Field(NUM),
-            "stale_after_heartbeats": Field(NUM),
+            "heartbeat_seconds": Field(NUM, gt=0, le=3600),
+            "stale_after_heartbeats": Field(NUM, **AT_LEAST_ONE),
             "test_command": Field((list, str, type(None))),
-            "test_timeout_seconds": Field(NUM),
-            "agent_context_bytes": Field((int,)),
-            "max_patch_bytes": Field((int,)),
+            "test_timeout_seconds": Field(NUM, **POSITIVE),
+            "agent_context_bytes": Field((int,), **NOT_NEGATIVE),
+            "max_patch_bytes": Field((int,), **AT_LEAST_ONE),
         },
         "retention": {
-            "artifacts_days": Field((int,)),
-            "temp_hours": Field((int,)),
-            "keep_daily": Field((int,)),
-            "keep_weekly": Field((int,)),
-            "keep_min": Field((int,)),
-            "pre_restore_days": Field((int,)),
-            "log_retention_days": Field((int,)),
-            "secret_max_age_days": Field((int,)),
-            "access_key_max_age_days": Field((int,)),
-            "rotation_days": Field((int,)),
+            "artifacts_days": Field((int,), **AT_LEAST_ONE),
+            "temp_hours": Field((int,), **AT_LEAST_ONE),
+            "keep_daily": Field((int,), **AT_LEAST_ONE),
+            "keep_weekly": Field((int,), **NOT_NEGATIVE),
+            "keep_min": Field((int,), **AT_LEAST_ONE),
+            "pre_restore_days": Field((int,), **NOT_NEGATIVE),
+            "log_retention_days": Field((int,), **AT_LEAST_ONE),
+            "secret_max_age_days": Field((int,), **NOT_NEGATIVE),
+            "access_key_max_age_days": Field((int,), **NOT_NEGATIVE),
+            "rotation_days": Field((int,), **AT_LEAST_ONE),
         },
         "github": {"repository": Field(OPT_STR), "base_branch": Field((str,))},
-        "health": {"check_timeout_seconds": Field(NUM), "min_free_disk_gb": Field(NUM)},
-        "monitoring": {"heartbeat_urls": {"*": Field((str,))}, "heartbeat_timeout_seconds": Field(NUM)},
+        "health": {"check_timeout_seconds": Field(NUM, **POSITIVE), "min_free_disk_gb": Field(NUM, **NOT_NEGATIVE)},
+        "monitoring": {"heartbeat_urls": {"*": Field((str,))}, "heartbeat_timeout_seconds": Field(NUM, **POSITIVE)},
     },
     "agents": {
         "agents": [
@@ -91,18 +123,18 @@ SCHEMAS: dict[str, Any] = {
                 "subnets": Field((list,)),
                 "security_groups": Field((list,)),
                 "launch_type": Field((str,), choices=("FARGATE", "EC2", "EXTERNAL")),
-                "poll_seconds": Field(NUM),
+                "poll_seconds": Field(NUM, **NOT_NEGATIVE),
                 "agent_runtime_id": Field((str,)),
                 "qualifier": Field((str,)),
-                "restart_timeout_seconds": Field(NUM),
+                "restart_timeout_seconds": Field(NUM, **POSITIVE),
                 "command": Field((list, str)),
                 "health_url": Field((str,)),
-                "timeout_seconds": Field(NUM),
+                "timeout_seconds": Field(NUM, **POSITIVE),
                 "model_id": Field((str,)),
-                "max_tokens": Field((int,)),
-                "temperature": Field(NUM),
-                "price_per_1k_input_usd": Field(NUM),
-                "price_per_1k_output_usd": Field(NUM),
+                "max_tokens": Field((int,), **AT_LEAST_ONE),
+                "temperature": Field(NUM, **NOT_NEGATIVE),
+                "price_per_1k_input_usd": Field(NUM, **NOT_NEGATIVE),
+                "price_per_1k_output_usd": Field(NUM, **NOT_NEGATIVE),
                 "prompt_file": Field((str,)),
                 "secrets": [Field((str,))],
             }
@@ -114,7 +146,7 @@ SCHEMAS: dict[str, Any] = {
                 "name": Field((str,), required=True),
                 "metric": Field((str,), required=True),
                 "threshold": Field(NUM, required=True),
-                "period": Field((int,), required=True),
+                "period": Field((int,), required=True, ge=10),  # CloudWatch's shortest alarm period
                 "action": Field((str,), required=True, choices=ALERT_ACTIONS),
                 "comparison": Field((str,)),
             }
@@ -122,7 +154,7 @@ SCHEMAS: dict[str, Any] = {
     },
     "thresholds": {
         "metrics": {
-            "*": {
+            metric: {
                 "label": Field((str,)),
                 "metric": Field((str,)),
                 "unit": Field((str,)),
@@ -131,21 +163,23 @@ SCHEMAS: dict[str, Any] = {
                 "alert": Field(NUM, required=True),
                 "action": Field((str,)),
             }
+            for metric in KEY_METRICS
         }
     },
-    "gates": {
+    "gates": {  # a known metric per key: a misspelled one would silently turn its gate off
         "gates": {
-            "*": {
-                "threshold": Field(NUM, required=True),
+            metric: {
+                "threshold": Field(NUM, required=True, ge=low, le=high),
                 "direction": Field((str,), required=True, choices=("min", "max")),
                 "unit": Field((str,)),
             }
+            for metric, (low, high) in GATE_RANGES.items()
         }
     },
-    "cost_limits": {"daily_usd": Field(OPT_NUM), "per_cycle_usd": Field(OPT_NUM)},
+    "cost_limits": {"daily_usd": Field(OPT_NUM, **POSITIVE), "per_cycle_usd": Field(OPT_NUM, **POSITIVE)},
     "notify": {
         "pagerduty_url": Field((str,)),
-        "timeout_seconds": Field(NUM),
+        "timeout_seconds": Field(NUM, **POSITIVE),
         "routes": {
             "*": [
                 {
@@ -238,7 +272,7 @@ def validate(name: str, data: Any, schema: Any = None, where: str = "") -> None:
     file = path_of(name)
 
     def fail(what: str) -> None:
-        raise ConfigError(f"{file}: {where or 'top level'}: {what}", "fix the file and run again")
+        raise ConfigFileError(file, f"{where or 'top level'}: {what}")
 
     if isinstance(schema, Field):
         if isinstance(data, bool) and bool not in schema.types:
@@ -247,6 +281,8 @@ def validate(name: str, data: Any, schema: Any = None, where: str = "") -> None:
             fail(f"expected {_type_names(schema.types)}, got {type(data).__name__} {data!r}")
         if schema.choices and data not in schema.choices:
             fail(f"expected one of {', '.join(schema.choices)}, got {data!r}")
+        if allowed := schema.out_of_range(data):
+            fail(f"expected a number {allowed}, got {data!r}")
         return
     if isinstance(schema, list):
         if not isinstance(data, list):
@@ -271,8 +307,7 @@ def _check_runtime_fields(data: dict) -> None:
     for index, agent in enumerate(data.get("agents") or []):
         for key in RUNTIME_REQUIRED.get(agent["runtime"], ()):
             if not agent.get(key):
-                raise ConfigError(f"{path_of('agents')}: agents[{index}]: runtime {agent['runtime']} needs {key!r}",
-                                  "fix the file and run again")
+                raise ConfigFileError(path_of("agents"), f"agents[{index}]: runtime {agent['runtime']} needs {key!r}")
 
 
 def _check_heartbeat_urls(data: dict) -> None:
@@ -342,16 +377,50 @@ def _merge(defaults: Any, data: Any) -> Any:
     return data
 
 
+class DuplicateKey(Exception):
+    """A mapping names a key twice; PyYAML would silently keep the last one."""
+
+    def __init__(self, key, first_line: int, second_line: int):
+        super().__init__(f"key {key!r} appears twice, at lines {first_line} and {second_line}")
+
+
+@functools.cache
+def _strict_loader():
+    """PyYAML's SafeLoader, but a key given twice in one mapping is refused (built lazily: yaml is heavy)."""
+    import yaml
+
+    class StrictLoader(yaml.SafeLoader):
+        def construct_mapping(self, node, deep=False):
+            seen = {}
+            for key_node, _ in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":
+                    continue  # `<<:` merges are overridden on purpose
+                key = self.construct_object(key_node, deep=True)
+                line = key_node.start_mark.line + 1
+                try:
+                    if key in seen:
+                        raise DuplicateKey(key, seen[key], line)
+                    seen[key] = line
+                except TypeError:  # an unhashable key: the constructor below says what is wrong
+                    pass
+            return super().construct_mapping(node, deep)
+
+    return StrictLoader
+
+
 def read_yaml(path: Path) -> Any:
+    """One YAML file; a syntax error or a duplicated key is one ConfigFileError naming file and line."""
     import yaml
 
     try:
         with open(path, encoding="utf-8") as handle:
-            return yaml.safe_load(handle)
+            return yaml.load(handle, Loader=_strict_loader())  # noqa: S506 - a SafeLoader subclass
+    except DuplicateKey as twice:
+        raise ConfigFileError(path, str(twice), "keep one of them and run again") from None
     except yaml.YAMLError as bad:
         mark = getattr(bad, "problem_mark", None)
         at = f" at line {mark.line + 1}" if mark else ""
-        raise ConfigError(f"{path}: not valid YAML{at}: {getattr(bad, 'problem', bad)}", "fix the file") from None
+        raise ConfigFileError(path, f"not valid YAML{at}: {getattr(bad, 'problem', bad)}", "fix the file") from None
 
 
 def load(name: str) -> dict:
@@ -360,11 +429,11 @@ def load(name: str) -> dict:
     if not file.exists():
         if name in OPTIONAL_FILES:
             return copy.deepcopy(DEFAULTS[name])
-        raise ConfigError(f"{file}: missing", "run python scripts/init_evolution.py to create the defaults")
+        raise ConfigFileError(file, "missing", "run python scripts/init_evolution.py to create the defaults")
     try:
         data = read_yaml(file)
     except OSError as failure:
-        raise ConfigError(f"{file}: cannot read: {failure.strerror}") from None
+        raise ConfigFileError(file, f"cannot read: {failure.strerror}", "check its permissions") from None
     data = {} if data is None else data
     if name == "notify":
         _refuse_literal_credentials(data)
@@ -398,6 +467,25 @@ def cost_limits() -> dict:
 def notify() -> dict | None:
     """config/notify.yaml, or None when there is none (then --notify sends nothing)."""
     return load("notify") if path_of("notify").exists() else None
+
+
+def phase_timeout() -> float:
+    """TIMEOUT_SECONDS, the limit per agent phase (default 3600): the one reader, for the runner and the checks.
+
+    A value that is not a number above 0 is refused (UsageError) rather than silently replaced: `abc` would
+    otherwise mean an hour, and 0 an evolution that fails at once.
+    """
+    raw = os.environ.get("TIMEOUT_SECONDS", "").strip()
+    if not raw:
+        return DEFAULT_PHASE_TIMEOUT
+    try:
+        value = float(raw)
+    except ValueError:
+        value = None
+    if value is None or not value > 0 or value == float("inf"):
+        raise UsageError(f"TIMEOUT_SECONDS={raw!r}: expected a number of seconds > 0",
+                         f"fix it, or unset it for the default {DEFAULT_PHASE_TIMEOUT:g}")
+    return value
 
 
 def write_yaml_atomic(path: Path, data: Any) -> None:

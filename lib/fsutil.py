@@ -24,3 +24,22 @@ def atomic_write(path: Path, content: str | bytes, mode: int = 0o644) -> None:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+def write_problem(folder: Path) -> str:
+    """Why no file can be written in folder ("" when one can), found by trying one.
+
+    Permission bits lie (root, ACLs, read-only mounts), so a temporary file is made and removed.
+    A folder that does not exist yet counts by its nearest existing parent: it is made on first use.
+    """
+    probe = Path(folder)
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    if not probe.is_dir():
+        return "it is not a folder" if probe == Path(folder) else f"{probe} is not a folder"
+    try:
+        with tempfile.TemporaryFile(dir=probe):
+            pass
+    except OSError as failure:
+        return f"{probe}: {failure.strerror or failure}"
+    return ""

@@ -6,26 +6,35 @@ import logging
 import os
 import re
 import sys
+import threading
 
-# (pattern, keep the first group): the first group is a label to keep, the rest is the secret.
+# (pattern, replacement). The URL rule comes first: it keeps scheme and host, which the
+# key=value rule would swallow; a quoted value keeps its quotes, so masked JSON stays JSON.
 _SECRET_PATTERNS = [
-    (re.compile(r"\b(?:gh[pousr]_[A-Za-z0-9]{20,}|github_pat_[A-Za-z0-9_]{20,})\b"), False),
-    (re.compile(r"(?i)(--[\w-]*(?:token|secret|password|key)[= ])\S+"), True),
-    (re.compile(r"\b(?:AKIA|ASIA)[A-Z0-9]{16}\b"), False),
-    (re.compile(r"(?i)\b(bearer\s+)[A-Za-z0-9._~+/=-]{8,}"), True),
+    (re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^\s/?#@]+(?=@)"), r"\1***"),
+    (re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?(?:-----END [A-Z ]*PRIVATE KEY-----|$)"), "***"),
+    (re.compile(r"\b(?:gh[pousr]_[A-Za-z0-9]{20,}|github_pat_[A-Za-z0-9_]{20,}|xox[abposr]-[A-Za-z0-9-]{10,})\b"),
+     "***"),
+    (re.compile(r"(?i)(--[\w-]*(?:token|secret|password|key)[= ])\S+"), r"\1***"),
+    (re.compile(r"\b(?:AKIA|ASIA)[A-Z0-9]{16}\b"), "***"),
+    (re.compile(r"(?i)\b((?:bearer|basic)\s+)[A-Za-z0-9._~+/=-]{8,}"), r"\1***"),
     (
         re.compile(
-            r"(?i)((?:token|secret|password|passwd|api[_-]?key|authorization)[\"']?\s*[:=]\s*[\"']?)[^\s\"',]+"
+            r"(?i)((?:token|secret|password|passwd|api[_-]?key|access[_-]?key|private[_-]?key|authorization)"
+            r"(?:[_-][\w-]*)?[\"']?\s*[:=]\s*)([\"'])?(?(2)[^\"'\n]*[\"']|[^\s\"',]+)"
         ),
-        True,
+        r"\1\2***\2",
     ),
 ]
 
 
 def mask_secrets(text: str) -> str:
-    """Replace anything that looks like a credential, so no log or audit line carries one."""
-    for pattern, keep_label in _SECRET_PATTERNS:
-        text = pattern.sub((lambda m: m.group(1) + "***") if keep_label else "***", text)
+    """Replace anything that looks like a credential, so no log or audit line carries one.
+
+    Mask before cutting a text short: a token cut in half no longer looks like one.
+    """
+    for pattern, replacement in _SECRET_PATTERNS:
+        text = pattern.sub(replacement, text)
     return text
 
 
@@ -35,7 +44,7 @@ def masked(value):
         return mask_secrets(value)
     if isinstance(value, dict):
         return {key: masked(item) for key, item in value.items()}
-    if isinstance(value, list):
+    if isinstance(value, list | tuple):
         return [masked(item) for item in value]
     return value
 
@@ -43,6 +52,20 @@ def masked(value):
 class _MaskingFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         return mask_secrets(super().format(record))
+
+
+def print_exception(error: BaseException) -> None:
+    """The traceback DEBUG=true asks for, on stderr, with secrets masked like every other line."""
+    import traceback
+
+    sys.stderr.write(mask_secrets("".join(traceback.format_exception(error))))
+
+
+def _thread_excepthook(args: threading.ExceptHookArgs) -> None:
+    if args.exc_type is not SystemExit:
+        name = args.thread.name if args.thread else "a thread"
+        sys.stderr.write(f"Exception in {name}:\n")
+        print_exception(args.exc_value)
 
 
 def debug_enabled() -> bool:
@@ -57,5 +80,7 @@ def setup() -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
+    sys.excepthook = lambda _kind, error, _traceback: print_exception(error)
+    threading.excepthook = _thread_excepthook
     for noisy in ("botocore", "boto3", "urllib3", "s3transfer"):
         logging.getLogger(noisy).setLevel(max(level, logging.WARNING))

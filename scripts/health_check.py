@@ -11,7 +11,7 @@ Examples (runbook, Morning Checklist; Recovery Procedures):
 import _bootstrap  # noqa: F401
 import click
 
-from lib import cli, config, health
+from lib import cli, health
 
 
 @click.command(help=__doc__)
@@ -22,7 +22,7 @@ from lib import cli, config, health
 @cli.notify_option
 def main(full: bool, post_recovery: bool, timeout, as_json: bool, notify: bool) -> int:
     groups = {"basic"} | ({"full"} if full else set()) | ({"post-recovery"} if post_recovery else set())
-    default = timeout or float(config.settings()["health"]["check_timeout_seconds"])
+    default = timeout or health.default_timeout()
     results = health.run(health.select(groups), {"full": full}, default_timeout=default)
     return cli.report_checks(results, as_json, "HEALTH", timings=True, notify_flag=notify)
 

@@ -2,8 +2,9 @@
 
 Like Ansible's module_utils/botocore.py: every script gets its clients from client(),
 wraps calls in `with aws_errors("what it was doing"):`, and an operator sees one line
-that says what failed and what to do, never a botocore traceback. Retries are
-botocore's `standard` mode (throttling and transient errors, with backoff).
+that says what failed and what to do, never a botocore traceback. Region and retries follow
+the standard chain (environment, then the profile), as `aws` and boto3 do; settings.yaml's
+region and botocore's `standard` retry mode only fill in what the chain leaves unnamed.
 """
 
 from __future__ import annotations
@@ -48,24 +49,66 @@ class AWSNotFound(NotFound):
     """The AWS resource named does not exist."""
 
 
-def region() -> str:
+@functools.cache
+def _chain():
+    """botocore's view of the environment and the profile (AWS_PROFILE, AWS_CONFIG_FILE), without a network call."""
+    import botocore.session
 
-    return os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or config.settings()["region"]
+    return botocore.session.Session()
+
+
+def _from_chain(key: str, *variables: str) -> tuple[str | None, str]:
+    """(value, where it was named) of a setting of the standard chain: the variables, then the profile."""
+    for variable in variables:
+        if value := os.environ.get(variable, "").strip():
+            return value, variable
+    chain = _chain()
+    with aws_errors("read the AWS profile"):
+        value = chain.get_scoped_config().get(key)
+    if not value:
+        return None, ""
+    profile = chain.get_config_variable("profile") or "default"
+    return str(value), f"profile {profile} in {chain.get_config_variable('config_file')}"
+
+
+def region_and_source() -> tuple[str, str]:
+    """The region of every client and where it comes from: AWS_REGION, AWS_DEFAULT_REGION, the profile,
+    and settings.yaml only when none of them names one."""
+    value, source = _from_chain("region", "AWS_REGION", "AWS_DEFAULT_REGION")
+    if value:
+        return value, source
+    return config.settings()["region"], f"{config.path_of('settings')} (the chain names no region)"
+
+
+def region() -> str:
+    return region_and_source()[0]
+
+
+def _retries() -> dict:
+    """Retry settings the chain leaves unnamed: mode `standard`, 5 retries; AWS_RETRY_MODE,
+    AWS_MAX_ATTEMPTS or the profile's retry_mode/max_attempts win (botocore reads them itself)."""
+    retries = {}
+    if not _from_chain("retry_mode", "AWS_RETRY_MODE")[0]:
+        retries["mode"] = "standard"
+    if not _from_chain("max_attempts", "AWS_MAX_ATTEMPTS")[0]:
+        retries["max_attempts"] = 5
+    return retries
 
 
 @functools.cache
 def _session():
     import boto3
 
-    return boto3.session.Session(region_name=region())
+    with aws_errors("open the AWS session"):
+        return boto3.session.Session(region_name=region())
 
 
 @functools.cache
 def client(service: str):
-    """A boto3 client with standard retries; endpoint and credentials from the standard chain."""
+    """A boto3 client; endpoint, credentials, region and retries from the standard chain."""
     from botocore.config import Config
 
-    retry_config = Config(retries={"mode": "standard", "max_attempts": 5}, connect_timeout=5, read_timeout=60)
+    retry_config = Config(retries=_retries(), connect_timeout=5, read_timeout=60)
     return _session().client(service, config=retry_config)
 
 

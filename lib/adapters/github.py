@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 
 from lib import config
 from lib.errors import ConfigError, ExternalError, NotFound
+from lib.log import mask_secrets
 
 DEFAULT_API = "https://api.github.com"
 AUTO_LABEL = "auto-evolution"
@@ -77,7 +78,7 @@ class Client:
         try:
             response = self._http().request(method, url, params=params, json=json_body, timeout=self.timeout)
         except requests.RequestException as failure:
-            raise GitHubError(f"GitHub unreachable at {self.api_url}: {type(failure).__name__}",
+            raise GitHubError(f"GitHub unreachable at {mask_secrets(self.api_url)}: {type(failure).__name__}",
                               "check the network and GITHUB_API_URL") from None
         if response.status_code < 400:
             return response

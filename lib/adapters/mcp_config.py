@@ -10,6 +10,7 @@ restart_mcp.py starts and stops it as a long-running process.
 from __future__ import annotations
 
 import json
+import json.scanner
 import os
 import re
 import shutil
@@ -18,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from lib import paths
+from lib.config import DuplicateKey
 from lib.errors import ConfigError, NotFound
 from lib.fsutil import atomic_write
 from lib.timeparse import utcnow
@@ -129,6 +131,42 @@ def parse_server(name: str, entry, environ: dict | None = None) -> ServerSpec:
     return spec
 
 
+def _key_lines(text: str, pos: int, scan_once, wanted: str) -> list[int]:
+    """The lines on which one JSON object (its members start at pos) names the key wanted."""
+    skip = json.decoder.WHITESPACE.match
+    lines = []
+    while (pos := skip(text, pos).end()) < len(text) and text[pos] == '"':
+        key, pos = json.decoder.scanstring(text, pos + 1)
+        if key == wanted:
+            lines.append(text.count("\n", 0, pos) + 1)
+        pos = skip(text, skip(text, pos).end() + 1).end()  # past the colon
+        _, pos = scan_once(text, pos)
+        pos = skip(text, pos).end()
+        if text[pos:pos + 1] != ",":
+            break
+        pos += 1
+    return lines
+
+
+def _object_without_duplicates(s_and_end, strict, scan_once, object_hook, object_pairs_hook, memo=None):
+    """json's object parser, but a key named twice in one object is refused (json keeps the last)."""
+    text, start = s_and_end
+    pairs, end = json.decoder.JSONObject(s_and_end, strict, scan_once, object_hook, list, memo)
+    names = [name for name, _ in pairs]
+    twice = next((name for name in names if names.count(name) > 1), None)
+    if twice is not None:
+        raise DuplicateKey(twice, *_key_lines(text, start, scan_once, twice)[:2])
+    return dict(pairs), end
+
+
+def _loads_strict(text: str):
+    """json.loads that refuses duplicated keys (the pure-Python scanner: the C one cannot be hooked)."""
+    decoder = json.JSONDecoder()
+    decoder.parse_object = _object_without_duplicates
+    decoder.scan_once = json.scanner.py_make_scanner(decoder)
+    return decoder.decode(text)
+
+
 def read_raw(path: Path | None = None) -> dict:
     """The config file as JSON; ConfigError when it is missing or not a JSON object with mcpServers."""
     path = path or paths.mcp_config()
@@ -139,7 +177,9 @@ def read_raw(path: Path | None = None) -> dict:
     except OSError as failure:
         raise ConfigError(f"{path}: cannot read: {failure.strerror}") from None
     try:
-        document = json.loads(text)
+        document = _loads_strict(text)
+    except DuplicateKey as twice:
+        raise ConfigError(f"{path}: {twice}", "keep one of them and run again") from None
     except ValueError as bad:
         raise ConfigError(f"{path}: not valid JSON: {bad}", "fix it or run python scripts/init_evolution.py "
                           "--reset-mcp") from None

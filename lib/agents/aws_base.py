@@ -11,6 +11,7 @@ from datetime import timedelta
 from lib.adapters import aws
 from lib.agents import AgentError, Runtime
 from lib.errors import ExternalError, ToolError
+from lib.log import mask_secrets
 
 PRE_STOP_TAG = "tdev:pre-stop-capacity"
 #: seconds an agent call's read timeout adds to the phase timeout, so the agent's own timeout answers first
@@ -32,7 +33,7 @@ def parse_output(raw: bytes | str, agent: str, source: str = "the agent") -> dic
     try:
         document = json.loads(raw or b"")
     except ValueError:
-        head = (raw or b"")[:80]
+        head = mask_secrets((raw or b"").decode(errors="replace"))[:80]  # masked before the cut
         raise bad(f"the answer of {source} is not JSON ({len(raw or b'')} bytes: {head!r})") from None
     if not isinstance(document, dict):
         raise bad(f"the answer of {source} is a JSON {type(document).__name__}, not an object")

@@ -15,6 +15,7 @@ from lib.adapters import aws
 from lib.agents import AgentError
 from lib.agents.aws_base import AwsRuntime, figure, near, parse_output
 from lib.errors import ExternalError, ToolError, UsageError
+from lib.log import mask_secrets
 
 RESTART_VARIABLE = "TDEV_RESTARTED_AT"
 UPDATE_TIMEOUT_SECONDS = 300
@@ -224,10 +225,10 @@ def _function_error(body: bytes) -> tuple[str, str]:
     try:
         document = json.loads(body)
     except ValueError:
-        return "", body.decode(errors="replace").strip()[:300]
+        return "", mask_secrets(body.decode(errors="replace").strip())[:300]
     if not isinstance(document, dict):
-        return "", str(document)[:300]
-    return str(document.get("errorType") or ""), str(document.get("errorMessage") or "")[:300]
+        return "", mask_secrets(str(document))[:300]
+    return str(document.get("errorType") or ""), mask_secrets(str(document.get("errorMessage") or ""))[:300]
 
 
 def _round(value):

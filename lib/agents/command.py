@@ -9,6 +9,7 @@ import subprocess
 
 from lib import paths
 from lib.agents import AgentError, Runtime
+from lib.log import mask_secrets
 
 
 def end_tree(process: subprocess.Popen) -> None:
@@ -28,7 +29,14 @@ def end_tree(process: subprocess.Popen) -> None:
 
 
 def _tail(text: str, lines: int = 20) -> list[str]:
-    return text.strip().splitlines()[-lines:] if text else []
+    """The last lines of the agent's stderr, secrets masked: they go into the store and the artifact."""
+    return [mask_secrets(line) for line in text.strip().splitlines()[-lines:]] if text else []
+
+
+def _clip(text: str, limit: int) -> str:
+    """Masked, then cut: a token cut in half would no longer be recognised."""
+    text = mask_secrets(text)
+    return text if len(text) <= limit else f"{text[:limit - 3]}..."
 
 
 class CommandRuntime(Runtime):
@@ -40,8 +48,7 @@ class CommandRuntime(Runtime):
 
     def invoke(self, payload: dict, timeout: float) -> dict:
         argv = self.argv()
-        label = shlex.join(argv)
-        label = label if len(label) <= 80 else f"{label[:77]}..."
+        label = _clip(shlex.join(argv), 80)
         env = {**os.environ, "TDEV_EVOLUTION_ID": payload["evolution_id"], "TDEV_TASK_ID": payload["task_id"]}
         try:
             process = subprocess.Popen(argv, cwd=paths.root(), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
@@ -62,11 +69,11 @@ class CommandRuntime(Runtime):
         try:
             document = json.loads(stdout)
         except ValueError:
-            raise AgentError(f"bad-output: {label} printed no JSON document: {stdout.strip()[:120]!r}",
+            raise AgentError(f"bad-output: {label} printed no JSON document: {_clip(stdout.strip(), 120)!r}",
                              stderr_tail=_tail(stderr)) from None
         if not isinstance(document, dict) or document.get("status") not in ("ok", "error"):
-            raise AgentError(f"bad-output: {label}: expected {{status: ok|error, ...}}, got {str(document)[:120]}",
-                             stderr_tail=_tail(stderr))
+            raise AgentError(f"bad-output: {label}: expected {{status: ok|error, ...}}, "
+                             f"got {_clip(str(document), 120)}", stderr_tail=_tail(stderr))
         document.setdefault("stderr_tail", _tail(stderr))
         return document
 

@@ -41,6 +41,7 @@ def defaults(target: str | None, cycles: int | None, focus: str | None) -> tuple
         if not cap.isdigit() or int(cap) < 1:
             raise UsageError(f"MAX_CYCLES={cap!r} is not a positive whole number")
         cycles = min(cycles, int(cap))
+    config.phase_timeout()  # a bad TIMEOUT_SECONDS is refused before anything starts
     return target, cycles, focus
 
 

@@ -31,7 +31,6 @@ from lib.timeparse import day_bounds, iso, utcnow
 
 PHASES = ("research", "plan", "implement", "evaluate")
 NEXT_STEP = {"research": "plan", "plan": "implement", "implement": "evaluate", "evaluate": "gate"}
-DEFAULT_PHASE_TIMEOUT = 3600.0
 
 
 class CycleEnded(Exception):
@@ -41,14 +40,6 @@ class CycleEnded(Exception):
         super().__init__(reason)
         self.status = status
         self.reason = reason
-
-
-def phase_timeout() -> float:
-    value = os.environ.get("TIMEOUT_SECONDS", "").strip()
-    try:
-        return float(value) if value else DEFAULT_PHASE_TIMEOUT
-    except ValueError:
-        return DEFAULT_PHASE_TIMEOUT
 
 
 def stamp() -> str:
@@ -254,7 +245,7 @@ class Runner:
         self.log.info(f"{agent['name']} ({agent['runtime']}) started: task {task_id}")
         reply, raw, error, stderr_tail, refused = None, None, None, [], {}
         try:
-            raw = agents.runtime(agent).invoke(payload, float(agent.get("timeout_seconds") or phase_timeout()))
+            raw = agents.runtime(agent).invoke(payload, float(agent.get("timeout_seconds") or config.phase_timeout()))
             stderr_tail = raw.pop("stderr_tail", []) if isinstance(raw, dict) else []
             if isinstance(raw, dict) and raw.get("status") != "ok":
                 why = raw.get("error") or "status error without a message"
@@ -292,7 +283,7 @@ class Runner:
                                              for f in payload["files"]]}
         output = raw.get("output") if isinstance(raw, dict) else raw
         fsutil.atomic_write(paths.evolution_dir(self.id) / "tasks" / f"{task_id}.json", json.dumps(
-            {"input": stored_input, "output": output, "error": error,
+            {"input": stored_input, "output": log.masked(output), "error": error,
              "stderr_tail": [log.mask_secrets(line) for line in stderr_tail]}, default=str, indent=1))
         self.store.update_task(task_id, {
             "status": "failed" if error else "succeeded", "finished_at": iso(), "duration_s": round(seconds, 3),
@@ -344,11 +335,12 @@ class Runner:
 def _summary(phase: str, output: dict) -> str:
     """One short line per task for tables, from checked keys only; the artifact keeps the whole output."""
     if phase == "research":
-        return output["summary"][:200]
+        return log.mask_secrets(output["summary"])[:200]
     if phase == "plan":
         return f"{len(output['files'])} file(s) planned"
     if phase == "implement":
         if output.get("patch") is not None:
             return f"patch of {len(output['patch'])} bytes" if output["patch"].strip() else "no change"
         return f"{len(output['changed_files'])} file(s) edited in place"
-    return f"verdict {output['verdict']}" + (f": {output['notes'][:150]}" if output.get("notes") else "")
+    notes = log.mask_secrets(output.get("notes") or "")[:150]
+    return f"verdict {output['verdict']}" + (f": {notes}" if notes else "")

@@ -16,10 +16,8 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 
 from lib import checks, config, humanize, procs, timeparse
-from lib.errors import UsageError
 from lib.store import ACTIVE, FINAL, Store
 
-DEFAULT_PHASE_TIMEOUT = 3600
 ENV_KEY = "TDEV_EVOLUTION_ID"
 _ENV_IN_ARGS = re.compile(rf"{ENV_KEY}=(evo-[\w-]+)")
 #: every kind of finding with its status (the plugin line counts each)
@@ -40,20 +38,6 @@ class Finding:
 
     def as_json(self) -> dict:
         return asdict(self)
-
-
-def phase_timeout() -> float:
-    """TIMEOUT_SECONDS (default 3600), the limit the runner enforces per phase."""
-    raw = os.environ.get("TIMEOUT_SECONDS", "").strip()
-    if not raw:
-        return DEFAULT_PHASE_TIMEOUT
-    try:
-        value = float(raw)
-    except ValueError:
-        value = -1
-    if value <= 0:
-        raise UsageError(f"TIMEOUT_SECONDS={raw!r} is not a positive number of seconds", "unset it or fix it")
-    return value
 
 
 def stale_after() -> float:
@@ -156,7 +140,7 @@ def orphans(store: Store, only: str | None = None) -> list[Finding]:
 def scan(store: Store, now: datetime | None = None) -> dict:
     """{status, active, findings}: every stuck evolution, overdue phase and orphan, worst status first."""
     now = now or timeparse.utcnow()
-    stale, limit = stale_after(), phase_timeout()
+    stale, limit = stale_after(), config.phase_timeout()
     active = store.list_evolutions(statuses=ACTIVE)
     findings: list[Finding] = []
     for record in active:

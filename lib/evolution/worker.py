@@ -18,8 +18,9 @@ def main(evolution_id: str) -> int:
 
         runner = Runner(store, evolution_id)
     except Exception as failure:  # a record that cannot run must not stay 'pending' forever
-        store.update_evolution(evolution_id, {"status": "failed", "finished_at": iso(),
-                                              "error": f"runner: cannot start: {failure}"}, expect_status=ACTIVE)
+        error = log.mask_secrets(f"runner: cannot start: {failure}")
+        store.update_evolution(evolution_id, {"status": "failed", "finished_at": iso(), "error": error},
+                               expect_status=ACTIVE)
         return 1
     signal.signal(signal.SIGTERM, runner.request_stop)
     signal.signal(signal.SIGINT, runner.request_stop)

@@ -2,7 +2,9 @@
 
 Modules in this package register checks with @check(...); health_check.py and
 pre_evolution_check.py pick them by group. A check returns (status, summary) with status
-one of lib.checks.STATUSES; an exception or a timeout makes it unknown.
+one of lib.checks.STATUSES; an exception or a timeout makes it unknown. A broken config file
+never stops the run: the `config` check reports it as critical, and a check that needs the
+file says so and is unknown.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from lib import config
 from lib.checks import STATUSES, Result
 from lib.errors import ToolError
 
@@ -57,11 +60,21 @@ def _run_one(item: Check, context: dict, out: dict) -> None:
         status, summary = item.func(context)
         if status not in STATUSES:
             status, summary = "unknown", f"check returned status {status!r}"
+    except config.ConfigFileError as broken:
+        status, summary = "unknown", f"not checked: it needs {broken.path}, which is broken (its own row says why)"
     except ToolError as failure:
         status, summary = "unknown", str(failure)
     except Exception as crash:  # a broken check must not hide the others
         status, summary = "unknown", f"{type(crash).__name__}: {crash}"
     out[item.name] = Result(item.name, item.area, status, summary, int((time.monotonic() - started) * 1000))
+
+
+def default_timeout() -> float:
+    """settings health.check_timeout_seconds; the shipped default while settings.yaml is broken."""
+    try:
+        return float(config.settings()["health"]["check_timeout_seconds"])
+    except config.ConfigFileError:
+        return float(config.DEFAULTS["settings"]["health"]["check_timeout_seconds"])
 
 
 def run(checks: list[Check], context: dict | None = None, default_timeout: float = 10.0) -> list[Result]:

@@ -28,16 +28,18 @@ NOT_CONFIGURED = ("ok", "not configured (local agents only)")
 
 @check("aws_credentials", AREA, groups=("basic", "post-recovery"), timeout=10)
 def credentials(context: dict) -> tuple[str, str]:
-    """STS GetCallerIdentity: the credentials of the standard chain work."""
+    """STS GetCallerIdentity: the credentials of the standard chain work; which region the clients use, and why."""
 
     if _not_configured():
         return NOT_CONFIGURED
+    name, source = aws.region_and_source()
+    where = f"region {name} (from {source})"
     if not aws.credentials_available():
         names = ", ".join(a["name"] for a in _aws_agents())
-        return "unknown", f"no AWS credentials, but agents run on AWS ({names}); set AWS_PROFILE"
-    with aws.aws_errors("check the AWS credentials"):
+        return "unknown", f"no AWS credentials, but agents run on AWS ({names}); set AWS_PROFILE; {where}"
+    with aws.aws_errors(f"check the AWS credentials in {where}"):
         identity = aws.client("sts").get_caller_identity()
-    return "ok", f"account {identity['Account']} as {identity['Arn']}"
+    return "ok", f"account {identity['Account']} as {identity['Arn']}, {where}"
 
 
 @check("aws_agents", AREA, groups=("full", "post-recovery"), timeout=30)

@@ -1,4 +1,5 @@
-"""Health checks of this machine's installation: config, state store, disk, stuck evolutions, locks."""
+"""Health checks of this machine's installation: config, state store, disk, backup folder, stuck evolutions,
+locks."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from lib.backup import jobs, repository
 from lib.errors import ToolError
 from lib.evolution import stuck
 from lib.health import check
+from lib.ops import backups
 from lib.store import backend_name, open_store
 
 AREA = "local"
@@ -67,6 +69,16 @@ def disk(context: dict) -> tuple[str, str]:
         return "critical", (f"{free_gb:.1f} GB free under {folder}, below {need:g} GB; "
                             "free space: python scripts/cleanup.py --temp --older-than 24h; python scripts/gc.py")
     return "ok", f"{free_gb:.1f} GB free under {folder} (minimum {need:g} GB)"
+
+
+@check("backup_destination", "backup")
+def backup_destination(context: dict) -> tuple[str, str]:
+    """A backup can be written where backup.py writes it (a read-only or non-folder TDEV_BACKUP_DIR fails them all)."""
+    try:
+        backups.check_destination()
+    except ToolError as failure:
+        return "critical", str(failure)
+    return "ok", f"backups can be written to {paths.backup_dir()}"
 
 
 @check("stuck_evolutions", AREA)

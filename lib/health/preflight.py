@@ -150,7 +150,7 @@ def metrics_baseline(context: dict) -> tuple[str, str]:
 @check("safety_limits_set", "evolution", GROUP)
 def safety_limits_set(context: dict) -> tuple[str, str]:
     limits = config.cost_limits()
-    timeout = f"{os.environ['TIMEOUT_SECONDS']}s" if os.environ.get("TIMEOUT_SECONDS") else "3600s (default)"
+    timeout = f"{config.phase_timeout():g}s" + ("" if os.environ.get("TIMEOUT_SECONDS") else " (default)")
     cycles = os.environ.get("MAX_CYCLES") or "unset"
     text = f"phase timeout {timeout}, MAX_CYCLES {cycles}"
     if limits.get("daily_usd") is None or limits.get("per_cycle_usd") is None:

@@ -24,7 +24,7 @@ from lib.adapters import github
 from lib.checks import Perf, Result, limit
 from lib.errors import ToolError, UsageError
 
-KEY_METRICS = ("success_rate", "cycle_time", "cost_per_cycle", "pr_merge_rate", "error_rate")
+KEY_METRICS = config.KEY_METRICS
 # CloudWatch names (DESIGN §8) when thresholds.yaml does not give one.
 CLOUDWATCH_NAMES = {"success_rate": "EvolutionSuccessRate", "cycle_time": "CycleTime",
                     "cost_per_cycle": "CostPerCycle", "pr_merge_rate": "PRMergeRate", "error_rate": "ErrorRate"}

@@ -3,9 +3,11 @@ archive_logs.py. Each holds the cron lock, calls lib/backup/ and writes the audi
 
 from __future__ import annotations
 
+import errno
 from datetime import date, timedelta
+from pathlib import Path
 
-from lib import audit, cli, locks
+from lib import audit, cli, fsutil, locks
 from lib.backup import jobs, log_archive, maintenance, repository, restore
 from lib.errors import ToolError
 from lib.store import exclusive
@@ -14,17 +16,40 @@ from lib.store import exclusive
 RESTORE_CLAIM_SECONDS = 6 * 3600
 
 
+def check_destination() -> None:
+    """ToolError naming the backup folder and the fix when no backup can be written there."""
+    folder = repository.local_dir()
+    if problem := fsutil.write_problem(folder):
+        raise ToolError(f"cannot write backups to {folder}: {problem}", _destination_fix(folder))
+
+
+def _destination_fix(folder: Path, failure: OSError | None = None) -> str:
+    if failure is not None and failure.errno in (errno.ENOSPC, errno.EDQUOT):
+        return f"free space in {folder}, or point TDEV_BACKUP_DIR at a folder with room"
+    return f"make {folder} a writable folder, or point TDEV_BACKUP_DIR at one"
+
+
 def backup(kind: str, day: date | None, s3: bool, dry_run: bool) -> tuple[dict, int]:
-    """Lock, clean what a killed run left, back up, audit; exit 1 when a wanted off-site copy was not made."""
+    """Lock, clean what a killed run left, back up, audit; exit 1 when a wanted off-site copy was not made.
+
+    A destination that cannot be written, and any OS error on the way, is one line naming the path and the fix.
+    """
     if dry_run:
         return jobs.create(kind, day, s3, dry_run=True), 0
+    check_destination()
+    folder = repository.local_dir()
     with locks.lock("backup"):
-        leftovers = repository.clean_stale()
         try:
+            leftovers = repository.clean_stale()
             result = jobs.create(kind, day, s3, progress=cli.progress)
         except jobs.StoreMissing as refused:
             audit.audit("refused", kind=kind, error=refused.message)
             raise
+        except OSError as failure:
+            where = Path(failure.filename or folder)
+            fix = (_destination_fix(folder, failure) if where.is_relative_to(folder)
+                   else f"check that {where} exists and this user may read it")
+            raise ToolError(f"backup failed: {where}: {failure.strerror or failure}", fix) from failure
     result["cleaned"] = leftovers
     offsite = result["s3"]
     failed = offsite["status"] in ("failed", "skipped")

@@ -10,11 +10,10 @@ TIMEOUT_SECONDS are stopped. A dry run lists the findings and changes nothing.
 from __future__ import annotations
 
 import math
-import os
 import re
 from datetime import timedelta
 
-from lib import agents, timeparse
+from lib import agents, config, timeparse
 from lib.adapters import aws
 from lib.agents.aws_lambda import LambdaRuntime
 from lib.agents.ecs import EcsRuntime
@@ -117,7 +116,7 @@ def _ecs_findings(agent: dict, now, store) -> list[Finding]:
 
 
 def task_limit() -> timedelta:
-    return timedelta(seconds=int(os.environ.get("TIMEOUT_SECONDS", "").strip() or 3600))
+    return timedelta(seconds=config.phase_timeout())
 
 
 def _overdue_task_findings(clusters: set[str], now) -> list[Finding]:

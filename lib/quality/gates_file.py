@@ -17,17 +17,15 @@ GATE_DEFAULTS = {
     "coverage": {"direction": "min", "unit": "%"},
     "security": {"direction": "max", "unit": "findings"},
 }
-# Upper bounds: percentages and radon's maintainability index run 0-100; the rest only must not be negative.
-UPPER_BOUNDS = {"docstring": 100, "coverage": 100, "maintainability": 100}
 
 
 def validate(metric: str, threshold: float) -> float | int:
     """The threshold as it will be written (an int when whole), or UsageError naming the range."""
     if metric not in config.GATE_METRICS:
         raise UsageError(f"unknown gate metric {metric!r}", f"use one of {', '.join(config.GATE_METRICS)}")
-    upper = UPPER_BOUNDS.get(metric)
-    if threshold < 0 or (upper is not None and threshold > upper):
-        span = f"0-{upper}" if upper is not None else "0 or more"
+    lower, upper = config.GATE_RANGES[metric]
+    if threshold < lower or (upper is not None and threshold > upper):
+        span = f"{lower}-{upper}" if upper is not None else f"{lower} or more"
         raise UsageError(f"threshold {threshold:g} out of range for {metric}", f"use a value in {span}")
     return int(threshold) if float(threshold).is_integer() else threshold
 
@@ -47,9 +45,12 @@ def adjust(metric: str, threshold: float, dry_run: bool = False) -> dict:
     path = config.path_of("gates")
     yaml = _yaml()
     try:
+        config.read_yaml(path)  # a key given twice or a syntax error: the one-line message every config file gives
         document = yaml.load(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ConfigError(f"{path}: missing", "run python scripts/init_evolution.py to create the defaults") from None
+    except ConfigError:
+        raise
     except Exception as bad:  # ruamel raises many parser error classes
         raise ConfigError(f"{path}: not valid YAML: {bad}", "fix the file") from None
     if document is None or document.get("gates") is None:

@@ -109,3 +109,13 @@ def test_check_status():
     assert mcp_servers.check_status([]) == "warning"
     assert mcp_servers.check_status([{"status": "ok"}]) == "ok"
     assert mcp_servers.check_status([{"status": "ok"}, {"status": "failed"}]) == "critical"
+
+
+def test_a_key_twice_in_one_object_is_refused_but_not_across_objects(tmp_path):
+    path = tmp_path / "claude.mcp.json"
+    path.write_text('{"mcpServers": {\n  "a": {"command": "x", "args": [{"command": 1}]},\n'
+                    '  "b": {"command": "y",\n        "env": {"K": "1"},\n        "command": "z"}}}\n')
+    with pytest.raises(ConfigError, match=rf"^{path}: key 'command' appears twice, at lines 3 and 5; keep one"):
+        mcp_config.read_raw(path)
+    path.write_text('{"mcpServers": {"a": {"command": "x", "args": [{"command": 1}]}, "b": {"command": "y"}}}')
+    assert [spec.command for spec in mcp_config.load(path)] == ["x", "y"]

@@ -21,7 +21,8 @@ def test_aws_agents_without_credentials_is_unknown(tdev):
 
 
 def test_credentials_agents_alarms_and_budget(tdev, aws):
-    assert aws_checks.credentials({}) == ("ok", "account 123456789012 as arn:aws:sts::123456789012:user/moto")
+    assert aws_checks.credentials({}) == ("ok", "account 123456789012 as arn:aws:sts::123456789012:user/moto, "
+                                                "region us-east-1 (from AWS_REGION)")
     make_function("research-agent")
     registry(tdev, [{"name": "research-agent", "phase": "research", "runtime": "lambda"}])
     assert aws_checks.agent_states({}) == ("ok", "research-agent active")
