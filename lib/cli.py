@@ -19,8 +19,8 @@ import click
 from lib import checks, log, paths
 from lib.audit import audit  # noqa: F401 - the scripts' one import for the audit line
 from lib.errors import ToolError, UsageError
+from lib.hooks import heartbeat, notify
 from lib.locks import lock  # noqa: F401 - and for the cron lock
-from lib.ops import heartbeat, notify
 
 UNKNOWN = checks.EXIT_CODES[checks.UNKNOWN]
 

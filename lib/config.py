@@ -494,3 +494,20 @@ def write_yaml_atomic(path: Path, data: Any) -> None:
 
 
     atomic_write(path, yaml.safe_dump(data, sort_keys=False, default_flow_style=False))
+
+
+def offsite_bucket() -> str | None:
+    """The bucket of the off-site backup copies: TDEV_BACKUP_BUCKET, else settings aws.backup_bucket.
+
+    None when the settings say `backup_bucket: null`: this installation keeps its backups local.
+    """
+    return os.environ.get("TDEV_BACKUP_BUCKET", "").strip() or settings()["aws"]["backup_bucket"]
+
+
+def backup_bucket() -> str:
+    """The backup bucket, for what cannot do without one (agent I/O, log archives, the bucket audit)."""
+    bucket = offsite_bucket()
+    if bucket is None:
+        raise ConfigError(f"{path_of('settings')}: aws.backup_bucket is null (no bucket)",
+                          "name a bucket there or in TDEV_BACKUP_BUCKET")
+    return bucket

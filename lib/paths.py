@@ -103,28 +103,6 @@ def backup_dir() -> Path:
     )
 
 
-def offsite_bucket() -> str | None:
-    """The bucket of the off-site backup copies: TDEV_BACKUP_BUCKET, else settings aws.backup_bucket.
-
-    None when the settings say `backup_bucket: null`: this installation keeps its backups local.
-    """
-    from lib import config  # config imports paths: only a call may go the other way
-
-    return os.environ.get("TDEV_BACKUP_BUCKET", "").strip() or config.settings()["aws"]["backup_bucket"]
-
-
-def backup_bucket() -> str:
-    """The backup bucket, for what cannot do without one (agent I/O, log archives, the bucket audit)."""
-    from lib import config
-    from lib.errors import ConfigError
-
-    bucket = offsite_bucket()
-    if bucket is None:
-        raise ConfigError(f"{config.path_of('settings')}: aws.backup_bucket is null (no bucket)",
-                          "name a bucket there or in TDEV_BACKUP_BUCKET")
-    return bucket
-
-
 def mcp_config() -> Path:
     return _env_path("TDEV_MCP_CONFIG") or root() / "packages" / "mcp" / "clients" / "claude.mcp.json"
 

@@ -14,7 +14,7 @@ import json
 import time
 from datetime import timedelta
 
-from lib import config, paths, timeparse
+from lib import config, timeparse
 from lib.adapters import aws
 from lib.agents import AgentError, Unsupported
 from lib.agents.aws_base import AwsRuntime, figure, near, parse_output
@@ -87,7 +87,7 @@ class EcsRuntime(AwsRuntime):
             raise AgentError(f"agent-error: {self.name}: {problem}",
                              "set task_definition and container for the agent in config/agents.yaml")
         deadline = time.monotonic() + timeout
-        bucket, folder = paths.backup_bucket(), f"{IO_PREFIX}/{payload['task_id']}"
+        bucket, folder = config.backup_bucket(), f"{IO_PREFIX}/{payload['task_id']}"
         urls = {name: f"s3://{bucket}/{folder}/{name}.json" for name in ("input", "output")}
         with self.agent_errors(f"run a task of {self.task_definition} on cluster {self.cluster}", None):
             aws.upload_bytes(json.dumps(payload).encode(), bucket, f"{folder}/input.json")

@@ -104,7 +104,7 @@ def ensure_bucket(bucket: str) -> None:
 def archive(older_than: timedelta, dry_run: bool, progress: Progress | None = None) -> list[dict]:
     """Archive every log file older than the age; progress is the caller's display, if any."""
     files = candidates(older_than)
-    bucket = paths.backup_bucket()
+    bucket = config.backup_bucket()
     if files and not dry_run:
         ensure_bucket(bucket)
     rows = []

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
 
-from lib import paths, timeparse
+from lib import config, paths, timeparse
 from lib.adapters import aws
 from lib.backup import KINDS, archive
 from lib.errors import NotFound, ToolError
@@ -95,7 +95,7 @@ def offsite(enabled: bool = True) -> Offsite:
     """The off-site copy's state: off with --no-s3 or `aws.backup_bucket: null`, unavailable without credentials."""
     if not enabled:
         return Offsite("off", None, "--no-s3")
-    bucket = paths.offsite_bucket()
+    bucket = config.offsite_bucket()
     if bucket is None:
         return Offsite("off", None, "settings aws.backup_bucket is null")
     if not aws.credentials_available():
@@ -106,7 +106,7 @@ def offsite(enabled: bool = True) -> Offsite:
 
 def list_s3(bucket: str | None = None) -> list[Backup]:
 
-    bucket = bucket or paths.backup_bucket()
+    bucket = bucket or config.backup_bucket()
     found = []
     with aws.aws_errors(f"list s3://{bucket}/"):
         for kind in KINDS:
@@ -154,7 +154,7 @@ def chain_for(backups: list[Backup], day: date, kind: str = "auto") -> list[Back
 def upload(path: Path, key: str) -> dict:
     """The archive and its manifest to S3 (ChecksumAlgorithm=SHA256)."""
 
-    bucket = paths.backup_bucket()
+    bucket = config.backup_bucket()
     result = aws.upload_file(path, bucket, key)
     aws.upload_file(archive.sidecar_path(path), bucket, f"{key}{SIDECAR_SUFFIX}")
     return {"bucket": bucket, "key": key, "sha256": result["sha256"], "url": f"s3://{bucket}/{key}"}
@@ -167,7 +167,7 @@ def fetch(backup: Backup) -> Path:
 
     target = local_dir() / backup.key
     target.parent.mkdir(parents=True, exist_ok=True)
-    bucket = paths.backup_bucket()
+    bucket = config.backup_bucket()
     sidecar = archive.sidecar_path(target)
     try:
         aws.download_file(bucket, backup.sidecar_key, sidecar)
@@ -190,7 +190,7 @@ def read_manifest(backup: Backup) -> dict | None:
             return archive.validate_manifest(json.loads(sidecar.read_text(encoding="utf-8")))
         return archive.read_manifest(backup.path)
 
-    bucket = paths.backup_bucket()
+    bucket = config.backup_bucket()
     try:
         with aws.aws_errors(f"read s3://{bucket}/{backup.sidecar_key}"):
             body = aws.client("s3").get_object(Bucket=bucket, Key=backup.sidecar_key)["Body"].read()
@@ -278,7 +278,7 @@ def delete_local(backups: list[Backup]) -> None:
 
 def delete_s3(backups: list[Backup]) -> None:
 
-    bucket = paths.backup_bucket()
+    bucket = config.backup_bucket()
     keys = [{"Key": key} for b in backups for key in (b.key, b.sidecar_key)]
     s3 = aws.client("s3")
     for start in range(0, len(keys), 1000):

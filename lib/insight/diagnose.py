@@ -230,7 +230,7 @@ def _agent_hints(agent_name: str | None, task: dict | None, evolution_id: str) -
         cluster = spec.get("cluster") or config.settings()["aws"]["ecs_cluster"]
         hints["logs"] = (f"Its task (one per phase call): aws ecs list-tasks --cluster {cluster} "
                          f"--started-by {task['id']} --desired-status STOPPED; its input and output: "
-                         f"aws s3 ls s3://{paths.backup_bucket()}/agent-io/{task['id']}/")
+                         f"aws s3 ls s3://{config.backup_bucket()}/agent-io/{task['id']}/")
     elif runtime == "ecs":
         hints["logs"] = (f"Its service: aws ecs describe-services --cluster {spec.get('cluster')} "
                          f"--services {spec.get('service')}")

@@ -12,8 +12,8 @@ import json
 from lib import config
 from lib.adapters import aws
 from lib.agents.ecs import EcsRuntime
+from lib.hooks import notify
 from lib.insight import metrics
-from lib.ops import notify
 
 DASHBOARDS = ("Main", "Agent", "Cost", "Security")
 COMPARISONS = {

@@ -210,7 +210,7 @@ def backup_bucket() -> list[Finding]:
     from botocore.exceptions import ClientError
 
 
-    bucket = paths.backup_bucket()
+    bucket = config.backup_bucket()
     s3 = aws.client("s3")
     where = f"s3://{bucket}"
     try:

@@ -11,7 +11,7 @@ from hooks_standin import ROUTING_KEY, SLACK_PATH, HooksStandIn
 
 from lib import checks, config, paths
 from lib.errors import ConfigError, ToolError
-from lib.ops import heartbeat, notify
+from lib.hooks import heartbeat, notify
 
 TEAM_PATH = "/services/T0STANDIN/B0TEAM/teamWebhookSecret"
 
