@@ -16,6 +16,7 @@ from typing import Any
 
 import click
 
+import lib
 from lib import checks, log
 from lib.audit import audit  # noqa: F401 - the scripts' one import for the audit line
 from lib.errors import ToolError, UsageError
@@ -31,9 +32,17 @@ def _fail(message: str, code: int) -> int:
     return code
 
 
+def _habits(command: click.Command) -> None:
+    """`-h` beside `--help` and `--version` on every script, added here so that no script repeats them."""
+    command.context_settings.setdefault("help_option_names", ["-h", "--help"])
+    if not any("--version" in param.opts for param in command.params):
+        click.version_option(lib.__version__, "--version", message="%(prog)s (T-Developer ops) %(version)s")(command)
+
+
 def run(command: click.Command, *, check: bool = False) -> None:
     """Run a click command and exit with DESIGN §6 codes (check commands: 0-3 plugin codes)."""
     log.setup()
+    _habits(command)
     prog = Path(sys.argv[0]).name
     try:
         result = command.main(standalone_mode=False, prog_name=prog)
@@ -68,6 +77,38 @@ json_option = click.option("--json", "as_json", is_flag=True, help="Print one JS
 dry_run_option = click.option(
     "--dry-run", is_flag=True, help="Show what would change and change nothing (also EVOLUTION_DRY_RUN=true)."
 )
+
+
+_VERBOSE = "tdev.verbose"
+
+
+def _remember_verbose(ctx: click.Context, param: click.Parameter, value: bool) -> bool:
+    ctx.meta[_VERBOSE] = value
+    return value
+
+
+#: For jobs that cron runs: it marks the command as quiet on success off a terminal (see quiet()).
+verbose_option = click.option(
+    "-v", "--verbose", is_flag=True, expose_value=False, callback=_remember_verbose,
+    help="Print the report even when stdout is not a terminal (under cron a run that went well prints nothing).",
+)
+
+
+def quiet() -> bool:
+    """Cron mails any output: a job that takes --verbose prints nothing off a terminal unless asked.
+
+    Only commands with verbose_option are ever quiet; read and check commands always print, since
+    their output is what a pipe or a monitoring system reads.
+    """
+    ctx = click.get_current_context(silent=True)
+    if ctx is None or _VERBOSE not in ctx.meta:
+        return False
+    return not ctx.meta[_VERBOSE] and not sys.stdout.isatty()
+
+
+def report_wanted(important: bool = False) -> bool:
+    """Print a job's report: on a terminal, with --verbose, or when it matters anyway (a failure, a dry run)."""
+    return important or not quiet()
 
 
 def is_dry_run(flag: bool) -> bool:
@@ -105,6 +146,12 @@ def emit(document: Any, as_json: bool, rows: Iterable[dict] | None = None,
 def info(message: str) -> None:
     """A diagnostic for the operator, on stderr."""
     click.echo(message, err=True)
+
+
+def note(message: str) -> None:
+    """What a job did when all went well: on stderr, and not under cron (see quiet())."""
+    if not quiet():
+        info(message)
 
 
 def interactive() -> bool:
