@@ -23,13 +23,14 @@ from lib.store import open_store
 @click.option("--month", help="YYYY-MM (default: the previous month).")
 @click.option("--output", type=click.Path(dir_okay=False, path_type=Path), help="The Markdown file to write.")
 @cli.json_option
+@cli.verbose_option
 def main(month: str | None, output: Path | None, as_json: bool) -> int:
     window = reports.month_window(month)
     with cli.lock("generate_monthly_report"):
         result = reports.monthly(open_store(), window, output)
     if as_json:
         cli.print_json(result)
-    else:
+    elif cli.report_wanted():
         click.echo(f"report {result['report']}")
         for name, path in result["charts"].items():
             click.echo(f"chart  {path} ({name})")

@@ -11,7 +11,11 @@ from lib.errors import ToolError
 
 
 def backup(kind: str, day: date | None, s3: bool, dry_run: bool) -> tuple[dict, int]:
-    """Lock, clean what a killed run left, back up, audit; exit 1 when the S3 copy failed."""
+    """Lock, clean what a killed run left, back up, audit; exit 1 when the S3 copy failed.
+
+    Under cron (cli.quiet) the table is not printed, so the archive's warnings go to stderr here, and
+    a skipped S3 copy is said unless the operator asked for it with --no-s3.
+    """
     if dry_run:
         return jobs.create(kind, day, s3, dry_run=True), 0
     with locks.lock("backup"):
@@ -21,8 +25,13 @@ def backup(kind: str, day: date | None, s3: bool, dry_run: bool) -> tuple[dict, 
     failed = result["s3"]["status"] == "failed"
     audit.audit("failed" if failed else "ok", kind=kind, archive=result["archive"], s3=result["s3"]["status"],
                 deleted=result.get("retention", {}).get("local", []))
+    if failed:
+        cli.info(f"error: S3 copy failed: {result['s3']['error']} (the local archive is kept: {result['archive']})")
     if result["s3"]["status"] == "skipped":
-        cli.info(f"note: {result['s3']['note']}")
+        (cli.info if s3 else cli.note)(f"note: {result['s3']['note']}")
+    if not cli.report_wanted(important=failed):
+        for warning in result["warnings"]:
+            cli.info(f"warning: {warning}")
     return result, 1 if failed else 0
 
 

@@ -36,7 +36,7 @@ def manifest_of(path) -> dict:
 
 def test_daily_and_full_backups_follow_the_layout_and_hold_what_they_should(tdev):
     ids = seed(tdev)
-    out = ok(tdev.run("backup.py", "--daily"))
+    out = ok(tdev.run("backup.py", "--daily", "--verbose"))
     assert "S3 copy skipped: no AWS credentials" in tdev.run("backup.py", "--full").stderr
     assert "archive" in out and "retention" in out
     daily, full = sorted(archives(tdev.backup_dir), key=lambda p: p.parts[-3])
