@@ -10,7 +10,7 @@ import contextlib
 import json
 import os
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -166,6 +166,16 @@ def progress(items: list, label: str) -> Iterator[Iterable]:
             yield bar
     else:
         yield items
+
+
+@contextlib.contextmanager
+def meter(total: int, label: str) -> Iterator[Callable[[int], None]]:
+    """A byte progress bar on a terminal (restore, S3 transfers), yielding advance(n); silent under cron."""
+    if sys.stderr.isatty() and total:
+        with click.progressbar(length=total, label=label, file=sys.stderr) as bar:
+            yield bar.update
+    else:
+        yield lambda count: None
 
 
 def confirm(question: str, assume_yes: bool, flag: str = "--confirm") -> None:

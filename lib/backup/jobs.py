@@ -17,6 +17,7 @@ from pathlib import Path
 
 import lib
 from lib import config, humanize, timeparse
+from lib.adapters import aws
 from lib.backup import archive, repository, sources
 from lib.errors import ToolError
 from lib.store import backend_name, open_store
@@ -50,8 +51,9 @@ def _preview(kind: str, day: date, key: str) -> dict:
 
 
 def create(kind: str, day: date | None = None, s3: bool = True, dry_run: bool = False, prune: bool = True,
-           folder: Path | None = None, progress: Progress | None = None) -> dict:
-    """Make one backup of a kind (daily, full, history) into folder (default: the backup folder)."""
+           folder: Path | None = None, progress: Progress | None = None, meter: aws.Meter | None = None) -> dict:
+    """Make one backup of a kind (daily, full, history) into folder (default: the backup folder);
+    progress shows the files archived, meter the bytes sent to S3."""
     created = timeparse.utcnow()
     day = day or created.astimezone().date()
     key = repository.key_for(kind, day, created)
@@ -64,7 +66,7 @@ def create(kind: str, day: date | None = None, s3: bool = True, dry_run: bool = 
     result["s3"] = {"status": "skipped", "note": s3_note}
     if upload and not dry_run:
         try:
-            result["s3"] = {"status": "uploaded", **repository.upload(Path(result["archive"]), key)}
+            result["s3"] = {"status": "uploaded", **repository.upload(Path(result["archive"]), key, meter)}
         except ToolError as failure:
             result["s3"] = {"status": "failed", "error": str(failure)}
     if prune:

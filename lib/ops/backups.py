@@ -20,7 +20,7 @@ def backup(kind: str, day: date | None, s3: bool, dry_run: bool) -> tuple[dict, 
         return jobs.create(kind, day, s3, dry_run=True), 0
     with locks.lock("backup"):
         leftovers = repository.clean_stale()
-        result = jobs.create(kind, day, s3, progress=cli.progress)
+        result = jobs.create(kind, day, s3, progress=cli.progress, meter=cli.meter)
     result["cleaned"] = leftovers
     failed = result["s3"]["status"] == "failed"
     audit.audit("failed" if failed else "ok", kind=kind, archive=result["archive"], s3=result["s3"]["status"],
@@ -41,7 +41,7 @@ def restore_backup(day: date, source: str | None, kind: str, confirm: bool) -> d
         return restore.plan(day, source, kind)
     with locks.lock("backup"):
         try:
-            result = restore.run(day, source, kind)
+            result = restore.run(day, source, kind, meter=cli.meter)
         except ToolError as failure:
             audit.audit("failed", date=day.isoformat(), error=str(failure))
             raise

@@ -109,8 +109,11 @@ def test_restore_plans_without_confirm_then_restores_verifies_and_is_idempotent(
     before = {name: digest_tree(folder, skip) for name, folder in
               (("history", tdev.history), ("config", tdev.config_dir), ("logs", tdev.log_dir))}
     records = store_records()
-    plan = ok(tdev.run("restore.py", "--date", "today"))
+    planned = tdev.run("restore.py", "--date", "today")
+    plan = ok(planned, 1)  # no terminal, no --confirm: the plan, then "nothing restored"
     assert "run again with --confirm" in plan and "moved aside" in plan
+    assert planned.stderr.endswith("error: nothing restored: add --confirm\n")
+    assert "run again with --confirm" in ok(tdev.run("restore.py", "--date", "today", "--dry-run"))
     assert digest_tree(tdev.history, skip) == before["history"] and store_records() == records
 
     lose_everything(tdev)
@@ -212,7 +215,7 @@ def test_restore_refuses_while_an_evolution_runs(tdev):
     done = tdev.run("restore.py", "--date", "today", "--confirm")
     assert done.returncode == 1 and running["id"] in done.stderr and "stop_evolution.py" in done.stderr
     assert digest_tree(tdev.history, ignore=files) == before and store_records() == records
-    assert "blocked" in ok(tdev.run("restore.py", "--date", "today"))
+    assert "blocked" in ok(tdev.run("restore.py", "--date", "today"), 1)
 
 
 def _file_size_limit(limit: int):
