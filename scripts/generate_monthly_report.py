@@ -1,5 +1,6 @@
 """Write the monthly report: Markdown with the key metrics, costs, evolutions, pull requests,
-failures and SLA, and PNG charts of the daily metrics and cost beside it.
+failures and SLA, and PNG charts of the daily metrics and cost beside it (when matplotlib is
+installed: pip install matplotlib; without it the report says where the charts would be).
 
 Default: the previous month, written to evolution_history/reports/monthly-report-YYYY-MM.md.
 
@@ -34,6 +35,8 @@ def main(month: str | None, output: Path | None, as_json: bool) -> int:
         click.echo(f"report {result['report']}")
         for name, path in result["charts"].items():
             click.echo(f"chart  {path} ({name})")
+        if result["charts_note"]:
+            cli.info(f"note: {result['charts_note']}")
     return 0
 
 
