@@ -10,12 +10,13 @@ import contextlib
 import json
 import os
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 import click
 
+import lib
 from lib import checks, log, paths
 from lib.audit import audit  # noqa: F401 - the scripts' one import for the audit line
 from lib.errors import ToolError, UsageError
@@ -32,6 +33,13 @@ def _fail(message: str, code: int) -> int:
     return code
 
 
+def _habits(command: click.Command) -> None:
+    """`-h` beside `--help` and `--version` on every script, added here so that no script repeats them."""
+    command.context_settings.setdefault("help_option_names", ["-h", "--help"])
+    if not any("--version" in param.opts for param in command.params):
+        click.version_option(lib.__version__, "--version", message="%(prog)s (T-Developer ops) %(version)s")(command)
+
+
 def run(command: click.Command, *, check: bool = False, makes_home: bool = False) -> None:
     """Run a click command and exit with DESIGN §6 codes (check commands: 0-3 plugin codes).
 
@@ -41,6 +49,7 @@ def run(command: click.Command, *, check: bool = False, makes_home: bool = False
     (OK, WARNING, CRITICAL), any other command when it exited 0.
     """
     log.setup()
+    _habits(command)
     beat = heartbeat.for_this_run(info)
     beat.start()
     succeeded = False
@@ -94,6 +103,38 @@ dry_run_option = click.option(
 )
 
 
+_VERBOSE = "tdev.verbose"
+
+
+def _remember_verbose(ctx: click.Context, param: click.Parameter, value: bool) -> bool:
+    ctx.meta[_VERBOSE] = value
+    return value
+
+
+#: For jobs that cron runs: it marks the command as quiet on success off a terminal (see quiet()).
+verbose_option = click.option(
+    "-v", "--verbose", is_flag=True, expose_value=False, callback=_remember_verbose,
+    help="Print the report even when stdout is not a terminal (under cron a run that went well prints nothing).",
+)
+
+
+def quiet() -> bool:
+    """Cron mails any output: a job that takes --verbose prints nothing off a terminal unless asked.
+
+    Only commands with verbose_option are ever quiet; read and check commands always print, since
+    their output is what a pipe or a monitoring system reads.
+    """
+    ctx = click.get_current_context(silent=True)
+    if ctx is None or _VERBOSE not in ctx.meta:
+        return False
+    return not ctx.meta[_VERBOSE] and not sys.stdout.isatty()
+
+
+def report_wanted(important: bool = False) -> bool:
+    """Print a job's report: on a terminal, with --verbose, or when it matters anyway (a failure, a dry run)."""
+    return important or not quiet()
+
+
 def is_dry_run(flag: bool) -> bool:
     return flag or os.environ.get("EVOLUTION_DRY_RUN", "").strip().lower() in ("1", "true", "yes")
 
@@ -131,6 +172,12 @@ def info(message: str) -> None:
     click.echo(log.mask_secrets(message), err=True)
 
 
+def note(message: str) -> None:
+    """What a job did when all went well: on stderr, and not under cron (see quiet())."""
+    if not quiet():
+        info(message)
+
+
 def interactive() -> bool:
     return sys.stdin.isatty() and sys.stderr.isatty()
 
@@ -143,6 +190,16 @@ def progress(items: list, label: str) -> Iterator[Iterable]:
             yield bar
     else:
         yield items
+
+
+@contextlib.contextmanager
+def meter(total: int, label: str) -> Iterator[Callable[[int], None]]:
+    """A byte progress bar on a terminal (restore, S3 transfers), yielding advance(n); silent under cron."""
+    if sys.stderr.isatty() and total:
+        with click.progressbar(length=total, label=label, file=sys.stderr) as bar:
+            yield bar.update
+    else:
+        yield lambda count: None
 
 
 def confirm(question: str, assume_yes: bool, flag: str = "--confirm") -> None:

@@ -7,6 +7,7 @@ import os
 import re
 import sys
 import threading
+from datetime import datetime
 
 # (pattern, replacement). The URL rule comes first: it keeps scheme and host, which the
 # key=value rule would swallow; a quoted value keeps its quotes, so masked JSON stays JSON.
@@ -50,6 +51,11 @@ def masked(value):
 
 
 class _MaskingFormatter(logging.Formatter):
+    """ISO local time with its offset first (cron logs are read days later, from several hosts), secrets masked."""
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:  # noqa: N802 - logging's name
+        return datetime.fromtimestamp(record.created).astimezone().isoformat(timespec="seconds")
+
     def format(self, record: logging.LogRecord) -> str:
         return mask_secrets(super().format(record))
 
@@ -76,7 +82,7 @@ def setup() -> None:
     level_name = "DEBUG" if debug_enabled() else os.environ.get("LOG_LEVEL", "WARNING").upper()
     level = getattr(logging, level_name, logging.WARNING)
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(_MaskingFormatter("%(levelname)s %(name)s: %(message)s"))
+    handler.setFormatter(_MaskingFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)

@@ -22,6 +22,7 @@ from lib.ops import backups
 @click.option("--older-than", "older_than", required=True, help="Age of the files to archive: 30d, 2w, 24h.")
 @cli.dry_run_option
 @cli.json_option
+@cli.verbose_option
 def main(older_than: str, dry_run: bool, as_json: bool) -> int:
     age = timeparse.parse_duration(older_than)
     dry = cli.is_dry_run(dry_run)
@@ -36,6 +37,8 @@ def main(older_than: str, dry_run: bool, as_json: bool) -> int:
     if as_json:
         cli.print_json({"files": [{k: v for k, v in r.items() if k != "ok"} for r in files], "log_groups": groups})
         return 1 if failed else 0
+    if not cli.report_wanted(important=bool(failed) or dry):
+        return 0
     shown = [{**row, "size": humanize.size(row["size"]), "compressed": humanize.size(row["compressed"])}
              for row in files]
     cli.print_table(shown, log_archive.FILE_COLUMNS, empty=f"no log files older than {older_than}")

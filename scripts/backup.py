@@ -28,11 +28,14 @@ from lib.ops import backups
 @click.option("--no-s3", is_flag=True, help="Keep this backup local only (no off-site copy, exit 0).")
 @cli.dry_run_option
 @cli.json_option
+@cli.verbose_option
 def main(kind: str | None, no_s3: bool, dry_run: bool, as_json: bool) -> int:
     if kind is None:
         raise click.UsageError("choose --daily or --full")
-    result, code = backups.backup(kind, None, s3=not no_s3, dry_run=cli.is_dry_run(dry_run))
-    cli.emit(result, as_json, jobs.describe(result), jobs.DESCRIBE_COLUMNS)
+    dry = cli.is_dry_run(dry_run)
+    result, code = backups.backup(kind, None, s3=not no_s3, dry_run=dry)
+    if as_json or cli.report_wanted(important=bool(code) or dry):
+        cli.emit(result, as_json, jobs.describe(result), jobs.DESCRIBE_COLUMNS)
     return code
 
 

@@ -22,9 +22,12 @@ from lib.ops import backups
 @click.option("--no-s3", is_flag=True, help="Keep the backup local only.")
 @cli.dry_run_option
 @cli.json_option
+@cli.verbose_option
 def main(day: str, no_s3: bool, dry_run: bool, as_json: bool) -> int:
-    result, code = backups.backup("history", timeparse.parse_date(day), s3=not no_s3, dry_run=cli.is_dry_run(dry_run))
-    cli.emit(result, as_json, jobs.describe(result), jobs.DESCRIBE_COLUMNS)
+    dry = cli.is_dry_run(dry_run)
+    result, code = backups.backup("history", timeparse.parse_date(day), s3=not no_s3, dry_run=dry)
+    if as_json or cli.report_wanted(important=bool(code) or dry):
+        cli.emit(result, as_json, jobs.describe(result), jobs.DESCRIBE_COLUMNS)
     return code
 
 

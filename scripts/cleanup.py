@@ -33,6 +33,7 @@ from lib.store import open_store
 @click.option("--all", "everything", is_flag=True, help="Clean up after every evolution that ended.")
 @click.option("--force", is_flag=True, help="With --all: go ahead without asking.")
 @cli.dry_run_option
+@cli.verbose_option
 def main(temp: bool, older_than, evolution_id, everything: bool, force: bool, dry_run: bool) -> int:
     if sum((temp, bool(evolution_id), everything)) != 1:
         raise UsageError("pick one of --temp, --evolution <id>, --all", "see cleanup.py --help")

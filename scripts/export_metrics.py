@@ -28,6 +28,7 @@ from lib.ops import metrics_export
 @click.option("--output", type=click.Path(dir_okay=False, path_type=Path), help="Write this file instead of stdout.")
 @click.option("--window", default=metrics.DEFAULT_WINDOW, show_default=True, help="Window the metrics cover.")
 @cli.dry_run_option
+@cli.verbose_option
 def main(fmt: str, output: Path | None, window: str, dry_run: bool) -> int:
     if fmt == "cloudwatch" and output:
         raise click.UsageError("--output does not apply to --format cloudwatch")

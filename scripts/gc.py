@@ -26,6 +26,7 @@ from lib.store import open_store
 @click.option("--aggressive", is_flag=True,
               help="Half the retention; any ended evolution's branch without an open PR.")
 @cli.dry_run_option
+@cli.verbose_option
 def main(aggressive: bool, dry_run: bool) -> int:
     dry_run = cli.is_dry_run(dry_run)
     with cli.lock("gc"):

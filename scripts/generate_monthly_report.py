@@ -1,5 +1,6 @@
 """Write the monthly report: Markdown with the key metrics, costs, evolutions, pull requests,
-failures and SLA, and PNG charts of the daily metrics and cost beside it.
+failures and SLA, and PNG charts of the daily metrics and cost beside it (when matplotlib is
+installed: pip install matplotlib; without it the report says where the charts would be).
 
 Default: the previous month, written to evolution_history/reports/monthly-report-YYYY-MM.md.
 
@@ -23,16 +24,19 @@ from lib.store import open_store
 @click.option("--month", help="YYYY-MM (default: the previous month).")
 @click.option("--output", type=click.Path(dir_okay=False, path_type=Path), help="The Markdown file to write.")
 @cli.json_option
+@cli.verbose_option
 def main(month: str | None, output: Path | None, as_json: bool) -> int:
     window = reports.month_window(month)
     with cli.lock("generate_monthly_report"):
         result = reports.monthly(open_store(), window, output)
     if as_json:
         cli.print_json(result)
-    else:
+    elif cli.report_wanted():
         click.echo(f"report {result['report']}")
         for name, path in result["charts"].items():
             click.echo(f"chart  {path} ({name})")
+        if result["charts_note"]:
+            cli.info(f"note: {result['charts_note']}")
     return 0
 
 

@@ -1,6 +1,7 @@
 """Restore the evolution history from the newest backup made on or before a date.
 
-Without --confirm it prints the plan and changes nothing. With it: refuses while an
+Without --confirm it prints the plan and changes nothing (off a terminal it then exits 1,
+"nothing restored", so that a script does not go on as if the data were back). With it: refuses while an
 evolution is active, verifies every checksum into a staging folder beside each target,
 moves the current data aside (kept, and named in the output; gc.py removes it after settings
 retention.pre_restore_days) and swaps the restored data in with renames;
@@ -18,6 +19,7 @@ import click
 
 from lib import cli, timeparse
 from lib.backup import restore
+from lib.errors import ToolError
 from lib.ops import backups
 
 
@@ -31,11 +33,15 @@ from lib.ops import backups
 @cli.dry_run_option
 @cli.json_option
 def main(day: str, confirm: bool, source: str | None, kind: str, dry_run: bool, as_json: bool) -> int:
-    result = backups.restore_backup(timeparse.parse_date(day), source, kind, confirm and not cli.is_dry_run(dry_run))
+    dry = cli.is_dry_run(dry_run)
+    result = backups.restore_backup(timeparse.parse_date(day), source, kind, confirm and not dry)
     if as_json:
         cli.print_json(result)
     else:
         cli.print_table(restore.describe(result), [("what", "WHAT"), ("value", "VALUE")])
+    if not result["restored"] and not dry and not cli.interactive():
+        # a script or cron job that forgot --confirm must not carry on as if the data were back
+        raise ToolError("nothing restored: add --confirm")
     return 0
 
 

@@ -27,6 +27,7 @@ from lib.ops import secret_rotation
 @click.option("--name", help="One secret by name or ARN.")
 @cli.dry_run_option
 @cli.json_option
+@cli.verbose_option
 def main(all_secrets: bool, name: str | None, dry_run: bool, as_json: bool) -> int:
     if bool(all_secrets) == bool(name):
         raise UsageError("give either --all or --name NAME", "see rotate_secrets.py --help")
@@ -42,7 +43,8 @@ def main(all_secrets: bool, name: str | None, dry_run: bool, as_json: bool) -> i
                   restarted=sorted({agent for row in rows for agent in row["restarted"]}))
     if as_json:
         cli.print_json([{k: v for k, v in row.items() if k != "ok"} for row in rows])
-    else:
+    elif cli.report_wanted(important=dry or any(row["result"] != "rotated" for row in rows)):
+        # under cron the table still shows a failure and the secrets issued elsewhere (their age is the reminder)
         cli.print_table(rows, secret_rotation.COLUMNS, empty=f"no secrets under {secret_rotation.prefix()}")
     if overdue:
         cli.info(f"warning: {len(overdue)} secret(s) issued elsewhere are past rotation_days and need a new value "

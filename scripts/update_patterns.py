@@ -24,6 +24,7 @@ from lib.quality import patterns
               show_default=True, help="The history folder to mine.")
 @cli.dry_run_option
 @cli.json_option
+@cli.verbose_option
 def main(source: Path, dry_run: bool, as_json: bool) -> int:
     dry = cli.is_dry_run(dry_run)
     with cli.lock("update_patterns"):
@@ -32,6 +33,8 @@ def main(source: Path, dry_run: bool, as_json: bool) -> int:
         cli.audit("ok", source=str(folder), new=len(report["new"]), updated=len(report["updated"]))
     if as_json:
         cli.print_json({**report, "dry_run": dry})
+        return 0
+    if not cli.report_wanted(important=dry):
         return 0
     rows = [{**p, "change": change, "what": patterns.describe(p),
              "hits": f"{p.get('hits_before', 0)} -> {p['hits']}" if change == "updated" else p["hits"]}

@@ -22,11 +22,12 @@ from lib.ops import backups
               help="Seconds one step may take before it counts as failed.")
 @cli.dry_run_option
 @cli.json_option
+@cli.verbose_option
 def main(step_timeout: float, dry_run: bool, as_json: bool) -> int:
     rows, code = backups.weekly_maintenance(cli.is_dry_run(dry_run), step_timeout)
     if as_json:
         cli.print_json({"status": "failed" if code else "ok", "steps": rows})
-    else:
+    elif cli.report_wanted(important=bool(code) or cli.is_dry_run(dry_run)):
         cli.print_table(rows, [("step", "STEP"), ("status", "STATUS"), ("exit", "EXIT"), ("seconds", "SECONDS"),
                                ("detail", "DETAIL")])
     return code

@@ -25,7 +25,9 @@ PHASE_AGENTS = {"research": "research-agent", "plan": "planner-agent", "implemen
                 "evaluate": "evaluator-agent"}
 #: A shell planner that plans nothing: the cycle goes on to implement at once.
 EMPTY_PLAN_AGENT = "cat >/dev/null\necho '{\"status\": \"ok\", \"output\": {\"files\": []}}'\n"
-_SCRUB = ("AWS_", "GITHUB_", "GH_TOKEN", "TDEV_", "EVOLUTION_", "MAX_CYCLES", "TIMEOUT_SECONDS", "DEBUG", "LOG_LEVEL")
+# GH_ and XDG_CONFIG_HOME: no gh host, token or login of the machine (gh reads its login from there)
+_SCRUB = ("AWS_", "GITHUB_", "GH_", "XDG_CONFIG_HOME", "TDEV_", "EVOLUTION_", "MAX_CYCLES", "TIMEOUT_SECONDS",
+          "DEBUG", "LOG_LEVEL")
 
 
 class TDev:

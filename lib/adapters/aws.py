@@ -14,6 +14,8 @@ import contextlib
 import functools
 import hashlib
 import os
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 from lib import config
@@ -182,6 +184,33 @@ def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
     return digest.hexdigest()
 
 
+#: A byte progress display: meter(total bytes, label) yields advance(n) (lib.cli.meter on a terminal).
+Meter = Callable[[int, str], AbstractContextManager[Callable[[int], None]]]
+
+
+@contextlib.contextmanager
+def _no_meter(total: int, label: str):
+    yield lambda count: None
+
+
+class _MeteredReader:
+    """A file whose reads advance a meter; bytes read again after a retry's seek count once."""
+
+    def __init__(self, handle, advance: Callable[[int], None]):
+        self._handle, self._advance, self._counted = handle, advance, 0
+
+    def read(self, size: int = -1) -> bytes:
+        data = self._handle.read(size)
+        position = self._handle.tell()
+        if position > self._counted:
+            self._advance(position - self._counted)
+            self._counted = position
+        return data
+
+    def __getattr__(self, name: str):
+        return getattr(self._handle, name)
+
+
 SINGLE_PUT_LIMIT = 5 * 1024**3  # S3 takes at most 5 GiB in one PUT; larger files go in parts
 PART_SIZE = 256 * 1024**2
 
@@ -193,7 +222,7 @@ def _put(s3, bucket: str, key: str, body, digest: str) -> None:
                   Metadata={"sha256": digest})
 
 
-def upload_file(path: Path, bucket: str, key: str) -> dict:
+def upload_file(path: Path, bucket: str, key: str, meter: Meter | None = None) -> dict:
     """Stream a file to S3 with a SHA-256 checksum S3 verifies; returns {bucket, key, sha256}.
 
     Up to 5 GiB one PUT carries the whole file's checksum; above that a multipart upload
@@ -201,14 +230,15 @@ def upload_file(path: Path, bucket: str, key: str) -> dict:
     """
     digest = sha256_file(path)
     s3 = client("s3")
-    with aws_errors(f"upload s3://{bucket}/{key}"):
-        if Path(path).stat().st_size < SINGLE_PUT_LIMIT:
+    size = Path(path).stat().st_size
+    with aws_errors(f"upload s3://{bucket}/{key}"), (meter or _no_meter)(size, f"upload {key}") as advance:
+        if size < SINGLE_PUT_LIMIT:
             with open(path, "rb") as body:
-                _put(s3, bucket, key, body, digest)
+                _put(s3, bucket, key, _MeteredReader(body, advance), digest)
         else:
             from boto3.s3.transfer import TransferConfig
 
-            s3.upload_file(str(path), bucket, key,
+            s3.upload_file(str(path), bucket, key, Callback=advance,
                            ExtraArgs={"ChecksumAlgorithm": "SHA256", "Metadata": {"sha256": digest}},
                            Config=TransferConfig(multipart_threshold=SINGLE_PUT_LIMIT, multipart_chunksize=PART_SIZE))
     return {"bucket": bucket, "key": key, "sha256": digest}
@@ -222,15 +252,18 @@ def upload_bytes(data: bytes, bucket: str, key: str) -> dict:
     return {"bucket": bucket, "key": key, "sha256": digest}
 
 
-def remote_sha256(bucket: str, key: str) -> str | None:
+def _head(bucket: str, key: str) -> dict:
+    with aws_errors(f"read s3://{bucket}/{key}"):
+        return client("s3").head_object(Bucket=bucket, Key=key, ChecksumMode="ENABLED")
+
+
+def remote_sha256(bucket: str, key: str, head: dict | None = None) -> str | None:
     """The SHA-256 of a whole object (hex): our metadata, else S3's full-object checksum.
 
     The metadata is what upload_file hashed; for a single PUT S3 checked the same value,
     and a multipart object's own checksum covers its parts, not the file.
     """
-    s3 = client("s3")
-    with aws_errors(f"read s3://{bucket}/{key}"):
-        head = s3.head_object(Bucket=bucket, Key=key, ChecksumMode="ENABLED")
+    head = head or _head(bucket, key)
     if head.get("Metadata", {}).get("sha256"):
         return head["Metadata"]["sha256"]
     checksum = head.get("ChecksumSHA256")
@@ -239,19 +272,22 @@ def remote_sha256(bucket: str, key: str) -> str | None:
     return None
 
 
-def download_file(bucket: str, key: str, path: Path) -> str:
+def download_file(bucket: str, key: str, path: Path, meter: Meter | None = None) -> str:
     """Download to a temporary name, check the SHA-256 against S3's, rename; returns the digest."""
     s3 = client("s3")
-    expected = remote_sha256(bucket, key)
+    head = _head(bucket, key)
+    expected = remote_sha256(bucket, key, head)
     partial = Path(f"{path}.part")
     digest = hashlib.sha256()
     try:
-        with aws_errors(f"download s3://{bucket}/{key}"):
+        with aws_errors(f"download s3://{bucket}/{key}"), \
+                (meter or _no_meter)(head.get("ContentLength", 0), f"download {key}") as advance:
             body = s3.get_object(Bucket=bucket, Key=key)["Body"]
             with open(partial, "wb") as out:
                 for block in body.iter_chunks(1 << 20):
                     digest.update(block)
                     out.write(block)
+                    advance(len(block))
         if expected and digest.hexdigest() != expected:
             raise AWSError(f"s3://{bucket}/{key}: checksum mismatch (S3 says {expected[:12]}…, "
                            f"downloaded {digest.hexdigest()[:12]}…)", "the object is damaged; use another backup",

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import json
 import json.scanner
+import logging
 import os
 import re
 import shutil
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,10 +24,17 @@ from lib.errors import ConfigError, NotFound
 from lib.fsutil import atomic_write
 from lib.timeparse import utcnow
 
+log = logging.getLogger(__name__)
+
 HTTP_TYPES = ("http", "streamable-http", "streamableHttp")
 _VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 # npm's filesystem server, pinned so that every machine runs the same code; npx caches it.
 FILESYSTEM_PACKAGE = "@modelcontextprotocol/server-filesystem@2026.8.31"
+# PyPI's git server, pinned the same way; uvx or pipx runs it in an environment of its own.
+GIT_PACKAGE, GIT_VERSION = "mcp-server-git", "2026.10.19"
+INSTALL_UV = ("no uvx or pipx on PATH for the git MCP server: install uv "
+              "(curl -LsSf https://astral.sh/uv/install.sh | sh, or pipx install uv), "
+              "then python scripts/init_evolution.py --reset-mcp")
 
 
 @dataclass
@@ -206,11 +213,27 @@ def select(servers: list[ServerSpec], name: str) -> list[ServerSpec]:
     return chosen
 
 
+def git_launcher() -> tuple[str, list[str]] | None:
+    """uvx, else pipx run, by absolute path (cron's PATH lacks ~/.local/bin); None when neither is there.
+
+    The git server runs outside the toolkit's environment: its dependencies (pydantic, GitPython,
+    starlette, ...) never meet the toolkit's, and the toolkit's install stays small."""
+    uvx = shutil.which("uvx")
+    if uvx:
+        return uvx, [f"{GIT_PACKAGE}@{GIT_VERSION}"]
+    pipx = shutil.which("pipx")
+    if pipx:
+        return pipx, ["run", "--spec", f"{GIT_PACKAGE}=={GIT_VERSION}", GIT_PACKAGE]
+    return None
+
+
 def default_config() -> dict:
     """What agents need on a fresh machine: files (npm's reference server, Node ships with the
-    image) and git (PyPI's mcp-server-git, run by this interpreter so that cron's PATH does not
-    matter). Both get the project root; both start in the user's home, never the root."""
+    image) and git (PyPI's mcp-server-git through uvx or pipx; plain `uvx` when neither is installed
+    yet, install_default says how). Both get the project root; both start in the user's home, never
+    the root."""
     root = str(paths.root())
+    command, args = git_launcher() or ("uvx", [f"{GIT_PACKAGE}@{GIT_VERSION}"])
     return {
         "mcpServers": {
             "filesystem": {
@@ -221,8 +244,8 @@ def default_config() -> dict:
             },
             "git": {
                 "type": "stdio",
-                "command": sys.executable,
-                "args": ["-m", "mcp_server_git", "--repository", root],
+                "command": command,
+                "args": [*args, "--repository", root],
                 "cwd": "${HOME}",
             },
         }
@@ -230,18 +253,23 @@ def default_config() -> dict:
 
 
 def install_default(reset: bool) -> str:
-    """Write the default config; never overwrite one without reset, and keep a dated copy when resetting."""
+    """Write the default config; never overwrite one without reset, and keep a dated copy when resetting.
+    Written without uvx or pipx on PATH, it warns how to install uv."""
     path = paths.mcp_config()
     content = json.dumps(default_config(), indent=2) + "\n"
     if path.exists() and not reset:
         return f"MCP config kept: {path} (python scripts/init_evolution.py --reset-mcp writes the default)"
-    if path.exists():
-        if path.read_text(encoding="utf-8", errors="replace") == content:
-            return f"MCP config is already the default: {path}"
+    if path.exists() and path.read_text(encoding="utf-8", errors="replace") == content:
+        message = f"MCP config is already the default: {path}"
+    elif path.exists():
         backup = path.with_name(f"{path.name}.{utcnow().strftime('%Y%m%dT%H%M%SZ')}.bak")
         if not backup.exists():
             shutil.copy2(path, backup)
         atomic_write(path, content, mode=0o600)
-        return f"MCP config reset to the default: {path} (previous file kept as {backup})"
-    atomic_write(path, content, mode=0o600)
-    return f"MCP config written: {path}"
+        message = f"MCP config reset to the default: {path} (previous file kept as {backup})"
+    else:
+        atomic_write(path, content, mode=0o600)
+        message = f"MCP config written: {path}"
+    if not git_launcher():
+        log.warning(INSTALL_UV)
+    return message

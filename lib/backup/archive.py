@@ -28,10 +28,14 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from lib.backup import KINDS
 from lib.errors import ToolError
 from lib.fsutil import atomic_write
+
+if TYPE_CHECKING:
+    from lib.adapters.aws import Meter
 
 FORMAT = "tdev-backup/1"
 MANIFEST_MEMBER = "manifest.json"
@@ -543,8 +547,9 @@ class _Writers:
                 self._room.notify_all()
 
 
-def scan(path: Path, sink: Sink | None = None) -> dict:
-    """Read every member and check it against the manifest; sink(name) names where to write it.
+def scan(path: Path, sink: Sink | None = None, meter: Meter | None = None) -> dict:
+    """Read every member and check it against the manifest; sink(name) names where to write it;
+    meter (a terminal's progress bar) shows the bytes checked against the manifest's sizes.
 
     Raises ArchiveDamaged or UnsafeArchive at the first problem (or the OSError of a write);
     what was written by then is the caller's to remove (restore writes only into staging).
@@ -556,20 +561,24 @@ def scan(path: Path, sink: Sink | None = None) -> dict:
             members, manifest = _open_archive(stream)
             expected = {entry["path"]: entry for entry in manifest["files"]}
             seen: set[str] = set()
-            for info in members:
-                check_member_type(info)
-                check_member_path(info.name.rstrip("/") if info.isdir() else info.name)
-                if info.isdir():
-                    continue
-                entry = expected.get(info.name)
-                if entry is None or info.name in seen:
-                    raise ArchiveDamaged(f"member {info.name!r} is not in the manifest (or comes twice)",
-                                         "the archive was altered; use another backup")
-                if info.size != entry["size"]:
-                    raise ArchiveDamaged(f"{info.name}: size {info.size} differs from the manifest's {entry['size']}",
-                                         "the archive is damaged; use another backup")
-                _check_member(stream, info, entry, sink(info.name) if sink else None, writers)
-                seen.add(info.name)
+            total = sum(int(entry.get("size") or 0) for entry in manifest["files"])
+            bar = meter(total, f"verify {path.name}") if meter else contextlib.nullcontext(lambda count: None)
+            with bar as advance:
+                for info in members:
+                    check_member_type(info)
+                    check_member_path(info.name.rstrip("/") if info.isdir() else info.name)
+                    if info.isdir():
+                        continue
+                    entry = expected.get(info.name)
+                    if entry is None or info.name in seen:
+                        raise ArchiveDamaged(f"member {info.name!r} is not in the manifest (or comes twice)",
+                                             "the archive was altered; use another backup")
+                    if info.size != entry["size"]:
+                        raise ArchiveDamaged(f"{info.name}: size {info.size} differs from the manifest's "
+                                             f"{entry['size']}", "the archive is damaged; use another backup")
+                    _check_member(stream, info, entry, sink(info.name) if sink else None, writers)
+                    seen.add(info.name)
+                    advance(info.size)
             missing = expected.keys() - seen
             if missing:
                 raise ArchiveDamaged(f"{len(missing)} files of the manifest are missing from the archive, such as "

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import lib
 from lib import config, humanize, timeparse
+from lib.adapters import aws
 from lib.backup import archive, repository, sources
 from lib.errors import ToolError
 from lib.store import backend_name, open_store
@@ -81,8 +82,9 @@ def _offsite_result(offsite: repository.Offsite, dry_run: bool) -> dict:
 
 
 def create(kind: str, day: date | None = None, s3: bool = True, dry_run: bool = False, prune: bool = True,
-           folder: Path | None = None, progress: Progress | None = None) -> dict:
-    """Make one backup of a kind (daily, full, history) into folder (default: the backup folder)."""
+           folder: Path | None = None, progress: Progress | None = None, meter: aws.Meter | None = None) -> dict:
+    """Make one backup of a kind (daily, full, history) into folder (default: the backup folder);
+    progress shows the files archived, meter the bytes sent to S3."""
     refuse_missing_store()
     created = timeparse.utcnow()
     day = day or created.astimezone().date()
@@ -95,7 +97,7 @@ def create(kind: str, day: date | None = None, s3: bool = True, dry_run: bool = 
     result["s3"] = _offsite_result(offsite, dry_run)
     if result["s3"]["status"] == "pending":
         try:
-            result["s3"] = {"status": "uploaded", **repository.upload(Path(result["archive"]), key)}
+            result["s3"] = {"status": "uploaded", **repository.upload(Path(result["archive"]), key, meter)}
         except ToolError as failure:
             result["s3"] = {"status": "failed", "error": f"the off-site copy failed: {failure}"}
     if prune:

@@ -1,5 +1,7 @@
 """archive_logs.py: application logs past an age go to zstd objects in S3, then away.
 
+Files of the log folder and of its subfolders (the crontab's cron/, what logrotate left)
+keep their path under it: cron/backup.log-20240115 becomes logs/<day>/cron/backup.log-20240115.zst.
 Each file is streamed through zstandard into a local copy under <backup dir>/logs/<day>/
 (memory stays flat whatever the size), uploaded with a SHA-256 checksum S3 verifies,
 checked against S3's checksum, and only then deleted. CloudWatch log groups of the
@@ -33,13 +35,15 @@ GROUP_COLUMNS = [("log_group", "LOG GROUP"), ("retention_before", "RETENTION BEF
 # ---- files -------------------------------------------------------------------------------------
 
 def candidates(older_than: timedelta, now: datetime | None = None) -> list[Path]:
-    """Regular files directly in the log folder whose last change is older than the age."""
+    """Regular files in the log folder or below whose last change is older than the age (hidden ones
+    and those in hidden folders are not logs)."""
     folder = paths.log_dir()
     if not folder.is_dir():
         return []
     cutoff = (now or timeparse.utcnow()).timestamp() - older_than.total_seconds()
-    return sorted(p for p in folder.iterdir()
-                  if p.is_file() and not p.name.startswith(".") and p.stat().st_mtime < cutoff)
+    return sorted(p for p in folder.rglob("*")
+                  if p.is_file() and not p.is_symlink() and p.stat().st_mtime < cutoff
+                  and not any(part.startswith(".") for part in p.relative_to(folder).parts))
 
 
 def day_of(path: Path) -> str:
@@ -67,12 +71,13 @@ def compress(source: Path, target: Path, level: int = 6) -> int:
 
 def archive_file(path: Path, bucket: str, dry_run: bool) -> dict:
     day = day_of(path)
-    key = f"logs/{day}/{path.name}.zst"
-    row = {"file": path.name, "size": path.stat().st_size, "compressed": None, "key": f"s3://{bucket}/{key}",
+    name = path.relative_to(paths.log_dir()).as_posix()
+    key = f"logs/{day}/{name}.zst"
+    row = {"file": name, "size": path.stat().st_size, "compressed": None, "key": f"s3://{bucket}/{key}",
            "result": "would archive", "ok": True}
     if dry_run:
         return row
-    local = paths.backup_dir() / "logs" / day / f"{path.name}.zst"
+    local = paths.backup_dir() / "logs" / day / f"{name}.zst"
     try:
         row["compressed"] = compress(path, local)
         sent = aws.upload_file(local, bucket, key)

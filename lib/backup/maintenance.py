@@ -17,12 +17,13 @@ from lib import log, paths
 
 
 def steps() -> list[tuple[str, list[str]]]:
+    """--verbose: a step's output is captured (no terminal), and its last line is the row's detail."""
     return [
-        ("full backup", ["backup.py", "--full"]),
-        ("cleanup", ["cleanup.py", "--temp", "--older-than", "24h"]),
-        ("gc", ["gc.py"]),
-        ("archive logs", ["archive_logs.py", "--older-than", "30d"]),
-        ("update patterns", ["update_patterns.py", "--source", f"{paths.history_dir()}/"]),
+        ("full backup", ["backup.py", "--full", "--verbose"]),
+        ("cleanup", ["cleanup.py", "--temp", "--older-than", "24h", "--verbose"]),
+        ("gc", ["gc.py", "--verbose"]),
+        ("archive logs", ["archive_logs.py", "--older-than", "30d", "--verbose"]),
+        ("update patterns", ["update_patterns.py", "--source", f"{paths.history_dir()}/", "--verbose"]),
     ]
 
 

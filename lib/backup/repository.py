@@ -151,16 +151,16 @@ def chain_for(backups: list[Backup], day: date, kind: str = "auto") -> list[Back
     return [chosen]
 
 
-def upload(path: Path, key: str) -> dict:
-    """The archive and its manifest to S3 (ChecksumAlgorithm=SHA256)."""
+def upload(path: Path, key: str, meter: aws.Meter | None = None) -> dict:
+    """The archive and its manifest to S3 (ChecksumAlgorithm=SHA256); meter shows the archive's bytes."""
 
     bucket = config.backup_bucket()
-    result = aws.upload_file(path, bucket, key)
+    result = aws.upload_file(path, bucket, key, meter)
     aws.upload_file(archive.sidecar_path(path), bucket, f"{key}{SIDECAR_SUFFIX}")
     return {"bucket": bucket, "key": key, "sha256": result["sha256"], "url": f"s3://{bucket}/{key}"}
 
 
-def fetch(backup: Backup) -> Path:
+def fetch(backup: Backup, meter: aws.Meter | None = None) -> Path:
     """A local file for the backup: the local copy, else a download (checksum verified) into the folder."""
     if backup.path and backup.path.exists():
         return backup.path
@@ -174,7 +174,7 @@ def fetch(backup: Backup) -> Path:
     except aws.AWSNotFound:
         pass  # the manifest inside the archive is the one that counts
     try:
-        aws.download_file(bucket, backup.key, target)
+        aws.download_file(bucket, backup.key, target, meter)
     except BaseException:
         sidecar.unlink(missing_ok=True)  # no lone manifest for an archive that did not come
         raise

@@ -33,6 +33,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 from lib import humanize, paths, timeparse
+from lib.adapters import aws
 from lib.backup import archive, repository, sources
 from lib.errors import Conflict, NotFound, ToolError
 from lib.store import backend_name, open_store
@@ -370,22 +371,24 @@ def plan(day: date, source: str | None, kind: str = "auto") -> dict:
             "blocked_by": active_evolutions(), "restored": False}
 
 
-def run(day: date, source: str | None, kind: str = "auto") -> dict:
-    """Restore for real: fetch, verify into staging, swap, record; the live data is untouched on failure."""
+def run(day: date, source: str | None, kind: str = "auto", meter: aws.Meter | None = None) -> dict:
+    """Restore for real: fetch, verify into staging, swap, record; the live data is untouched on failure.
+
+    meter (a terminal's progress bar) shows the bytes downloaded, then the bytes verified and unpacked."""
     chain, origin = choose(day, source, kind)
-    return apply(chain, origin, day)
+    return apply(chain, origin, day, meter)
 
 
-def apply(chain: list[repository.Backup], origin: str, day: date) -> dict:
+def apply(chain: list[repository.Backup], origin: str, day: date, meter: aws.Meter | None = None) -> dict:
     """Restore a chain of backups (oldest first) that came from origin (local or s3), for --date day."""
     _refuse_if_active()
-    files = [repository.fetch(backup) for backup in chain]
+    files = [repository.fetch(backup, meter) for backup in chain]
     started = time.monotonic()
     staging = Staging(timeparse.utcnow().strftime(repository.STAMP))
     cleaned = staging.clean_stale()
     staging.prepare()
     try:
-        manifests = [archive.scan(path, sink=staging.sink) for path in files]
+        manifests = [archive.scan(path, sink=staging.sink, meter=meter) for path in files]
         effective = merge(manifests)
         if staging.kept_audit_log:
             effective["files"] = [e for e in effective["files"] if e["path"] != AUDIT_MEMBER]

@@ -10,6 +10,7 @@ the rates (e.g. 15% of finished evolutions for >85%), hours and dollars for cycl
 
 from __future__ import annotations
 
+import importlib.util
 import io
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -251,10 +252,12 @@ def monthly(store, window: Window, output: Path | None = None) -> dict:
     limits = metrics.thresholds()
     key = metrics.described(whole.values, limits, prs)
     agreement = sla(store, window, prs)
-    charts = {"metrics": output.with_name(f"{output.stem}-metrics.png"),
-              "cost": output.with_name(f"{output.stem}-cost.png")}
-    _chart_metrics(daily, limits, charts["metrics"], window.label)
-    _chart_cost(daily, charts["cost"], window.label)
+    charts = {}
+    if charts_available():
+        charts = {"metrics": output.with_name(f"{output.stem}-metrics.png"),
+                  "cost": output.with_name(f"{output.stem}-cost.png")}
+        _chart_metrics(daily, limits, charts["metrics"], window.label)
+        _chart_cost(daily, charts["cost"], window.label)
     bounds = window.bounds()
     started = store.list_evolutions(since=bounds[0], until=bounds[1])
     report = _Monthly(
@@ -266,7 +269,8 @@ def monthly(store, window: Window, output: Path | None = None) -> dict:
     )
     atomic_write(output, render_markdown(report))
     return {"report": str(output), "charts": {k: str(v) for k, v in charts.items()}, "month": window.label,
-            "metrics": key, "sla": agreement["metrics"], "quality": report.quality}
+            "metrics": key, "sla": agreement["metrics"], "quality": report.quality,
+            "charts_note": None if charts else CHARTS_MISSING}
 
 
 # The metrics the quality change shows, in this order: these four always, maintainability for its focus.
@@ -333,7 +337,7 @@ def _key_section(c: _Monthly) -> list[str]:
     rows = [[m["label"], metrics.format_value(m["value"], m["unit"]), metrics.describe_bound(m, "normal"),
              metrics.describe_bound(m, "alert"), m["status"], m["basis"]] for m in c.key]
     return ["## Key metrics", "", *_table(["Metric", "Value", "Normal", "Alert", "Status", "Basis"], rows), "",
-            f"![Daily key metrics]({c.charts['metrics'].name})"]
+            _chart(c, "metrics", "Daily key metrics")]
 
 
 def _cost_section(c: _Monthly) -> list[str]:
@@ -351,7 +355,7 @@ def _cost_section(c: _Monthly) -> list[str]:
                       [[r["phase"], r["agent"], r["tasks"], r["failed"], f"${r['cost_usd']:,.2f}"]
                        for r in sorted(c.by_agent, key=lambda r: -r["cost_usd"])])
         out.append("")
-    return [*out, f"![Daily cost]({c.charts['cost'].name})"]
+    return [*out, _chart(c, "cost", "Daily cost")]
 
 
 def _evolution_section(c: _Monthly) -> list[str]:
@@ -418,7 +422,20 @@ def _sla_section(c: _Monthly) -> list[str]:
     return ["## SLA", "", *_table([header for _, header in SLA_COLUMNS], rows)]
 
 
-# ---- charts (matplotlib, Agg, imported only here) --------------------------------------------------
+# ---- charts (matplotlib, Agg, imported only here; optional) ---------------------------------------
+
+#: matplotlib (with numpy, over half of a full install) is not in requirements.txt: the charts are extra.
+CHARTS_MISSING = "no charts: matplotlib is not installed (pip install matplotlib, then generate the report again)"
+
+
+def charts_available() -> bool:
+    return importlib.util.find_spec("matplotlib") is not None
+
+
+def _chart(c: _Monthly, name: str, title: str) -> str:
+    """The chart's image link, or where it would be, how to get it."""
+    return f"![{title}]({c.charts[name].name})" if name in c.charts else f"_{title}: {CHARTS_MISSING}._"
+
 
 
 def _figure(rows: int):

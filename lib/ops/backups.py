@@ -33,6 +33,7 @@ def backup(kind: str, day: date | None, s3: bool, dry_run: bool) -> tuple[dict, 
     """Lock, clean what a killed run left, back up, audit; exit 1 when a wanted off-site copy was not made.
 
     A destination that cannot be written, and any OS error on the way, is one line naming the path and the fix.
+    Under cron (cli.quiet) the table is not printed, so the archive's warnings go to stderr here.
     """
     if dry_run:
         return jobs.create(kind, day, s3, dry_run=True), 0
@@ -41,7 +42,7 @@ def backup(kind: str, day: date | None, s3: bool, dry_run: bool) -> tuple[dict, 
     with locks.lock("backup"):
         try:
             leftovers = repository.clean_stale()
-            result = jobs.create(kind, day, s3, progress=cli.progress)
+            result = jobs.create(kind, day, s3, progress=cli.progress, meter=cli.meter)
         except jobs.StoreMissing as refused:
             audit.audit("refused", kind=kind, error=refused.message)
             raise
@@ -59,7 +60,10 @@ def backup(kind: str, day: date | None, s3: bool, dry_run: bool) -> tuple[dict, 
         hint = f"; {offsite['hint']}" if offsite.get("hint") else ""
         cli.info(f"error: {offsite['error']}; the local archive is kept: {result['archive']}{hint}")
     elif offsite["status"] == "disabled":
-        cli.info(f"note: {offsite['note']}")
+        cli.note(f"note: {offsite['note']}")
+    if not cli.report_wanted(important=failed):
+        for warning in result["warnings"]:
+            cli.info(f"warning: {warning}")
     return result, 1 if failed else 0
 
 
@@ -69,7 +73,7 @@ def restore_backup(day: date, source: str | None, kind: str, confirm: bool) -> d
         return restore.plan(day, source, kind)
     with locks.lock("backup"), exclusive("restore", RESTORE_CLAIM_SECONDS):
         try:
-            result = restore.run(day, source, kind)
+            result = restore.run(day, source, kind, meter=cli.meter)
         except ToolError as failure:
             audit.audit("failed", date=day.isoformat(), error=str(failure))
             raise

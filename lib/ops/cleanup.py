@@ -420,13 +420,16 @@ def outcome_line(outcome: dict) -> str:
 
 
 def finish(outcome: dict, **details) -> int:
-    """Print the items, notes and a summary line; audit a real run; the exit code (1 if any failed)."""
+    """Print the items, notes and a summary line; audit a real run; the exit code (1 if any failed).
 
-    if outcome["items"]:
+    Under cron a run that went well prints only its notes (what it had to keep, and why)."""
+    shown = cli.report_wanted(important=bool(outcome["failed"]) or outcome["dry_run"])
+    if outcome["items"] and shown:
         cli.print_table(outcome["items"], COLUMNS)
     for note in outcome["notes"]:
         cli.info(f"note: {note}")
-    cli.info(outcome_line(outcome))
+    if shown:
+        cli.info(outcome_line(outcome))
     if not outcome["dry_run"]:
         actions: dict[str, int] = {}
         for item in outcome["items"]:

@@ -12,7 +12,8 @@ from lib.store import open_store
 
 
 def export(fmt: str, output: Path | None, window: str, dry_run: bool) -> None:
-    """Under a lock per format, for cron. CloudWatch: audited unless dry, with a table of what was put."""
+    """Under a lock per format, for cron. CloudWatch: audited unless dry, with a table of what was put
+    (not under cron, every 5 minutes: see cli.quiet)."""
     with cli.lock(f"export_metrics-{fmt}"):
         document = exposition.snapshot(open_store(), metrics.window_back(window))
         if fmt != "cloudwatch":
@@ -26,6 +27,8 @@ def export(fmt: str, output: Path | None, window: str, dry_run: bool) -> None:
     if not dry_run:
         cli.audit("ok" if sent["sent"] else "nothing to send", namespace=sent["namespace"],
                   metrics=[m["MetricName"] for m in sent["metrics"]])
+    if not cli.report_wanted(important=dry_run):
+        return
     verb = "would put" if dry_run else "put"
     cli.info(f"{verb} {len(sent['metrics'])} metrics in CloudWatch namespace {sent['namespace']}")
     cli.print_table(sent["metrics"], [("MetricName", "METRIC"), ("Value", "VALUE"), ("Unit", "UNIT")],

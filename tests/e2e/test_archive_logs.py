@@ -43,7 +43,7 @@ def test_archive_uploads_verifies_removes_and_sets_retention(tdev, aws, monkeypa
         logs.create_log_group(logGroupName=group)
     logs.put_retention_policy(logGroupName="/t-developer/runner", retentionInDays=7)
 
-    result = tdev.run("archive_logs.py", "--older-than", "30d")
+    result = tdev.run("archive_logs.py", "--older-than", "30d", "--verbose")
     assert result.returncode == 0, result.stderr
     assert "app.log.1" in result.stdout and "archived" in result.stdout
     assert not old.exists() and recent.exists()
@@ -65,6 +65,22 @@ def test_archive_uploads_verifies_removes_and_sets_retention(tdev, aws, monkeypa
     again = tdev.run("archive_logs.py", "--older-than", "30d", "--json")
     document = json.loads(again.stdout)
     assert document["files"] == [] and {g["result"] for g in document["log_groups"]} == {"kept"}
+
+
+def test_subfolders_keep_their_path_hidden_ones_are_skipped_and_cron_hears_nothing(tdev, aws):
+    cron = tdev.log_dir / "cron"
+    (tdev.log_dir / ".cache").mkdir(parents=True)
+    cron.mkdir()
+    rotated, day = old_file(cron, "backup.log-20240101", "rotated by logrotate\n", 40)
+    live, _ = old_file(cron, "backup.log", "today's run\n", 0)
+    hidden, _ = old_file(tdev.log_dir / ".cache", "state", "not a log\n", 40)
+    result = tdev.run("archive_logs.py", "--older-than", "30d")
+    assert (result.returncode, result.stdout, result.stderr) == (0, "", "")
+    assert not rotated.exists() and live.exists() and hidden.exists()
+    key = f"logs/{day}/cron/backup.log-20240101.zst"
+    body = client("s3").get_object(Bucket="t-developer-backups", Key=key)["Body"].read()
+    assert zstandard.ZstdDecompressor().decompressobj().decompress(body) == b"rotated by logrotate\n"
+    assert (tdev.backup_dir / "logs" / day / "cron" / "backup.log-20240101.zst").is_file()
 
 
 def test_dry_run_keeps_files(tdev, aws):

@@ -47,8 +47,9 @@ def manifest_of(path) -> dict:
 
 def test_daily_and_full_backups_follow_the_layout_and_hold_what_they_should(tdev):
     ids = seed(tdev)
-    out = ok(tdev.run("backup.py", "--daily"))
-    assert "note: no off-site copy (settings aws.backup_bucket is null)" in tdev.run("backup.py", "--full").stderr
+    out = ok(tdev.run("backup.py", "--daily", "--verbose"))
+    assert "note: no off-site copy (settings aws.backup_bucket is null)" in tdev.run("backup.py", "--full",
+                                                                                     "--verbose").stderr
     assert "archive" in out and "retention" in out
     daily, full = sorted(archives(tdev.backup_dir), key=lambda p: p.parts[-3])
     for path in (daily, full):
@@ -118,8 +119,11 @@ def test_restore_plans_without_confirm_then_restores_verifies_and_is_idempotent(
     before = {name: digest_tree(folder, skip) for name, folder in
               (("history", tdev.history), ("config", tdev.config_dir), ("logs", tdev.log_dir))}
     records = store_records()
-    plan = ok(tdev.run("restore.py", "--date", "today"))
+    planned = tdev.run("restore.py", "--date", "today")
+    plan = ok(planned, 1)  # no terminal, no --confirm: the plan, then "nothing restored"
     assert "run again with --confirm" in plan and "moved aside" in plan
+    assert planned.stderr.endswith("error: nothing restored: add --confirm\n")
+    assert "run again with --confirm" in ok(tdev.run("restore.py", "--date", "today", "--dry-run"))
     assert digest_tree(tdev.history, skip) == before["history"] and store_records() == records
 
     lose_everything(tdev)
@@ -221,7 +225,7 @@ def test_restore_refuses_while_an_evolution_runs(tdev):
     done = tdev.run("restore.py", "--date", "today", "--confirm")
     assert done.returncode == 1 and running["id"] in done.stderr and "stop_evolution.py" in done.stderr
     assert digest_tree(tdev.history, ignore=files) == before and store_records() == records
-    assert "blocked" in ok(tdev.run("restore.py", "--date", "today"))
+    assert "blocked" in ok(tdev.run("restore.py", "--date", "today"), 1)
 
 
 def _file_size_limit(limit: int):

@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import json
+import os
+import pty
 import shutil
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -13,6 +18,7 @@ import boto3
 from backup_helpers import archives, digest_tree, flip_byte, ok, seed, store_records
 
 from lib import health
+from tests.conftest import ROOT
 
 BUCKET = "t-developer-backups"
 MARCH_1 = datetime(2030, 3, 1, 2, 0, tzinfo=UTC)
@@ -55,7 +61,9 @@ def test_restore_falls_back_to_s3_downloads_verifies_and_restores(tdev, aws):
     before, records = digest_tree(tdev.history, ("locks", "audit.log", "state.db", "worktrees", "tmp")), store_records()
     shutil.rmtree(tdev.backup_dir)
     shutil.rmtree(tdev.history)
-    plan = ok(tdev.run("restore.py", "--date", "today"))
+    planned = tdev.run("restore.py", "--date", "today")
+    plan = ok(planned, 1)  # no terminal, no --confirm: the plan, then a non-zero exit
+    assert planned.stderr.endswith("error: nothing restored: add --confirm\n")
     assert "from s3" in plan
     ok(tdev.run("restore.py", "--date", "today", "--confirm"))
     assert digest_tree(tdev.history, ("locks", "audit.log", "state.db", "restore.json")) == before
@@ -63,6 +71,40 @@ def test_restore_falls_back_to_s3_downloads_verifies_and_restores(tdev, aws):
     assert len(archives(tdev.backup_dir)) == 1  # the downloaded copy is kept locally
     ok(tdev.run("verify_restore.py"))
     ok(tdev.run("restore.py", "--date", "today", "--confirm", "--source", "s3"))
+
+
+def on_a_terminal(tdev, script: str, *args: str) -> tuple[int, str, str]:
+    """Run a script with stdin and stderr on a pseudo-terminal, stdout to a file: an operator at a
+    terminal, as far as progress bars and confirmations go. Returns (exit code, stdout, terminal)."""
+    controller, terminal = pty.openpty()
+    with open(tdev.base / "stdout", "w+") as out, subprocess.Popen(
+            [sys.executable, str(ROOT / "scripts" / script), *args], stdin=terminal, stderr=terminal, stdout=out,
+            env=tdev.env, cwd=ROOT) as process:
+        os.close(terminal)
+        shown = b""
+        with contextlib.suppress(OSError):  # EIO once the script has closed the terminal
+            while chunk := os.read(controller, 65536):
+                shown += chunk
+        process.wait(timeout=120)
+        out.seek(0)
+        printed = out.read()
+    os.close(controller)
+    return process.returncode, printed, shown.decode(errors="replace")
+
+
+def test_backup_and_restore_on_a_terminal_show_their_progress(tdev, aws):
+    s3().create_bucket(Bucket=BUCKET)
+    seed(tdev, big_bytes=4 << 20)
+    code, out, shown = on_a_terminal(tdev, "backup.py", "--full")
+    assert code == 0 and "backup full" in shown and "upload full/" in shown and "100%" in shown
+    assert out == ""  # stdout is a file: the report stays quiet, the terminal still sees the progress
+    shutil.rmtree(tdev.backup_dir)
+    code, out, shown = on_a_terminal(tdev, "restore.py", "--date", "today")
+    assert code == 0 and "run again with --confirm" in out and "error" not in shown  # a person reads the plan
+    code, out, shown = on_a_terminal(tdev, "restore.py", "--date", "today", "--confirm")
+    assert code == 0, shown
+    assert "download full/" in shown and "verify tdev-full-" in shown and "100%" in shown
+    assert "verified and restored" in out
 
 
 def test_an_s3_object_whose_checksum_does_not_match_is_refused(tdev, aws):

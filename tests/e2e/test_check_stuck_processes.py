@@ -186,7 +186,7 @@ def test_kill_9_of_a_running_evolution_then_cleanup(tdev, git_repo, store):
         assert result.returncode == 2, result.stdout + result.stderr
         assert "CRITICAL" in result.stdout and "process-gone" in result.stdout and evolution_id in result.stdout
 
-        cleaned = tdev.run("cleanup.py", "--evolution", evolution_id)
+        cleaned = tdev.run("cleanup.py", "--evolution", evolution_id, "--verbose")
         assert cleaned.returncode == 0, cleaned.stdout + cleaned.stderr
         for action in ("mark-killed", "terminate", "remove-worktree", "remove"):
             assert action in cleaned.stdout

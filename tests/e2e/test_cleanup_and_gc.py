@@ -78,7 +78,7 @@ def test_temp_dry_run_lists_every_item_and_removes_nothing(tdev, temp_layout):
 
 
 def test_temp_removes_old_files_only_and_is_idempotent(tdev, temp_layout):
-    result = tdev.run("cleanup.py", "--temp", "--older-than", "24h")
+    result = tdev.run("cleanup.py", "--temp", "--older-than", "24h", "--verbose")
     assert result.returncode == 0, result.stderr
     assert "4 of 4 item(s) done" in result.stderr
     for key in ("old_scratch", "old_rotated", "old_tmp", "old_part"):
@@ -88,7 +88,7 @@ def test_temp_removes_old_files_only_and_is_idempotent(tdev, temp_layout):
     entry = audit_lines()[-1]
     assert entry["result"] == "ok" and entry["done"] == {"remove": 4} and entry["mode"] == "temp"
     assert entry["command"].startswith("cleanup.py --temp --older-than 24h")
-    again = tdev.run("cleanup.py", "--temp", "--older-than", "24h")
+    again = tdev.run("cleanup.py", "--temp", "--older-than", "24h", "--verbose")
     assert again.returncode == 0 and "nothing to clean up" in again.stderr
 
 
@@ -300,7 +300,7 @@ def test_gc_aggressive_without_github_keeps_branches_with_a_pr(tdev, gc_layout):
 
 
 def test_gc_before_init_has_nothing_to_do(tdev):
-    result = tdev.run("gc.py")
+    result = tdev.run("gc.py", "--verbose")
     assert result.returncode == 0 and "nothing to clean up" in result.stderr
 
 

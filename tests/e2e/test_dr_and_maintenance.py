@@ -107,7 +107,7 @@ def test_weekly_maintenance_runs_every_step_and_reports_each(tdev):
     steps = {s["step"]: s for s in report["steps"]}
     assert list(steps) == ["full backup", "cleanup", "gc", "archive logs", "update patterns"]
     assert steps["full backup"]["status"] == "ok" and len(archives(tdev.backup_dir)) == 1
-    assert steps["cleanup"]["detail"] == "cleaned; dry run None --temp --older-than 24h"
+    assert steps["cleanup"]["detail"] == "cleaned; dry run None --temp --older-than 24h --verbose"
     assert (steps["gc"]["status"], steps["gc"]["exit"], steps["gc"]["detail"]) == ("failed", 1, "error: gc broke")
     assert (steps["archive logs"]["status"], steps["archive logs"]["detail"]) == ("failed", "script missing")
     assert steps["update patterns"]["detail"] == f"patterns from {tdev.history}/"

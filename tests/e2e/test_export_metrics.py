@@ -99,7 +99,7 @@ def test_cloudwatch_put_metric_data_on_moto(tdev, aws):
     assert dry.returncode == 0 and "would put 5 metrics" in dry.stderr
     cloudwatch = boto3.client("cloudwatch")
     assert cloudwatch.list_metrics(Namespace="TDeveloper")["Metrics"] == []
-    result = tdev.run("export_metrics.py", "--format", "cloudwatch")
+    result = tdev.run("export_metrics.py", "--format", "cloudwatch", "--verbose")
     assert result.returncode == 0, result.stderr
     names = {m["MetricName"] for m in cloudwatch.list_metrics(Namespace="TDeveloper")["Metrics"]}
     assert names == {"EvolutionSuccessRate", "CycleTime", "CostPerCycle", "ErrorRate", "SecurityGateFailures"}

@@ -132,12 +132,12 @@ def test_update_patterns_mines_merges_and_reports(tdev):
     success = next(p for p in report["new"] if p["kind"] == "success")
     assert success["signature"]["change_kind"] == "ruff-fix:E+format" and success["hits"] == 1
 
-    second = tdev.run("update_patterns.py", "--source", "evolution_history/", env=env, cwd=tdev.base)
+    second = tdev.run("update_patterns.py", "--source", "evolution_history/", "--verbose", env=env, cwd=tdev.base)
     assert second.returncode == 0 and "no new or updated patterns" in second.stderr
     assert "added 0 pattern(s), updated 0, 2 unchanged" in second.stderr
 
     add_evolution(store, history, "failed", [timeout, ("evaluate", "gates-failed: cycle 1: docstring", [])])
-    third = tdev.run("update_patterns.py", "--source", "evolution_history/", env=env, cwd=tdev.base)
+    third = tdev.run("update_patterns.py", "--source", "evolution_history/", "--verbose", env=env, cwd=tdev.base)
     assert third.returncode == 0, third.stderr
     assert "added 1 pattern(s), updated 1, 1 unchanged" in third.stderr
     assert "2 -> 3" in third.stdout and "implement: timeout [a.py, b.py]" in third.stdout
@@ -153,7 +153,7 @@ def test_update_patterns_from_another_history_folder_and_errors(tdev):
     dry = tdev.run("update_patterns.py", "--source", str(copy), "--dry-run", "--json")
     assert dry.returncode == 0 and len(json.loads(dry.stdout)["new"]) == 1
     assert not SQLiteStore.open(create=True, path=tdev.history / "state.db").list_patterns()
-    result = tdev.run("update_patterns.py", "--source", str(copy))
+    result = tdev.run("update_patterns.py", "--source", str(copy), "--verbose")
     assert result.returncode == 0 and "plan: agent-error/ValueError" in result.stdout
     assert len(SQLiteStore.open(path=tdev.history / "state.db").list_patterns("failure")) == 1
 

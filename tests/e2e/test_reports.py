@@ -151,7 +151,7 @@ def test_monthly_report_markdown_and_charts(tdev, github, tmp_path):
 
     january(tdev, github)
     output = tmp_path / "out" / "report-2024-01.md"
-    result = tdev.run("generate_monthly_report.py", "--month", "2024-01", "--output", str(output))
+    result = tdev.run("generate_monthly_report.py", "--month", "2024-01", "--output", str(output), "-v")
     assert result.returncode == 0, result.stderr
     assert f"report {output}" in result.stdout
     text = output.read_text()

@@ -90,6 +90,33 @@ def test_install_default_never_overwrites_and_reset_keeps_a_dated_copy(tdev):
     assert len(list(tdev.mcp_config.parent.glob("*.bak"))) == 1
 
 
+def launchers(folder, *names: str) -> None:
+    folder.mkdir(exist_ok=True)
+    for name in names:
+        (folder / name).write_text("#!/bin/sh\n")
+        (folder / name).chmod(0o755)
+
+
+def test_the_git_server_runs_through_uvx_or_pipx_outside_the_toolkit(tdev, monkeypatch, caplog):
+    bin_dir = tdev.base / "bin"
+    launchers(bin_dir)
+    monkeypatch.setenv("PATH", str(bin_dir))
+    mcp_config.install_default(reset=True)
+    git = json.loads(tdev.mcp_config.read_text())["mcpServers"]["git"]
+    assert (git["command"], git["args"][0]) == ("uvx", "mcp-server-git@2026.10.19")
+    assert "install uv" in caplog.text and "init_evolution.py --reset-mcp" in caplog.text
+    launchers(bin_dir, "pipx")
+    assert mcp_config.git_launcher() == (str(bin_dir / "pipx"),
+                                         ["run", "--spec", "mcp-server-git==2026.10.19", "mcp-server-git"])
+    launchers(bin_dir, "uvx")
+    caplog.clear()
+    mcp_config.install_default(reset=True)
+    git = json.loads(tdev.mcp_config.read_text())["mcpServers"]["git"]
+    assert git["command"] == str(bin_dir / "uvx")  # absolute: cron's PATH does not matter
+    assert git["args"] == ["mcp-server-git@2026.10.19", "--repository", str(mcp_config.paths.root())]
+    assert caplog.text == ""
+
+
 @pytest.mark.parametrize("cmdline, spec, expected", [
     (["npm", "exec", "@modelcontextprotocol/server-filesystem@1", "/srv"],
      ServerSpec("fs", "stdio", "npx", ["-y", "@modelcontextprotocol/server-filesystem@1", "/srv"]), True),

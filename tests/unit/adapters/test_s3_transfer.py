@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 
 import pytest
+from meters import RecordingMeter
 
 from lib.adapters import aws
 
@@ -48,3 +49,19 @@ def test_a_damaged_object_is_refused_and_nothing_is_left(bucket, tmp_path):
     with pytest.raises(aws.AWSError, match="checksum mismatch"):
         aws.download_file(bucket, "k", target)
     assert not target.exists() and not (tmp_path / "copy.part").exists()
+
+
+def test_transfers_meter_their_bytes_once_even_in_parts(bucket, tmp_path, monkeypatch):
+    meter = RecordingMeter()
+    small = tmp_path / "small.tar.zst"
+    small.write_bytes(os.urandom(300_000))
+    aws.upload_file(small, bucket, "daily/small.tar.zst", meter)
+    aws.download_file(bucket, "daily/small.tar.zst", tmp_path / "small.copy", meter)
+    monkeypatch.setattr(aws, "SINGLE_PUT_LIMIT", 1024)
+    monkeypatch.setattr(aws, "PART_SIZE", 5 * 1024 * 1024)
+    big = tmp_path / "big.tar.zst"
+    big.write_bytes(os.urandom(6 * 1024 * 1024))
+    aws.upload_file(big, bucket, "full/big.tar.zst", meter)
+    assert meter.bars == [("upload daily/small.tar.zst", 300_000, 300_000),
+                          ("download daily/small.tar.zst", 300_000, 300_000),
+                          ("upload full/big.tar.zst", 6 * 1024 * 1024, 6 * 1024 * 1024)]

@@ -50,6 +50,15 @@ def test_round_trip_keeps_content_mtime_and_puts_the_manifest_first(tmp_path):
         assert int((out / name).stat().st_mtime) == int((tmp_path / "source" / name).stat().st_mtime)
 
 
+def test_scan_meters_the_bytes_it_checks(tmp_path):
+    from meters import RecordingMeter
+
+    target, manifest = write(tmp_path, FILES)
+    meter = RecordingMeter()
+    archive.scan(target, meter=meter)
+    assert meter.bars == [(f"verify {target.name}", manifest["totals"]["bytes"], manifest["totals"]["bytes"])]
+
+
 def test_the_archive_is_an_ordinary_tar_zst(tmp_path):
     if subprocess.run(["tar", "--zstd", "--version"], capture_output=True).returncode:
         pytest.skip("tar without zstd")
