@@ -9,10 +9,13 @@ import sys
 import threading
 from datetime import datetime
 
-# (pattern, replacement). The URL rule comes first: it keeps scheme and host, which the
-# key=value rule would swallow; a quoted value keeps its quotes, so masked JSON stays JSON.
+# (pattern, replacement). The URL rules come first: they keep scheme and host, which the
+# key=value rule would swallow; a quoted value keeps its quotes, so masked JSON stays JSON. An ssh
+# URL keeps its login (git@host is no secret, and an agent needs it to clone) and loses a password;
+# every other URL loses its whole userinfo (a token may stand where a user name does).
 _SECRET_PATTERNS = [
-    (re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^\s/?#@]+(?=@)"), r"\1***"),
+    (re.compile(r"(?i)\b((?:ssh|git\+ssh)://[^\s/?#@:]+):[^\s/?#@]+(?=@)"), r"\1:***"),
+    (re.compile(r"(?i)\b((?!(?:ssh|git\+ssh)://)[a-z][a-z0-9+.-]*://)[^\s/?#@]+(?=@)"), r"\1***"),
     (re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?(?:-----END [A-Z ]*PRIVATE KEY-----|$)"), "***"),
     (re.compile(r"\b(?:gh[pousr]_[A-Za-z0-9]{20,}|github_pat_[A-Za-z0-9_]{20,}|xox[abposr]-[A-Za-z0-9-]{10,})\b"),
      "***"),

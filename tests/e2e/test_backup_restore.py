@@ -253,17 +253,21 @@ def test_retention_is_previewed_with_dry_run_then_applied(tdev, keep_daily):
     seed(tdev)
     settings = (tdev.config_dir / "settings.yaml").read_text().replace("keep_daily: 7", f"keep_daily: {keep_daily}")
     tdev.write_config("settings", settings.replace("keep_min: 3", "keep_min: 1"))  # the day rules alone
+    noon = datetime.now().astimezone().replace(hour=12, minute=0, second=0, microsecond=0)
+    tdev.pin_clock(noon)  # each run its own second: backup keys are stamped to the second
     ok(tdev.run("backup.py", "--daily"))
     (made,) = archives(tdev.backup_dir)
     old_keys = [f"daily/2024-01-{day:02d}/tdev-daily-2024011{day - 10}T020000Z.tar.zst" for day in (11, 12, 13)]
     for key in old_keys:
         (tdev.backup_dir / key).parent.mkdir(parents=True)
         (tdev.backup_dir / key).write_bytes(made.read_bytes())
+    tdev.pin_clock(noon + timedelta(minutes=1))
     preview = json.loads(ok(tdev.run("backup.py", "--daily", "--dry-run", "--json")))
     assert preview["retention"]["action"] == "would delete"
     made_key = made.relative_to(tdev.backup_dir).as_posix()  # superseded by the one the run would make
     assert sorted(preview["retention"]["local"]) == sorted([*old_keys[:2], made_key])
     assert len(archives(tdev.backup_dir)) == 4
+    tdev.pin_clock(noon + timedelta(minutes=2))
     ok(tdev.run("backup.py", "--daily"))
     assert len(archives(tdev.backup_dir)) == 2  # today's newest and the newest older day
 

@@ -181,7 +181,7 @@ def test_an_off_site_copy_that_cannot_be_made_fails_the_backup_and_keeps_the_loc
     assert checks["backup_age"]["status"] == "warning"
     assert "off-site copies cannot be checked: no AWS credentials" in checks["backup_age"]["summary"]
 
-    one_run = tdev.run("backup.py", "--full", "--no-s3")
+    one_run = tdev.run("backup.py", "--full", "--no-s3", "--verbose")
     assert one_run.returncode == 0 and "note: no off-site copy (--no-s3)" in one_run.stderr
     settings_bucket(tdev, "null")  # this installation wants none
     declared = tdev.run("backup.py", "--daily", "--json")

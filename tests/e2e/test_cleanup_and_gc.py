@@ -187,7 +187,7 @@ def test_all_refuses_without_force_then_cleans_every_ended_evolution(tdev, store
     assert "--force" in refused.stderr and ended_tree.exists()
     dry = tdev.run("cleanup.py", "--all", "--dry-run")
     assert dry.returncode == 0 and listed(ended_tree, dry.stdout) and ended_tree.exists()
-    result = tdev.run("cleanup.py", "--all", "--force")
+    result = tdev.run("cleanup.py", "--all", "--force", "--verbose")
     assert result.returncode == 0, result.stderr
     assert not ended_tree.exists() and not stray.exists() and not ended_tmp.exists()
     assert not unchanged_tree.exists() and "evolution unchanged" in result.stdout

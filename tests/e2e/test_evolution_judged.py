@@ -29,7 +29,7 @@ from evolution_agents import (
     the_evolution,
 )
 
-from lib import evolution
+from lib import procs
 from tests.conftest import SAMPLE_MODULE, git
 
 #: Tests of the sample module, importable from the repository root (where the test command runs).
@@ -224,7 +224,7 @@ def test_tests_past_their_timeout_fail_the_cycle_and_leave_no_process(tdev, git_
     record, _ = the_evolution()
     assert record["tests"] == "failed" and record["error"] == "tests failed: timed out after 2s"
     for pid in map(int, pids.read_text().split()):
-        assert not evolution.pid_alive(pid), f"process {pid} of the test run outlived its timeout"
+        assert not procs.alive(pid), f"process {pid} of the test run outlived its timeout"
 
 
 def test_a_second_cycle_starts_from_the_first_ones_commit(tdev, git_repo, github):

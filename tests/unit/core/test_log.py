@@ -10,7 +10,7 @@ from lib import cli, log
 
 @pytest.mark.parametrize("text, shown, hidden", [
     ("https://x-access-token:s3cr3t@api.example.com/repos", "https://***@api.example.com/repos", "s3cr3t"),
-    ("clone git+ssh://deploy:pw0rd@git.example.com/x.git", "git+ssh://***@git.example.com/x.git", "pw0rd"),
+    ("clone git+ssh://deploy:pw0rd@git.example.com/x.git", "git+ssh://deploy:***@git.example.com/x.git", "pw0rd"),
     ('{"password": "two words", "user": "bob"}', '{"password": "***", "user": "bob"}', "two words"),
     ("aws_secret_access_key = wJalrXUtnFEMIK7MDENG", "aws_secret_access_key = ***", "wJalrXUtnFEMIK7MDENG"),
     ("Authorization: Basic dXNlcjpwYXNzd29yZA==", "Authorization: *** ***", "dXNlcjpwYXNzd29yZA"),
