@@ -20,8 +20,10 @@ import json
 import threading
 from collections import deque
 from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from urllib.parse import unquote
+
+from local_server import LocalServer
 
 CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
                "AWS_REGION": "us-east-1", "AWS_DEFAULT_REGION": "us-east-1"}
@@ -39,27 +41,13 @@ def converse_answer(text: str, input_tokens: int = 100, output_tokens: int = 50,
     }
 
 
-class BedrockStandIn:
+class BedrockStandIn(LocalServer):
     def __init__(self):
         self.lock = threading.Lock()
         self.answers: deque[tuple[int, dict, dict]] = deque()
         self.requests: list[dict] = []
         self.default: Callable[[dict], dict] | None = None
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    # ---- lifecycle ---------------------------------------------------------------
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}"
-
-    def start(self) -> BedrockStandIn:
-        self.thread.start()
-        return self
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        super().__init__(self._handler())
 
     def env(self) -> dict:
         """The variables that send boto3's bedrock-runtime client here, with dummy credentials."""

@@ -11,13 +11,15 @@ from __future__ import annotations
 import json
 import re
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qs, urlparse
+
+from local_server import LocalServer
 
 TOKEN = "ghp_standinTOKEN0123456789abcdefghijkl"
 
 
-class GitHubStandIn:
+class GitHubStandIn(LocalServer):
     def __init__(self, repository: str = "acme/widgets", token: str = TOKEN):
         self.repository = repository
         self.token = token
@@ -30,21 +32,7 @@ class GitHubStandIn:
         self.next_number = 1
         self.routes: list[tuple[str, re.Pattern, object]] = []
         self._default_routes()
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    # ---- lifecycle ---------------------------------------------------------------
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}"
-
-    def start(self) -> GitHubStandIn:
-        self.thread.start()
-        return self
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        super().__init__(self._handler())
 
     def env(self) -> dict:
         return {"GITHUB_API_URL": self.url, "GITHUB_TOKEN": self.token, "GITHUB_REPOSITORY": self.repository}

@@ -11,25 +11,22 @@ from __future__ import annotations
 
 import json
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
+
+from local_server import LocalServer
 
 ROUTING_KEY = "e93facc04764012d7bfb002500d5d1a6"
 SLACK_PATH = "/services/T0STANDIN/B0STANDIN/xoxStandInWebhookSecret42"
 PING_PATH = "/ping/5e1f9f0c-7d3a-4b8e-9c6d-2f4a1b3c5d7e"
 
 
-class HooksStandIn:
+class HooksStandIn(LocalServer):
     def __init__(self):
         self.lock = threading.Lock()
         self.requests: list[dict] = []
         self.incidents: dict[str, dict] = {}
         self.fail_with: int | None = None
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}"
+        super().__init__(self._handler())
 
     @property
     def pagerduty_url(self) -> str:
@@ -42,14 +39,6 @@ class HooksStandIn:
     @property
     def ping_url(self) -> str:
         return f"{self.url}{PING_PATH}"
-
-    def start(self) -> HooksStandIn:
-        self.thread.start()
-        return self
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
 
     def events(self) -> list[dict]:
         """The PagerDuty events received, in order."""
