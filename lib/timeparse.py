@@ -53,7 +53,7 @@ def _local_midnight(day: date) -> datetime:
 def parse_date(text: str) -> date:
     """today, yesterday or YYYY-MM-DD, as a local calendar day."""
     word = str(text).strip().lower()
-    today = datetime.now().astimezone().date()
+    today = utcnow().astimezone().date()
     if word == "today":
         return today
     if word == "yesterday":

@@ -12,7 +12,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 import lib
@@ -89,6 +89,9 @@ def create(kind: str, day: date | None = None, s3: bool = True, dry_run: bool = 
     created = timeparse.utcnow()
     day = day or created.astimezone().date()
     key = repository.key_for(kind, day, created)
+    while not dry_run and ((folder or repository.local_dir()) / key).exists():  # keys name the second:
+        created += timedelta(seconds=1)                            # never replace an archive made in it
+        key = repository.key_for(kind, day, created)
     offsite = repository.offsite(s3)
     if dry_run:
         result = _preview(kind, day, key)

@@ -401,3 +401,14 @@ def test_gc_removes_what_restores_set_aside_once_older_than_pre_restore_days(tde
 
 def listed_in(output: str, path: Path) -> bool:
     return any(str(path) in line.split() for line in output.splitlines())
+
+
+def test_two_backups_in_one_second_keep_both_archives(tdev):
+    seed(tdev)
+    noon = datetime.now().astimezone().replace(hour=12, minute=0, second=0, microsecond=0)
+    tdev.pin_clock(noon)
+    first = json.loads(ok(tdev.run("backup.py", "--daily", "--json")))
+    second = json.loads(ok(tdev.run("backup.py", "--daily", "--json")))  # the same pinned second
+    stamps = [(noon + timedelta(seconds=n)).astimezone(UTC).strftime("%Y%m%dT%H%M%SZ") for n in (0, 1)]
+    assert first["archive"].endswith(f"{stamps[0]}.tar.zst") and second["archive"].endswith(f"{stamps[1]}.tar.zst")
+    assert {p.name for p in archives(tdev.backup_dir)} >= {Path(first["archive"]).name, Path(second["archive"]).name}
