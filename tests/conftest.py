@@ -258,3 +258,22 @@ def git_repo(tmp_path) -> Path:
     git(work, "remote", "add", "origin", str(origin))
     git(work, "push", "-u", "origin", "main")
     return work
+
+
+@pytest.fixture
+def processes():
+    """Start long-running programs, each leading its own process group as a runner does; every one is
+    ended after the test (which may assert that a command left them alive)."""
+    started = []
+
+    def start(argv: list, env: dict | None = None) -> subprocess.Popen:
+        process = subprocess.Popen([str(part) for part in argv], env=env, start_new_session=True,
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        started.append(process)
+        return process
+
+    yield start
+    for process in started:
+        if process.poll() is None:
+            process.kill()
+        process.wait()

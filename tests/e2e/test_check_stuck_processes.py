@@ -24,21 +24,12 @@ SLEEPER = [sys.executable, "-c", "import time; time.sleep(300)"]
 
 
 @pytest.fixture
-def spawn():
-    """Start long-running processes (optionally carrying TDEV_EVOLUTION_ID); all ended afterwards."""
-    started = []
-
+def spawn(processes):
+    """Start long-running processes, optionally carrying TDEV_EVOLUTION_ID as an agent of an evolution does."""
     def start(evolution_id: str | None = None) -> subprocess.Popen:
-        env = {**os.environ, **({"TDEV_EVOLUTION_ID": evolution_id} if evolution_id else {})}
-        process = subprocess.Popen(SLEEPER, env=env, start_new_session=True)
-        started.append(process)
-        return process
+        return processes(SLEEPER, env={**os.environ, **({"TDEV_EVOLUTION_ID": evolution_id} if evolution_id else {})})
 
-    yield start
-    for process in started:
-        if process.poll() is None:
-            process.kill()
-        process.wait()
+    return start
 
 
 def kill9(process: subprocess.Popen) -> None:
