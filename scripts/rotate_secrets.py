@@ -32,26 +32,7 @@ def main(all_secrets: bool, name: str | None, dry_run: bool, as_json: bool) -> i
     if bool(all_secrets) == bool(name):
         raise UsageError("give either --all or --name NAME", "see rotate_secrets.py --help")
     aws.require_credentials("rotate secrets")
-    dry = cli.is_dry_run(dry_run)
-    with cli.lock("rotate_secrets"):  # a secret half-way through its stages must not be rotated twice
-        rows = secret_rotation.rotate_all(secret_rotation.select(name), dry)
-    failed = [row["name"] for row in rows if not row["ok"]]
-    overdue = [row["name"] for row in rows if row["warning"]]
-    if not dry:
-        cli.audit("failed" if failed else "warning" if overdue else "rotated",
-                  secrets=secret_rotation.by_result(rows), overdue=overdue,
-                  restarted=sorted({agent for row in rows for agent in row["restarted"]}))
-    if as_json:
-        cli.print_json([{k: v for k, v in row.items() if k != "ok"} for row in rows])
-    elif cli.report_wanted(important=dry or any(row["result"] != "rotated" for row in rows)):
-        # under cron the table still shows a failure and the secrets issued elsewhere (their age is the reminder)
-        cli.print_table(rows, secret_rotation.COLUMNS, empty=f"no secrets under {secret_rotation.prefix()}")
-    if overdue:
-        cli.info(f"warning: {len(overdue)} secret(s) issued elsewhere are past rotation_days and need a new value "
-                 f"from their issuer: {', '.join(overdue)}")
-    if failed:
-        cli.info(f"error: {len(failed)} of {len(rows)} secrets failed: {', '.join(failed)}")
-    return 1 if failed or overdue else 0
+    return secret_rotation.run(name, cli.is_dry_run(dry_run), as_json)
 
 
 if __name__ == "__main__":

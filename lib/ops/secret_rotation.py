@@ -20,7 +20,7 @@ import re
 import secrets
 import uuid
 
-from lib import agents, config, timeparse
+from lib import agents, cli, config, timeparse
 from lib.adapters import aws
 from lib.errors import ExternalError, ToolError
 from lib.ops import fleet
@@ -211,3 +211,28 @@ def by_result(rows: list[dict]) -> dict:
     for row in rows:
         grouped.setdefault(row["result"], []).append(row["name"])
     return grouped
+
+
+def run(name: str | None, dry: bool, as_json: bool) -> int:
+    """rotate_secrets.py: rotate under the cron lock, audit, print, and exit 1 on a failure or an overdue
+    secret issued elsewhere (DESIGN §8)."""
+    with cli.lock("rotate_secrets"):  # a secret half-way through its stages must not be rotated twice
+        rows = rotate_all(select(name), dry)
+    failed = [row["name"] for row in rows if not row["ok"]]
+    overdue = [row["name"] for row in rows if row["warning"]]
+    if not dry:
+        cli.audit("failed" if failed else "warning" if overdue else "rotated",
+                  secrets=by_result(rows), overdue=overdue,
+                  restarted=sorted({agent for row in rows for agent in row["restarted"]}))
+    if as_json:
+        cli.print_json([{k: v for k, v in row.items() if k != "ok"} for row in rows])
+    elif cli.report_wanted(important=dry or any(row["result"] != "rotated" for row in rows)):
+        # under cron the table still shows a failure and the secrets issued elsewhere (their age is the reminder)
+        cli.print_table(rows, COLUMNS, empty=f"no secrets under {prefix()}")
+    if overdue:
+        cli.info(f"warning: {len(overdue)} secret(s) issued elsewhere are past rotation_days and need a new value "
+                 f"from their issuer: {', '.join(overdue)}")
+    if failed:
+        cli.info(f"error: {len(failed)} of {len(rows)} secrets failed: {', '.join(failed)}")
+    return 1 if failed or overdue else 0
+
