@@ -317,9 +317,14 @@ def send_test(only: str | None = None) -> list[dict]:
                 except ToolError as failure:
                     ok = False
                     answers.append(f"{step}: failed: {failure}")
-            rows.append({"route": action, "kind": route.kind, "credential": route.ref, "ok": ok,
+            rows.append({"route": action, "kind": route.kind, "credential": _named(route.ref), "ok": ok,
                          "answers": answers})
     return rows
+
+
+def _named(ref: str) -> str:
+    """`env NAME`, `secret NAME`: a reference as shown (the masking takes `secret:NAME` for a secret)."""
+    return ref.replace(":", " ", 1)
 
 
 def _test_summary(action: str, host: str) -> str:
