@@ -338,3 +338,21 @@ def test_notify_test_without_notify_yaml_says_so(tdev):
     result = tdev.run("notify.py", "--test")
     assert result.returncode == 1
     assert result.stderr.startswith(f"error: {tdev.config_dir / 'notify.yaml'} does not exist; copy ")
+
+
+def test_every_schedule_of_a_check_command_keeps_its_own_state_and_key(tdev, healthy, hooks):
+    (archive,) = tdev.backup_dir.rglob("*.tar.zst")
+    write_config(tdev.mcp_config, {"exits": script_server("exits_at_once")})
+    runs = [("check_metrics.py", "--gates-only"), ("check_metrics.py", "--metrics-only"),
+            ("verify_restore.py", "--archive", str(archive)), ("-m mcp.test", "exits"), ("security_audit.py", "--full")]
+    try:
+        results = [tdev.run(script, "--notify", *args) for script, *args in runs]
+    finally:
+        end_all(leftovers(tdev.mcp_log_dir))
+    assert all(r.returncode in (0, 1, 2, 3) and "--notify" not in r.stderr for r in results), [
+        r.stderr for r in results]
+    state = json.loads((tdev.history / "notify-state.json").read_text())["checks"]
+    assert set(state) == {"check_metrics:gates", "check_metrics:metrics", "verify_restore:archive",
+                          "mcp.test:exits", "security_audit:full"}
+    assert results[3].returncode == 2  # the one MCP server exits at once: CRITICAL pages under its own key
+    assert f"tdev:{socket.gethostname()}:mcp.test:exits" in hooks.incidents
