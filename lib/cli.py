@@ -89,6 +89,10 @@ def _invoke(command: click.Command, check: bool, makes_home: bool) -> int:
             log.print_exception(crash)
         code = _fail(f"unexpected {type(crash).__name__}: {crash}"
                      + ("" if debug else " (run again with DEBUG=true for the traceback)"), UNKNOWN if check else 1)
+    try:
+        sys.stdout.flush()  # what print() left buffered: a reader gone by now must not make the exit code 120
+    except BrokenPipeError:
+        _pipe_closed()
     return code
 
 

@@ -224,21 +224,24 @@ def test_an_incident_opened_before_the_upgrade_is_resolved_under_its_old_key(tde
 # ---- a closed output pipe (DESIGN §9) -----------------------------------------------------------
 
 
-def run_into_closed_pipe(tdev, script: str, *args: str) -> subprocess.CompletedProcess:
-    """The script with its stdout a pipe whose reader is already gone: every write fails with EPIPE."""
+def run_into_closed_pipe(tdev, script: str, *args: str, buffered: bool = False) -> subprocess.CompletedProcess:
+    """The script with its stdout a pipe whose reader is already gone: every write fails with EPIPE
+    (buffered: only when Python flushes, at the latest on the way out)."""
     reader, writer = os.pipe()
     os.close(reader)
+    env = {key: value for key, value in tdev.env.items() if not (buffered and key == "PYTHONUNBUFFERED")}
+    command = [sys.executable, *script.split()] if script.startswith("-m ") else [sys.executable, str(SCRIPTS / script)]
     try:
-        return subprocess.run([sys.executable, str(SCRIPTS / script), *args], stdout=writer,
-                              stderr=subprocess.PIPE, text=True, env=tdev.env, timeout=120)
+        return subprocess.run([*command, *args], stdout=writer, stderr=subprocess.PIPE, text=True, env=env,
+                              timeout=120, cwd=SCRIPTS.parent)
     finally:
         os.close(writer)
 
 
-@pytest.mark.parametrize("as_json", [[], ["--json"]])
-def test_a_closed_pipe_keeps_the_page_and_the_exit_code(tdev, store, hooks, far_evolution, as_json):
+@pytest.mark.parametrize(("as_json", "buffered"), [([], False), (["--json"], False), ([], True)])
+def test_a_closed_pipe_keeps_the_page_and_the_exit_code(tdev, store, hooks, far_evolution, as_json, buffered):
     store.update_evolution(far_evolution["id"], {"heartbeat_at": stamp(NOW - timedelta(hours=1))})
-    result = run_into_closed_pipe(tdev, "check_stuck_processes.py", "--notify", *as_json)
+    result = run_into_closed_pipe(tdev, "check_stuck_processes.py", "--notify", *as_json, buffered=buffered)
     assert result.returncode == 2 and result.stderr == "", result.stderr
     assert [e["event_action"] for e in hooks.events()] == ["trigger"]
     assert "STUCK CRITICAL" in hooks.slack_texts()[0]
@@ -260,6 +263,17 @@ def test_health_check_piped_to_head_pages_and_exits_critical(tdev, store, hooks)
     assert closed.returncode == 2 and closed.stderr == "", closed.stderr
     (trigger,) = hooks.events()  # the second run finds the incident open at that severity
     assert trigger["dedup_key"].endswith(":health_check:full")
+
+
+def test_mcp_test_into_a_closed_pipe_pages_and_exits_critical(tdev, hooks):
+    """mcp.test prints its table with print(), buffered (no PYTHONUNBUFFERED): the page goes out before it."""
+    write_config(tdev.mcp_config, {"exits": script_server("exits_at_once")})
+    try:
+        result = run_into_closed_pipe(tdev, "-m mcp.test", "--notify", buffered=True)
+    finally:
+        end_all(leftovers(tdev.mcp_log_dir))
+    assert result.returncode == 2 and result.stderr == "", result.stderr
+    assert [e["event_action"] for e in hooks.events()] == ["trigger"]
 
 
 # ---- a corrupt state file (DESIGN §9) -----------------------------------------------------------
