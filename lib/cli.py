@@ -24,6 +24,7 @@ from lib.hooks import heartbeat, notify
 from lib.locks import lock  # noqa: F401 - and for the cron lock
 
 UNKNOWN = checks.EXIT_CODES[checks.UNKNOWN]
+_verdict: dict[str, int] = {}  # the exit code conclude() reached, for a run whose output pipe then closed
 
 
 def _fail(message: str, code: int) -> int:
@@ -80,15 +81,29 @@ def _invoke(command: click.Command, check: bool, makes_home: bool) -> int:
         code = _fail(str(failure), failure.check_exit_code if check else failure.exit_code)
     except (KeyboardInterrupt, click.Abort):
         code = _fail("interrupted", 130)
-    except BrokenPipeError:
-        code = 0
+    except BrokenPipeError:  # `| head -1`: the reader left; a check's result still decides the exit code
+        code = _pipe_closed()
     except Exception as crash:  # the last line of defence: one line, after the (masked) traceback under DEBUG
         debug = log.debug_enabled()
         if debug:
             log.print_exception(crash)
         code = _fail(f"unexpected {type(crash).__name__}: {crash}"
                      + ("" if debug else " (run again with DEBUG=true for the traceback)"), UNKNOWN if check else 1)
+    try:
+        sys.stdout.flush()  # what print() left buffered: a reader gone by now must not make the exit code 120
+    except BrokenPipeError:
+        _pipe_closed()
     return code
+
+
+def _pipe_closed() -> int:
+    """Point stdout at /dev/null so that no later write or the exit's flush fails again; the exit code a
+    check command had reached before its output was cut (conclude records it), else 0 (DESIGN §9)."""
+    with contextlib.suppress(OSError, ValueError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    return _verdict.get("code", 0)
 
 
 # ---- options shared by many scripts -------------------------------------------------
@@ -214,12 +229,14 @@ def confirm(question: str, assume_yes: bool, flag: str = "--confirm") -> None:
 
 
 def report_checks(results: list[checks.Result], as_json: bool, title: str, *, context: str = "",
-                  timings: bool = False, notify_flag: bool = False) -> int:
-    """Print the plugin line and a table (or the JSON of DESIGN §8); notify; return the plugin exit code.
+                  timings: bool = False, notify_flag: bool = False, mode: str | None = None) -> int:
+    """Notify, then print the plugin line and a table (or the JSON of DESIGN §8); return the plugin exit code.
 
-    context: what was checked, after the counts; timings: the checks' durations are the perfdata.
+    context: what was checked, after the counts; timings: the checks' durations are the perfdata;
+    mode: the schedule's own incident (see conclude).
     """
     report = checks.Report.of(results, title, context, timings)
+    code = conclude(report, notify_flag, mode)
     if as_json:
         print_json({"status": report.status, "checks": [r.as_json() for r in results]})
     else:
@@ -228,14 +245,19 @@ def report_checks(results: list[checks.Result], as_json: bool, title: str, *, co
             [{**r.as_json(), "status": r.status.upper(), "ms": r.duration_ms} for r in results],
             [("name", "CHECK"), ("area", "AREA"), ("status", "STATUS"), ("summary", "SUMMARY"), ("ms", "MS")],
         )
-    return conclude(report, notify_flag)
+    return code
 
 
-def conclude(report: checks.Report, notify_flag: bool) -> int:
-    """A check command's last step: with --notify, send the report; the exit code is the report's, always."""
+def conclude(report: checks.Report, notify_flag: bool, mode: str | None = None) -> int:
+    """A check command's verdict, before it prints: with --notify, send the report; the exit code is the
+    report's, always, and is kept for a run whose output pipe closes while it prints (DESIGN §9).
+
+    mode names a schedule of the command with its own incident (health_check --full: full).
+    """
+    _verdict["code"] = report.exit_code
     if notify_flag:
         try:
-            problems = notify.send(command_name(), report)
+            problems = notify.send(command_name(), report, mode)
         except ToolError as failure:  # notify.yaml or the state file: reported, never the check's result
             problems = [f"warning: --notify: {failure}"]
         except Exception as crash:  # a fault in notifying must not turn what the check found into UNKNOWN

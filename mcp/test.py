@@ -33,8 +33,10 @@ from lib.ops import mcp_servers
 @cli.notify_option
 def main(server: str, timeout: float, as_json: bool, notify: bool) -> int:
     servers = mcp_config.select(mcp_config.load(), server)
-    report = mcp_servers.print_report(mcp_servers.test_all(servers, timeout), as_json)
-    return cli.conclude(report, notify)
+    rows = mcp_servers.test_all(servers, timeout)
+    code = cli.conclude(mcp_servers.report(rows), notify, mode=None if server == "all" else server)
+    mcp_servers.print_report(rows, as_json)  # after the page: a closed pipe cannot swallow it
+    return code
 
 
 if __name__ == "__main__":

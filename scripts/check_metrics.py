@@ -42,7 +42,8 @@ def main(every: bool, verbose: bool, explicit: tuple, window: str, gates_only: b
         results += gates.gate_results(found, missing, verbose)
     if not gates_only:
         results += metrics.key_metric_results(store, metrics.window_back(window))
-    code = cli.report_checks(results, as_json, "METRICS", notify_flag=notify)
+    mode = "gates" if gates_only else "metrics" if metrics_only else None  # CI's gate run pages apart
+    code = cli.report_checks(results, as_json, "METRICS", notify_flag=notify, mode=mode)
     if verbose and not as_json:
         print()
         cli.print_table(gates.worst_file_rows(results), [("target", "TARGET"), ("gate", "GATE"),

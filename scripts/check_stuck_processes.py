@@ -27,13 +27,14 @@ COLUMNS = [("evolution_id", "EVOLUTION"), ("kind", "PROBLEM"), ("status", "STATU
 def main(as_json: bool, notify: bool) -> int:
     result = stuck.scan(open_store())
     report = stuck.report(result)
+    code = cli.conclude(report, notify)  # sent before printing: a closed pipe cannot swallow it
     if as_json:
         cli.print_json(result)
     else:
         click.echo(report.first_line())
         if result["findings"]:
             cli.print_table([{**f, "status": f["status"].upper()} for f in result["findings"]], COLUMNS)
-    return cli.conclude(report, notify)
+    return code
 
 
 if __name__ == "__main__":

@@ -24,7 +24,8 @@ def main(full: bool, post_recovery: bool, timeout, as_json: bool, notify: bool) 
     groups = {"basic"} | ({"full"} if full else set()) | ({"post-recovery"} if post_recovery else set())
     default = timeout or health.default_timeout()
     results = health.run(health.select(groups), {"full": full}, default_timeout=default)
-    return cli.report_checks(results, as_json, "HEALTH", timings=True, notify_flag=notify)
+    mode = "+".join(sorted(groups - {"basic"})) or None  # health_check:full pages apart (DESIGN §9)
+    return cli.report_checks(results, as_json, "HEALTH", timings=True, notify_flag=notify, mode=mode)
 
 
 if __name__ == "__main__":

@@ -28,17 +28,19 @@ def main(full: bool, as_json: bool, notify: bool) -> int:
     with cli.lock("security_audit"):  # the weekly cron run and a manual one must not overlap
         document = security_audit.run(full)
         security_audit.record(document)
+    report = security_audit.report(document)
+    code = cli.conclude(report, notify, mode="full" if full else None)  # before printing; its own incident
     if as_json:
         cli.print_json(document)
     else:
-        click.echo(security_audit.report(document).first_line())
+        click.echo(report.first_line())
         cli.print_table(document["findings"], [("severity", "SEVERITY"), ("rule", "RULE"), ("where", "WHERE"),
                                                ("detail", "FINDING"), ("fix", "FIX")], empty="no findings")
         for problem in document["errors"]:
             cli.info(f"could not check {problem['rule']}: {problem['error']}")
         for item in document["skipped"]:
             cli.info(f"skipped {item['rule']}: {item['reason']}")
-    return cli.conclude(security_audit.report(document), notify)
+    return code
 
 
 if __name__ == "__main__":

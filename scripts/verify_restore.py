@@ -25,7 +25,8 @@ from lib.backup import verify
 @cli.notify_option
 def main(archive_path: Path | None, as_json: bool, notify: bool) -> int:
     results, target = verify.run(archive_path)
-    return cli.report_checks(results, as_json, "VERIFY", context=target, timings=True, notify_flag=notify)
+    return cli.report_checks(results, as_json, "VERIFY", context=target, timings=True, notify_flag=notify,
+                             mode="archive" if archive_path else None)
 
 
 if __name__ == "__main__":

@@ -5,13 +5,15 @@ command, `<url>` after it succeeded and `<url>/fail` after it failed, the URL be
 settings.yaml monitoring.heartbeat_urls.<job>. A job that never runs is noticed by the
 monitor, which stops hearing from it. A ping that fails is one warning on stderr and never
 changes the job's exit code. A URL that holds a secret (a ping key) takes it from the
-environment: `https://hc-ping.com/${TDEV_HC_PING_KEY}/backup`.
+environment: `https://hc-ping.com/${TDEV_HC_PING_KEY}/backup`. Every ping of a run carries
+`?rid=<uuid>`, healthchecks.io's run id, so that the monitor tells overlapping runs apart.
 """
 
 from __future__ import annotations
 
 import os
 import re
+import uuid
 from collections.abc import Callable
 
 from lib import config
@@ -39,6 +41,7 @@ class Heartbeat:
 
     def __init__(self, job: str | None, warn: Callable[[str], None]):
         self.job, self.warn = job, warn
+        self.run_id = str(uuid.uuid4())  # the `rid` shared by this run's /start and its end (DESIGN §9)
         self.url: str | None = None
         self.timeout = 5.0
         if not job:
@@ -62,7 +65,8 @@ class Heartbeat:
         if not self.url:
             return
         try:
-            notify.ping(self.url if kind == "success" else f"{self.url}/{kind}", self.timeout)
+            notify.ping(self.url if kind == "success" else f"{self.url}/{kind}", self.timeout,
+                        {"rid": self.run_id})
         except ToolError as failure:
             self.warn(f"warning: heartbeat {self.job} ({kind}): {failure}; the job goes on")
 

@@ -2,12 +2,13 @@
 
 WARNING goes to notify-team, CRITICAL to notify-oncall (security_audit's to page-security);
 UNKNOWN, a check that could not ask something, is the team's to look at. PagerDuty gets an
-Events v2 trigger keyed `tdev:<host>:<command>` and, once the command is OK again, a
-resolve for every incident it opened; Slack gets one message per status change, and a room
+Events v2 trigger keyed `tdev:<host>:<command>[:<mode>]` (each schedule of a command its own
+incident: health_check and health_check:full) and, once that schedule is OK again, a resolve
+for every incident it opened; Slack gets one message per status change, and a room
 told of a problem hears when it ends.
 
-The state (evolution_history/notify-state.json) records per command and route what that
-route was last told. It advances only when a delivery succeeded, so a failed one is tried
+The state (evolution_history/notify-state.json, versioned) records per schedule and route
+what that route was last told. It advances only when a delivery succeeded, so a failed one is tried
 again on the next run; a delivery never changes the check's exit code.
 """
 
@@ -24,10 +25,10 @@ from dataclasses import dataclass
 from lib import checks, config, paths
 from lib.adapters import aws
 from lib.adapters import notify as deliver
-from lib.errors import ConfigError, ToolError
+from lib.errors import ConfigError, ToolError, UsageError
 from lib.fsutil import atomic_write
 from lib.log import masked
-from lib.timeparse import iso
+from lib.timeparse import iso, utcnow
 
 PAGE_SECURITY_COMMANDS = {"security_audit"}
 SLACK_ICONS = {checks.OK: ":white_check_mark:", checks.WARNING: ":warning:", checks.CRITICAL: ":red_circle:",
@@ -108,44 +109,109 @@ def cloudwatch_urls() -> dict[str, list[tuple[str, str]]]:
 
 # ---- state --------------------------------------------------------------------------------------
 
+STATE_VERSION = 2  # 1 (no version): {"commands": {command: entry}}; 2: {"checks": {command[:mode]: entry}}
+
 
 def state_path():
     return paths.history_dir() / "notify-state.json"
 
 
+def check_name(command: str, mode: str | None = None) -> str:
+    """What one schedule of a command is called in the state and in its dedup key: health_check:full."""
+    return f"{command}:{mode}" if mode else command
+
+
+def _entry_shape_ok(entry) -> bool:
+    if not isinstance(entry, dict):
+        return False
+    opened, told = entry.get("pagerduty", {}), entry.get("slack", {})
+    return (isinstance(opened, dict) and isinstance(told, dict)
+            and all(isinstance(incident, dict) and isinstance(incident.get("dedup_key"), str)
+                    and isinstance(incident.get("severity"), str) for incident in opened.values())
+            and all(isinstance(status, str) for status in told.values()))
+
+
+def upgraded(raw) -> dict | None:
+    """The state in this version's shape, or None when it is not a state file of a known version.
+
+    Version 1 keyed entries by command alone. Its entries become those of the commands' basic
+    schedules, whose dedup key has not changed, and every incident keeps the key it was opened
+    under: an incident opened before the upgrade is resolved when that command is OK again.
+    """
+    if not isinstance(raw, dict):
+        return None
+    version = raw.get("version", 1)
+    if version == 1 and isinstance(raw.get("commands"), dict):
+        raw = {"version": STATE_VERSION, "checks": raw["commands"]}
+    elif version != STATE_VERSION or not isinstance(raw.get("checks"), dict):
+        return None
+    if not all(isinstance(name, str) and _entry_shape_ok(entry) for name, entry in raw["checks"].items()):
+        return None
+    for entry in raw["checks"].values():
+        entry.setdefault("pagerduty", {})
+        entry.setdefault("slack", {})
+    return raw
+
+
+def _set_aside(path, reason: str) -> str:
+    """Rename a corrupt state file to <name>.corrupt-<stamp> (kept for a post-mortem); the warning to print."""
+    stamp = utcnow().strftime("%Y%m%dT%H%M%SZ")
+    aside, taken = path.with_name(f"{path.name}.corrupt-{stamp}"), 1
+    while aside.exists():
+        taken += 1
+        aside = path.with_name(f"{path.name}.corrupt-{stamp}-{taken}")
+    os.replace(path, aside)
+    return (f"warning: --notify: {path} was corrupt ({reason}); set aside as {aside.name} and started afresh; "
+            "an incident it recorded as open must be resolved by hand in PagerDuty")
+
+
 @contextlib.contextmanager
-def _locked_state() -> Iterator[dict]:
-    """The state, read and written under a blocking lock: two check commands may finish at once."""
+def _locked_state(warnings: list[str]) -> Iterator[dict]:
+    """The state, read and written under a blocking lock: two check commands may finish at once.
+
+    A corrupt file is set aside with a warning and the run goes on with an empty state, so that a
+    new problem is still delivered (DESIGN §9).
+    """
     lock_file = paths.locks_dir() / "notify.lock"
     lock_file.parent.mkdir(parents=True, exist_ok=True)
+    path = state_path()
     with open(lock_file, "a", encoding="utf-8") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:
-            state = json.loads(state_path().read_text(encoding="utf-8"))
+            state = upgraded(json.loads(path.read_text(encoding="utf-8")))
+            reason = "not a notify state of a known version"
         except FileNotFoundError:
-            state = {"commands": {}}
-        except (OSError, ValueError) as bad:
-            raise ToolError(f"{state_path()}: unreadable ({bad})", "remove it; open incidents then resolve "
-                                                                   "by hand in PagerDuty") from None
+            state, reason = {"version": STATE_VERSION, "checks": {}}, ""
+        except (UnicodeDecodeError, ValueError, RecursionError) as bad:
+            state, reason = None, f"{type(bad).__name__}: {bad}"[:200]
+        except OSError as bad:
+            raise ToolError(f"{path}: unreadable ({bad.strerror})", "fix its permissions; nothing was sent") from None
+        if state is None:
+            warnings.append(_set_aside(path, reason))
+            state = {"version": STATE_VERSION, "checks": {}}
         yield state
-        atomic_write(state_path(), json.dumps(state, indent=2, sort_keys=True) + "\n", mode=0o600)
+        atomic_write(path, json.dumps(state, indent=2, sort_keys=True) + "\n", mode=0o600)
 
 
 # ---- sending ------------------------------------------------------------------------------------
 
 
-def send(command: str, report: checks.Report) -> list[str]:
-    """Deliver the report to its routes; lines for stderr (a note, or what failed and will be retried)."""
+def send(command: str, report: checks.Report, mode: str | None = None) -> list[str]:
+    """Deliver the report to its routes; lines for stderr (a note, or what failed and will be retried).
+
+    mode names the schedule (health_check --full: full), whose incident is its own (DESIGN §9).
+    """
     settings = config.notify()
     if settings is None:
         return [f"note: --notify: {config.path_of('notify')} does not exist; nothing was sent"]
     action = action_for(command, report.status)
     wanted = routes(settings, action) if action else []
     host = socket.gethostname()
+    name = check_name(command, mode)
     problems: list[str] = []
-    with _locked_state() as state:
-        entry = state["commands"].setdefault(command, {"pagerduty": {}, "slack": {}})
-        outbox = _pagerduty_sends(settings, command, host, report, wanted, entry["pagerduty"])
+    with _locked_state(problems) as state:
+        entry = state["checks"].setdefault(name, {"pagerduty": {}, "slack": {}})
+        outbox = _pagerduty_sends(settings, name, host, report, wanted, entry["pagerduty"])
         outbox += _slack_sends(settings, host, report, wanted, entry["slack"])
         for describe, attempt, advance in outbox:
             try:
@@ -158,7 +224,7 @@ def send(command: str, report: checks.Report) -> list[str]:
     return problems
 
 
-def _pagerduty_sends(settings: dict, command: str, host: str, report: checks.Report, wanted: list[Route],
+def _pagerduty_sends(settings: dict, name: str, host: str, report: checks.Report, wanted: list[Route],
                      opened: dict) -> list:
     """Trigger each wanted route not yet told this severity; resolve every opened incident when OK."""
     url, timeout = pagerduty_url(settings), float(settings["timeout_seconds"])
@@ -171,9 +237,9 @@ def _pagerduty_sends(settings: dict, command: str, host: str, report: checks.Rep
                           lambda ref=ref: opened.pop(ref)))
         return sends
     severity = checks.CRITICAL if report.status == checks.CRITICAL else checks.WARNING
-    dedup_key = f"tdev:{host}:{command}"
+    dedup_key = f"tdev:{host}:{name}"
     payload = {"summary": report.status_line()[:PAGERDUTY_SUMMARY_LIMIT], "source": host, "severity": severity,
-               "custom_details": masked({"command": command, "status": report.status,
+               "custom_details": masked({"command": name, "status": report.status,
                                          "failing_checks": report.failing})}
     for route in wanted:
         if route.kind == "pagerduty" and opened.get(route.ref, {}).get("severity") != severity:
@@ -213,3 +279,70 @@ def slack_text(host: str, report: checks.Report) -> str:
     if len(report.failing) > SLACK_LINES:
         lines.append(f"… and {len(report.failing) - SLACK_LINES} more")
     return masked("\n".join(lines))
+
+
+# ---- notify.py --test ---------------------------------------------------------------------------
+
+
+def send_test(only: str | None = None) -> list[dict]:
+    """A test event through every route of notify.yaml (or the one named): a PagerDuty trigger then its
+    resolve, a Slack message. One row per destination: route, kind, credential, ok, and what each step
+    answered. The state file is left alone: a test opens nothing that a check would resolve.
+    """
+    settings = config.notify()
+    if settings is None:
+        raise ConfigError(f"{config.path_of('notify')} does not exist",
+                          "copy config/notify.yaml.example and name the keys' variables or secrets")
+    configured = [action for action in config.ALERT_ACTIONS if action in settings["routes"]]
+    if only is not None and only not in configured:
+        raise UsageError(f"{config.path_of('notify')} has no route {only}",
+                         f"choose one of {', '.join(configured) or '(none configured)'}")
+    host = socket.gethostname()
+    rows = []
+    for action in [only] if only else configured:
+        destinations = routes(settings, action)
+        if not destinations:
+            rows.append({"route": action, "kind": "", "credential": "", "ok": False,
+                         "answers": ["no destination configured"]})
+        for route in destinations:
+            steps = (_pagerduty_test(settings, route, action, host) if route.kind == "pagerduty"
+                     else _slack_test(settings, route, action, host))
+            answers, ok = [], True
+            for step, attempt in steps:
+                if not ok:
+                    answers.append(f"{step}: not sent")
+                    continue
+                try:
+                    answers.append(f"{step}: {attempt()}")
+                except ToolError as failure:
+                    ok = False
+                    answers.append(f"{step}: failed: {failure}")
+            rows.append({"route": action, "kind": route.kind, "credential": _named(route.ref), "ok": ok,
+                         "answers": answers})
+    return rows
+
+
+def _named(ref: str) -> str:
+    """`env NAME`, `secret NAME`: a reference as shown (the masking takes `secret:NAME` for a secret)."""
+    return ref.replace(":", " ", 1)
+
+
+def _test_summary(action: str, host: str) -> str:
+    return f"T-Developer notify test: route {action} on {host} (python scripts/notify.py --test); no action needed"
+
+
+def _pagerduty_test(settings: dict, route: Route, action: str, host: str) -> list:
+    """Trigger, then resolve at once, an info-severity incident of its own key (no check ever uses it)."""
+    url, timeout = pagerduty_url(settings), float(settings["timeout_seconds"])
+    dedup_key = f"tdev:{host}:notify-test:{action}"
+    payload = {"summary": _test_summary(action, host), "source": host, "severity": "info",
+               "custom_details": {"route": action, "test": True}}
+    return [("trigger", lambda: deliver.pagerduty_event(url, credential(route.ref), "trigger", dedup_key, payload,
+                                                        timeout)),
+            ("resolve", lambda: deliver.pagerduty_event(url, credential(route.ref), "resolve", dedup_key,
+                                                        timeout=timeout))]
+
+
+def _slack_test(settings: dict, route: Route, action: str, host: str) -> list:
+    text = f":information_source: {_test_summary(action, host)}"
+    return [("message", lambda: deliver.slack_post(credential(route.ref), text, float(settings["timeout_seconds"])))]

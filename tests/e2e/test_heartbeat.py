@@ -62,19 +62,30 @@ def test_a_job_that_succeeds_pings_start_then_success(tdev, store, cron, pings):
     assert [r["method"] for r in pings.requests] == ["GET", "GET"]
 
 
+def test_each_run_pings_with_its_own_run_id(tdev, store, cron, pings):
+    heartbeats(tdev, cleanup=pings.ping_url)
+    assert cron("cleanup")[0] == 0 and cron("cleanup")[0] == 0
+    runs = pings.ping_runs()
+    assert [kind for kind, _ in runs] == ["/start", "", "/start", ""]
+    assert runs[0][1] == runs[1][1] and runs[2][1] == runs[3][1] and runs[0][1] != runs[2][1]
+    assert all(re.fullmatch(r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[0-9a-f]{4}-[0-9a-f]{12}", rid) for _, rid in runs)
+
+
 def test_a_job_that_fails_pings_start_then_fail(tdev, store, cron, pings):
     heartbeats(tdev, cleanup=pings.ping_url)
     with cli.lock("cleanup"):  # a previous run still holds the lock: this one fails at once
         code, log = cron("cleanup")
     assert code == 1 and "cleanup is already running" in log
     assert pings.pings() == ["/start", "/fail"]
+    assert len({rid for _, rid in pings.ping_runs()}) == 1  # the failure ends the run that started
 
 
 def test_a_check_that_could_judge_succeeded_and_its_notify_note_is_logged(tdev, store, cron, pings):
     heartbeats(tdev, stuck_processes=pings.ping_url)
     code, log = cron("stuck_processes")
-    assert code == 0 and log.startswith("STUCK OK: ")
-    assert "note: --notify:" in log  # the crontab line carries --notify; there is no notify.yaml here
+    note, verdict = log.splitlines()[:2]  # the notification goes out before the report prints
+    assert code == 0 and verdict.startswith("STUCK OK: ")
+    assert note.startswith("note: --notify:")  # the crontab line carries --notify; there is no notify.yaml here
     assert pings.pings() == ["/start", ""]
 
 

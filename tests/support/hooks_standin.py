@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import threading
 from http.server import BaseHTTPRequestHandler
+from urllib.parse import parse_qs, urlsplit
 
 from local_server import LocalServer
 
@@ -50,7 +51,16 @@ class HooksStandIn(LocalServer):
 
     def pings(self) -> list[str]:
         """The ping paths after the check's URL: '/start', '' (success), '/fail'."""
-        return [r["path"][len(PING_PATH):] for r in self.requests if r["path"].startswith(PING_PATH)]
+        return [kind for kind, _ in self.ping_runs()]
+
+    def ping_runs(self) -> list[tuple[str, str | None]]:
+        """The pings as (path after the check's URL, the rid of their query)."""
+        found = []
+        for request in self.requests:
+            address = urlsplit(request["path"])
+            if address.path.startswith(PING_PATH):
+                found.append((address.path[len(PING_PATH):], parse_qs(address.query).get("rid", [None])[0]))
+        return found
 
     def _record(self, method: str, path: str, body) -> tuple[int, dict | str]:
         with self.lock:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import logging
+import os
 import re
 
 import click
@@ -75,3 +76,25 @@ def test_log_lines_start_with_iso_local_time_and_stay_masked(monkeypatch):
     line = stream.getvalue()
     assert re.match(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[+-]\d\d:\d\d INFO lib.test: pushed with token=\*\*\*$",
                     line.strip()), line
+
+
+@pytest.mark.parametrize("flush", [True, False])
+def test_a_check_whose_reader_left_keeps_its_exit_code(tdev, monkeypatch, flush):
+    """`| head -1`: the pipe error comes at a flush inside the command or at the one on the way out."""
+    from lib import checks
+
+    reader, writer = os.pipe()
+    os.close(reader)
+    monkeypatch.setattr("sys.stdout", io.TextIOWrapper(io.BufferedWriter(io.FileIO(writer, "w"))))
+
+    @click.command()
+    def main() -> int:
+        code = cli.conclude(checks.Report("HEALTH", checks.CRITICAL, [], "1 check"), notify_flag=False)
+        print("HEALTH CRITICAL: store", flush=flush)
+        return code
+
+    monkeypatch.setattr("sys.argv", ["health_check.py"])
+    with pytest.raises(SystemExit) as stop:
+        cli.run(main, check=True)
+    assert stop.value.code == 2
+    print("after the run", flush=True)  # stdout now leads nowhere: no second error
