@@ -188,7 +188,8 @@ class Runner:
         if cycle == 1:
             self.store.update_evolution(self.id, {"metrics_before": before})
         tests_plan = testing.plan(self.worktree, self.target_rel)  # found before any patch
-        base_tests = self._timed(span, "tests on the base", lambda: self._baseline(tests_plan))
+        base_tests = self._timed(span, "tests on the base", lambda: self._baseline(tests_plan)) \
+            if tests_plan.argv else None
         self.tests_view = testing.agent_view(tests_plan, base_tests)
         context: dict = {}
         target_files = [p.relative_to(self.worktree).as_posix()
@@ -209,7 +210,7 @@ class Runner:
         self.log.error(f"cycle {cycle} refused: {self.refusal}")
         return "refused"
 
-    def _baseline(self, tests_plan: testing.TestPlan) -> dict | None:
+    def _baseline(self, tests_plan: testing.TestPlan) -> dict:
         """The tests' run on the cycle's start (cached per commit); a command that cannot start ends the
         evolution (test-env)."""
         try:
@@ -219,13 +220,12 @@ class Runner:
             raise CycleEnded("failed", str(failure)) from None
         finally:
             gitops.discard_changes(self.worktree)  # what the test run left (caches, reports) is no change
-        if tests_plan.argv and result["exit_code"] is None:  # nothing to judge an attempt against
+        if result["exit_code"] is None:  # nothing to judge an attempt against
             raise CycleEnded("failed", str(testing.TestEnvError(
                 f"the tests on the base {result['summary']}", "raise evolution.test_timeout_seconds")))
-        if tests_plan.argv:
-            self.log.info(f"tests on the base: {result['summary']}"
-                          + (f"; {len(result['failed'])} failing there" if result["failed"] else ""))
-        return result if tests_plan.argv else None
+        self.log.info(f"tests on the base: {result['summary']}"
+                      + (f"; {len(result['failed'])} failing there" if result["failed"] else ""))
+        return result
 
     def _junit(self, name: str) -> Path:
         return paths.tmp_dir() / self.id / f"junit-{name}.xml"
