@@ -85,7 +85,7 @@ def changed_files(worktree: Path) -> list[str]:
 
 def patch_paths(worktree: Path, patch: str) -> list[str]:
     """Every path a unified diff touches (both sides of a rename), as git itself parses it."""
-    fields = git(worktree, "apply", "--numstat", "-z", "-", stdin=patch, strip=False).split("\0")
+    fields = git(worktree, "apply", "--recount", "--numstat", "-z", "-", stdin=patch, strip=False).split("\0")
     found, index = [], 0
     while index < len(fields) and fields[index]:
         counts = fields[index].split("\t")

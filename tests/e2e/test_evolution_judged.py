@@ -22,6 +22,7 @@ from evolution_agents import (
     SAMPLE,
     assert_nothing_published,
     auto_branches,
+    commit_file,
     diff,
     evolve,
     origin_of,
@@ -40,15 +41,6 @@ TESTS = '"""Tests of the sample module."""\nfrom packages.agents.sample import a
 def agents(tdev, **outputs) -> None:
     """Register a command agent answering the given output for each phase named; local agents for the rest."""
     tdev.use_agents({phase: reply_agent(tdev.base, phase, output) for phase, output in outputs.items()})
-
-
-def commit_file(repo, path: str, text: str) -> str:
-    """Add a file to the operator's repository; the new HEAD is the evolution's base."""
-    (repo / path).parent.mkdir(parents=True, exist_ok=True)
-    (repo / path).write_text(text)
-    git(repo, "add", "-A")
-    git(repo, "commit", "-q", "-m", f"add {path}")
-    return git(repo, "rev-parse", "HEAD")
 
 
 # ---- a change the runner accepts --------------------------------------------------------------
