@@ -35,6 +35,8 @@ NEXT_STEP = {"research": "plan", "plan": "implement", "implement": "evaluate", "
 
 #: What one feedback entry may carry of a refused attempt's patch (DESIGN §5).
 FEEDBACK_PATCH_BYTES = 20000
+#: Every implement attempt of the evolution with its outcome, in its folder (analyze_failure reads it).
+ATTEMPTS_FILE = "attempts.json"
 
 
 class CycleEnded(Exception):
@@ -107,6 +109,7 @@ class Runner:
         self.history: list[dict] = []  # the §5 input's history: one entry per finished cycle
         self.refusal: str | None = None  # the last cycle that used up its attempts
         self.tests_view: dict | None = None  # the §5 input's tests for this cycle
+        self.attempt_log: list[dict] = []
         self.pr_notes: dict = {}  # the passing attempt's summary and the refused ones before it (publish)
 
     # ---- lifecycle ----------------------------------------------------------------------
@@ -199,16 +202,26 @@ class Runner:
         feedback: list[dict] = []
         for attempt in range(1, self.max_attempts + 1):
             try:
-                return self._attempt(cycle, attempt, span, before, context, feedback, tests_plan, base_tests)
+                outcome = self._attempt(cycle, attempt, span, before, context, feedback, tests_plan, base_tests)
             except Refused as refused:
                 self.log.warning(f"attempt {attempt}/{self.max_attempts} refused: {refused.reason}")
+                self._note_attempt(cycle, attempt, "refused", refused.reason)
                 gitops.discard_changes(self.worktree)  # the next attempt starts from the cycle's start
                 feedback.append(refused.feedback(attempt))
+                continue
+            self._note_attempt(cycle, attempt, outcome, None)
+            return outcome
         last = feedback[-1]["error"]
         self.refusal = f"{self.max_attempts} attempts refused; last: {last}" if self.max_attempts > 1 else last
         self.history.append({"cycle": cycle, "outcome": "refused", "summary": self.refusal[:500], "files": []})
         self.log.error(f"cycle {cycle} refused: {self.refusal}")
         return "refused"
+
+    def _note_attempt(self, cycle: int, attempt: int, outcome: str, error: str | None) -> None:
+        """The evolution's attempts file (attempts.json beside its log), which analyze_failure shows."""
+        self.attempt_log.append({"cycle": cycle, "attempt": attempt, "outcome": outcome,
+                                 "error": log.mask_secrets(error) if error else None})
+        fsutil.atomic_write(paths.evolution_dir(self.id) / ATTEMPTS_FILE, json.dumps(self.attempt_log, indent=1))
 
     def _baseline(self, tests_plan: testing.TestPlan) -> dict:
         """The tests' run on the cycle's start (cached per commit); a command that cannot start ends the

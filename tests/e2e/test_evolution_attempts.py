@@ -302,3 +302,24 @@ def test_phases_stay_as_before_on_a_first_attempt_success(tdev, git_repo, github
     assert [t["phase"] for t in tasks] == PHASES and record["attempts"] == 1
     body = pull_of(github, record)["body"]
     assert "Attempts: 1\n- attempt 1: passed" in body
+
+
+def test_analyze_failure_shows_every_attempt(tdev, git_repo):
+    commit_file(git_repo, TEST_FILE, TESTS)
+    implement(tdev, {"patch": BROKEN}, {"patch": "not a diff\n"})
+    assert evolve(tdev, git_repo, "--focus", "docs", "--attempts", "2").returncode == 1
+    record, _ = the_evolution()
+    report = tdev.run("analyze_failure.py", "--id", record["id"], "--json")
+    assert report.returncode == 0, report.stderr
+    document = json.loads(report.stdout)
+    assert (document["attempts"], document["max_attempts"]) == (2, 2)
+    assert [(a["cycle"], a["attempt"], a["outcome"]) for a in document["attempt_log"]] == [
+        (1, 1, "refused"), (1, 2, "refused")]
+    assert document["attempt_log"][0]["error"].startswith(f"tests failed: {TEST_ID}")
+    assert "bad-patch: not a patch git can read" in document["attempt_log"][1]["error"]
+    assert document["failure"]["error_class"] == "bad-patch"
+    text = tdev.run("analyze_failure.py", "--id", record["id"])
+    assert "Attempts: 2 (at most 2 per cycle)" in text.stdout
+    assert "cycle 1 attempt 1: refused: tests failed:" in text.stdout
+    history = json.loads(tdev.run("show_evolution_history.py", "--json").stdout)
+    assert history[0]["attempts"] == 2
