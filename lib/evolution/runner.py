@@ -61,8 +61,8 @@ class Refused(CycleEnded):
         tests = None if self.tests is None else {
             "exit_code": self.tests.get("exit_code"), "failed": self.tests.get("failed", []),
             "output_tail": log.mask_secrets(self.tests.get("output_tail", ""))}
-        return {"attempt": attempt, "error": self.reason, "patch": cut(self.patch, FEEDBACK_PATCH_BYTES),
-                "tests": tests,
+        return {"attempt": attempt, "error": log.mask_secrets(self.reason),
+                "patch": cut(self.patch, FEEDBACK_PATCH_BYTES), "tests": tests,
                 "gates": [{"name": g["metric"], "before": g["before"], "after": g["value"],
                            "rule": f"{g['rule']}: {'>=' if g['direction'] == 'min' else '<='} {g['threshold']}"}
                           for g in self.gates]}
