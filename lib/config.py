@@ -92,6 +92,10 @@ SCHEMAS: dict[str, Any] = {
             "test_timeout_seconds": Field(NUM, **POSITIVE),
             "agent_context_bytes": Field((int,), **NOT_NEGATIVE),
             "max_patch_bytes": Field((int,), **AT_LEAST_ONE),
+            # issue 15 (evo): attempts per cycle and the patch rules on deletions (DESIGN §5)
+            "max_attempts": Field((int,), **AT_LEAST_ONE),
+            "allow_deletions": Field((bool,)),
+            "max_deleted_lines": Field((int,), **NOT_NEGATIVE),
         },
         "retention": {
             "artifacts_days": Field((int,), **AT_LEAST_ONE),
@@ -222,6 +226,9 @@ DEFAULTS: dict[str, Any] = {
             "test_timeout_seconds": 900,
             "agent_context_bytes": 200000,
             "max_patch_bytes": 1000000,
+            "max_attempts": 3,
+            "allow_deletions": False,
+            "max_deleted_lines": 400,
         },
         "retention": {
             "artifacts_days": 90,

@@ -24,12 +24,13 @@ from lib.ops import evolutions
 @click.option("--target", help="Folder to evolve (default EVOLUTION_TARGET, then settings).")
 @click.option("--cycles", type=int, help="Cycles to run (default EVOLUTION_CYCLES or 1; capped by MAX_CYCLES).")
 @click.option("--focus", help=f"One of {', '.join(evolution.FOCUSES)} (default EVOLUTION_FOCUS or quality).")
+@click.option("--attempts", type=int, help="Implement attempts per cycle (default settings evolution.max_attempts, 3).")
 @click.option("--monitor", is_flag=True, help="Follow the evolution until it ends.")
 @click.option("--force", is_flag=True, help="Start although non-safety pre-checks fail.")
 @cli.dry_run_option
-def main(target, cycles, focus, monitor: bool, force: bool, dry_run: bool) -> int:
+def main(target, cycles, focus, attempts, monitor: bool, force: bool, dry_run: bool) -> int:
     return evolutions.start(target, cycles, focus, force=force, dry_run=cli.is_dry_run(dry_run), monitor=monitor,
-                            prechecks=preflight.gate)
+                            prechecks=preflight.gate, attempts=attempts)
 
 
 if __name__ == "__main__":

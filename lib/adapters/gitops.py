@@ -85,7 +85,7 @@ def changed_files(worktree: Path) -> list[str]:
 
 def patch_paths(worktree: Path, patch: str) -> list[str]:
     """Every path a unified diff touches (both sides of a rename), as git itself parses it."""
-    fields = git(worktree, "apply", "--numstat", "-z", "-", stdin=patch, strip=False).split("\0")
+    fields = git(worktree, "apply", "--recount", "--numstat", "-z", "-", stdin=patch, strip=False).split("\0")
     found, index = [], 0
     while index < len(fields) and fields[index]:
         counts = fields[index].split("\t")
@@ -101,6 +101,42 @@ def patch_paths(worktree: Path, patch: str) -> list[str]:
 def apply_patch(worktree: Path, patch: str, check_only: bool = False) -> None:
     """`git apply` (or only `--check`) in the worktree; ExternalError with git's reason when it does not apply."""
     git(worktree, "apply", "--whitespace=nowarn", *(["--check"] if check_only else []), "-", stdin=patch)
+
+
+def apply_agent_patch(worktree: Path, patch: str) -> None:
+    """Apply a model's patch (DESIGN §5): hunk line counts recounted, a three-way apply when the plain one
+    fails; ExternalError with the plain apply's reason when neither applies (the worktree is then reset)."""
+    try:
+        git(worktree, "apply", "--recount", "--whitespace=nowarn", "-", stdin=patch)
+    except ExternalError as plain:
+        try:
+            git(worktree, "apply", "--recount", "--3way", "--whitespace=nowarn", "-", stdin=patch)
+        except ExternalError:
+            discard_changes(worktree)
+            raise plain from None
+
+
+def diff_entries(worktree: Path) -> list[dict]:
+    """The worktree's change against HEAD, one entry per path (a rename is a deletion and an addition):
+    {path, status, old_mode, new_mode, added, deleted}, added/deleted None for a binary file.
+    The index is updated first (git add -A)."""
+    git(worktree, "add", "-A")
+    raw = git(worktree, "diff", "--cached", "--raw", "-z", "--no-renames", "HEAD", strip=False).split("\0")
+    counts = git(worktree, "diff", "--cached", "--numstat", "-z", "--no-renames", "HEAD", strip=False).split("\0")
+    lines = {}
+    for field in counts:
+        parts = field.split("\t")
+        if len(parts) == 3:
+            lines[parts[2]] = (None, None) if parts[0] == "-" else (int(parts[0]), int(parts[1]))
+    entries, index = [], 0
+    while index + 1 < len(raw) and raw[index].startswith(":"):
+        old_mode, new_mode, _, _, status = raw[index][1:].split()
+        path = raw[index + 1]
+        added, deleted = lines.get(path, (0, 0))
+        entries.append({"path": path, "status": status[0], "old_mode": old_mode, "new_mode": new_mode,
+                        "added": added, "deleted": deleted})
+        index += 2
+    return entries
 
 
 def worktree_diff(worktree: Path) -> str:

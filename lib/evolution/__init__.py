@@ -52,12 +52,21 @@ def resolve_target(target: str) -> Path:
     return path
 
 
-def create(store: Store, target: Path, focus: str, cycles: int, dry_run: bool) -> dict:
+def max_attempts(attempts: int | None) -> int:
+    """--attempts, else settings evolution.max_attempts: implement attempts per cycle (DESIGN §5)."""
+    if attempts is None:
+        return int(config.settings()["evolution"]["max_attempts"])
+    if attempts < 1:
+        raise UsageError(f"--attempts must be 1 or more, got {attempts}")
+    return attempts
+
+
+def create(store: Store, target: Path, focus: str, cycles: int, dry_run: bool, attempts: int | None = None) -> dict:
     """A pending record; the store refuses a second active evolution on the target (Conflict)."""
     return store.create_evolution({
         "id": new_id("evo"), "target": str(target), "focus": focus, "cycles": cycles, "status": "pending",
         "host": socket.gethostname(), "started_at": iso(), "current_cycle": 0, "cost_usd": 0.0,
-        "dry_run": dry_run,
+        "dry_run": dry_run, "max_attempts": max_attempts(attempts), "attempts": 0,
     })
 
 

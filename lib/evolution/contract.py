@@ -166,17 +166,38 @@ def _plan(name: str, output: dict, agent: dict, target: str) -> None:
                               f"{', '.join(outside[:3])}")
 
 
+#: The implement output forms (DESIGN §5), each a list of objects with these string keys.
+EDIT_FORMS = {"edits": ("path", "search", "replace"), "files": ("path", "content")}
+
+
 def _implement(name: str, output: dict, agent: dict, target: str) -> None:
     _need(name, output, "summary", str, required=False)
     if "patch" in output and output["patch"] is not None:
         _need(name, output, "patch", str)
         return
+    for form, keys in EDIT_FORMS.items():
+        if output.get(form) is not None:
+            _entries(name, output, form, keys, target)
+            return
     if agent["runtime"] in ON_THIS_MACHINE and output.get("changed_files") is not None:
         _strings(name, output, "changed_files", required=True)
         return
-    raise BadOutput(name, "output.patch is missing" + (
-        " (or output.changed_files for an agent that edited the worktree)" if agent["runtime"] in ON_THIS_MACHINE
-        else ""))
+    raise BadOutput(name, "output.patch is missing (or output.edits, output.files" + (
+        ", or output.changed_files for an agent that edited the worktree)" if agent["runtime"] in ON_THIS_MACHINE
+        else ")"))
+
+
+def _entries(name: str, output: dict, form: str, keys: tuple, target: str) -> None:
+    """output.edits / output.files: a non-empty list of objects whose keys are strings, paths in the target."""
+    _need(name, output, form, list)
+    if not output[form]:
+        raise BadOutput(name, f"output.{form} is empty (send an empty patch for no change)")
+    for number, entry in enumerate(output[form], 1):
+        if not isinstance(entry, dict) or not all(isinstance(entry.get(key), str) for key in keys):
+            raise BadOutput(name, f"output.{form}[{number}] needs {', '.join(keys)} (strings)")
+        if not inside(entry["path"], target):
+            raise BadOutput(name, f"output.{form}[{number}].path must be a path inside {target}, relative to the "
+                                  f"repository: {entry['path']}")
 
 
 def _evaluate(name: str, output: dict, agent: dict, target: str) -> None:

@@ -4,18 +4,13 @@ target's tests decide a cycle; agents only propose.
 
 from __future__ import annotations
 
-import os
-import shlex
-import subprocess
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from lib import config
-from lib.agents.command import end_tree
+from lib.evolution import testing
+from lib.evolution.testing import FAILED, PASSED
 from lib.quality import measure
-
-NOT_RUN, PASSED, FAILED = "not run", "passed", "failed"
 
 
 @dataclass
@@ -37,52 +32,6 @@ def measure_target(root: Path, target: str) -> dict:
     return measure.summary(measure.measure(root / target))
 
 
-def has_tests(folder: Path) -> bool:
-    """test_*.py, *_test.py or a tests/ folder anywhere in the target."""
-    if folder.is_file():
-        return folder.name.startswith("test_") or folder.name.endswith("_test.py")
-    return any(path.name.startswith("test_") or path.name.endswith("_test.py") or "tests" in path.parts
-               for path in measure.python_files(folder))
-
-
-def test_command(worktree: Path, target: str) -> list[str] | None:
-    """EVOLUTION_TEST_COMMAND, else settings evolution.test_command; `auto` runs pytest on a target
-    that holds tests, `none` (or no tests) runs nothing."""
-    raw = os.environ.get("EVOLUTION_TEST_COMMAND", "").strip() or config.settings()["evolution"]["test_command"]
-    if isinstance(raw, list):
-        return [str(part) for part in raw]
-    if raw is None or raw.strip().lower() == "none":
-        return None
-    if raw.strip().lower() == "auto":
-        if not has_tests(worktree / target):
-            return None
-        return [sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", target]
-    return shlex.split(raw)
-
-
-def run_tests(worktree: Path, target: str) -> dict:
-    """{status: passed|failed|not run, command, summary}: run in the worktree after the patch."""
-    argv = test_command(worktree, target)
-    if not argv:
-        return {"status": NOT_RUN, "command": None, "summary": "no test command for this target"}
-    timeout = float(config.settings()["evolution"]["test_timeout_seconds"])
-    shown = shlex.join(argv)
-    try:
-        process = subprocess.Popen(argv, cwd=worktree, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                   stderr=subprocess.PIPE, text=True)
-    except OSError as failure:
-        return {"status": FAILED, "command": shown, "summary": f"cannot run: {failure}"}
-    try:
-        stdout, stderr = process.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:  # the suite's own children (servers, workers) end with it
-        end_tree(process)
-        process.communicate()
-        return {"status": FAILED, "command": shown, "summary": f"timed out after {timeout:g}s"}
-    tail = [line for line in (stdout + stderr).strip().splitlines() if line.strip()][-1:] or [""]
-    return {"status": PASSED if process.returncode == 0 else FAILED, "command": shown,
-            "summary": f"exit {process.returncode}: {tail[0][:200]}"}
-
-
 def syntax_errors(worktree: Path, files: list[str]) -> list[str]:
     """The changed Python files that no longer parse, each with why. The measurement leaves such a file
     out (so its figures can even look better) and no gate speaks for it: the judge must."""
@@ -96,21 +45,33 @@ def syntax_errors(worktree: Path, files: list[str]) -> list[str]:
     return found
 
 
-def judge(worktree: Path, target: str, before: dict, files: list[str]) -> Verdict:
+def judge(worktree: Path, target: str, before: dict, change, tests_plan: testing.TestPlan, base_tests: dict | None,
+          junit: Path) -> Verdict:
     """Check that the changed files parse, measure after the change, gate it against the cycle's baseline
-    (a ratchet) and run the tests."""
-    broken = syntax_errors(worktree, files)
+    (a ratchet), run the tests and hold them against their run on the base (DESIGN §5)."""
+    broken = syntax_errors(worktree, change.files)
     after = measure_target(worktree, target)
     gates = measure.evaluate_gates(after, config.gates(), before=before)
-    tests = run_tests(worktree, target)
+    tests = testing.run(tests_plan, worktree, junit)
     verdict = Verdict(after, gates, tests)
     if broken:
         verdict.problems.append("syntax-error: " + "; ".join(broken[:3]))
+    weak = testing.weakened(worktree, change.entries, base_tests, tests)
+    if weak:
+        verdict.problems.append("tests-weakened: " + "; ".join(weak[:3]))
     failed = [g for g in gates if g["passed"] is False]
     if failed:
         verdict.problems.append("gates-failed: " + "; ".join(
             f"{g['metric']} {g['before']}->{g['value']} (must be {'>=' if g['direction'] == 'min' else '<='} "
             f"{g['threshold']}{' or no worse' if g['rule'] == 'no regression' else ''})" for g in failed))
-    if tests["status"] == FAILED:
-        verdict.problems.append(f"tests failed: {tests['summary']}")
+    broke, blamed = testing.blame(base_tests, tests) if base_tests else (tests["status"] == FAILED, [])
+    tests["blamed"] = blamed
+    if broke:
+        tests["status"] = FAILED
+        shown = ", ".join(blamed[:5]) + (f" and {len(blamed) - 5} more" if len(blamed) > 5 else "")
+        verdict.problems.append(f"tests failed: {shown} ({tests['summary']})" if blamed
+                                else f"tests failed: {tests['summary']}")
+    elif tests["status"] == FAILED and base_tests:
+        tests["status"] = PASSED  # only tests that already failed on the base fail: reported, not blamed
+        tests["summary"] += f"; {len(tests['failed'])} test(s) failing on the base too"
     return verdict

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from lib import agents
 from lib.adapters import github, gitops
+from lib.log import mask_secrets
 
 METRIC_ROWS = [
     ("docstring", "Docstring coverage", "%"), ("complexity", "Avg. complexity", ""),
@@ -41,6 +42,12 @@ def tests_line(tests: dict) -> str:
     if tests["status"] == "not run":
         return "Tests: **not run** (" + tests["summary"] + ")."
     return f"Tests: **{tests['status']}** (`{tests['command']}`: {tests['summary']})."
+
+
+def attempts_section(feedback: list[dict], passing: int) -> str:
+    """The cycle's attempts for the PR body: each refused one with its error line, then the one that passed."""
+    lines = [f"- attempt {entry['attempt']}: refused: {mask_secrets(entry['error'])[:300]}" for entry in feedback]
+    return "\n".join([f"Attempts: {passing}", *lines, f"- attempt {passing}: passed"])
 
 
 def change_kind(record: dict) -> str:
@@ -93,13 +100,16 @@ def open_pull_request(runner, cycle: int, before: dict, verdict, change, sha: st
         log.info(f"PR #{existing['pr_number']} updated by the push")
         return None
     client = github.Client.from_env()
-    body = "\n\n".join([
+    notes = runner.pr_notes
+    body = "\n\n".join(part for part in [
         f"Automatic **{record['focus']}** evolution `{runner.id}` of `{runner.target_rel}`.",
+        f"Summary (from the agent): {mask_secrets(notes['summary'])}" if notes.get("summary") else "",
         metrics_table(before, verdict.metrics_after),
         tests_line(verdict.tests),
+        attempts_section(notes.get("feedback", []), notes.get("attempt", 1)),
         "Changed files:\n" + "\n".join(f"- `{name}`" for name in change.files),
         f"Change kind: `{change_kind(record)}`. Opened by T-Developer; review before merging.",
-    ])
+    ] if part)
     base = client.get(client.repo_path()).get("default_branch", "main")
     pr = client.create_pull(subject(runner, cycle), runner.branch, base, body)
     client.add_labels(pr["number"], [github.AUTO_LABEL])

@@ -23,7 +23,7 @@ from lib import agents, config, fsutil, log, paths
 from lib.adapters import gitops
 from lib.agents import AgentError
 from lib.errors import ToolError
-from lib.evolution import contract, judge, patching, publish
+from lib.evolution import contract, judge, patching, publish, testing
 from lib.evolution.eventlog import EventLog
 from lib.quality import measure, patterns
 from lib.store import ACTIVE, Store, new_id, open_store
@@ -33,6 +33,12 @@ PHASES = ("research", "plan", "implement", "evaluate")
 NEXT_STEP = {"research": "plan", "plan": "implement", "implement": "evaluate", "evaluate": "gate"}
 
 
+#: What one feedback entry may carry of a refused attempt's patch (DESIGN §5).
+FEEDBACK_PATCH_BYTES = 20000
+#: Every implement attempt of the evolution with its outcome, in its folder (analyze_failure reads it).
+ATTEMPTS_FILE = "attempts.json"
+
+
 class CycleEnded(Exception):
     """Ends the evolution early with a final status and a reason."""
 
@@ -40,6 +46,34 @@ class CycleEnded(Exception):
         super().__init__(reason)
         self.status = status
         self.reason = reason
+
+
+class Refused(CycleEnded):
+    """A refused attempt (bad-patch, syntax-error, tests failed, tests-weakened, gates-failed, vetoed):
+    while attempts remain, the cycle repairs it with another implement call (DESIGN §5)."""
+
+    def __init__(self, reason: str, patch: str = "", tests: dict | None = None, gates: list[dict] = ()):
+        super().__init__("failed", reason)
+        self.patch, self.tests, self.gates = patch, tests, list(gates)
+
+    def feedback(self, attempt: int) -> dict:
+        """The feedback entry the next attempt's input carries."""
+        tests = None if self.tests is None else {
+            "exit_code": self.tests.get("exit_code"), "failed": self.tests.get("failed", []),
+            "output_tail": log.mask_secrets(self.tests.get("output_tail", ""))}
+        return {"attempt": attempt, "error": log.mask_secrets(self.reason),
+                "patch": cut(self.patch, FEEDBACK_PATCH_BYTES), "tests": tests,
+                "gates": [{"name": g["metric"], "before": g["before"], "after": g["value"],
+                           "rule": f"{g['rule']}: {'>=' if g['direction'] == 'min' else '<='} {g['threshold']}"}
+                          for g in self.gates]}
+
+
+def cut(text: str, limit: int) -> str:
+    """At most limit bytes of text, the cut marked."""
+    data = text.encode("utf-8", "replace")
+    if len(data) <= limit:
+        return text
+    return data[:limit].decode("utf-8", "ignore") + f"\n[... cut: {len(data) - limit} more bytes]\n"
 
 
 def stamp() -> str:
@@ -70,6 +104,13 @@ class Runner:
         self.base_sha = ""
         self.remote_url: str | None = None
         self.patterns: list[dict] = []
+        self.max_attempts = int(self.record.get("max_attempts") or self.settings["evolution"]["max_attempts"])
+        self.attempts = 0
+        self.history: list[dict] = []  # the §5 input's history: one entry per finished cycle
+        self.refusal: str | None = None  # the last cycle that used up its attempts
+        self.tests_view: dict | None = None  # the §5 input's tests for this cycle
+        self.attempt_log: list[dict] = []
+        self.pr_notes: dict = {}  # the passing attempt's summary and the refused ones before it (publish)
 
     # ---- lifecycle ----------------------------------------------------------------------
     def run(self) -> str:
@@ -88,6 +129,8 @@ class Runner:
         try:
             self._prepare_worktree()
             outcomes = [self._run_cycle(cycle) for cycle in range(1, (self.record["cycles"] or 1) + 1)]
+            if "succeeded" not in outcomes and self.refusal:  # a refused cycle let the next one run
+                raise CycleEnded("failed", self.refusal)
             status = "succeeded" if "succeeded" in outcomes else "unchanged"
         except CycleEnded as ended:
             status, reason = ended.status, ended.reason
@@ -137,18 +180,75 @@ class Runner:
                 self.log.warning(f"could not reset the worktree: {failure}")
             self._span(cycle_span, self.root_span, f"cycle {cycle}", started, "error", {"cycle": cycle})
             raise
-        self._span(cycle_span, self.root_span, f"cycle {cycle}", started, "ok", {"cycle": cycle, "outcome": outcome})
+        self._span(cycle_span, self.root_span, f"cycle {cycle}", started, "error" if outcome == "refused" else "ok",
+                   {"cycle": cycle, "outcome": outcome})
         return outcome
 
     def _cycle(self, cycle: int, span: str) -> str:
+        """research and plan once, then implement -> judge -> evaluate until an attempt passes or the
+        attempts are used up (DESIGN §5); returns succeeded, unchanged or refused."""
         before = self._timed(span, "measure before", lambda: judge.measure_target(self.worktree, self.target_rel))
         if cycle == 1:
             self.store.update_evolution(self.id, {"metrics_before": before})
+        tests_plan = testing.plan(self.worktree, self.target_rel)  # found before any patch
+        base_tests = self._timed(span, "tests on the base", lambda: self._baseline(tests_plan)) \
+            if tests_plan.argv else None
+        self.tests_view = testing.agent_view(tests_plan, base_tests)
         context: dict = {}
         target_files = [p.relative_to(self.worktree).as_posix()
                         for p in measure.python_files(self.worktree / self.target_rel)]
         for phase in ("research", "plan"):
             context[phase] = self._phase(cycle, phase, span, target_files, before, context)
+        feedback: list[dict] = []
+        for attempt in range(1, self.max_attempts + 1):
+            try:
+                outcome = self._attempt(cycle, attempt, span, before, context, feedback, tests_plan, base_tests)
+            except Refused as refused:
+                self.log.warning(f"attempt {attempt}/{self.max_attempts} refused: {refused.reason}")
+                self._note_attempt(cycle, attempt, "refused", refused.reason)
+                gitops.discard_changes(self.worktree)  # the next attempt starts from the cycle's start
+                feedback.append(refused.feedback(attempt))
+                continue
+            self._note_attempt(cycle, attempt, outcome, None)
+            return outcome
+        last = feedback[-1]["error"]
+        self.refusal = f"{self.max_attempts} attempts refused; last: {last}" if self.max_attempts > 1 else last
+        self.history.append({"cycle": cycle, "outcome": "refused", "summary": self.refusal[:500], "files": []})
+        self.log.error(f"cycle {cycle} refused: {self.refusal}")
+        return "refused"
+
+    def _note_attempt(self, cycle: int, attempt: int, outcome: str, error: str | None) -> None:
+        """The evolution's attempts file (attempts.json beside its log), which analyze_failure shows."""
+        self.attempt_log.append({"cycle": cycle, "attempt": attempt, "outcome": outcome,
+                                 "error": log.mask_secrets(error) if error else None})
+        fsutil.atomic_write(paths.evolution_dir(self.id) / ATTEMPTS_FILE, json.dumps(self.attempt_log, indent=1))
+
+    def _baseline(self, tests_plan: testing.TestPlan) -> dict:
+        """The tests' run on the cycle's start (cached per commit); a command that cannot start ends the
+        evolution (test-env)."""
+        try:
+            result = testing.baseline(tests_plan, self.worktree, gitops.git(self.worktree, "rev-parse", "HEAD"),
+                                      self._junit("base"))
+        except testing.TestEnvError as failure:
+            raise CycleEnded("failed", str(failure)) from None
+        finally:
+            gitops.discard_changes(self.worktree)  # what the test run left (caches, reports) is no change
+        if result["exit_code"] is None:  # nothing to judge an attempt against
+            raise CycleEnded("failed", str(testing.TestEnvError(
+                f"the tests on the base {result['summary']}", "raise evolution.test_timeout_seconds")))
+        self.log.info(f"tests on the base: {result['summary']}"
+                      + (f"; {len(result['failed'])} failing there" if result["failed"] else ""))
+        return result
+
+    def _junit(self, name: str) -> Path:
+        return paths.tmp_dir() / self.id / f"junit-{name}.xml"
+
+    def _attempt(self, cycle: int, attempt: int, span: str, before: dict, context: dict, feedback: list[dict],
+                 tests_plan: testing.TestPlan, base_tests: dict | None) -> str:
+        """One implement call and the runner's judgement of its change; raises Refused."""
+        self.attempts += 1
+        self.store.update_evolution(self.id, {"attempts": self.attempts})
+        context.pop("runner", None)
         implement_agent = agents.for_phase("implement")
         change_box: list[patching.Change] = []
 
@@ -156,21 +256,34 @@ class Runner:
             change_box.append(patching.take(self.worktree, self.target_rel, self.store, output))
 
         context["implement"] = self._phase(cycle, "implement", span, context["plan"]["files"], before, context,
-                                           accept=take_change)
-        change = change_box[0]
+                                           accept=take_change, attempt=attempt, feedback=feedback)
+        change, summary = change_box[0], context["implement"].get("summary")
         if change.empty:
             self.log.info(f"{implement_agent['name']} changed nothing: the cycle ends unchanged"
-                          + (f" ({context['implement']['summary']})" if context["implement"].get("summary") else ""))
+                          + (f" ({summary})" if summary else ""))
+            self.history.append({"cycle": cycle, "outcome": "unchanged", "summary": summary or "", "files": []})
             return "unchanged"
         self.log.info(f"change: {len(change.files)} file(s): {', '.join(change.files[:5])}")
-        verdict = self._timed(span, "judge", lambda: judge.judge(self.worktree, self.target_rel, before,
-                                                                          change.files))
+        verdict = self._timed(span, "judge", lambda: judge.judge(
+            self.worktree, self.target_rel, before, change, tests_plan, base_tests, self._junit(f"{cycle}-{attempt}")))
         self.store.update_evolution(self.id, {"metrics_after": verdict.metrics_after, "tests": verdict.tests["status"]})
+        failed_gates = [g for g in verdict.gates if g["passed"] is False]
+        if verdict.problems:  # evaluate is asked only about a change the runner passed
+            self._gate(cycle, span, verdict.problems)
+            raise Refused("; ".join(verdict.problems), change.patch, verdict.tests, failed_gates)
         context["runner"] = {"files_changed": change.files, "metrics_after": verdict.metrics_after,
-                             "gates": verdict.gates, "tests": verdict.tests}
-        evaluation = self._phase(cycle, "evaluate", span, change.files, before, context)
-        self._gate(cycle, span, verdict, evaluation)
+                             "gates": verdict.gates, "tests": _tests_summary(verdict.tests)}
+        evaluation = self._phase(cycle, "evaluate", span, change.files, before, context, attempt=attempt,
+                                 feedback=feedback)
+        if evaluation["verdict"] == "fail":
+            veto = f"vetoed: {agents.for_phase('evaluate')['name']}: {evaluation.get('notes') or 'verdict fail'}"
+            self._gate(cycle, span, [veto])
+            raise Refused(veto, change.patch, verdict.tests, failed_gates)
+        self._gate(cycle, span, [])
+        self.log.info(f"quality gates passed; tests {verdict.tests['status']}")
         self.files_changed.update(change.files)
+        self.history.append({"cycle": cycle, "outcome": "succeeded", "summary": summary or "", "files": change.files})
+        self.pr_notes = {"summary": summary, "feedback": feedback, "attempt": attempt}
         sha = self._timed(span, "commit", lambda: publish.commit(self, cycle, before, verdict, change))
         pr = self._timed(span, "pull request", lambda: publish.open_pull_request(self, cycle, before, verdict, change,
                                                                                  sha))
@@ -178,20 +291,11 @@ class Runner:
             self.store.update_evolution(self.id, {"pr_number": pr["number"], "pr_url": pr["html_url"]})
         return "succeeded"
 
-    def _gate(self, cycle: int, span: str, verdict: judge.Verdict, evaluation: dict) -> None:
-        """The runner's verdict; the evaluate agent can only add a veto."""
-        started = stamp()
+    def _gate(self, cycle: int, span: str, problems: list[str]) -> None:
+        """The gate's span: the runner's verdict, with the evaluate agent's veto if it gave one."""
         self.log.phase = "gate"
-        problems = list(verdict.problems)
-        if evaluation["verdict"] == "fail":
-            agent = agents.for_phase("evaluate")["name"]
-            problems.append(f"vetoed: {agent}: {evaluation.get('notes') or 'verdict fail'}")
-        self._span(secrets.token_hex(8), span, "gate", started, "error" if problems else "ok",
-                   {"cycle": cycle, "tests": verdict.tests["status"], "problems": problems})
-        if problems:
-            self.log.error(f"cycle {cycle} refused: {'; '.join(problems)}")
-            raise CycleEnded("failed", "; ".join(problems))
-        self.log.info(f"quality gates passed; tests {verdict.tests['status']}")
+        self._span(secrets.token_hex(8), span, "gate", stamp(), "error" if problems else "ok",
+                   {"cycle": cycle, "problems": problems})
 
     def _boundary(self, phase: str) -> None:
         """Between phases: honour a stop request, then the cost limits."""
@@ -215,22 +319,23 @@ class Runner:
 
     # ---- one agent call -------------------------------------------------------------------
     def _input(self, agent: dict, task_id: str, cycle: int, phase: str, span_id: str, files: list[str],
-               before: dict, context: dict) -> dict:
+               before: dict, context: dict, attempt: int = 1, feedback: list[dict] = ()) -> dict:
         """The §5 input document."""
         budget = int(self.settings["evolution"]["agent_context_bytes"])
         return {
-            "evolution_id": self.id, "task_id": task_id, "cycle": cycle, "phase": phase,
+            "evolution_id": self.id, "task_id": task_id, "cycle": cycle, "attempt": attempt, "phase": phase,
             "target": self.target_rel,
             "worktree": str(self.worktree) if agent["runtime"] in contract.ON_THIS_MACHINE else None,
             "focus": self.record["focus"], "dry_run": bool(self.record["dry_run"]),
             "repo": {"remote_url": self.remote_url, "base_sha": self.base_sha, "branch": self.branch},
             "files": contract.file_entries(self.worktree, files, budget),
-            "patterns": self.patterns, "gates": config.gates(), "metrics": before, "context": context,
+            "patterns": self.patterns, "gates": config.gates(), "metrics": before, "tests": self.tests_view,
+            "context": context, "feedback": list(feedback), "history": list(self.history),
             "traceparent": f"00-{self.trace_id}-{span_id}-01",
         }
 
     def _phase(self, cycle: int, phase: str, parent_span: str, files: list[str], before: dict, context: dict,
-               accept=None) -> dict:
+               accept=None, attempt: int = 1, feedback: list[dict] = ()) -> dict:
         """Run the phase's agent as one task; its checked output, or CycleEnded with the task's error."""
         self._boundary(phase)
         agent = agents.for_phase(phase)
@@ -240,8 +345,8 @@ class Runner:
         self.store.update_evolution(self.id, {"current_phase": phase})
         self.store.create_task({"id": task_id, "evolution_id": self.id, "cycle": cycle, "phase": phase,
                                 "agent": agent["name"], "status": "running", "attempts": 1, "started_at": iso(),
-                                "trace_id": self.trace_id})
-        payload = self._input(agent, task_id, cycle, phase, span_id, files, before, context)
+                                "trace_id": self.trace_id, "attempt": attempt})
+        payload = self._input(agent, task_id, cycle, phase, span_id, files, before, context, attempt, feedback)
         self.log.info(f"{agent['name']} ({agent['runtime']}) started: task {task_id}")
         reply, raw, error, stderr_tail, refused = None, None, None, [], {}
         try:
@@ -268,7 +373,10 @@ class Runner:
         if error:
             self.log.error(f"{agent['name']} failed after {time.monotonic() - clock:.1f}s: {error}")
             self._honour_stop(f"before {NEXT_STEP[phase]}")  # a stop asked during a failed phase still wins
-            raise CycleEnded("failed", f"{phase} failed (task {task_id}): {error}")
+            reason = f"{phase} failed (task {task_id}): {error}"
+            if phase == "implement" and error.startswith("bad-patch:"):
+                raise Refused(reason, _sent_change(raw))
+            raise CycleEnded("failed", reason)
         self.log.info(f"{agent['name']} done in {time.monotonic() - clock:.1f}s: {_summary(phase, reply.output)}")
         return reply.output
 
@@ -341,6 +449,25 @@ def _summary(phase: str, output: dict) -> str:
     if phase == "implement":
         if output.get("patch") is not None:
             return f"patch of {len(output['patch'])} bytes" if output["patch"].strip() else "no change"
+        for form, what in (("edits", "edit(s)"), ("files", "whole file(s)")):
+            if output.get(form) is not None:
+                return f"{len(output[form])} {what}"
         return f"{len(output['changed_files'])} file(s) edited in place"
     notes = log.mask_secrets(output.get("notes") or "")[:150]
     return f"verdict {output['verdict']}" + (f": {notes}" if notes else "")
+
+
+def _sent_change(raw) -> str:
+    """What a refused implement reply proposed, as text for the next attempt's feedback."""
+    output = raw.get("output") if isinstance(raw, dict) else None
+    if not isinstance(output, dict):
+        return ""
+    if isinstance(output.get("patch"), str):
+        return output["patch"]
+    sent = {form: output[form] for form in ("edits", "files") if output.get(form) is not None}
+    return json.dumps(sent, indent=1, default=str) if sent else ""
+
+
+def _tests_summary(tests: dict) -> dict:
+    """The test result as the evaluate agent sees it: without the passing ids and the output."""
+    return {key: tests.get(key) for key in ("status", "command", "summary", "exit_code", "failed", "blamed")}

@@ -15,6 +15,7 @@ from lib.adapters import gitops
 from lib.agents import local as local_agents
 from lib.checks import Result
 from lib.errors import ToolError
+from lib.evolution import testing
 from lib.health import check
 from lib.quality import measure
 from lib.store import ACTIVE, open_store
@@ -145,6 +146,24 @@ def metrics_baseline(context: dict) -> tuple[str, str]:
         return "warning", f"no Python files under {target}: nothing to measure"
     return "ok", (f"{metrics['files']} files, docstring {metrics['docstring']}%, complexity {metrics['complexity']}, "
                   f"maintainability {metrics['maintainability']}, lint {metrics['lint']}")
+
+
+@check("tests_runnable", "evolution", GROUP, timeout=150)
+def tests_runnable(context: dict) -> tuple[str, str]:
+    """The target's test command, found as the runner finds it (DESIGN §5): one that cannot start would fail
+    every evolution (test-env); none found leaves the tests `not run`."""
+    target = Path(context["target"]).expanduser().resolve()
+    try:
+        repo = gitops.repo_root(target)
+    except ToolError as failure:
+        return "unknown", str(failure)
+    test_plan = testing.plan(repo, target.relative_to(repo).as_posix())
+    if not test_plan.argv:
+        return "warning", f"{test_plan.why_none} ({target}): the evolution's tests will be `not run`"
+    problem = testing.can_start(test_plan)
+    if problem:
+        return "critical", problem
+    return "ok", f"tests: {test_plan.shown}"
 
 
 @check("safety_limits_set", "evolution", GROUP)

@@ -25,6 +25,8 @@ TASK_ID = re.compile(r"^task-[\w-]+$")
 EVOLUTION_ID = re.compile(r"^evo-[\w-]+$")
 _LOG_TAG = re.compile(r"^\S+ \S+(?: [A-Z]+)? \[cycle (?P<cycle>\d+)/\d+(?: (?P<phase>[\w-]+))?\]")
 _PHASE_FAILED = re.compile(r"^[\w-]+ failed \(task [\w-]+\): (?P<error>.*)$", re.S)
+#: An evolution's error after several refused attempts (DESIGN §5): classed by the last one.
+_ATTEMPTS_REFUSED = re.compile(r"^\d+ attempts refused; last: (?P<error>.*)$", re.S)
 
 #: similar failures are searched among the newest failures of the last SIMILAR_DAYS: bounded, so a big
 #: store stays fast
@@ -73,6 +75,20 @@ _STEPS = {
         "Adjust a threshold if it is wrong: python scripts/adjust_gates.py --metric docstring --threshold 75",
         "Or work on the underlying issues: python scripts/run_evolution.py --focus quality --force",
     ],
+    "bad-patch": [
+        "The runner refused the agent's change under the patch rules (DESIGN §5); each attempt's reason: "
+        "python scripts/analyze_failure.py --id {evolution}",
+        "The change itself is in the task's output: python scripts/show_failure.py --id {task}",
+        "Deletions are refused unless evolution.allow_deletions: true (config/settings.yaml).",
+    ],
+    "tests-weakened": [
+        "The change deleted, renamed or skipped tests, or fewer tests ran than on the base: refused.",
+        "Each attempt's reason: python scripts/analyze_failure.py --id {evolution}",
+    ],
+    "test-env": [
+        "The target's test command cannot start; the fix is named in the error above.",
+        "Check before the next start: python scripts/pre_evolution_check.py --target {target}",
+    ],
     "stopped": [
         "An operator (or Ctrl-C under --monitor) asked for a stop; nothing failed.",
         "Start again when ready: python scripts/run_evolution.py --target {target} --focus {focus}",
@@ -115,7 +131,7 @@ def error_class(error: str | None) -> str:
     """The class an error text starts with (timeout, exit-code, ...), '' without an error."""
     if not error:
         return ""
-    nested = _PHASE_FAILED.match(error)
+    nested = _PHASE_FAILED.match(error) or _ATTEMPTS_REFUSED.match(error)
     if nested:
         return error_class(nested.group("error"))
     head = error.split(":", 1)[0].strip()
@@ -312,7 +328,17 @@ def analyze(store: Store, evolution_id: str) -> dict:
         "log_excerpt": log_excerpt(lines, failure["cycle"], failure["phase"]) if failure else log_excerpt(lines),
         "similar_failures": similar_failures(store, failure, evolution["id"]) if failure else None,
         "next_steps": next_steps(failure, evolution, task) if failure else [],
+        "attempt_log": attempt_log(evolution["id"]),
     })
+
+
+def attempt_log(evolution_id: str) -> list[dict]:
+    """Every implement attempt with its outcome and refusal ([] before any, or for an older evolution)."""
+    try:
+        found = json.loads((paths.evolution_dir(evolution_id) / "attempts.json").read_text())
+    except (OSError, ValueError):
+        return []
+    return found if isinstance(found, list) else []
 
 
 def incident(store: Store, task_id: str) -> dict:
@@ -433,6 +459,11 @@ def render_analysis(report: dict) -> str:
     else:
         out += ["No failure: the evolution succeeded.", ""]
     out += ["Tasks:", _table(_task_rows(report["tasks"]), _TASK_COLUMNS) if report["tasks"] else "  (none)", ""]
+    if report.get("attempt_log"):
+        out += [f"Attempts: {report.get('attempts') or len(report['attempt_log'])} "
+                f"(at most {report.get('max_attempts') or '?'} per cycle)",
+                *(f"  cycle {a['cycle']} attempt {a['attempt']}: {a['outcome']}"
+                  + (f": {_short(a['error'], 110)}" if a.get("error") else "") for a in report["attempt_log"]), ""]
     out += ["Log around the failure:" if failure else "End of the log:",
             *("  " + line for line in report["log_excerpt"] or ["(no log lines)"])]
     if failure:

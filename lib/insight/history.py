@@ -15,7 +15,7 @@ EVOLUTION_COLUMNS = [
     ("cost", "COST"), ("pr", "PR"),
 ]  # fmt: skip
 # The history adds each evolution's outcome: its test result and what it changed.
-HISTORY_COLUMNS = [*EVOLUTION_COLUMNS, ("tests", "TESTS"), ("impact", "IMPACT")]
+HISTORY_COLUMNS = [*EVOLUTION_COLUMNS, ("tests", "TESTS"), ("attempts_shown", "ATTEMPTS"), ("impact", "IMPACT")]
 PERCENT_METRICS = ("docstring", "coverage")
 
 
@@ -39,6 +39,7 @@ def evolution_row(record: dict) -> dict:
         "cost": f"${record.get('cost_usd') or 0:.2f}",
         "pr": f"#{record['pr_number']}" if record.get("pr_number") else "",
         "tests": record.get("tests") or "-",
+        "attempts_shown": record.get("attempts") if record.get("attempts") is not None else "-",  # issue 15
         "impact": impact(record),
     }
 

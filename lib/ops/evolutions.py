@@ -31,10 +31,11 @@ def _log_path(evolution_id: str) -> Path:
 
 
 def start(target: str | None, cycles: int | None, focus: str | None, *, force: bool, dry_run: bool,
-          monitor: bool, prechecks: Prechecks) -> int:
+          monitor: bool, prechecks: Prechecks, attempts: int | None = None) -> int:
     """Check, create and start detached, print the id and log; with monitor follow it. The exit code:
     0 started (or, with monitor, succeeded or unchanged: nothing went wrong), 1 ended otherwise."""
     target, cycles, focus = evolution.defaults(target, cycles, focus)
+    evolution.max_attempts(attempts)  # a bad --attempts is refused before anything starts
     path = evolution.resolve_target(target)
     store = open_store(create=True)
     _take_over_dead(store, path, force)
@@ -45,7 +46,7 @@ def start(target: str | None, cycles: int | None, focus: str | None, *, force: b
     if blocking:
         raise ToolError("pre-evolution checks failed: " + "; ".join(f"{r.name}: {r.summary}" for r in blocking),
                         "fix them, or pass --force to skip the checks that are not about safety")
-    record = evolution.create(store, path, focus, cycles, dry_run)
+    record = evolution.create(store, path, focus, cycles, dry_run, attempts)
     pid = evolution.start_detached(store, record["id"])
     cli.audit("started", evolution_id=record["id"], target=str(path), focus=focus, cycles=cycles, pid=pid)
     click.echo(f"{record['id']} started (pid {pid}); log: {_log_path(record['id'])}")

@@ -22,10 +22,16 @@ EVOLUTION_FIELDS = (
 )  # fmt: skip
 # pid_started_at: when the process `pid` started (from the OS), so that a later process given the same pid
 # is never taken for the runner (lib.procs.proof).
+# Schema 5, issue 15 (attempts, DESIGN §5): `attempts`, the implement attempts the evolution made in all;
+# `max_attempts`, its limit per cycle (run_evolution.py --attempts). On a task: `attempt`, its number in the cycle.
+ATTEMPT_EVOLUTION_FIELDS = ("attempts", "max_attempts")
+ATTEMPT_TASK_FIELDS = ("attempt",)
+EVOLUTION_FIELDS += ATTEMPT_EVOLUTION_FIELDS
 TASK_FIELDS = (
     "id", "evolution_id", "cycle", "phase", "agent", "status", "attempts", "started_at",
     "finished_at", "duration_s", "cost_usd", "error", "trace_id", "output_summary", "tokens_in", "tokens_out",
 )  # fmt: skip
+TASK_FIELDS += ATTEMPT_TASK_FIELDS
 SPAN_FIELDS = ("trace_id", "span_id", "parent_id", "name", "start", "end", "status", "attributes")
 PATTERN_FIELDS = ("id", "kind", "source", "signature", "created_at", "hits")
 

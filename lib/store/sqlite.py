@@ -22,8 +22,8 @@ from lib.store.base import (
     target_busy,
 )
 
-SCHEMA_VERSION = 4  # 2: evolutions_finished for the metrics' windows; 3: files_changed, tests, tokens;
-# 4: pid_started_at
+SCHEMA_VERSION = 5  # 2: evolutions_finished for the metrics' windows; 3: files_changed, tests, tokens;
+# 4: pid_started_at; 5: the attempts of issue 15 (ATTEMPT_COLUMNS)
 _ACTIVE_SQL = ", ".join(f"'{status}'" for status in ACTIVE)
 _FINAL_SQL = ", ".join(f"'{status}'" for status in FINAL)
 # Aggregates (see Store.evolution_stats / task_stats): the same figures as the fallbacks.
@@ -31,13 +31,17 @@ _SECONDS = "(CAST(strftime('%s', e.finished_at) AS INTEGER) - CAST(strftime('%s'
 _CYCLES = "(CASE WHEN e.id IS NOT NULL THEN MAX(COALESCE(e.current_cycle, e.cycles, 1), 1) END)"
 _GROUPABLE = {"evolutions": ("target", "focus", "status"), "tasks": ("phase", "agent", "status")}
 
+# Schema 5 (issue 15): the attempts of an evolution and the attempt number of a task (DESIGN §5).
+ATTEMPT_COLUMNS = {"evolutions": ("attempts INTEGER", "max_attempts INTEGER"), "tasks": ("attempt INTEGER",)}
+
 SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS evolutions (
     id TEXT PRIMARY KEY, target TEXT NOT NULL, focus TEXT, cycles INTEGER,
     status TEXT NOT NULL, pid INTEGER, host TEXT, started_at TEXT NOT NULL, heartbeat_at TEXT,
     finished_at TEXT, current_cycle INTEGER, current_phase TEXT, cost_usd REAL DEFAULT 0,
     pr_number INTEGER, pr_url TEXT, error TEXT, dry_run INTEGER DEFAULT 0,
-    metrics_before TEXT, metrics_after TEXT, files_changed INTEGER, tests TEXT, pid_started_at TEXT
+    metrics_before TEXT, metrics_after TEXT, files_changed INTEGER, tests TEXT, pid_started_at TEXT,
+    {", ".join(ATTEMPT_COLUMNS["evolutions"])}
 );
 CREATE INDEX IF NOT EXISTS evolutions_started ON evolutions(started_at);
 CREATE INDEX IF NOT EXISTS evolutions_status ON evolutions(status);
@@ -48,7 +52,8 @@ CREATE TABLE IF NOT EXISTS tasks (
     id TEXT PRIMARY KEY, evolution_id TEXT NOT NULL, cycle INTEGER, phase TEXT, agent TEXT,
     status TEXT NOT NULL, attempts INTEGER DEFAULT 0, started_at TEXT, finished_at TEXT,
     duration_s REAL, cost_usd REAL DEFAULT 0, error TEXT, trace_id TEXT, output_summary TEXT,
-    tokens_in INTEGER, tokens_out INTEGER
+    tokens_in INTEGER, tokens_out INTEGER,
+    {", ".join(ATTEMPT_COLUMNS["tasks"])}
 );
 CREATE INDEX IF NOT EXISTS tasks_evolution ON tasks(evolution_id);
 CREATE INDEX IF NOT EXISTS tasks_started ON tasks(started_at);
@@ -117,6 +122,8 @@ def _migrate(connection: sqlite3.Connection) -> None:
     """Bring an older store up to SCHEMA: new tables and indexes, then the columns added since."""
     added = {"evolutions": ("files_changed INTEGER", "tests TEXT", "pid_started_at TEXT"),
              "tasks": ("tokens_in INTEGER", "tokens_out INTEGER")}
+    for table, columns in ATTEMPT_COLUMNS.items():
+        added[table] += columns
     for table, columns in added.items():
         present = {row[1] for row in connection.execute(f"PRAGMA table_info({table})")}
         for column in columns:

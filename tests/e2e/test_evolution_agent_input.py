@@ -23,6 +23,7 @@ from tests.conftest import git
 
 KEYS = {"evolution_id", "task_id", "cycle", "phase", "target", "worktree", "focus", "dry_run", "repo", "files",
         "patterns", "gates", "metrics", "context", "traceparent"}
+KEYS |= {"attempt", "feedback", "history", "tests"}  # issue 15: attempts and the tests found for the target
 SECRET = "s3cr3t-t0ken"
 TRACEPARENT = re.compile(r"^00-([0-9a-f]{32})-([0-9a-f]{16})-01$")
 
@@ -72,6 +73,9 @@ def test_every_agent_gets_the_section_5_input(tdev, git_repo):
         assert {p["id"] for p in given["patterns"]} == {"prevent-pr-7", failure["id"]}
         trace_id, span_id = TRACEPARENT.match(given["traceparent"]).groups()
         assert trace_id == task["trace_id"] and spans[f"{phase} {task['agent']}"]["span_id"] == span_id
+        # the first attempt of the first cycle, on a target without tests
+        assert (given["attempt"], given["feedback"], given["history"], given["tests"]) == (1, [], [], None)
+        assert task["attempt"] == 1
 
     # files: the target's for research and plan, the plan's for implement, the change's for evaluate;
     # 100 bytes of content in all, the rest listed with content null

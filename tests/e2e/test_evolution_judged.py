@@ -22,6 +22,7 @@ from evolution_agents import (
     SAMPLE,
     assert_nothing_published,
     auto_branches,
+    commit_file,
     diff,
     evolve,
     origin_of,
@@ -40,15 +41,6 @@ TESTS = '"""Tests of the sample module."""\nfrom packages.agents.sample import a
 def agents(tdev, **outputs) -> None:
     """Register a command agent answering the given output for each phase named; local agents for the rest."""
     tdev.use_agents({phase: reply_agent(tdev.base, phase, output) for phase, output in outputs.items()})
-
-
-def commit_file(repo, path: str, text: str) -> str:
-    """Add a file to the operator's repository; the new HEAD is the evolution's base."""
-    (repo / path).parent.mkdir(parents=True, exist_ok=True)
-    (repo / path).write_text(text)
-    git(repo, "add", "-A")
-    git(repo, "commit", "-q", "-m", f"add {path}")
-    return git(repo, "rev-parse", "HEAD")
 
 
 # ---- a change the runner accepts --------------------------------------------------------------
@@ -92,7 +84,7 @@ def test_the_target_tests_run_after_the_patch_and_the_pr_says_passed(tdev, git_r
     changed = git(origin_of(git_repo), "diff", "--name-only", f"{branch}~1", branch)
     assert changed == SAMPLE  # only the change: nothing the test run left behind (__pycache__) is committed
     body = github.pulls[record["pr_number"]]["body"]
-    assert "Tests: **passed** (`" in body and "-m pytest -q -x" in body and "packages/agents`: exit 0" in body
+    assert "Tests: **passed** (`" in body and "-m pytest -q -rA" in body and "packages/agents`: exit 0" in body
 
 
 def test_what_the_evaluator_edits_after_the_judgement_is_not_committed(tdev, git_repo, github):
@@ -111,19 +103,19 @@ def test_what_the_evaluator_edits_after_the_judgement_is_not_committed(tdev, git
 
 # ---- the runner fails what the agents passed --------------------------------------------------
 
-def test_a_security_finding_fails_the_cycle_although_the_evaluator_passes(tdev, git_repo, github):
+def test_a_security_finding_fails_the_cycle_before_the_evaluator_is_asked(tdev, git_repo, github):
     base = git(git_repo, "rev-parse", "HEAD")
     risky = SAMPLE_MODULE + '\n\ndef run(x):\n    """Evaluate x."""\n    return eval(x)\n'
     agents(tdev, implement={"patch": diff(SAMPLE, SAMPLE_MODULE, risky)},
            evaluate={"verdict": "pass", "notes": "looks fine to me"})
-    result = evolve(tdev, git_repo)
+    result = evolve(tdev, git_repo, "--attempts", "1")
     assert result.returncode == 1
     record, tasks = the_evolution()
     assert record["status"] == "failed"
     assert record["error"] == "gates-failed: security 0->1 (must be <= 0)"
     assert f"{record['id']} failed: gates-failed: security" in result.stdout
     assert record["metrics_before"]["security"] == 0 and record["metrics_after"]["security"] == 1
-    assert [(t["phase"], t["status"]) for t in tasks] == [(p, "succeeded") for p in PHASES]
+    assert [(t["phase"], t["status"]) for t in tasks] == [(p, "succeeded") for p in PHASES[:3]]
     assert record["pr_number"] is None and not github.pulls
     assert_nothing_published(git_repo, base)
 
@@ -133,7 +125,7 @@ def test_a_patch_that_breaks_the_syntax_fails_although_the_figures_improve(tdev,
     base = git(git_repo, "rev-parse", "HEAD")
     broken = SAMPLE_MODULE.replace("def add(a, b):", "def add(a, b:")
     agents(tdev, implement={"patch": diff(SAMPLE, SAMPLE_MODULE, broken)}, evaluate={"verdict": "pass"})
-    result = evolve(tdev, git_repo)
+    result = evolve(tdev, git_repo, "--attempts", "1")
     assert result.returncode == 1
     record, _ = the_evolution()
     assert record["status"] == "failed"
@@ -155,13 +147,17 @@ def test_failing_tests_fail_the_cycle(tdev, git_repo, github, where):
                                                     "checks"])
     broken = SAMPLE_MODULE.replace("return a+b", "return a-b")
     agents(tdev, implement={"patch": diff(SAMPLE, SAMPLE_MODULE, broken)}, evaluate={"verdict": "pass"})
-    result = evolve(tdev, git_repo, env=env)
+    result = evolve(tdev, git_repo, "--attempts", "1", env=env)
     assert result.returncode == 1
     record, tasks = the_evolution()
     assert record["status"] == "failed" and record["tests"] == "failed"
-    assert record["error"].startswith("tests failed: exit 1: ") and "1 failed" in record["error"]
+    if where == "auto":  # pytest's own report names the test the change broke
+        assert record["error"].startswith("tests failed: packages.agents.test_sample::test_add (exit 1: ")
+    else:  # another command is judged by its exit code
+        assert record["error"].startswith("tests failed: exit 1: ")
+    assert "1 failed" in record["error"]
     assert "gates-failed" not in record["error"]  # the change is as good as before by every measure
-    assert tasks[-1]["phase"] == "evaluate" and tasks[-1]["status"] == "succeeded"
+    assert tasks[-1]["phase"] == "implement"  # the evaluator is asked only about a change the runner passed
     assert record["pr_number"] is None and not github.pulls
     assert_nothing_published(git_repo, base)
 
@@ -169,7 +165,7 @@ def test_failing_tests_fail_the_cycle(tdev, git_repo, github, where):
 def test_the_evaluator_vetoes_a_change_the_runner_passed(tdev, git_repo, github):
     base = git(git_repo, "rev-parse", "HEAD")
     agents(tdev, implement={"patch": DOCSTRINGS}, evaluate={"verdict": "fail", "notes": "the docstrings say nothing"})
-    result = evolve(tdev, git_repo, "--focus", "docs")
+    result = evolve(tdev, git_repo, "--focus", "docs", "--attempts", "1")
     assert result.returncode == 1
     record, tasks = the_evolution()
     assert record["status"] == "failed"
@@ -210,16 +206,19 @@ def test_help_says_unchanged_exits_0(tdev):
 
 
 def test_tests_past_their_timeout_fail_the_cycle_and_leave_no_process(tdev, git_repo, tmp_path):
-    """The test command and everything it started end at evolution.test_timeout_seconds."""
+    """The test command and everything it started end at evolution.test_timeout_seconds. The suite is quick
+    on the base (the baseline) and hangs on the change."""
     pids = tmp_path / "pids"
     suite = tmp_path / "suite.py"
     suite.write_text("import os, subprocess, sys, time\n"
+                     f"if 'The sum' not in open({SAMPLE!r}).read():\n    sys.exit(0)\n"
                      "child = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(120)'])\n"
                      f"open({str(pids)!r}, 'w').write(f'{{os.getpid()}} {{child.pid}}')\n"
                      "time.sleep(120)\n")
     tdev.write_config("settings", "evolution:\n  test_timeout_seconds: 2\n")
     agents(tdev, implement={"patch": DOCSTRINGS}, evaluate={"verdict": "pass"})
-    result = evolve(tdev, git_repo, "--focus", "docs", env={"EVOLUTION_TEST_COMMAND": f"{sys.executable} {suite}"})
+    result = evolve(tdev, git_repo, "--focus", "docs", "--attempts", "1",
+                    env={"EVOLUTION_TEST_COMMAND": f"{sys.executable} {suite}"})
     assert result.returncode == 1
     record, _ = the_evolution()
     assert record["tests"] == "failed" and record["error"] == "tests failed: timed out after 2s"

@@ -27,10 +27,11 @@ from tests.conftest import PHASE_AGENTS, SAMPLE_MODULE, git
 
 def run_with(tdev, git_repo, outputs: dict, before: dict | None = None):
     """Every phase a command agent answering a valid reply, or its entry in outputs; before: Python lines
-    a phase's agent runs first (`payload` holds its input)."""
+    a phase's agent runs first (`payload` holds its input). One attempt: the repair of refused attempts has
+    its own tests (test_evolution_attempts.py)."""
     tdev.use_agents({name: reply_agent(tdev.base, name, outputs.get(name, MINIMAL[name]),
                                        before=(before or {}).get(name, "")) for name in PHASES})
-    return evolve(tdev, git_repo, "--focus", "docs")
+    return evolve(tdev, git_repo, "--focus", "docs", "--attempts", "1")
 
 
 def assert_failed_at(result, phase: str, error: str) -> dict:
@@ -115,8 +116,14 @@ BAD_OUTPUTS = [
     ("plan", {"files": SAMPLE}, "output.files must be a list, got str"),
     ("plan", {"files": ["README.md"]}, "output.files must be paths inside packages/agents, relative to the "
                                        "repository: README.md"),
-    ("implement", {"summary": "done"}, "output.patch is missing (or output.changed_files for an agent that "
-                                       "edited the worktree)"),
+    ("implement", {"summary": "done"}, "output.patch is missing (or output.edits, output.files, or "
+                                       "output.changed_files for an agent that edited the worktree)"),
+    ("implement", {"edits": [{"path": SAMPLE, "search": "a+b"}]}, "output.edits[1] needs path, search, replace "
+                                                                   "(strings)"),
+    ("implement", {"files": [{"path": "README.md", "content": "x"}]}, "output.files[1].path must be a path inside "
+                                                                     "packages/agents, relative to the repository: "
+                                                                     "README.md"),
+    ("implement", {"edits": []}, "output.edits is empty (send an empty patch for no change)"),
     ("implement", {"patch": 42}, "output.patch must be a str, got int"),
     ("evaluate", {"notes": "fine"}, "output.verdict is missing"),
     ("evaluate", {"verdict": True}, "output.verdict must be a str, got bool"),

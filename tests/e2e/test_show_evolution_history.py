@@ -34,7 +34,7 @@ def test_since_24h_lists_newest_first_with_the_table_columns(tdev, seeded):
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert lines[0].split() == ["ID", "TARGET", "FOCUS", "STATUS", "CYCLE/PHASE", "STARTED", "ELAPSED", "COST", "PR",
-                                "TESTS", "IMPACT"]
+                                "TESTS", "ATTEMPTS", "IMPACT"]
     body = lines[2:]
     assert [line.split()[0] for line in body] == [seeded["newest"]["id"], seeded["recent_failed"]["id"]]
     assert "#42" in body[0] and "$1.50" in body[0]
@@ -68,13 +68,14 @@ def outcomes(tdev):
     before = {"docstring": 41.0, "lint": 12, "complexity": 3.5, "security": 0}
     records = {
         "docs": add_evolution(store, started=now - timedelta(minutes=50), focus="docs", files_changed=2,
-                              tests="passed", metrics_before=before, metrics_after={**before, "docstring": 57.0}),
+                              tests="passed", attempts=2, metrics_before=before,
+                              metrics_after={**before, "docstring": 57.0}),
         "quality": add_evolution(store, started=now - timedelta(minutes=40), target="/srv/q", files_changed=1,
                                  tests="not run", metrics_before=before, metrics_after={**before, "lint": 3}),
         "unchanged": add_evolution(store, started=now - timedelta(minutes=30), target="/srv/u", status="unchanged",
                                    focus="security", files_changed=0, metrics_before=before),
         "refused": add_evolution(store, started=now - timedelta(minutes=20), target="/srv/r", status="failed",
-                                 files_changed=0, tests="failed", metrics_before=before,
+                                 files_changed=0, tests="failed", metrics_before=before, attempts=3,
                                  metrics_after={**before, "lint": 0}, error="tests failed: exit 1"),
     }
     yield records
@@ -84,12 +85,12 @@ def outcomes(tdev):
 def test_impact_and_tests_columns_and_the_unchanged_tally(tdev, outcomes):
     result = tdev.run("show_evolution_history.py", "--since", "2h")
     assert result.returncode == 0, result.stderr
-    # the last two cells (TESTS, IMPACT) of each row; cells are at least two spaces apart
-    cells = {line.split()[0]: re.split(r"\s{2,}", line.strip())[-2:] for line in result.stdout.splitlines()[2:]}
-    assert cells[outcomes["docs"]["id"]] == ["passed", "2 files, docstring 41%->57%"]
-    assert cells[outcomes["quality"]["id"]] == ["not run", "1 file, lint 12->3"]  # docstring did not move
-    assert cells[outcomes["unchanged"]["id"]] == ["-", "no change"]
-    assert cells[outcomes["refused"]["id"]] == ["failed", "-"]  # a refused change had no impact
+    # the last three cells (TESTS, ATTEMPTS, IMPACT) of each row; cells are at least two spaces apart
+    cells = {line.split()[0]: re.split(r"\s{2,}", line.strip())[-3:] for line in result.stdout.splitlines()[2:]}
+    assert cells[outcomes["docs"]["id"]] == ["passed", "2", "2 files, docstring 41%->57%"]
+    assert cells[outcomes["quality"]["id"]] == ["not run", "-", "1 file, lint 12->3"]  # docstring did not move
+    assert cells[outcomes["unchanged"]["id"]] == ["-", "-", "no change"]
+    assert cells[outcomes["refused"]["id"]] == ["failed", "3", "-"]  # a refused change had no impact
     assert "4 evolutions: 1 failed, 1 unchanged, 2 succeeded" in result.stderr
 
 

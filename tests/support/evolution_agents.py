@@ -116,3 +116,40 @@ def add_prevention_pattern(pattern_id: str, files: list[str]) -> None:
                                             "message": "the change broke production (reverted by #8)"}})
     finally:
         store.close()
+
+
+def attempts_agent(base: Path, phase: str, outputs: list, kept: Path) -> list[str]:
+    """The argv of a command agent that answers outputs[attempt - 1] (the last one for later attempts) and
+    keeps each input it reads as kept/input-<cycle>-<attempt>.json."""
+    kept.mkdir(parents=True, exist_ok=True)
+    replies = base / f"agent_{phase}.replies.json"
+    replies.write_text(json.dumps([{"status": "ok", "output": output, "cost_usd": 0, "tokens": 0}
+                                   for output in outputs]))
+    script = base / f"agent_{phase}.py"
+    script.write_text("\n".join([
+        "import json, sys",
+        "payload = sys.stdin.read()",
+        "given = json.loads(payload)",
+        f"open(f{str(kept)!r} + f\"/input-{{given['cycle']}}-{{given['attempt']}}.json\", 'w').write(payload)",
+        f"replies = json.load(open({str(replies)!r}))",
+        "sys.stdout.write(json.dumps(replies[min(given['attempt'], len(replies)) - 1]))",
+    ]) + "\n")
+    return [sys.executable, str(script)]
+
+
+def kept_inputs(kept: Path) -> dict[tuple[int, int], dict]:
+    """The inputs an attempts_agent kept, by (cycle, attempt)."""
+    found = {}
+    for path in kept.glob("input-*.json"):
+        _, cycle, attempt = path.stem.split("-")
+        found[int(cycle), int(attempt)] = json.loads(path.read_text())
+    return found
+
+
+def commit_file(repo: Path, path: str, text: str) -> str:
+    """Add a file to the operator's repository; the new HEAD is the evolution's base."""
+    (repo / path).parent.mkdir(parents=True, exist_ok=True)
+    (repo / path).write_text(text)
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", f"add {path}")
+    return git(repo, "rev-parse", "HEAD")

@@ -267,3 +267,48 @@ def test_a_claim_is_held_by_one_process_at_a_time_across_hosts(backend, store):
     with store.exclusive("restore", 60):
         assert store._get("claim#restore")["pid"] == {"N": str(os.getpid())}
     assert store._get("claim#restore") is None
+
+
+def test_attempts_round_trip_on_every_backend(store):
+    """Schema 5 (issue 15): the evolution's attempts and limit, each task's attempt number."""
+    store.create_evolution(evolution("evo-1", attempts=0, max_attempts=3))
+    store.update_evolution("evo-1", {"attempts": 2})
+    store.create_task(task("task-1", "evo-1", "2024-01-15T10:00:01+00:00", phase="implement", attempt=2))
+    record = store.get_evolution("evo-1")
+    assert (record["attempts"], record["max_attempts"]) == (2, 3)
+    assert store.get_task("task-1")["attempt"] == 2
+
+
+def test_a_version_4_sqlite_store_is_migrated_to_version_5(tmp_path):
+    """An existing store keeps its rows and gains the attempt columns (empty for the old rows)."""
+    import sqlite3
+
+    from lib.store.sqlite import SCHEMA_VERSION, SQLiteStore
+
+    path = tmp_path / "state.db"
+    old = sqlite3.connect(path)
+    old.executescript(
+        "CREATE TABLE evolutions (id TEXT PRIMARY KEY, target TEXT NOT NULL, focus TEXT, cycles INTEGER, "
+        "status TEXT NOT NULL, pid INTEGER, host TEXT, started_at TEXT NOT NULL, heartbeat_at TEXT, "
+        "finished_at TEXT, current_cycle INTEGER, current_phase TEXT, cost_usd REAL DEFAULT 0, pr_number INTEGER, "
+        "pr_url TEXT, error TEXT, dry_run INTEGER DEFAULT 0, metrics_before TEXT, metrics_after TEXT, "
+        "files_changed INTEGER, tests TEXT, pid_started_at TEXT);"
+        "CREATE TABLE tasks (id TEXT PRIMARY KEY, evolution_id TEXT NOT NULL, cycle INTEGER, phase TEXT, agent TEXT, "
+        "status TEXT NOT NULL, attempts INTEGER DEFAULT 0, started_at TEXT, finished_at TEXT, duration_s REAL, "
+        "cost_usd REAL DEFAULT 0, error TEXT, trace_id TEXT, output_summary TEXT, tokens_in INTEGER, "
+        "tokens_out INTEGER);"
+        "INSERT INTO evolutions (id, target, status, started_at) VALUES ('evo-old', '/srv/a', 'succeeded', '2024');"
+        "INSERT INTO tasks (id, evolution_id, status) VALUES ('task-old', 'evo-old', 'succeeded');"
+        "PRAGMA user_version = 4;")
+    old.close()
+    upgraded = SQLiteStore.open(create=True, path=path)
+    try:
+        assert SCHEMA_VERSION == 5
+        assert upgraded.db.execute("PRAGMA user_version").fetchone()[0] == 5
+        record = upgraded.get_evolution("evo-old")
+        assert record["status"] == "succeeded" and record["attempts"] is None and record["max_attempts"] is None
+        assert upgraded.get_task("task-old")["attempt"] is None
+        upgraded.update_evolution("evo-old", {"attempts": 3})
+        assert upgraded.get_evolution("evo-old")["attempts"] == 3
+    finally:
+        upgraded.close()
