@@ -12,6 +12,7 @@ followed: it is listed as `{path, content: null, symlink: true}` and nothing beh
 from __future__ import annotations
 
 import ast
+import copy
 import json
 import os
 import stat
@@ -29,6 +30,9 @@ FULL, NO_DOCS, NAMES, PATH_ONLY = range(4)
 DOC_CHARS = 120
 
 _ranking_cache: dict = {}
+#: Outlines by absolute path, with the file's (size, mtime): the four phases of a cycle parse a file once.
+_outline_cache: dict[str, tuple[tuple, dict]] = {}
+OUTLINE_CACHE_FILES = 10000
 
 
 def build(worktree: Path, target: str, phase: str, focus: str, given: list[str], budget: int) -> dict:
@@ -44,12 +48,12 @@ def build(worktree: Path, target: str, phase: str, focus: str, given: list[str],
     else:
         ordered = _ranked(worktree, target, focus, list(dict.fromkeys(safe_given + target_files)))
     sources = {name: _read(worktree, name) for name in dict.fromkeys(ordered + target_files)}
-    outlines = {name: _outline(name, data) for name, data in sources.items() if isinstance(data, bytes)}
+    outlines = {name: _outline_of(worktree, name, data) for name, data in sources.items() if isinstance(data, bytes)}
     files, shown = _contents(ordered, sources, outlines, budget)
     rest = [name for name in dict.fromkeys(ordered + target_files)
             if name not in shown and isinstance(sources[name], bytes)]
     used = sum(len(sources[name]) for name in shown)
-    return {"files": files, "map": _fit(rest, outlines, budget - used)}
+    return {"files": files, "map": copy.deepcopy(_fit(rest, outlines, budget - used))}  # the cache keeps its own
 
 
 # ---- which files -------------------------------------------------------------------------------
@@ -205,6 +209,19 @@ def _contents(ordered: list[str], sources: dict, outlines: dict, budget: int) ->
 
 
 # ---- the map ------------------------------------------------------------------------------------
+
+def _outline_of(worktree: Path, name: str, data: bytes) -> dict:
+    """The file's outline, parsed again only when its size or modification time changed."""
+    key, stamp = str(worktree / name), _stat(worktree / name)
+    cached = _outline_cache.get(key)
+    if cached and cached[0] == stamp and stamp:
+        return cached[1]
+    if len(_outline_cache) >= OUTLINE_CACHE_FILES:
+        _outline_cache.clear()
+    outline = _outline(name, data)
+    _outline_cache[key] = (stamp, outline)
+    return outline
+
 
 def _outline(name: str, data: bytes) -> dict:
     """{path, lines, symbols} of one file at full detail; a Python file that does not parse has an error."""
