@@ -49,7 +49,8 @@ def build(worktree: Path, target: str, phase: str, focus: str, given: list[str],
         ordered = _ranked(worktree, target, focus, list(dict.fromkeys(safe_given + target_files)))
     sources = {name: _read(worktree, name) for name in dict.fromkeys(ordered + target_files)}
     outlines = {name: _outline_of(worktree, name, data) for name, data in sources.items() if isinstance(data, bytes)}
-    files, shown = _contents(ordered, sources, outlines, budget)
+    links = [name for name in target_files if sources[name] == "symlink" and name not in ordered]
+    files, shown = _contents(ordered + links, sources, outlines, budget)  # every symlink is listed, unread
     rest = [name for name in dict.fromkeys(ordered + target_files)
             if name not in shown and isinstance(sources[name], bytes)]
     used = sum(len(sources[name]) for name in shown)

@@ -84,6 +84,9 @@ def test_symlinks_are_listed_never_followed(tmp_path):
         assert {"path": "pkg/link.py", "content": None, "symlink": True} in view["files"]
         assert {"path": "pkg/linked_dir/inner.py", "content": None, "symlink": True} in view["files"]
         assert "pkg/real.py" in paths(view["files"])
+    unplanned = context.build(root, "pkg", "implement", "docs", ["pkg/real.py"], 200000)
+    assert unplanned["files"] == [{"path": "pkg/real.py", "content": DOCUMENTED},
+                                  {"path": "pkg/link.py", "content": None, "symlink": True}]
 
 
 def test_the_map_outlines_symbols_and_says_when_a_file_does_not_parse(tmp_path):
