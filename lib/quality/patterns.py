@@ -255,7 +255,8 @@ def _refused_attempts(store: Store, history: Path, evolution: dict):
 
 
 def merge(store: Store, mined: list[dict], dry_run: bool = False) -> dict:
-    """Store mined patterns; hits never go down (the history may have been pruned since)."""
+    """Store mined patterns; hits never go down (the history may have been pruned since), and an
+    updated pattern takes the newest signature."""
     stored = {p["id"]: p for p in store.list_patterns()}
     report: dict = {"new": [], "updated": [], "unchanged": 0}
     for pattern in mined:
@@ -264,7 +265,8 @@ def merge(store: Store, mined: list[dict], dry_run: bool = False) -> dict:
             record = {**pattern, "created_at": iso()}
             report["new"].append(record)
         elif pattern["hits"] > (before.get("hits") or 0):
-            record = {**before, "hits": pattern["hits"], "source": pattern["source"]}
+            record = {**before, "hits": pattern["hits"], "source": pattern["source"],
+                      "signature": pattern["signature"]}  # the newest values (a gate's before/after)
             report["updated"].append({**record, "hits_before": before.get("hits") or 0})
         else:
             report["unchanged"] += 1

@@ -111,3 +111,20 @@ def test_mining_names_the_hunks_tests_and_gates_of_each_refused_attempt_once(tmp
     given = {p["signature"]["error_class"] for p in patterns.for_target(store, "pkg")}
     assert given == {"bad-patch", "gates-failed", "tests failed"}
     assert patterns.for_target(store, "other") == []
+
+
+def test_a_recurring_refusal_counts_up_and_keeps_the_newest_gate_values(tmp_path):
+    store, history = seeded(tmp_path)
+    patterns.merge(store, patterns.mine(store, history))
+    store.create_evolution({"id": "evo-3", "target": "/repo/pkg", "focus": "docs", "cycles": 1, "status": "failed",
+                            "started_at": "2024-01-03T00:00:00+00:00", "error": GATES.replace("30.0", "25.0")})
+    store.create_task({"id": "task-evo-3-1", "evolution_id": "evo-3", "cycle": 1, "phase": "implement",
+                       "agent": "a", "status": "succeeded", "started_at": "2024-01-03T00:00:01+00:00"})
+    artifact = history / "evo-3" / "tasks" / "task-evo-3-1.json"
+    artifact.parent.mkdir(parents=True)
+    artifact.write_text(json.dumps({"input": {"attempt": 1},
+                                    "output": {"files": [{"path": "pkg/sample.py", "content": "x = 2\n"}]}}))
+    report = patterns.merge(store, patterns.mine(store, history))
+    [updated] = report["updated"]
+    assert (updated["hits_before"], updated["hits"], updated["source"]) == (1, 2, "evo-3")
+    assert updated["signature"]["gates"][0] == {"name": "docstring", "before": 42.5, "after": 25.0}
