@@ -113,7 +113,7 @@ def _per_file(worktree: Path, target: str, target_files: list[str]) -> dict:
 def _stat(path: Path) -> tuple:
     try:
         info = path.lstat()
-    except OSError:
+    except (OSError, ValueError):
         return ()
     return info.st_size, info.st_mtime_ns
 
@@ -174,11 +174,11 @@ def _read(worktree: Path, name: str) -> bytes | str | None:
         try:
             if stat.S_ISLNK(path.lstat().st_mode):
                 return "symlink"
-        except OSError:
+        except (OSError, ValueError):  # ValueError: a NUL byte in an agent's path
             return None
     try:
         descriptor = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
-    except OSError:
+    except (OSError, ValueError):
         return None
     try:
         if not stat.S_ISREG(os.fstat(descriptor).st_mode):

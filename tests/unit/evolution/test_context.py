@@ -107,5 +107,6 @@ def test_the_map_outlines_symbols_and_says_when_a_file_does_not_parse(tmp_path):
 
 def test_paths_outside_the_target_are_never_read(tmp_path):
     root = package(tmp_path, {"pkg/a.py": "a = 1\n", "other/b.py": "b = 2\n"})
-    view = context.build(root, "pkg", "implement", "docs", ["other/b.py", "../etc/passwd", "pkg/a.py"], 200000)
+    planned = ["other/b.py", "../etc/passwd", "pkg/\x00.py", "pkg/a.py"]
+    view = context.build(root, "pkg", "implement", "docs", planned, 200000)
     assert paths(view["files"]) == ["pkg/a.py"] and view["map"] == []
