@@ -173,9 +173,10 @@ def error_class(error: str | None, agent: str | None = None) -> str:
 def _artifact(history: Path, task: dict) -> dict:
     path = history / str(task.get("evolution_id")) / "tasks" / f"{task['id']}.json"
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        artifact = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return {}
+    return artifact if isinstance(artifact, dict) and isinstance(artifact.get("input") or {}, dict) else {}
 
 
 def _files(artifact: dict) -> list[str]:

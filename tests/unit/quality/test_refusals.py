@@ -79,7 +79,8 @@ def seeded(tmp_path):
                             "error": "2 attempts refused; last: " + GATES})
     task("evo-1", 1, "implement", "succeeded", None, {"output": {"patch": PATCH}})
     feedback = [{"attempt": 1, "error": f"tests failed: {TEST_ID} (exit 1)", "patch": PATCH,
-                 "tests": {"exit_code": 1, "failed": [TEST_ID], "output_tail": "..."}, "gates": []}]
+                 "tests": {"exit_code": 1, "failed": [TEST_ID], "output_tail": "..."}, "gates": []},
+                "not an entry", {"attempt": "2", "error": "tests failed: x.py::t", "gates": "none"}]
     task("evo-1", 2, "implement", "succeeded", None,
          {"input": {"feedback": feedback}, "output": {"files": [{"path": "pkg/sample.py", "content": "x = 1\n"}]}},
          attempt=2)
@@ -87,6 +88,9 @@ def seeded(tmp_path):
                             "started_at": "2024-01-02T00:00:00+00:00",
                             "error": "implement failed (task task-evo-2-3): bad-patch: does not apply"})
     task("evo-2", 3, "implement", "failed", "bad-patch: does not apply", {"output": {"patch": PATCH}})
+    store.create_task({"id": "task-evo-2-4", "evolution_id": "evo-2", "cycle": 1, "phase": "implement",
+                       "agent": "a", "status": "succeeded", "started_at": "2024-01-04T00:00:00+00:00"})
+    (history / "evo-2" / "tasks" / "task-evo-2-4.json").write_text("[1, 2]")  # not an artifact: skipped
     return store, history
 
 
