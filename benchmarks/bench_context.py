@@ -1,7 +1,7 @@
 """What an agent sees of a real package (issue 15 item 3): the time to build the §5 `files` and `map`
 for a phase, and how many target files are shown by content, by the map, or not at all, beside the
-former input (target files in alphabetical order until the budget, the rest as bare paths) measured
-in the same run.
+former input (target files in alphabetical order until the budget, the rest as bare paths) and the
+runner's own measurement of the target (research ranks by the same measurement), in the same run.
 
 Usage: python benchmarks/bench_context.py [--real /work/real/tabulate] [--runs 5] [--budget 200000]
        [--focus docs] [--no-self]
@@ -53,7 +53,7 @@ def timed(runs: int, work) -> tuple[float, object]:
 
 
 def bench(root: Path, target: str, runs: int, budget: int, focus: str) -> list[str]:
-    from lib.evolution import context
+    from lib.evolution import context, judge
 
     names = context._target_files(root, target)
     planned = context._ranked(root, target, focus, names)[:1]
@@ -63,6 +63,9 @@ def bench(root: Path, target: str, runs: int, budget: int, focus: str) -> list[s
     shown = sum(1 for entry in before if entry["content"] is not None)
     lines.append(f"  before (alphabetical):     median {before_s * 1000:8.1f} ms; content {shown:3d}, "
                  f"map   0, invisible {len(names) - shown:3d}")
+
+    measure_s, _ = timed(runs, lambda: judge.measure_target(root, target))
+    lines.append(f"  the runner's own measurement of the target (measure before): median {measure_s * 1000:8.1f} ms")
 
     def cold(phase: str, given: list[str]):
         context._ranking_cache.clear()  # research measures and parses the target; later phases read the caches
