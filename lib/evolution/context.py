@@ -18,6 +18,7 @@ import os
 import stat
 from pathlib import Path, PurePosixPath
 
+from lib.evolution.contract import inside
 from lib.quality import measure
 
 #: Phases shown what they work on (and its imports); the others are shown the target ranked by the focus.
@@ -29,6 +30,7 @@ FULL, NO_DOCS, NAMES, PATH_ONLY = range(4)
 #: The longest first docstring line a map symbol keeps.
 DOC_CHARS = 120
 
+#: The measurement research ranked by, with the files' (size, mtime): plan reads it again.
 _ranking_cache: dict = {}
 #: Outlines by absolute path, with the file's (size, mtime): the four phases of a cycle parse a file once.
 _outline_cache: dict[str, tuple[tuple, dict]] = {}
@@ -42,7 +44,7 @@ def build(worktree: Path, target: str, phase: str, focus: str, given: list[str],
     """
     worktree = Path(worktree)
     target_files = _target_files(worktree, target)
-    safe_given = [name for name in dict.fromkeys(given) if _inside(name, target)]
+    safe_given = [name for name in dict.fromkeys(given) if inside(name, target)]
     if phase in WORKING_PHASES:
         ordered = list(dict.fromkeys(safe_given + _imported(worktree, target, safe_given, target_files)))
     else:
@@ -58,14 +60,6 @@ def build(worktree: Path, target: str, phase: str, focus: str, given: list[str],
 
 
 # ---- which files -------------------------------------------------------------------------------
-
-def _inside(name: str, target: str) -> bool:
-    parts = PurePosixPath(name).parts
-    if not parts or PurePosixPath(name).is_absolute() or ".." in parts:
-        return False
-    top = PurePosixPath(target).parts if target not in ("", ".") else ()
-    return parts[:len(top)] == top
-
 
 def _target_files(worktree: Path, target: str) -> list[str]:
     """The target's Python files (repository-relative), sorted, without entering symlinked folders."""
