@@ -46,7 +46,7 @@ def build(worktree: Path, target: str, phase: str, focus: str, given: list[str],
     target_files = _target_files(worktree, target)
     safe_given = [name for name in dict.fromkeys(given) if inside(name, target)]
     if phase in WORKING_PHASES:
-        ordered = list(dict.fromkeys(safe_given + _imported(worktree, target, safe_given, target_files)))
+        ordered = list(dict.fromkeys(safe_given + _imported(worktree, safe_given, target_files)))
     else:
         ordered = _ranked(worktree, target, focus, list(dict.fromkeys(safe_given + target_files)))
     sources = {name: _read(worktree, name) for name in dict.fromkeys(ordered + target_files)}
@@ -112,7 +112,7 @@ def _stat(path: Path) -> tuple:
     return info.st_size, info.st_mtime_ns
 
 
-def _imported(worktree: Path, target: str, names: list[str], target_files: list[str]) -> list[str]:
+def _imported(worktree: Path, names: list[str], target_files: list[str]) -> list[str]:
     """The target files that the given files import, in the order of their import statements."""
     modules: dict[str, str] = {}
     for name in target_files:
