@@ -1,7 +1,9 @@
 """Mine the evolution history for recurring failures and successful change kinds.
 
-Failure signatures are (phase, error class, files) of failed tasks; success patterns are
-the focus, target and change kind of succeeded evolutions. They are merged with the
+Failure signatures are (phase, error class, files) of failed tasks; a refused attempt's also
+names its hunks, failing test ids and failing gates (before, after), so that the next evolution
+of the target is told what failed. Success patterns are the focus, target and change kind of
+succeeded evolutions. They are merged with the
 stored patterns (hits never go down); the report lists what is new and what was updated.
 Takes a lock, so overlapping cron runs do not collide.
 

@@ -7,7 +7,7 @@ that an agent did not send or sent with the wrong type: that is a `bad-output:` 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import PurePosixPath
 from urllib.parse import urlsplit, urlunsplit
 
 from lib.agents import AgentError
@@ -35,26 +35,6 @@ class Reply:
     cost_usd: float
     tokens_in: int
     tokens_out: int
-
-
-def file_entries(root: Path, names: list[str], budget: int) -> list[dict]:
-    """[{path, content}] for paths relative to root, at most `budget` bytes of content in all.
-
-    Files past the budget (or unreadable) are listed with content null, so an agent knows they exist.
-    """
-    entries, used = [], 0
-    for name in names:
-        try:
-            data = (root / name).read_bytes()
-        except OSError:
-            entries.append({"path": name, "content": None})
-            continue
-        if used + len(data) > budget:
-            entries.append({"path": name, "content": None})
-            continue
-        used += len(data)
-        entries.append({"path": name, "content": data.decode("utf-8", "replace")})
-    return entries
 
 
 def public_url(url: str | None) -> str | None:

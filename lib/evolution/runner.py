@@ -23,6 +23,7 @@ from lib import agents, config, fsutil, log, paths
 from lib.adapters import gitops
 from lib.agents import AgentError
 from lib.errors import ToolError
+from lib.evolution import context as agent_context
 from lib.evolution import contract, judge, patching, publish, testing
 from lib.evolution.eventlog import EventLog
 from lib.quality import measure, patterns
@@ -328,7 +329,7 @@ class Runner:
             "worktree": str(self.worktree) if agent["runtime"] in contract.ON_THIS_MACHINE else None,
             "focus": self.record["focus"], "dry_run": bool(self.record["dry_run"]),
             "repo": {"remote_url": self.remote_url, "base_sha": self.base_sha, "branch": self.branch},
-            "files": contract.file_entries(self.worktree, files, budget),
+            **agent_context.build(self.worktree, self.target_rel, phase, self.record["focus"], files, budget),
             "patterns": self.patterns, "gates": config.gates(), "metrics": before, "tests": self.tests_view,
             "context": context, "feedback": list(feedback), "history": list(self.history),
             "traceparent": f"00-{self.trace_id}-{span_id}-01",

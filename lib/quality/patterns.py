@@ -19,6 +19,7 @@ from pathlib import Path
 from lib import paths
 from lib.errors import NotFound
 from lib.log import mask_secrets
+from lib.quality import refusals
 from lib.store import Store, open_store
 from lib.store.sqlite import SQLiteStore
 from lib.timeparse import iso
@@ -172,9 +173,10 @@ def error_class(error: str | None, agent: str | None = None) -> str:
 def _artifact(history: Path, task: dict) -> dict:
     path = history / str(task.get("evolution_id")) / "tasks" / f"{task['id']}.json"
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        artifact = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return {}
+    return artifact if isinstance(artifact, dict) and isinstance(artifact.get("input") or {}, dict) else {}
 
 
 def _files(artifact: dict) -> list[str]:
@@ -193,19 +195,40 @@ def _pattern_id(kind: str, signature: dict) -> str:
 
 
 def mine(store: Store, history: Path) -> list[dict]:
-    """Failure signatures (phase, error class, files) and successful change kinds, with counts."""
+    """Failure signatures (phase, error class, files; for a refused attempt also its hunks, failing test
+    ids and failing gates) and successful change kinds, with counts."""
     found: dict[str, dict] = {}
 
-    def count(kind: str, key: dict, source: str, message: str) -> None:
+    def count(kind: str, key: dict, source: str, message: str, shown: dict | None = None) -> None:
         pattern_id = _pattern_id(kind, key)
-        entry = found.setdefault(pattern_id, {"id": pattern_id, "kind": kind, "source": source,
-                                              "signature": {**key, "message": message}, "hits": 0})
+        entry = found.setdefault(pattern_id, {"id": pattern_id, "kind": kind, "source": source, "hits": 0})
+        entry["signature"] = {**key, **(shown or {}), "message": message}  # the newest values
+        entry["source"] = source
         entry["hits"] += 1
 
+    def count_refusal(phase: str, refused: refusals.Refusal, source: str) -> None:
+        key = {"phase": phase, "error_class": refusals.refusal_class(refused.error), "files": refused.files}
+        named = {"hunks": refused.hunks, "tests": refused.tests, "gates": [g["name"] for g in refused.gates]}
+        key.update({name: value for name, value in named.items() if value})
+        count("failure", key, source, mask_secrets(refused.error)[:200],
+              {"gates": refused.gates} if refused.gates else None)
+
+    seen: set[tuple] = set()  # (evolution, cycle, attempt): each refused attempt counts once
     for task in reversed(store.list_tasks(statuses=("failed",))):  # oldest first: source is the newest
+        artifact = _artifact(history, task)
+        refused = refusals.from_task(task, artifact)
+        if refused:
+            seen.add((task.get("evolution_id"), task.get("cycle"), refusals.attempt_of(task, artifact)))
+            count_refusal(task.get("phase"), refused, task.get("evolution_id"))
+            continue
         key = {"phase": task.get("phase"), "error_class": error_class(task.get("error"), task.get("agent")),
-               "files": _files(_artifact(history, task))}
+               "files": _files(artifact)}
         count("failure", key, task.get("evolution_id"), mask_secrets(str(task.get("error") or ""))[:200])
+    for evolution in reversed(store.list_evolutions()):
+        for cycle, attempt, refused in _refused_attempts(store, history, evolution):
+            if (evolution["id"], cycle, attempt) not in seen:
+                seen.add((evolution["id"], cycle, attempt))
+                count_refusal("implement", refused, evolution["id"])
     for evolution in reversed(store.list_evolutions(statuses=("succeeded",))):
         plan = next((t for t in store.list_tasks(evolution["id"]) if t.get("phase") == "plan"), None)
         output = (_artifact(history, plan).get("output") or {}) if plan else {}
@@ -215,8 +238,26 @@ def mine(store: Store, history: Path) -> list[dict]:
     return list(found.values())
 
 
+def _refused_attempts(store: Store, history: Path, evolution: dict):
+    """(cycle, attempt, Refusal) of an evolution's refused attempts that no failed task records: the
+    feedback later attempts were given, and the last attempt that the evolution's error names."""
+    implements = [t for t in store.list_tasks(evolution["id"]) if t.get("phase") == "implement"]
+    artifacts = [_artifact(history, task) for task in implements]
+    for task, artifact in zip(implements, artifacts, strict=True):
+        for entry in (artifact.get("input") or {}).get("feedback") or []:
+            refused = refusals.from_feedback(entry)
+            if refused and isinstance(entry.get("attempt"), int):
+                yield task.get("cycle"), entry["attempt"], refused
+    line = refusals.refusal_line(evolution.get("error")) if evolution.get("status") == "failed" else None
+    if line and implements:
+        patch, paths = refusals.change_of(artifacts[-1])
+        yield implements[-1].get("cycle"), refusals.attempt_of(implements[-1], artifacts[-1]), refusals.refusal(
+            line, patch, paths)
+
+
 def merge(store: Store, mined: list[dict], dry_run: bool = False) -> dict:
-    """Store mined patterns; hits never go down (the history may have been pruned since)."""
+    """Store mined patterns; hits never go down (the history may have been pruned since), and an
+    updated pattern takes the newest signature."""
     stored = {p["id"]: p for p in store.list_patterns()}
     report: dict = {"new": [], "updated": [], "unchanged": 0}
     for pattern in mined:
@@ -225,7 +266,8 @@ def merge(store: Store, mined: list[dict], dry_run: bool = False) -> dict:
             record = {**pattern, "created_at": iso()}
             report["new"].append(record)
         elif pattern["hits"] > (before.get("hits") or 0):
-            record = {**before, "hits": pattern["hits"], "source": pattern["source"]}
+            record = {**before, "hits": pattern["hits"], "source": pattern["source"],
+                      "signature": pattern["signature"]}  # the newest values (a gate's before/after)
             report["updated"].append({**record, "hits_before": before.get("hits") or 0})
         else:
             report["unchanged"] += 1
@@ -240,6 +282,11 @@ def describe(pattern: dict) -> str:
     signature = pattern.get("signature") or {}
     if pattern["kind"] == "failure":
         what = f"{signature.get('phase')}: {signature.get('error_class')}"
+        tests, gates = signature.get("tests") or [], signature.get("gates") or []
+        if tests:
+            what += " (" + ", ".join(tests[:2]) + (f" +{len(tests) - 2}" if len(tests) > 2 else "") + ")"
+        if gates:
+            what += " (" + ", ".join(f"{g['name']} {g['before']}->{g['after']}" for g in gates[:3]) + ")"
     elif pattern["kind"] == "success":
         what = f"{signature.get('focus')} on {signature.get('target')} ({signature.get('change_kind') or '?'})"
     else:

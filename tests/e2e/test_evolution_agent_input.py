@@ -19,11 +19,10 @@ from evolution_agents import (
 
 from lib import config
 from lib.store import open_store
-from tests.conftest import git
+from tests.conftest import SAMPLE_MODULE, git
 
 KEYS = {"evolution_id", "task_id", "cycle", "phase", "target", "worktree", "focus", "dry_run", "repo", "files",
-        "patterns", "gates", "metrics", "context", "traceparent"}
-KEYS |= {"attempt", "feedback", "history", "tests"}  # issue 15: attempts and the tests found for the target
+        "map", "patterns", "gates", "metrics", "context", "traceparent", "attempt", "feedback", "history", "tests"}
 SECRET = "s3cr3t-t0ken"
 TRACEPARENT = re.compile(r"^00-([0-9a-f]{32})-([0-9a-f]{16})-01$")
 
@@ -78,10 +77,13 @@ def test_every_agent_gets_the_section_5_input(tdev, git_repo):
         assert task["attempt"] == 1
 
     # files: the target's for research and plan, the plan's for implement, the change's for evaluate;
-    # 100 bytes of content in all, the rest listed with content null
+    # 100 bytes of content in all; every other target file is in the map, by its path at least
     init = {"path": f"{TARGET}/__init__.py", "content": '"""Agents."""\n'}
-    assert inputs["research"]["files"] == inputs["plan"]["files"] == [init, {"path": SAMPLE, "content": None}]
-    assert inputs["implement"]["files"] == inputs["evaluate"]["files"] == [{"path": SAMPLE, "content": None}]
+    assert inputs["research"]["files"] == inputs["plan"]["files"] == [init]
+    assert [entry["path"] for entry in inputs["research"]["map"]] == [SAMPLE]
+    assert inputs["implement"]["files"] == inputs["evaluate"]["files"] == []
+    assert [entry["path"] for entry in inputs["implement"]["map"]] == [SAMPLE, init["path"]]
+    assert inputs["implement"]["map"][0]["lines"] == SAMPLE_MODULE.count("\n")
 
     # context: this cycle's earlier outputs, and for the evaluator the runner's own judgement
     assert inputs["research"]["context"] == {}
@@ -94,3 +96,31 @@ def test_every_agent_gets_the_section_5_input(tdev, git_repo):
 
     artifacts = "".join(p.read_text() for p in (tdev.history / record["id"] / "tasks").iterdir())
     assert SECRET not in artifacts and SECRET not in (tdev.history / "current.log").read_text()
+
+
+def test_a_package_larger_than_the_budget_is_shown_whole_through_files_and_map(tdev, git_repo):
+    """Every target file is in `files` or in the `map`, and the contents stay within the budget."""
+    package = git_repo / TARGET
+    for index in range(40):
+        (package / f"module_{index:02}.py").write_text(
+            f'"""Module {index}."""\n' + "".join(
+                f'\n\ndef work_{part}(value, *, scale=2):\n    """Scaled."""\n    return value * scale\n'
+                for part in range(8)))
+    git(git_repo, "add", "-A")
+    git(git_repo, "commit", "-m", "a larger package")
+    budget = 6000
+    tdev.write_config("settings", f"evolution:\n  agent_context_bytes: {budget}\n")
+    kept = {phase: tdev.base / f"input_{phase}.json" for phase in PHASES}
+    tdev.use_agents({phase: reply_agent(tdev.base, phase, MINIMAL[phase], keep_input=kept[phase]) for phase in PHASES})
+
+    result = evolve(tdev, git_repo, "--focus", "docs", "--dry-run")
+    assert result.returncode == 0, result.stdout + result.stderr
+    every = sorted(p.relative_to(git_repo).as_posix() for p in package.glob("*.py"))
+    inputs = {phase: json.loads(path.read_text()) for phase, path in kept.items()}
+    for phase, given in inputs.items():
+        assert sorted([e["path"] for e in given["files"]] + [e["path"] for e in given["map"]]) == every, phase
+        assert 0 < sum(len(e["content"].encode()) for e in given["files"]) <= budget
+    # research ranks by the focus (sample.py lacks every docstring); implement starts with the plan's file
+    assert inputs["research"]["files"][0]["path"] == inputs["implement"]["files"][0]["path"] == SAMPLE
+    outline = next(e for e in inputs["implement"]["map"] if e["path"] == f"{TARGET}/module_00.py")
+    assert outline["lines"] == 41 and outline["symbols"][0]["signature"].startswith("def work_0")
