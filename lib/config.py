@@ -92,6 +92,7 @@ SCHEMAS: dict[str, Any] = {
             "test_timeout_seconds": Field(NUM, **POSITIVE),
             "agent_context_bytes": Field((int,), **NOT_NEGATIVE),
             "max_patch_bytes": Field((int,), **AT_LEAST_ONE),
+            "max_output_bytes": Field((int,), **AT_LEAST_ONE),
         },
         "retention": {
             "artifacts_days": Field((int,), **AT_LEAST_ONE),
@@ -222,6 +223,7 @@ DEFAULTS: dict[str, Any] = {
             "test_timeout_seconds": 900,
             "agent_context_bytes": 200000,
             "max_patch_bytes": 1000000,
+            "max_output_bytes": 5000000,
         },
         "retention": {
             "artifacts_days": 90,
