@@ -13,6 +13,7 @@ from datetime import datetime
 # key=value rule would swallow; a quoted value keeps its quotes, so masked JSON stays JSON. An ssh
 # URL keeps its login (git@host is no secret, and an agent needs it to clone) and loses a password;
 # every other URL loses its whole userinfo (a token may stand where a user name does).
+_AWS_SECRET_KEY = r"(?<![A-Za-z0-9/+=])(?=[A-Za-z0-9/+=]{0,39}[A-Z/+])[A-Za-z0-9/+=]{40}(?![A-Za-z0-9/+=])"
 _SECRET_PATTERNS = [
     (re.compile(r"(?i)\b((?:ssh|git\+ssh)://[^\s/?#@:]+):[^\s/?#@]+(?=@)"), r"\1:***"),
     (re.compile(r"(?i)\b((?!(?:ssh|git\+ssh)://)[a-z][a-z0-9+.-]*://)[^\s/?#@]+(?=@)"), r"\1***"),
@@ -29,6 +30,10 @@ _SECRET_PATTERNS = [
         ),
         r"\1\2***\2",
     ),
+    # A bare AWS secret access key: 40 base64 characters (at least one capital, / or +, which a git sha or
+    # a hex digest lacks) standing alone on a line that names a secret or a credential just before or after.
+    (re.compile(rf"((?i:secret|credential)[^\n]{{0,60}}?){_AWS_SECRET_KEY}"), r"\1***"),
+    (re.compile(rf"{_AWS_SECRET_KEY}(?=[^\n]{{0,30}}(?i:secret|credential))"), "***"),
 ]
 
 
