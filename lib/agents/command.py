@@ -9,6 +9,7 @@ import json
 import os
 import shlex
 import subprocess
+from pathlib import Path
 
 from lib import config, paths
 from lib.agents import AgentError, Runtime, process_tree
@@ -43,6 +44,15 @@ def _clip(text: str, limit: int) -> str:
 
 
 class CommandRuntime(Runtime):
+    """An executable of the operator's, started from the project root (DESIGN §5, Runtimes)."""
+
+    def label(self, argv: list[str]) -> str:
+        """How error lines name the agent: its command line."""
+        return _clip(shlex.join(argv), 80)
+
+    def cwd(self) -> Path:
+        return paths.root()
+
     def argv(self) -> list[str]:
         command = self.agent.get("command")
         if not command:
@@ -53,11 +63,11 @@ class CommandRuntime(Runtime):
         from lib.evolution import contract
 
         argv = self.argv()
-        label = _clip(shlex.join(argv), 80)
+        label = self.label(argv)
         limit = int(config.settings()["evolution"]["max_output_bytes"])
         env = {**os.environ, "TDEV_EVOLUTION_ID": payload["evolution_id"]}
         try:
-            finished = process_tree.run(argv, stdin=json.dumps(payload).encode(), env=env, cwd=paths.root(),
+            finished = process_tree.run(argv, stdin=json.dumps(payload).encode(), env=env, cwd=self.cwd(),
                                         timeout=timeout, task_id=payload["task_id"], max_stdout=limit)
         except OSError as failure:
             raise AgentError(f"exit-code: cannot start {argv[0]}: {failure.strerror}") from None
