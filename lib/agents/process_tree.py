@@ -154,20 +154,29 @@ def end_tree(process: subprocess.Popen, task_id: str, since: float) -> list[int]
 
 
 def tagged(task_id: str, since: float) -> list[int]:
-    """The live processes of this user that carry TDEV_TASK_ID=task_id and started after `since`."""
+    """The live processes of this user that carry TDEV_TASK_ID=task_id and started after `since`.
+
+    Read from /proc directly: a pass over every process's environment must stay cheap, since one runs
+    after every agent call.
+    """
     import psutil
 
+    marker = f"{TASK_ENV}={task_id}".encode()
+    uid, me = os.getuid(), os.getpid()
     found = []
-    uid = os.getuid()
-    for proc in psutil.process_iter(["uids", "create_time", "status"]):
-        info = proc.info
-        younger = (info["create_time"] or 0) >= since - START_TOLERANCE_SECONDS
-        if proc.pid == os.getpid() or not younger or not info["uids"] or info["uids"].real != uid \
-                or info["status"] == psutil.STATUS_ZOMBIE:
+    for name in os.listdir("/proc"):
+        if not name.isdigit() or int(name) == me:
             continue
         try:
-            if proc.environ().get(TASK_ENV) == task_id:
-                found.append(proc.pid)
-        except psutil.Error:
+            if os.stat(f"/proc/{name}").st_uid != uid:
+                continue
+            with open(f"/proc/{name}/environ", "rb") as handle:
+                if marker not in handle.read().split(b"\0"):
+                    continue
+            process = psutil.Process(int(name))
+            if process.status() != psutil.STATUS_ZOMBIE \
+                    and process.create_time() >= since - START_TOLERANCE_SECONDS:
+                found.append(process.pid)
+        except (OSError, psutil.Error):
             continue
     return found
