@@ -183,6 +183,8 @@ def test_an_agent_that_changes_the_operators_checkout_and_hooks_has_escaped(tdev
     assert git(git_repo, "rev-parse", "HEAD") == base and not fired.exists()  # nothing committed, no hook ran
     record, _ = the_evolution()
     assert record["pr_number"] is None
+    shown = tdev.run("show_failure.py", "--id", task["id"])
+    assert "changed your checkout or its git settings outside its worktree" in shown.stdout, shown.stdout
 
 
 def test_an_agent_that_changes_the_git_config_has_escaped_even_in_a_dry_run(tdev, git_repo):
