@@ -116,6 +116,20 @@ def test_a_flood_on_stdout_is_bad_output_and_stops_at_the_bound(tdev, git_repo):
     assert artifacts and all(path.stat().st_size < 100000 for path in artifacts)
 
 
+def test_a_large_valid_reply_is_stored_once_not_in_every_later_tasks_artifact(tdev, git_repo):
+    outputs = {"research": {"summary": "fine", "notes": "n" * 400_000}}
+    tdev.use_agents({name: reply_agent(tdev.base, name, outputs.get(name, MINIMAL[name])) for name in PHASES})
+    assert evolve(tdev, git_repo, "--dry-run", "--focus", "docs").returncode == 0
+    record, tasks = the_evolution()
+    sizes = {task["phase"]: (tdev.history / record["id"] / "tasks" / f"{task['id']}.json").stat().st_size
+             for task in tasks}
+    assert sizes["research"] > 400_000
+    assert all(sizes[phase] < 100_000 for phase in PHASES[1:]), sizes
+    planned = json.loads((tdev.history / record["id"] / "tasks" / f"{tasks[1]['id']}.json").read_text())
+    assert planned["input"]["context"]["research"]["omitted"].endswith("the whole output is in the research task's "
+                                                                       "artifact")
+
+
 @pytest.mark.parametrize("stdout, what", [
     ('b\'{"status": "ok", "output": {"summary": "caf\\xe9"}}\'', "the reply is not valid UTF-8 (byte "),
     ("('[' * 100000 + ']' * 100000).encode()", "the reply is nested deeper than 100 levels"),
