@@ -59,22 +59,21 @@ def run(argv: list[str], *, stdin: bytes, env: dict, cwd, timeout: float, task_i
 
 def _supervise(process: subprocess.Popen, data: bytes, timeout: float, task_id: str, since: float,
                max_stdout: int) -> Finished:
+    """The select loop: feed stdin, read stdout (bounded) and stderr (its end), notice the exit (a pidfd)."""
     stdout, stderr = bytearray(), bytearray()
     selector = selectors.DefaultSelector()
-    exited = os.pidfd_open(process.pid)
-    selector.register(exited, selectors.EVENT_READ, "exit")
-    selector.register(process.stdout, selectors.EVENT_READ, stdout)
-    selector.register(process.stderr, selectors.EVENT_READ, stderr)
-    os.set_blocking(process.stdin.fileno(), False)
-    if data:
-        selector.register(process.stdin, selectors.EVENT_WRITE, "stdin")
-    else:
-        process.stdin.close()
+    exited = None
     view, written = memoryview(data), 0
-    reading = {process.stdout.fileno(), process.stderr.fileno()}
     deadline = time.monotonic() + timeout
     timed_out = overflowed = False
     try:
+        exited = os.pidfd_open(process.pid)
+        selector.register(exited, selectors.EVENT_READ, "exit")
+        selector.register(process.stdout, selectors.EVENT_READ, "stdout")
+        selector.register(process.stderr, selectors.EVENT_READ, "stderr")
+        os.set_blocking(process.stdin.fileno(), False)
+        selector.register(process.stdin, selectors.EVENT_WRITE, "stdin")
+        reading = {"stdout", "stderr"}
         while (process.returncode is None or reading) and not overflowed:
             left = deadline - time.monotonic()
             if left <= 0:
@@ -85,9 +84,7 @@ def _supervise(process: subprocess.Popen, data: bytes, timeout: float, task_id: 
                     selector.unregister(exited)
                     end_tree(process, task_id, since)  # the agent is done: its leftovers go with it
                     process.wait()
-                    if not process.stdin.closed:
-                        selector.unregister(process.stdin)
-                        process.stdin.close()
+                    _close(selector, process.stdin)
                     deadline = time.monotonic() + DRAIN_SECONDS
                 elif key.data == "stdin":
                     written = _feed(selector, process.stdin, view, written)
@@ -95,8 +92,8 @@ def _supervise(process: subprocess.Popen, data: bytes, timeout: float, task_id: 
                     chunk = os.read(key.fd, CHUNK)
                     if not chunk:
                         selector.unregister(key.fileobj)
-                        reading.discard(key.fd)
-                    elif key.data is stdout:
+                        reading.discard(key.data)
+                    elif key.data == "stdout":
                         stdout += chunk
                         overflowed = len(stdout) > max_stdout
                     else:
@@ -104,7 +101,8 @@ def _supervise(process: subprocess.Popen, data: bytes, timeout: float, task_id: 
                         del stderr[:-STDERR_KEEP_BYTES]
     finally:
         selector.close()
-        os.close(exited)
+        if exited is not None:
+            os.close(exited)
         if process.returncode is None:
             end_tree(process, task_id, since)
             process.wait()
@@ -113,8 +111,16 @@ def _supervise(process: subprocess.Popen, data: bytes, timeout: float, task_id: 
                     timed_out=timed_out, overflowed=overflowed)
 
 
+def _close(selector: selectors.BaseSelector, pipe) -> None:
+    if not pipe.closed:
+        selector.unregister(pipe)
+        pipe.close()
+
+
 def _feed(selector: selectors.BaseSelector, pipe, view: memoryview, written: int) -> int:
     """Write what the pipe takes now; close it when all is written or the agent stopped reading."""
+    if pipe.closed:  # the agent exited in the same wake-up
+        return written
     try:
         written += os.write(pipe.fileno(), view[written:written + CHUNK])
     except BlockingIOError:
@@ -122,8 +128,7 @@ def _feed(selector: selectors.BaseSelector, pipe, view: memoryview, written: int
     except BrokenPipeError:
         written = len(view)
     if written >= len(view):
-        selector.unregister(pipe)
-        pipe.close()
+        _close(selector, pipe)
     return written
 
 
