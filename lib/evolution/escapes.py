@@ -21,9 +21,10 @@ from lib.errors import ExternalError
 DIGEST_LIMIT_BYTES = 16 * 1024 * 1024
 
 
-def snapshot(repo: Path) -> dict[str, str]:
+def snapshot(repo: Path, own: tuple[Path, ...] = ()) -> dict[str, str]:
     """{path: state} of what an escape could change: the checkout's changed and untracked files
-    (paths relative to repo), `.git/config` and `.git/hooks/...`."""
+    (paths relative to repo), `.git/config` and `.git/hooks/...`. Files under `own` (the runner's
+    history, where it writes during a phase, when an installation keeps it inside the checkout) are left out."""
     common = Path(_git(repo, "rev-parse", "--git-common-dir").strip())
     common = common if common.is_absolute() else repo / common
     state = {}
@@ -35,7 +36,8 @@ def snapshot(repo: Path) -> dict[str, str]:
         code, path = entry[:2], entry[3:]
         if "R" in code or "C" in code:
             next(pending, None)  # the original path of a rename or copy
-        state[path] = f"{code} {_digest(repo / path)}"
+        if not any((repo / path).is_relative_to(folder) for folder in own):
+            state[path] = f"{code} {_digest(repo / path)}"
     state[".git/config"] = _digest(common / "config")
     hooks = common / "hooks"
     for hook in sorted(hooks.rglob("*")) if hooks.is_dir() else ():

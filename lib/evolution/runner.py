@@ -282,14 +282,17 @@ class Runner:
 
     def _outside(self, agent: dict) -> dict | None:
         """What an agent on this machine could change outside its worktree, noted before its phase."""
-        return escapes.snapshot(self.repo) if agent["runtime"] in contract.ON_THIS_MACHINE else None
+        return self._checkout_state() if agent["runtime"] in contract.ON_THIS_MACHINE else None
+
+    def _checkout_state(self) -> dict:
+        return escapes.snapshot(self.repo, own=(paths.history_dir().resolve(),))
 
     def _escaped(self, agent: dict, outside: dict | None) -> str | None:
         """The escaped: error line when the phase changed the operator's checkout or git settings (DESIGN §5)."""
         if outside is None:
             return None
         try:
-            return escapes.escaped(agent["name"], outside, escapes.snapshot(self.repo))
+            return escapes.escaped(agent["name"], outside, self._checkout_state())
         except ToolError as failure:
             return f"escaped: {agent['name']}: the operator's checkout cannot be checked after the phase: {failure}"
 

@@ -57,3 +57,11 @@ def test_a_linked_worktree_of_the_checkout_is_not_the_checkout(repo, tmp_path):
     git(repo, "worktree", "add", "-q", "-b", "evo", str(tmp_path / "wt"))
     (tmp_path / "wt" / "kept.py").write_text("x = 9\n")
     assert escapes.escaped("agent", before, escapes.snapshot(repo)) is None
+
+
+def test_the_runners_own_history_inside_the_checkout_is_left_out(repo):
+    history = repo / "evolution_history"
+    history.mkdir()
+    before = escapes.snapshot(repo, own=(history,))
+    (history / "current.log").write_text("a line the runner wrote during the phase\n")
+    assert escapes.escaped("agent", before, escapes.snapshot(repo, own=(history,))) is None
