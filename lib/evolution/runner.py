@@ -30,6 +30,8 @@ from lib.store import ACTIVE, Store, new_id, open_store
 from lib.timeparse import day_bounds, iso, utcnow
 
 PHASES = ("research", "plan", "implement", "evaluate")
+#: A task's error line is cut to this many characters.
+ERROR_CHARS = 2000
 #: An earlier phase's output larger than this is not copied into a later task's artifact.
 STORED_CONTEXT_BYTES = 100_000
 NEXT_STEP = {"research": "plan", "plan": "implement", "implement": "evaluate", "evaluate": "gate"}
@@ -266,7 +268,7 @@ class Runner:
         escape = self._escaped(agent, outside)
         if escape:
             reply, error = None, escape
-        error = log.mask_secrets(" ".join(error.split())) if error else None
+        error = _error_line(error) if error else None
         spent = (reply.cost_usd, reply.tokens_in, reply.tokens_out) if reply else contract.paid(
             raw if isinstance(raw, dict) else refused)
         self._record_task(task_id, phase, payload, raw, reply, error, stderr_tail, spent, time.monotonic() - clock)
@@ -354,6 +356,13 @@ class Runner:
     def _span(self, span_id: str, parent: str | None, name: str, start: str, status: str, attributes: dict) -> None:
         self.store.add_span({"trace_id": self.trace_id, "span_id": span_id, "parent_id": parent, "name": name,
                              "start": start, "end": stamp(), "status": status, "attributes": attributes})
+
+
+def _error_line(error: str) -> str:
+    """A task's error as it is stored and shown: one line, masked, then cut to ERROR_CHARS (an agent's
+    own error message can be megabytes long)."""
+    line = log.mask_secrets(" ".join(error.split()))
+    return line if len(line) <= ERROR_CHARS else f"{line[:ERROR_CHARS - 3]}..."
 
 
 def _stored_context(context: dict) -> dict:

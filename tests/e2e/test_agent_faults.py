@@ -255,6 +255,13 @@ def test_a_token_in_an_agents_output_reaches_no_later_phase_artifact_or_backup(t
     assert not [text for text in archive_texts(tdev) if GH_TOKEN[:12] in text]
 
 
+def test_an_agents_own_error_message_is_stored_as_one_short_line(tdev, git_repo):
+    command_agent(tdev, "research", "print(json.dumps({'status': 'error', 'error': 'boom ' * 200_000}))\n")
+    task = failed_task(evolve(tdev, git_repo, "--dry-run"), "research")
+    assert task["error"].startswith(f"agent-error: {PHASE_AGENTS['research']}: boom boom")
+    assert len(task["error"]) == 2000 and task["error"].endswith("...")
+
+
 def test_no_task_is_left_running_whatever_the_agent_returns(tdev, git_repo):
     command_agent(tdev, "research", "sys.stdout.buffer.write(b'\\xff' * 10)\n")
     failed_task(evolve(tdev, git_repo, "--dry-run"), "research")
