@@ -138,7 +138,7 @@ class LocalRuntime(CommandRuntime):
         return CODE_ROOT
 
     def status(self) -> dict:
-        return {"state": "available", "version": f"built-in {lib.__version__}", "capacity": "in-process",
+        return {"state": "available", "version": f"built-in {lib.__version__}", "capacity": "per call",
                 "detail": f"reference {self.agent['phase']} agent"}
 
 
