@@ -13,6 +13,7 @@ from pathlib import Path
 
 from lib import config, paths
 from lib.agents import AgentError, Runtime, process_tree
+from lib.evolution import contract
 from lib.log import mask_secrets
 
 
@@ -60,8 +61,6 @@ class CommandRuntime(Runtime):
         return shlex.split(command) if isinstance(command, str) else [str(part) for part in command]
 
     def invoke(self, payload: dict, timeout: float) -> dict:
-        from lib.evolution import contract
-
         argv = self.argv()
         label = self.label(argv)
         limit = int(config.settings()["evolution"]["max_output_bytes"])
