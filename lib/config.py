@@ -96,6 +96,7 @@ SCHEMAS: dict[str, Any] = {
             "max_attempts": Field((int,), **AT_LEAST_ONE),
             "allow_deletions": Field((bool,)),
             "max_deleted_lines": Field((int,), **NOT_NEGATIVE),
+            "max_output_bytes": Field((int,), **AT_LEAST_ONE),
         },
         "retention": {
             "artifacts_days": Field((int,), **AT_LEAST_ONE),
@@ -229,6 +230,7 @@ DEFAULTS: dict[str, Any] = {
             "max_attempts": 3,
             "allow_deletions": False,
             "max_deleted_lines": 400,
+            "max_output_bytes": 5000000,
         },
         "retention": {
             "artifacts_days": 90,

@@ -9,6 +9,23 @@ import sys
 import threading
 from datetime import datetime
 
+_SECRET_WORD = re.compile(r"(?i)secret|credential")
+_BASE64_ONLY = re.compile(r"[A-Z/+]")
+#: How far before and after a 40-character run the word "secret" or "credential" makes it a key.
+_KEY_WORD_BEFORE, _KEY_WORD_AFTER = 70, 30
+
+
+def _bare_aws_secret(match: re.Match) -> str:
+    """A 40-character base64 run standing alone is an AWS secret access key when it holds a capital, / or +
+    (a git sha or a hex digest does not) and its line names a secret or a credential just before or after."""
+    key, text = match.group(0), match.string
+    if not _BASE64_ONLY.search(key):
+        return key
+    before = text[max(0, match.start() - _KEY_WORD_BEFORE):match.start()].rsplit("\n", 1)[-1]
+    after = text[match.end():match.end() + _KEY_WORD_AFTER].split("\n", 1)[0]
+    return "***" if _SECRET_WORD.search(before) or _SECRET_WORD.search(after) else key
+
+
 # (pattern, replacement). The URL rules come first: they keep scheme and host, which the
 # key=value rule would swallow; a quoted value keeps its quotes, so masked JSON stays JSON. An ssh
 # URL keeps its login (git@host is no secret, and an agent needs it to clone) and loses a password;
@@ -29,6 +46,8 @@ _SECRET_PATTERNS = [
         ),
         r"\1\2***\2",
     ),
+    # A bare AWS secret access key (issue 16): see _bare_aws_secret.
+    (re.compile(r"(?<![A-Za-z0-9/+=])[A-Za-z0-9/+=]{40}(?![A-Za-z0-9/+=])"), _bare_aws_secret),
 ]
 
 

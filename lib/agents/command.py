@@ -1,4 +1,7 @@
-"""The `command` runtime: any executable, agent contract JSON on stdin and stdout (DESIGN §5)."""
+"""The `command` runtime: any executable, agent contract JSON on stdin and stdout (DESIGN §5).
+
+Its process tree and the bounds on what it prints: lib/agents/process_tree.py.
+"""
 
 from __future__ import annotations
 
@@ -6,9 +9,11 @@ import json
 import os
 import shlex
 import subprocess
+from pathlib import Path
 
-from lib import paths
-from lib.agents import AgentError, Runtime
+from lib import config, paths
+from lib.agents import AgentError, Runtime, process_tree
+from lib.evolution import contract
 from lib.log import mask_secrets
 
 
@@ -40,6 +45,15 @@ def _clip(text: str, limit: int) -> str:
 
 
 class CommandRuntime(Runtime):
+    """An executable of the operator's, started from the project root (DESIGN §5, Runtimes)."""
+
+    def label(self, argv: list[str]) -> str:
+        """How error lines name the agent: its command line."""
+        return _clip(shlex.join(argv), 80)
+
+    def cwd(self) -> Path:
+        return paths.root()
+
     def argv(self) -> list[str]:
         command = self.agent.get("command")
         if not command:
@@ -48,33 +62,41 @@ class CommandRuntime(Runtime):
 
     def invoke(self, payload: dict, timeout: float) -> dict:
         argv = self.argv()
-        label = _clip(shlex.join(argv), 80)
-        env = {**os.environ, "TDEV_EVOLUTION_ID": payload["evolution_id"], "TDEV_TASK_ID": payload["task_id"]}
+        label = self.label(argv)
+        limit = int(config.settings()["evolution"]["max_output_bytes"])
+        env = {**os.environ, "TDEV_EVOLUTION_ID": payload["evolution_id"]}
         try:
-            process = subprocess.Popen(argv, cwd=paths.root(), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                       stderr=subprocess.PIPE, text=True, env=env)
+            finished = process_tree.run(argv, stdin=json.dumps(payload).encode(), env=env, cwd=self.cwd(),
+                                        timeout=timeout, task_id=payload["task_id"], max_stdout=limit)
         except OSError as failure:
             raise AgentError(f"exit-code: cannot start {argv[0]}: {failure.strerror}") from None
-        try:
-            stdout, stderr = process.communicate(json.dumps(payload), timeout=timeout)
-        except subprocess.TimeoutExpired:
-            end_tree(process)
-            stdout, stderr = process.communicate()
-            raise AgentError(f"timeout: {label} did not answer within {timeout:g}s",
-                             stderr_tail=_tail(stderr)) from None
-        if process.returncode != 0:
+        stderr = finished.stderr.decode("utf-8", "replace")  # stderr is only shown: undecodable bytes are replaced
+        if finished.timed_out:
+            raise AgentError(f"timeout: {label} did not answer within {timeout:g}s", stderr_tail=_tail(stderr))
+        if finished.overflowed:
+            raise AgentError(f"bad-output: {label}: the reply is over evolution.max_output_bytes ({limit} bytes)",
+                             stderr_tail=_tail(stderr))
+        if finished.returncode != 0:
             last = (_tail(stderr, 1) or ["no stderr"])[0]
-            raise AgentError(f"exit-code: {label} exited with {process.returncode}: {last[:300]}",
+            raise AgentError(f"exit-code: {label} exited with {finished.returncode}: {last[:300]}",
                              stderr_tail=_tail(stderr))
         try:
+            stdout = contract.utf8(label, finished.stdout)
             document = json.loads(stdout)
+            contract.check_nesting(label, document)
+        except RecursionError:
+            raise AgentError(f"bad-output: {label}: the reply is nested deeper than {contract.MAX_DEPTH} levels",
+                             stderr_tail=_tail(stderr)) from None
+        except contract.BadOutput as bad:
+            bad.stderr_tail = _tail(stderr)
+            raise
         except ValueError:
             raise AgentError(f"bad-output: {label} printed no JSON document: {_clip(stdout.strip(), 120)!r}",
                              stderr_tail=_tail(stderr)) from None
         if not isinstance(document, dict) or document.get("status") not in ("ok", "error"):
             raise AgentError(f"bad-output: {label}: expected {{status: ok|error, ...}}, "
                              f"got {_clip(str(document), 120)}", stderr_tail=_tail(stderr))
-        document.setdefault("stderr_tail", _tail(stderr))
+        document["stderr_tail"] = _tail(stderr)
         return document
 
     def status(self) -> dict:

@@ -10,14 +10,17 @@ Python file still parses (the runner measures, gates and tests on its own).
 from __future__ import annotations
 
 import ast
+import json
 import subprocess
-import threading
+import sys
 from pathlib import Path
 
 import lib
-from lib.agents import AgentError, Runtime
+from lib.agents.command import CommandRuntime
 from lib.quality import measure, patterns
 
+#: Where `lib` lives: the reference agent's child process imports it from there.
+CODE_ROOT = Path(lib.__file__).resolve().parent.parent
 # Safe automatic changes per focus: ruff's safe fixes for these rules, and whether to format.
 FIX_RULES = {
     "quality": ("E,F,W,I,UP,B", True),
@@ -120,28 +123,35 @@ def _run(argv: list[str], cwd: Path) -> None:
 PHASES = {"research": research, "plan": plan, "implement": implement, "evaluate": evaluate}
 
 
-class LocalRuntime(Runtime):
-    """Runs the reference agent in this process, in a thread bounded by the phase timeout."""
+class LocalRuntime(CommandRuntime):
+    """Runs the reference agent as a child process (`python -m lib.agents.local`), so that the process rules
+    of DESIGN §5 hold for it as for a command agent: its own session, its task id in its environment, the
+    whole tree (ruff included) ended at the phase timeout, its output read with the same bounds."""
 
-    def invoke(self, payload: dict, timeout: float) -> dict:
-        handler = PHASES[payload["phase"]]
-        outcome: dict = {}
+    def argv(self) -> list[str]:
+        return [sys.executable, "-m", "lib.agents.local"]
 
-        def work():
-            try:
-                outcome["output"] = handler(payload)
-            except Exception as failure:  # reported as the agent's error, not a crash of the runner
-                outcome["error"] = f"{type(failure).__name__}: {failure}"
+    def label(self, argv: list[str]) -> str:
+        return self.name
 
-        worker = threading.Thread(target=work, name=f"agent-{self.name}", daemon=True)
-        worker.start()
-        worker.join(timeout)
-        if worker.is_alive():
-            raise AgentError(f"timeout: {self.name} did not finish within {timeout:g}s")
-        if "error" in outcome:
-            return {"status": "error", "output": None, "cost_usd": 0.0, "tokens": 0, "error": outcome["error"]}
-        return {"status": "ok", "output": outcome["output"], "cost_usd": 0.0, "tokens": 0, "error": None}
+    def cwd(self) -> Path:
+        return CODE_ROOT
 
     def status(self) -> dict:
-        return {"state": "available", "version": f"built-in {lib.__version__}", "capacity": "in-process",
+        return {"state": "available", "version": f"built-in {lib.__version__}", "capacity": "per call",
                 "detail": f"reference {self.agent['phase']} agent"}
+
+
+def main() -> None:
+    """One call of the reference agent: the §5 input on stdin, the reply on stdout; a failure of the
+    handler is the agent's error, not a crash."""
+    payload = json.load(sys.stdin)
+    try:
+        reply = {"status": "ok", "output": PHASES[payload["phase"]](payload), "error": None}
+    except Exception as failure:  # reported as the agent's error
+        reply = {"status": "error", "output": None, "error": f"{type(failure).__name__}: {failure}"}
+    json.dump({**reply, "cost_usd": 0.0, "tokens": 0}, sys.stdout)
+
+
+if __name__ == "__main__":
+    main()

@@ -146,6 +146,24 @@ class ForceStop:
     detail: str
 
 
+def end_agents(evolution_id: str) -> list[int]:
+    """SIGKILL the agent processes of an evolution on this host: they run in sessions of their own (DESIGN §5),
+    so ending the runner's process group does not reach them. Only a process proven to carry the evolution's
+    id in its environment is signalled; passes repeat until one finds none (an agent may fork meanwhile)."""
+    signalled = []
+    for _ in range(5):
+        found = [process["pid"] for process in stuck.agent_processes().get(evolution_id, [])
+                 if procs.proof(process["pid"], started=process["started"], host=None,
+                                env=(stuck.ENV_KEY, evolution_id))[0] == procs.ALIVE]
+        for agent_pid in found:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(agent_pid, signal.SIGKILL)
+                signalled.append(agent_pid)
+        if not found:
+            break
+    return signalled
+
+
 def force_stop(store: Store, evolution_id: str, grace: float = 5.0) -> ForceStop:
     """End the runner's whole process group at once and record status killed - but only a process proven
     to be this evolution's runner is signalled (lib.procs.proof); a dead runner's record is marked killed.
@@ -178,6 +196,7 @@ def force_stop(store: Store, evolution_id: str, grace: float = 5.0) -> ForceStop
         return ForceStop("lost", store.evolution_or_fail(evolution_id), detail)
     with contextlib.suppress(ProcessLookupError):
         os.killpg(pid, signal.SIGKILL)
+    end_agents(evolution_id)
     deadline = time.monotonic() + grace
     while procs.alive(pid) and time.monotonic() < deadline:
         time.sleep(0.05)

@@ -6,6 +6,7 @@ that an agent did not send or sent with the wrong type: that is a `bad-output:` 
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 from urllib.parse import urlsplit, urlunsplit
@@ -18,6 +19,10 @@ ON_THIS_MACHINE = ("local", "command")
 VERDICTS = ("pass", "fail")
 #: Schemes whose user name is a login, not a secret (ssh://git@host/...): it stays in the URL.
 LOGIN_SCHEMES = ("ssh", "git+ssh", "ssh+git")
+#: JSON nested deeper than this is bad-output (DESIGN §5): whatever walks an output never meets a RecursionError.
+MAX_DEPTH = 100
+#: The largest count a store column holds (SQLite INTEGER): a larger token count is not a count.
+MAX_COUNT = 2**63 - 1
 
 
 class BadOutput(AgentError):
@@ -35,6 +40,27 @@ class Reply:
     cost_usd: float
     tokens_in: int
     tokens_out: int
+
+
+def utf8(who: str, data: bytes) -> str:
+    """An agent's stdout as text; not valid UTF-8 is bad-output (DESIGN §5), never a UnicodeDecodeError."""
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as bad:
+        raise BadOutput(who, f"the reply is not valid UTF-8 (byte {bad.start}: {data[bad.start:bad.start + 4]!r})") \
+            from None
+
+
+def check_nesting(who: str, document) -> None:
+    """Refuse a document nested deeper than MAX_DEPTH levels; walked without recursion."""
+    pending = [(document, 1)]
+    while pending:
+        value, depth = pending.pop()
+        if isinstance(value, dict | list):
+            if depth > MAX_DEPTH:
+                raise BadOutput(who, f"the reply is nested deeper than {MAX_DEPTH} levels")
+            pending.extend((item, depth + 1) for item in (value.values() if isinstance(value, dict) else value))
+
 
 
 def public_url(url: str | None) -> str | None:
@@ -69,9 +95,10 @@ def read_reply(phase: str, agent: dict, reply, target: str) -> Reply:
     name = agent["name"]
     if not isinstance(reply, dict):
         raise BadOutput(name, f"the reply must be a JSON object, got {_kind(reply)}")
+    check_nesting(name, reply)
     cost = reply.get("cost_usd") or 0
-    if isinstance(cost, bool) or not isinstance(cost, int | float) or cost < 0:
-        raise BadOutput(name, f"cost_usd must be a number >= 0, got {cost!r}")
+    if not _amount(cost):
+        raise BadOutput(name, f"cost_usd must be a finite number >= 0, got {_shown(cost)}")
     tokens_in, tokens_out = _tokens(name, reply.get("tokens"))
     output = reply.get("output")
     if not isinstance(output, dict):
@@ -84,7 +111,7 @@ def paid(reply: dict) -> tuple[float, int | None, int | None]:
     """(cost_usd, tokens in, tokens out) of a call that failed: a reply that broke the contract, or a
     model answer its runtime refused, has been paid for, and the cost limits count it. Never raises."""
     cost = reply.get("cost_usd")
-    cost = float(cost) if isinstance(cost, int | float) and not isinstance(cost, bool) and cost > 0 else 0.0
+    cost = float(cost) if _amount(cost) and cost > 0 else 0.0
     if reply.get("tokens") is None:
         return cost, None, None
     try:
@@ -96,15 +123,31 @@ def paid(reply: dict) -> tuple[float, int | None, int | None]:
 def _tokens(name: str, tokens) -> tuple[int, int]:
     if tokens is None:
         return 0, 0
-    if isinstance(tokens, int) and not isinstance(tokens, bool) and tokens >= 0:
+    if _count(tokens):
         return tokens, 0
     if isinstance(tokens, dict) and all(_count(tokens.get(k)) for k in ("input", "output")):
         return tokens.get("input") or 0, tokens.get("output") or 0
-    raise BadOutput(name, f"tokens must be a whole number or {{input, output}}, got {tokens!r}")
+    raise BadOutput(name, f"tokens must be a whole number or {{input, output}}, got {_shown(tokens)}")
 
 
 def _count(value) -> bool:
-    return value is None or (isinstance(value, int) and not isinstance(value, bool) and value >= 0)
+    return value is None or (isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_COUNT)
+
+
+def _amount(value) -> bool:
+    """A cost: a finite number >= 0 (NaN, Infinity and 1e400 would turn the cost limits off)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    try:
+        return math.isfinite(float(value)) and value >= 0
+    except OverflowError:  # an integer too large for a float
+        return False
+
+
+def _shown(value) -> str:
+    """A value in an error line: short (an agent's number can have thousands of digits)."""
+    text = repr(value) if not isinstance(value, int) or abs(value) < 10**30 else f"a {value.bit_length()}-bit integer"
+    return text if len(text) <= 80 else f"{text[:77]}..."
 
 
 def _kind(value) -> str:

@@ -24,13 +24,17 @@ from lib.adapters import gitops
 from lib.agents import AgentError
 from lib.errors import ToolError
 from lib.evolution import context as agent_context
-from lib.evolution import contract, judge, patching, publish, testing
+from lib.evolution import contract, escapes, judge, patching, publish, testing
 from lib.evolution.eventlog import EventLog
 from lib.quality import measure, patterns
 from lib.store import ACTIVE, Store, new_id, open_store
 from lib.timeparse import day_bounds, iso, utcnow
 
 PHASES = ("research", "plan", "implement", "evaluate")
+#: A task's error line is cut to this many characters.
+ERROR_CHARS = 2000
+#: An earlier phase's output larger than this is not copied into a later task's artifact.
+STORED_CONTEXT_BYTES = 100_000
 NEXT_STEP = {"research": "plan", "plan": "implement", "implement": "evaluate", "evaluate": "gate"}
 
 
@@ -344,6 +348,7 @@ class Runner:
         self.log.phase = phase
         started, clock = stamp(), time.monotonic()
         self.store.update_evolution(self.id, {"current_phase": phase})
+        outside = self._outside(agent)  # before the task exists: a failure here leaves no task running
         self.store.create_task({"id": task_id, "evolution_id": self.id, "cycle": cycle, "phase": phase,
                                 "agent": agent["name"], "status": "running", "attempts": 1, "started_at": iso(),
                                 "trace_id": self.trace_id, "attempt": attempt})
@@ -364,7 +369,12 @@ class Runner:
             refused = {"cost_usd": failure.cost_usd, "tokens": failure.tokens}  # a model answer the runtime refused
         except ToolError as failure:
             error = f"agent-error: {agent['name']}: {failure}"
-        error = log.mask_secrets(" ".join(error.split())) if error else None
+        except Exception as crash:  # whatever an agent returns, its task ends (DESIGN §5): never left running
+            error = f"agent-error: {agent['name']}: {type(crash).__name__}: {str(crash)[:300]}"
+        escape = self._escaped(agent, outside)
+        if escape:
+            reply, error = None, escape
+        error = _error_line(error) if error else None
         spent = (reply.cost_usd, reply.tokens_in, reply.tokens_out) if reply else contract.paid(
             raw if isinstance(raw, dict) else refused)
         self._record_task(task_id, phase, payload, raw, reply, error, stderr_tail, spent, time.monotonic() - clock)
@@ -379,7 +389,23 @@ class Runner:
                 raise Refused(reason, _sent_change(raw))
             raise CycleEnded("failed", reason)
         self.log.info(f"{agent['name']} done in {time.monotonic() - clock:.1f}s: {_summary(phase, reply.output)}")
-        return reply.output
+        return log.masked(reply.output)  # no later phase, artifact or backup sees a token it carried
+
+    def _outside(self, agent: dict) -> dict | None:
+        """What an agent on this machine could change outside its worktree, noted before its phase."""
+        return self._checkout_state() if agent["runtime"] in contract.ON_THIS_MACHINE else None
+
+    def _checkout_state(self) -> dict:
+        return escapes.snapshot(self.repo, own=(paths.history_dir().resolve(),))
+
+    def _escaped(self, agent: dict, outside: dict | None) -> str | None:
+        """The escaped: error line when the phase changed the operator's checkout or git settings (DESIGN §5)."""
+        if outside is None:
+            return None
+        try:
+            return escapes.escaped(agent["name"], outside, self._checkout_state())
+        except ToolError as failure:
+            return f"escaped: {agent['name']}: the operator's checkout cannot be checked after the phase: {failure}"
 
     def _record_task(self, task_id: str, phase: str, payload: dict, raw, reply, error: str | None,
                      stderr_tail: list[str], spent: tuple, seconds: float) -> None:
@@ -389,7 +415,7 @@ class Runner:
         self.cost += cost
         self.cycle_cost += cost
         stored_input = {**payload, "files": [{"path": f["path"], "bytes": len(f["content"] or "")}
-                                             for f in payload["files"]]}
+                                             for f in payload["files"]], "context": _stored_context(payload["context"])}
         output = raw.get("output") if isinstance(raw, dict) else raw
         fsutil.atomic_write(paths.evolution_dir(self.id) / "tasks" / f"{task_id}.json", json.dumps(
             {"input": stored_input, "output": log.masked(output), "error": error,
@@ -439,6 +465,24 @@ class Runner:
     def _span(self, span_id: str, parent: str | None, name: str, start: str, status: str, attributes: dict) -> None:
         self.store.add_span({"trace_id": self.trace_id, "span_id": span_id, "parent_id": parent, "name": name,
                              "start": start, "end": stamp(), "status": status, "attributes": attributes})
+
+
+def _error_line(error: str) -> str:
+    """A task's error as it is stored and shown: one line, masked, then cut to ERROR_CHARS (an agent's
+    own error message can be megabytes long)."""
+    line = log.mask_secrets(" ".join(error.split()))
+    return line if len(line) <= ERROR_CHARS else f"{line[:ERROR_CHARS - 3]}..."
+
+
+def _stored_context(context: dict) -> dict:
+    """The input's context as a task artifact keeps it: an earlier output larger than STORED_CONTEXT_BYTES is
+    named, not copied again (it is in its own task's artifact), so that artifacts stay bounded."""
+    stored = {}
+    for phase, output in context.items():
+        size = len(json.dumps(output, default=str))
+        stored[phase] = output if size <= STORED_CONTEXT_BYTES else {
+            "omitted": f"{size} bytes; the whole output is in the {phase} task's artifact"}
+    return stored
 
 
 def _summary(phase: str, output: dict) -> str:

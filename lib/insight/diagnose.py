@@ -58,6 +58,14 @@ _STEPS = {
         "An agent must print only that document on stdout; logs belong on stderr.",
         "{replay}",
     ],
+    "escaped": [
+        "Agent {agent} changed your checkout or its git settings outside its worktree; nothing was committed, "
+        "but the runner only detects: what it changed is still there.",
+        "See what changed: git -C {target} status; git -C {target} config --list --local; "
+        "ls -l $(git -C {target} rev-parse --git-common-dir)/hooks (a hook runs at your next commit)",
+        "Undo what you did not write, fix the agent to write only in the `worktree` its input names, then run "
+        "the evolution again.",
+    ],
     "agent-error": [
         "Agent {agent} answered with status error; its message is the error above.",
         "{logs}",

@@ -7,6 +7,8 @@ import pytest
 
 from lib import cli, log
 
+AWS_SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
+
 
 @pytest.mark.parametrize("text, shown, hidden", [
     ("https://x-access-token:s3cr3t@api.example.com/repos", "https://***@api.example.com/repos", "s3cr3t"),
@@ -16,6 +18,11 @@ from lib import cli, log
     ("Authorization: Basic dXNlcjpwYXNzd29yZA==", "Authorization: *** ***", "dXNlcjpwYXNzd29yZA"),
     ("slack xoxb-1234567890-abcdefghij", "slack ***", "xoxb-1234567890"),
     ("-----BEGIN RSA PRIVATE KEY-----\nMIIEabc\n-----END RSA PRIVATE KEY-----", "***", "MIIEabc"),
+    # bare AWS secret access keys (issue 16, item 9): no `=` or `:`, only a word nearby
+    (f"aws secret access key {AWS_SECRET}", "aws secret access key ***", AWS_SECRET[:12]),
+    (f"export AWS_SECRET_ACCESS_KEY {AWS_SECRET} done", "AWS_SECRET_ACCESS_KEY *** done", AWS_SECRET[:12]),
+    (f"using {AWS_SECRET} as the secret", "using *** as the secret", AWS_SECRET[:12]),
+    (f"credentials ({AWS_SECRET})", "credentials (***)", AWS_SECRET[:12]),
 ])
 def test_masking_hides_the_secret_and_keeps_the_rest(text, shown, hidden):
     masked = log.mask_secrets(text)
@@ -25,6 +32,8 @@ def test_masking_hides_the_secret_and_keeps_the_rest(text, shown, hidden):
 @pytest.mark.parametrize("text", [
     "see https://github.com/acme/agents/pull/7", "max_tokens: 4096", "tokens_in: 120", "mailto:oncall@example.com",
     "rotate secrets: no AWS credentials found", "passwords: 3 rotated",
+    "commit 3f786850e387550fdab836ed7e6dc881de23001b rotated the secret",  # a git sha is not a key
+    f"no word nearby: {AWS_SECRET}", f"the secret is longer: {AWS_SECRET}X",
 ])
 def test_masking_leaves_ordinary_text_alone(text):
     assert log.mask_secrets(text) == text

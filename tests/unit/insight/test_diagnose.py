@@ -18,6 +18,8 @@ from lib.insight import diagnose, tracing
     ("exit-code: ./agent exited with 3: boom", "exit-code"),
     ("implement failed (task task-1-a): bad-output: ./agent printed no JSON document", "bad-output"),
     ("gates-failed: cycle 1: docstring 40 vs min 80", "gates-failed"),
+    ("implement failed (task task-1-a): escaped: refactor-agent changed .git/hooks/post-commit outside its worktree",
+     "escaped"),
     ("cleaned up: process gone", "killed"),
     ("killed: force stop by operator", "killed"),
     ("runner: cannot start: boom", "runner"),
