@@ -12,6 +12,7 @@ as a whole, so the store and the artifacts agree.
 
 The audit log is append-only: when there is a live one, the archive's copy never
 replaces it (the live one comes back after the swap and the restore is appended to it).
+notify-state.json is operational state: the live one stays, the archive's is never restored.
 
 restore.json (what was restored, with the effective manifest) is written into the
 staging folder too, so after the swap no byte needs to be written: a full disk during
@@ -43,6 +44,9 @@ logger = logging.getLogger(__name__)
 
 RESTORE_RECORD = "restore.json"
 AUDIT_MEMBER = "history/audit.log"
+#: Operational state (DESIGN §9): a restore keeps the live one, so an old one never reopens a resolved page.
+NOTIFY_STATE = "notify-state.json"
+NOTIFY_STATE_MEMBER = f"history/{NOTIFY_STATE}"
 _ASIDE = re.compile(r"\.pre-restore-(\d{8}T\d{6}Z)(?:-\d+)?$")
 _AT_FDCWD = -100
 _RENAME_EXCHANGE = 2
@@ -219,6 +223,8 @@ class Staging:
         if member == AUDIT_MEMBER and os.path.lexists(paths.audit_log()):  # append-only: the live one stays
             self.kept_audit_log = True
             return self.work / "archived-audit.log"
+        if member == NOTIFY_STATE_MEMBER:
+            return self.work / f"archived-{NOTIFY_STATE}"
         unit, relative = self.locate(member)
         self.touched.add(unit.name)
         return self.staging(unit) if unit.is_file else self.staging(unit) / relative
@@ -265,7 +271,7 @@ class Staging:
         if unit.name == "history":
             _keep_audit_log(aside, unit.path)
         if complete:
-            _carry_named(aside, unit.path, sources.history_skips())
+            _carry_named(aside, unit.path, sources.history_skips() | {NOTIFY_STATE})
         else:
             staged_store = unit.name == "history" and (unit.path / sources.STORE_FILE).exists()
             _carry_all(aside, unit.path, set(sources.STORE_COMPANIONS) if staged_store else set())
@@ -336,7 +342,7 @@ def _stage_store(effective: dict, staging: Staging) -> list | None:
 def _import_records(records: list, aside: Path) -> int:
     """DynamoDB and friends: keep the live records aside as JSON lines, then write the archived ones."""
 
-    store = open_store(create=True)
+    store = open_store(create=True, restoring=True)
     try:
         aside.mkdir(parents=True, exist_ok=True)
         sources.write_records(aside / "store-records.jsonl", store.export_records())
@@ -392,6 +398,7 @@ def apply(chain: list[repository.Backup], origin: str, day: date, meter: aws.Met
         effective = merge(manifests)
         if staging.kept_audit_log:
             effective["files"] = [e for e in effective["files"] if e["path"] != AUDIT_MEMBER]
+        effective["files"] = [e for e in effective["files"] if e["path"] != NOTIFY_STATE_MEMBER]
         records = _stage_store(effective, staging)
         record = {"restored_at": timeparse.iso(), "date": day.isoformat(), "source": origin,
                   "archive": str(files[-1]), "key": chain[-1].key,

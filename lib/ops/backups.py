@@ -10,7 +10,7 @@ from pathlib import Path
 from lib import audit, cli, fsutil, locks
 from lib.backup import jobs, log_archive, maintenance, repository, restore
 from lib.errors import ToolError
-from lib.store import exclusive
+from lib.store import exclusive, refuse_lost_store
 
 #: A restore's claim on a store shared between hosts lapses after this, should its host die mid-restore.
 RESTORE_CLAIM_SECONDS = 6 * 3600
@@ -82,7 +82,9 @@ def restore_backup(day: date, source: str | None, kind: str, confirm: bool) -> d
 
 
 def weekly_maintenance(dry_run: bool, timeout: float) -> tuple[list[dict], int]:
-    """Every step under the lock, audited; exit 1 when any step failed."""
+    """Every step under the lock, audited; exit 1 when any step failed. A lost store refuses the whole run
+    (DESIGN §8): its cleanup and gc would judge by an empty history."""
+    refuse_lost_store()
     with locks.lock("weekly_maintenance"):
         rows = maintenance.run(dry_run, timeout)
     failed = [row["step"] for row in rows if row["status"] != "ok"]

@@ -137,12 +137,18 @@ class SQLiteStore(Store):
         self.path = path
         self.exists = exists
 
+    @staticmethod
+    def file_exists() -> bool:
+        return db_path().exists()
+
     @classmethod
-    def open(cls, create: bool = False, path: Path | None = None) -> SQLiteStore:
+    def open(cls, create: bool = False, path: Path | None = None,
+             missing_note: str | None = None) -> SQLiteStore:
+        """missing_note: what to say on stderr when the file is missing (default: none yet, run init)."""
         path = path or db_path()
         if not path.exists() and not create:
-            print(f"note: no evolution history yet at {path} (run python scripts/init_evolution.py)",
-                  file=sys.stderr)
+            note = missing_note or f"no evolution history yet at {path} (run python scripts/init_evolution.py)"
+            print(f"note: {note}", file=sys.stderr)
             return cls.in_memory(exists=False)
         path.parent.mkdir(parents=True, exist_ok=True)
         try:

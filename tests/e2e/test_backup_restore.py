@@ -30,6 +30,7 @@ from backup_helpers import (
 
 from lib.backup import archive
 from lib.store import open_store
+from lib.store.sqlite import SQLiteStore
 
 ROOT_SCRIPTS = Path(__file__).resolve().parents[2] / "scripts"
 MARCH_1 = datetime(2030, 3, 1, 2, 0, tzinfo=UTC)
@@ -329,9 +330,13 @@ def test_a_lost_store_is_critical_is_never_backed_up_and_its_last_good_backup_is
     assert [p.name for p in archives(tdev.backup_dir)] == [Path(good["archive"]).name]
     assert audit_lines(tdev)[-1]["result"] == "refused"
 
-    # the old advice followed: a new, empty store, then nightly backups of it under a tight retention
+    # init_evolution refuses too (DESIGN §8); an empty store made anyway (as older versions did), then
+    # nightly backups of it under a tight retention, still never cost the last good backup
+    refused = tdev.run("init_evolution.py")
+    assert refused.returncode == 1 and "restore it: python scripts/restore.py --date 2030-03-01" in refused.stderr
+    assert not (tdev.history / "state.db").exists()
     settings_with(tdev, keep_daily=1, keep_weekly=1)
-    ok(tdev.run("init_evolution.py"))
+    SQLiteStore.open(create=True).close()
     for day in (1, 2, 3):
         tdev.pin_clock(MARCH_1 + timedelta(days=day))
         result = json.loads(ok(tdev.run("backup.py", "--daily", "--json")))
