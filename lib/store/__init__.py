@@ -9,10 +9,10 @@ from collections.abc import Iterator
 from lib.errors import ConfigError, ToolError
 from lib.store.base import ACTIVE, ENDED_BADLY, FINAL, Store, new_id
 from lib.store.dynamodb import DynamoDBStore
-from lib.store.sqlite import SQLiteStore
+from lib.store.sqlite import SQLiteStore, StoreLocked
 
 __all__ = ["ACTIVE", "ENDED_BADLY", "FINAL", "Store", "new_id", "open_store", "backend_name", "exclusive",
-           "StoreLost", "refuse_lost_store"]
+           "StoreLost", "StoreLocked", "refuse_lost_store"]
 
 
 def backend_name() -> str:
