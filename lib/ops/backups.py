@@ -39,7 +39,7 @@ def backup(kind: str, day: date | None, s3: bool, dry_run: bool) -> tuple[dict, 
         return jobs.create(kind, day, s3, dry_run=True), 0
     check_destination()
     folder = repository.local_dir()
-    with locks.lock("backup"):
+    with locks.backup_lock():
         try:
             leftovers = repository.clean_stale()
             result = jobs.create(kind, day, s3, progress=cli.progress, meter=cli.meter)
@@ -71,7 +71,7 @@ def restore_backup(day: date, source: str | None, kind: str, confirm: bool) -> d
     """The plan without --confirm; with it, the restore under the backup lock, audited."""
     if not confirm:
         return restore.plan(day, source, kind)
-    with locks.lock("backup"), exclusive("restore", RESTORE_CLAIM_SECONDS):
+    with locks.backup_lock(), exclusive("restore", RESTORE_CLAIM_SECONDS):
         try:
             result = restore.run(day, source, kind, meter=cli.meter)
         except ToolError as failure:

@@ -413,8 +413,9 @@ def _plan_asides() -> list[Item]:
     """What restores set aside (*.pre-restore-<stamp>) longer ago than settings retention.pre_restore_days."""
     days = config.settings()["retention"]["pre_restore_days"]
     cutoff = utcnow() - timedelta(days=days)
+    unfinished = restore.unfinished_paths()  # a killed restore's: the only copy until it is finished
     return [_remove(path, f"set aside by the restore of {local(iso(made))}, over {days} days ago")
-            for path, made in restore.asides() if made < cutoff]
+            for path, made in restore.asides() if made < cutoff and path not in unfinished]
 
 
 # ---- carrying a plan out ----------------------------------------------------------------------------
