@@ -51,8 +51,25 @@ def lock_held(path: Path) -> bool:
         return False
 
 
-def backup_lock() -> contextlib.AbstractContextManager[Path]:
-    """The lock of backups, restores and their recovery: beside the history, not in it. A restore swaps the
-    history folder, and a lock file inside would go aside with it: a backup could then run during the restore."""
+def backup_lock_path() -> Path:
+    """Beside the history, not in it: a restore swaps the history folder, and a lock file inside would go
+    aside with it (a backup could then run during the restore)."""
     history = paths.history_dir()
-    return lock("backup", history.parent / f".{history.name}.backup.lock")
+    return history.parent / f".{history.name}.backup.lock"
+
+
+def backup_lock() -> contextlib.AbstractContextManager[Path]:
+    """The lock of backups, restores and a killed restore's recovery."""
+    return lock("backup", backup_lock_path())
+
+
+def lock_files() -> list[Path]:
+    """Every cron lock file there is: locks/*.lock in the history, and the backup lock beside it."""
+    folder = paths.locks_dir()
+    found = sorted(folder.glob("*.lock")) if folder.is_dir() else []
+    return [*found, backup_lock_path()] if backup_lock_path().exists() else found
+
+
+def lock_name(path: Path) -> str:
+    """The job a lock file is for."""
+    return "backup" if path == backup_lock_path() else path.stem

@@ -126,11 +126,13 @@ def check_config_files(folder: Path, mcp_file: Path | None, label: str) -> Resul
 def finish_killed_restore() -> list[Result]:
     """A restore killed midway is finished first (its journal), under the backup lock; a running one is said."""
     started = time.monotonic()
+    if not restore.journal_path().exists():
+        return []
     try:
         with locks.backup_lock():
             recovered = restore.recover()
     except Conflict:
-        return [_result("journal", "warning", "a restore or backup is running: verify again once it has ended",
+        return [_result("journal", "warning", "a restore is running: verify again once it has ended",
                         started)]
     return [_result("journal", "warning", "; ".join(recovered), started)] if recovered else []
 

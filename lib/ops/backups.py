@@ -4,6 +4,8 @@ archive_logs.py. Each holds the cron lock, calls lib/backup/ and writes the audi
 from __future__ import annotations
 
 import errno
+import os
+import sqlite3
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -29,6 +31,25 @@ def _destination_fix(folder: Path, failure: OSError | None = None) -> str:
     return f"make {folder} a writable folder, or point TDEV_BACKUP_DIR at one"
 
 
+def _backup_failure(failure: Exception, folder: Path) -> ToolError:
+    """One line naming the path and the fix; SQLite's "database or disk is full" (its snapshot is written in
+    the backup folder) reads as ENOSPC does."""
+    if isinstance(failure, ToolError):
+        return failure
+    if isinstance(failure, sqlite3.Error):
+        full = OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(folder))
+        if (getattr(failure, "sqlite_errorcode", 0) or 0) & 0xFF != sqlite3.SQLITE_FULL \
+                and "disk is full" not in str(failure):
+            return ToolError(f"backup failed: the store snapshot in {folder}: {failure}",
+                             f"{_destination_fix(folder, full)}; if it has room, check the store: "
+                             "python scripts/health_check.py")
+        failure = full
+    where = Path(failure.filename or folder)
+    fix = (_destination_fix(folder, failure) if where.is_relative_to(folder)
+           else f"check that {where} exists and this user may read it")
+    return ToolError(f"backup failed: {where}: {failure.strerror or failure}", fix)
+
+
 def backup(kind: str, day: date | None, s3: bool, dry_run: bool) -> tuple[dict, int]:
     """Lock, clean what a killed run left, back up, audit; exit 1 when a wanted off-site copy was not made.
 
@@ -46,11 +67,10 @@ def backup(kind: str, day: date | None, s3: bool, dry_run: bool) -> tuple[dict, 
         except jobs.StoreMissing as refused:
             audit.audit("refused", kind=kind, error=refused.message)
             raise
-        except OSError as failure:
-            where = Path(failure.filename or folder)
-            fix = (_destination_fix(folder, failure) if where.is_relative_to(folder)
-                   else f"check that {where} exists and this user may read it")
-            raise ToolError(f"backup failed: {where}: {failure.strerror or failure}", fix) from failure
+        except (OSError, sqlite3.Error, ToolError) as failure:
+            failed = _backup_failure(failure, folder)
+            audit.audit("failed", kind=kind, error=str(failed))
+            raise failed from failure
     result["cleaned"] = leftovers
     offsite = result["s3"]
     failed = offsite["status"] in ("failed", "skipped")

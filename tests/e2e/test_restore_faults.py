@@ -92,3 +92,19 @@ def test_a_restore_killed_after_its_swap_is_finished_by_the_next_command_and_not
     assert not list(backed_up.base.glob(f".{history.name}.restore-*")), "a hidden staging folder was left"
     kept = [path / made_later.relative_to(history) for path in backed_up.base.glob(f"{history.name}.pre-restore-*")]
     assert any(path.is_file() and path.read_text() == "work done after the backup\n" for path in kept), kept
+
+
+def test_a_backup_cannot_run_while_a_restore_swaps_the_history(backed_up):
+    journal = backed_up.base / f".{backed_up.history.name}.restore.journal"
+    paused = subprocess.Popen([sys.executable, str(ROOT / "scripts" / "restore.py"), "--date", "2030-03-01",
+                               "--confirm"], env={**backed_up.env, restore.FAULT_PAUSE_ENV: "restore-swapped"},
+                              cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_for(lambda: journal.exists() and json.loads(journal.read_text())["units"]["history"]["step"] == "swapped",
+                 timeout=120)
+        refused = backed_up.run("backup.py", "--daily")
+    finally:
+        paused.kill()
+        paused.wait(timeout=60)
+    assert refused.returncode == 1 and refused.stderr.startswith("error: backup is already running (pid "), refused
+    assert f".{backed_up.history.name}.backup.lock" in refused.stderr
