@@ -208,6 +208,21 @@ class _PatientConnection(sqlite3.Connection):
                           file=sys.stderr, flush=True)
 
 
+# ---- faults-data (issue 16): columns added on open, apart from the numbered migrations -----------------
+#: evolutions.timeout_seconds: the TIMEOUT_SECONDS an evolution started with, for the stuck check.
+EXTRA_COLUMNS = {"evolutions": ("timeout_seconds REAL",)}
+
+
+def _add_extra_columns(connection: sqlite3.Connection) -> None:
+    """Idempotent: a store of any version gets the columns it lacks."""
+    for table, columns in EXTRA_COLUMNS.items():
+        present = {row[1] for row in connection.execute(f"PRAGMA table_info({table})")}
+        for column in columns:
+            if column.split()[0] not in present:
+                connection.execute(f"ALTER TABLE {table} ADD COLUMN {column}")
+# ---- end of faults-data columns -------------------------------------------------------------------------
+
+
 def _quote(column: str) -> str:
     return f'"{column}"'
 
@@ -245,6 +260,7 @@ class SQLiteStore(Store):
             connection.execute(f"PRAGMA busy_timeout={int(busy * 1000)}")
             if connection.execute("PRAGMA user_version").fetchone()[0] < SCHEMA_VERSION:
                 _migrate(connection)
+            _add_extra_columns(connection)
         except sqlite3.DatabaseError as broken:
             raise ExternalError(f"state store {path} cannot be opened: {broken}",
                                 "restore it: python scripts/restore.py --date <day> --confirm") from None
@@ -255,6 +271,7 @@ class SQLiteStore(Store):
         connection = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
         connection.row_factory = sqlite3.Row
         connection.executescript(SCHEMA)
+        _add_extra_columns(connection)
         return cls(connection, None, exists=exists)
 
     # ---- helpers ------------------------------------------------------------------
