@@ -194,18 +194,16 @@ class _PatientConnection(sqlite3.Connection):
             except sqlite3.OperationalError as failure:
                 if not _locked(failure) or self.in_transaction:
                     raise
-                waited = time.monotonic() - started
-                if waited >= _seconds_from_env("TDEV_STORE_LOCK_WAIT", LOCK_WAIT_SECONDS):
-                    holders = ", ".join(lock_holders(self.store_path)) if self.store_path else ""
-                    raise StoreLocked(f"state store {self.store_path} stayed locked for {waited:.0f} s"
-                                        + (f" by {holders}" if holders else ""),
-                                        "end or wait for the process holding it, then run the command again") from None
+                waited, limit = time.monotonic() - started, _seconds_from_env("TDEV_STORE_LOCK_WAIT", LOCK_WAIT_SECONDS)
+                holders = ", ".join(lock_holders(self.store_path)) if self.store_path else ""
+                if waited >= limit:
+                    raise StoreLocked(f"state store {self.store_path} stayed locked for {waited:.0f} s by "
+                                      f"{holders or 'another process'}",
+                                      "end or wait for the process holding it, then run the command again") from None
                 if not noted:
                     noted = True
-                    holders = ", ".join(lock_holders(self.store_path)) if self.store_path else ""
                     print(f"note: state store {self.store_path} is locked by {holders or 'another process'}; "
-                          f"waiting (up to {_seconds_from_env('TDEV_STORE_LOCK_WAIT', LOCK_WAIT_SECONDS):g} s)",
-                          file=sys.stderr, flush=True)
+                          f"waiting (up to {limit:g} s)", file=sys.stderr, flush=True)
 
 
 # ---- faults-data (issue 16): columns added on open, apart from the numbered migrations -----------------
