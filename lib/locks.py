@@ -14,9 +14,10 @@ from lib.timeparse import iso
 
 
 @contextlib.contextmanager
-def lock(name: str) -> Iterator[Path]:
-    """A non-blocking flock for cron jobs: a second run exits at once with a clear message."""
-    path = paths.locks_dir() / f"{name}.lock"
+def lock(name: str, path: Path | None = None) -> Iterator[Path]:
+    """A non-blocking flock for cron jobs: a second run exits at once with a clear message.
+    path: the lock file, when not locks/<name>.lock in the history."""
+    path = path or paths.locks_dir() / f"{name}.lock"
     path.parent.mkdir(parents=True, exist_ok=True)
     handle = open(path, "a+", encoding="utf-8")
     try:
@@ -48,3 +49,27 @@ def lock_held(path: Path) -> bool:
             return True
         fcntl.flock(handle, fcntl.LOCK_UN)
         return False
+
+
+def backup_lock_path() -> Path:
+    """Beside the history, not in it: a restore swaps the history folder, and a lock file inside would go
+    aside with it (a backup could then run during the restore)."""
+    history = paths.history_dir()
+    return history.parent / f".{history.name}.backup.lock"
+
+
+def backup_lock() -> contextlib.AbstractContextManager[Path]:
+    """The lock of backups, restores and a killed restore's recovery."""
+    return lock("backup", backup_lock_path())
+
+
+def lock_files() -> list[Path]:
+    """Every cron lock file there is: locks/*.lock in the history, and the backup lock beside it."""
+    folder = paths.locks_dir()
+    found = sorted(folder.glob("*.lock")) if folder.is_dir() else []
+    return [*found, backup_lock_path()] if backup_lock_path().exists() else found
+
+
+def lock_name(path: Path) -> str:
+    """The job a lock file is for."""
+    return "backup" if path == backup_lock_path() else path.stem

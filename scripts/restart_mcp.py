@@ -1,7 +1,7 @@
 """Restart MCP servers, then test each one again.
 
 Long-running (http) servers with a `command` are stopped (TERM, then KILL after 5 s) and
-started detached with their logs (~/.mcp/logs/) and a pid file; running stdio server
+started detached with their logs (~/.mcp/logs/, or TDEV_MCP_LOG_DIR) and a pid file; running stdio server
 processes are ended so that their clients start fresh ones.
 
 \b
@@ -13,7 +13,7 @@ Example (runbook, MCP Connection Issues):
 import _bootstrap  # noqa: F401
 import click
 
-from lib import cli
+from lib import cli, paths
 from lib.adapters import mcp_config
 from lib.errors import UsageError
 from lib.ops import mcp_servers
@@ -40,8 +40,9 @@ def main(every: bool, name: str | None, timeout: float, dry_run: bool, as_json: 
     else:
         cli.print_table(rows, [("name", "SERVER"), ("action", "ACTION"), ("status", "TEST"), ("error", "REASON")])
     if failed:
+        logs = paths.mcp_log_dir()  # TDEV_MCP_LOG_DIR moves them (DESIGN §8)
         cli.info(f"{len(failed)} server(s) failed the test after the restart: {', '.join(failed)}; "
-                 "see ~/.mcp/logs/server.log")
+                 f"see {', '.join(str(logs / f'{name}.log') for name in failed)} and {logs / 'server.log'}")
     return 1 if failed else 0
 
 

@@ -12,6 +12,7 @@ as a whole, so the store and the artifacts agree.
 
 The audit log is append-only: when there is a live one, the archive's copy never
 replaces it (the live one comes back after the swap and the restore is appended to it).
+notify-state.json is operational state: the live one stays, the archive's is never restored.
 
 restore.json (what was restored, with the effective manifest) is written into the
 staging folder too, so after the swap no byte needs to be written: a full disk during
@@ -24,15 +25,17 @@ from __future__ import annotations
 import ctypes
 import errno
 import glob
+import json
 import logging
 import os
 import re
 import shutil
+import signal
 import time
 from datetime import UTC, date, datetime
 from pathlib import Path
 
-from lib import humanize, paths, timeparse
+from lib import fsutil, humanize, paths, timeparse
 from lib.adapters import aws
 from lib.backup import archive, repository, sources
 from lib.errors import Conflict, NotFound, ToolError
@@ -43,6 +46,12 @@ logger = logging.getLogger(__name__)
 
 RESTORE_RECORD = "restore.json"
 AUDIT_MEMBER = "history/audit.log"
+#: Operational state (DESIGN §9): a restore keeps the live one, so an old one never reopens a resolved page.
+NOTIFY_STATE = "notify-state.json"
+NOTIFY_STATE_MEMBER = f"history/{NOTIFY_STATE}"
+#: Test-only fault point (real code): TDEV_FAULT_PAUSE=restore-<step> stops the restore there for ever,
+#: so that a test can kill it at a known step.
+FAULT_PAUSE_ENV = "TDEV_FAULT_PAUSE"
 _ASIDE = re.compile(r"\.pre-restore-(\d{8}T\d{6}Z)(?:-\d+)?$")
 _AT_FDCWD = -100
 _RENAME_EXCHANGE = 2
@@ -199,9 +208,11 @@ class Staging:
 
     def clean_stale(self) -> list[str]:
         """Staging folders a killed restore left behind (call while holding the backup lock)."""
-        removed = []
+        removed, unfinished = [], unfinished_paths()
         for unit in self.units.values():
             for leftover in unit.path.parent.glob(f".{unit.path.name}.restore-*"):
+                if leftover in unfinished:
+                    continue
                 shutil.rmtree(leftover) if leftover.is_dir() else leftover.unlink()
                 removed.append(str(leftover))
         return removed
@@ -219,6 +230,8 @@ class Staging:
         if member == AUDIT_MEMBER and os.path.lexists(paths.audit_log()):  # append-only: the live one stays
             self.kept_audit_log = True
             return self.work / "archived-audit.log"
+        if member == NOTIFY_STATE_MEMBER:
+            return self.work / f"archived-{NOTIFY_STATE}"
         unit, relative = self.locate(member)
         self.touched.add(unit.name)
         return self.staging(unit) if unit.is_file else self.staging(unit) / relative
@@ -229,12 +242,23 @@ class Staging:
         return self.staging(unit) / relative
 
     def swap(self, complete: bool) -> dict:
-        """Exchange every touched unit with its staging; returns {unit: (aside, files kept aside)}."""
+        """Exchange every touched unit with its staging; returns {unit: (aside, files kept aside)}.
+        The journal records each unit's step, so that a restore killed midway is finished by `recover`."""
+        names = [n for n in self.units if n in self.touched]
+        journal = {"stamp": self.stamp, "pid": os.getpid(), "work": str(self.work), "units": {
+            name: {"kind": "file" if self.units[name].is_file else "dir", "live": str(self.units[name].path),
+                   "staging": str(self.staging(self.units[name])), "aside": str(self.aside(self.units[name])),
+                   "staged_inode": os.lstat(self.staging(self.units[name])).st_ino,
+                   "complete": complete and name == "history", "step": "staged"} for name in names}}
+        _write_journal(journal)
         result = {}
-        for name in [n for n in self.units if n in self.touched]:
+        for name in names:
             unit = self.units[name]
             result[name] = self._swap_file(unit) if unit.is_file else \
-                self._swap_dir(unit, complete and name == "history")
+                self._swap_dir(unit, journal, complete and name == "history")
+            journal["units"][name]["step"] = "done"
+            _write_journal(journal)
+        journal_path().unlink()
         return result
 
     def _swap_file(self, unit: sources.Root) -> dict | None:
@@ -248,33 +272,6 @@ class Staging:
         self.swapped.add(unit.name)
         return kept
 
-    def _swap_dir(self, unit: sources.Root, complete: bool) -> dict | None:
-        staging, aside = self.staging(unit), self.aside(unit)
-        if not os.path.lexists(unit.path):
-            unit.path.parent.mkdir(parents=True, exist_ok=True)
-            os.rename(staging, unit.path)
-            self.swapped.add(unit.name)
-            return None
-        if exchange(staging, unit.path):
-            self.swapped.add(unit.name)  # the previous data is at the staging path now: never discard it
-            os.rename(staging, aside)
-        else:
-            os.rename(unit.path, aside)
-            self.swapped.add(unit.name)
-            os.rename(staging, unit.path)
-        if unit.name == "history":
-            _keep_audit_log(aside, unit.path)
-        if complete:
-            _carry_named(aside, unit.path, sources.history_skips())
-        else:
-            staged_store = unit.name == "history" and (unit.path / sources.STORE_FILE).exists()
-            _carry_all(aside, unit.path, set(sources.STORE_COMPANIONS) if staged_store else set())
-        kept = _prune_empty(aside)
-        if not kept:  # everything came back (only lock files and empty folders were there)
-            shutil.rmtree(aside)
-            return None
-        return {"aside": str(aside), "files": kept}
-
     def discard(self) -> None:
         """Remove the staging of every unit not swapped yet, and the work folder."""
         for name, unit in self.units.items():
@@ -283,6 +280,117 @@ class Staging:
                 shutil.rmtree(target, ignore_errors=True) if target.is_dir() else target.unlink(missing_ok=True)
         shutil.rmtree(self.work, ignore_errors=True)
 
+    def _swap_dir(self, unit: sources.Root, journal: dict, complete: bool) -> dict | None:
+        staging, aside = self.staging(unit), self.aside(unit)
+        if not os.path.lexists(unit.path):
+            unit.path.parent.mkdir(parents=True, exist_ok=True)
+            os.rename(staging, unit.path)
+            self.swapped.add(unit.name)
+            return None
+        if exchange(staging, unit.path):
+            self.swapped.add(unit.name)  # the previous data is at the staging path now: never discard it
+            _journal_step(journal, unit.name, "exchanged")
+            os.rename(staging, aside)
+        else:
+            os.rename(unit.path, aside)
+            self.swapped.add(unit.name)
+            os.rename(staging, unit.path)
+        _journal_step(journal, unit.name, "swapped")
+        return _settle_aside(unit.name, aside, unit.path, complete)
+
+
+def _settle_aside(name: str, aside: Path, live: Path, complete: bool) -> dict | None:
+    """After a unit's swap: bring back from the aside folder what the archive does not replace, then remove
+    the aside folder if nothing else is left in it. Safe to run again (a killed restore's recovery)."""
+    if name == "history":
+        _keep_audit_log(aside, live)
+    if complete:
+        _carry_named(aside, live, sources.history_skips() | {NOTIFY_STATE})
+    else:
+        staged_store = name == "history" and (live / sources.STORE_FILE).exists()
+        _carry_all(aside, live, set(sources.STORE_COMPANIONS) if staged_store else set())
+    kept = _prune_empty(aside)
+    if not kept:  # everything came back (only lock files and empty folders were there)
+        shutil.rmtree(aside)
+        return None
+    return {"aside": str(aside), "files": kept}
+
+
+# ---- the journal: a restore killed midway is finished by the next restore or verify_restore -------------
+
+
+def journal_path() -> Path:
+    """Beside the history, never inside a folder the restore swaps; not matched by clean_stale's glob."""
+    history = paths.history_dir()
+    return history.parent / f".{history.name}.restore.journal"
+
+
+def _write_journal(journal: dict) -> None:
+    fsutil.atomic_write(journal_path(), json.dumps(journal, indent=1, sort_keys=True))
+
+
+def _journal_step(journal: dict, name: str, step: str) -> None:
+    journal["units"][name]["step"] = step
+    _write_journal(journal)
+    if os.environ.get(FAULT_PAUSE_ENV) == f"restore-{step}":
+        logger.warning("paused at restore step %s (%s): waiting to be killed", step, FAULT_PAUSE_ENV)
+        while True:
+            signal.pause()
+
+
+def _inode(path: str | Path) -> int | None:
+    try:
+        return os.lstat(path).st_ino
+    except FileNotFoundError:
+        return None
+
+
+def recover() -> list[str]:
+    """Finish a restore killed after it began swapping (call holding the backup lock). A unit whose restored
+    data is live (its staged inode) gets the previous data set aside and what the archive does not replace
+    carried back; a unit never swapped keeps its live data (its staging is stale and clean_stale removes it).
+    The previous data is never deleted here: it is renamed, never removed. Returns what was done, one line each."""
+    path = journal_path()
+    try:
+        journal = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return []
+    except ValueError:
+        raise ToolError(f"the restore journal {path} is not JSON",
+                        f"look at the folders beside {paths.history_dir()} (*.pre-restore-*, .*.restore-*), "
+                        f"then remove {path}") from None
+    done = []
+    for name, unit in sorted(journal.get("units", {}).items()):
+        if unit.get("step") == "done" or unit.get("kind") != "dir":  # a file unit: a hard link kept it aside
+            continue
+        live, staging, aside = Path(unit["live"]), Path(unit["staging"]), Path(unit["aside"])
+        if not os.path.lexists(live) and _inode(staging) == unit["staged_inode"]:
+            os.rename(staging, live)  # killed between the two renames: the previous data is aside already
+        if _inode(live) != unit["staged_inode"]:
+            if _inode(staging) == unit["staged_inode"]:  # only the archive's data, still unswapped
+                shutil.rmtree(staging)
+            done.append(f"{name}: not swapped; the live data stays")
+            continue
+        if os.path.lexists(staging):  # exchanged: the previous data is at the staging path
+            os.rename(staging, aside)
+        kept = _settle_aside(name, aside, live, unit.get("complete", False)) if os.path.lexists(aside) else None
+        done.append(f"{name}: finished the restore {journal.get('stamp')} killed after its swap"
+                    + (f"; previous data kept in {kept['aside']} ({kept['files']} files)" if kept else ""))
+    if journal.get("work"):  # scratch: copies of archive members
+        shutil.rmtree(journal["work"], ignore_errors=True)
+    path.unlink()
+    return done
+
+
+def unfinished_paths() -> set[Path]:
+    """Aside and staging folders an unfinished restore's journal names: either may hold the only copy of
+    what was live, so neither clean_stale nor gc may delete them before `recover` has run."""
+    try:
+        journal = json.loads(journal_path().read_text(encoding="utf-8"))
+    except (FileNotFoundError, ValueError):
+        return set()
+    return {Path(unit["aside"]) for unit in journal.get("units", {}).values()} | \
+        {Path(unit["staging"]) for unit in journal.get("units", {}).values()}
 
 # ---- the effective manifest and the store ----------------------------------------------------------
 
@@ -336,7 +444,7 @@ def _stage_store(effective: dict, staging: Staging) -> list | None:
 def _import_records(records: list, aside: Path) -> int:
     """DynamoDB and friends: keep the live records aside as JSON lines, then write the archived ones."""
 
-    store = open_store(create=True)
+    store = open_store(create=True, restoring=True)
     try:
         aside.mkdir(parents=True, exist_ok=True)
         sources.write_records(aside / "store-records.jsonl", store.export_records())
@@ -384,6 +492,7 @@ def apply(chain: list[repository.Backup], origin: str, day: date, meter: aws.Met
     _refuse_if_active()
     files = [repository.fetch(backup, meter) for backup in chain]
     started = time.monotonic()
+    recovered = recover()
     staging = Staging(timeparse.utcnow().strftime(repository.STAMP))
     cleaned = staging.clean_stale()
     staging.prepare()
@@ -392,6 +501,7 @@ def apply(chain: list[repository.Backup], origin: str, day: date, meter: aws.Met
         effective = merge(manifests)
         if staging.kept_audit_log:
             effective["files"] = [e for e in effective["files"] if e["path"] != AUDIT_MEMBER]
+        effective["files"] = [e for e in effective["files"] if e["path"] != NOTIFY_STATE_MEMBER]
         records = _stage_store(effective, staging)
         record = {"restored_at": timeparse.iso(), "date": day.isoformat(), "source": origin,
                   "archive": str(files[-1]), "key": chain[-1].key,
@@ -415,6 +525,7 @@ def apply(chain: list[repository.Backup], origin: str, day: date, meter: aws.Met
     return {"date": day.isoformat(), "source": origin, "restored": True, "archives": record["archives"],
             "record": str(paths.history_dir() / RESTORE_RECORD), "aside": asides, "imported_records": imported,
             "files": len(effective["files"]), "store": effective["store"], "cleaned": cleaned,
+            "recovered": recovered,
             "audit_log": "kept" if staging.kept_audit_log else None, "seconds": round(time.monotonic() - started, 2)}
 
 
@@ -472,6 +583,8 @@ def describe(result: dict) -> list[dict]:
         rows.append({"what": "next", "value": "nothing changed; run again with --confirm to restore "
                      "(every checksum is verified before live data is touched)"})
         return rows
+    for line in result.get("recovered") or []:
+        rows.append({"what": "journal", "value": line})
     for name, aside in result["aside"].items():
         kept = f"previous data kept in {aside['aside']} ({aside['files']} files)" if aside else "nothing replaced"
         rows.append({"what": name, "value": f"restored; {kept}"})

@@ -213,8 +213,11 @@ EVOLUTION_FOLDER = re.compile(r"^evo-\d{14}-[0-9a-f]+$")
 
 
 def history_evidence() -> list[str]:
-    """What shows that this installation has had a store: evolution folders, and an audit line of
-    a command that makes one. Other audit lines do not count (a command run before init writes one)."""
+    """What shows that this installation has had a store (DESIGN §8): evolution folders, an audit line of
+    a command that makes one, a local backup holding a store. Other audit lines do not count (a command run
+    before init writes one)."""
+    from lib.backup import repository  # late: repository's helpers are not needed to read a history
+
     evidence = []
     history = paths.history_dir()
     folders = sorted(p for p in history.iterdir() if p.is_dir() and EVOLUTION_FOLDER.match(p.name)) \
@@ -224,6 +227,9 @@ def history_evidence() -> list[str]:
     maker = _audited_store_maker()
     if maker:
         evidence.append(f"{paths.audit_log().name} records {maker}")
+    with_store = repository.with_store(repository.list_local()) if repository.local_dir().is_dir() else []
+    if with_store:
+        evidence.append(f"{len(with_store)} backup(s) holding a store such as {with_store[0].key}")
     return evidence
 
 

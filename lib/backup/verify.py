@@ -18,10 +18,10 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from lib import config, paths, timeparse
+from lib import config, locks, paths, timeparse
 from lib.backup import archive, restore, sources
 from lib.checks import Result, worst
-from lib.errors import ToolError
+from lib.errors import Conflict, ToolError
 from lib.store import open_store
 from lib.store.sqlite import SQLiteStore
 
@@ -123,12 +123,27 @@ def check_config_files(folder: Path, mcp_file: Path | None, label: str) -> Resul
     return _result("config", "ok", f"{checked} config files load", started)
 
 
+def finish_killed_restore() -> list[Result]:
+    """A restore killed midway is finished first (its journal), under the backup lock; a running one is said."""
+    started = time.monotonic()
+    if not restore.journal_path().exists():
+        return []
+    try:
+        with locks.backup_lock():
+            recovered = restore.recover()
+    except Conflict:
+        return [_result("journal", "warning", "a restore is running: verify again once it has ended",
+                        started)]
+    return [_result("journal", "warning", "; ".join(recovered), started)] if recovered else []
+
+
 def verify_live() -> tuple[list[Result], str]:
     """The live data against the last restore's manifest."""
+    finished = finish_killed_restore()
     record = restore.load_record()
     restored_at = timeparse.from_iso(record["restored_at"]).timestamp()
     manifest = record["manifest"]
-    results = [check_files(manifest["files"], restored_at), *check_live_store(manifest.get("store", {})),
+    results = [*finished, check_files(manifest["files"], restored_at), *check_live_store(manifest.get("store", {})),
                check_config_files(paths.config_dir(), paths.mcp_config(), "")]
     return results, f"restore of {record.get('key')} at {record['restored_at']}"
 

@@ -67,6 +67,7 @@ def create(store: Store, target: Path, focus: str, cycles: int, dry_run: bool, a
         "id": new_id("evo"), "target": str(target), "focus": focus, "cycles": cycles, "status": "pending",
         "host": socket.gethostname(), "started_at": iso(), "current_cycle": 0, "cost_usd": 0.0,
         "dry_run": dry_run, "max_attempts": max_attempts(attempts), "attempts": 0,
+        "timeout_seconds": config.phase_timeout(),
     })
 
 

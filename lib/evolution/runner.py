@@ -27,7 +27,7 @@ from lib.evolution import context as agent_context
 from lib.evolution import contract, escapes, judge, patching, publish, testing
 from lib.evolution.eventlog import EventLog
 from lib.quality import measure, patterns
-from lib.store import ACTIVE, Store, new_id, open_store
+from lib.store import ACTIVE, Store, StoreLocked, new_id, open_store
 from lib.timeparse import day_bounds, iso, utcnow
 
 PHASES = ("research", "plan", "implement", "evaluate")
@@ -147,15 +147,27 @@ class Runner:
             self._beating.set()
             self._finish_worktree()
         reason = log.mask_secrets(reason) if reason else reason
-        self._span(self.root_span, None, f"evolution {self.id}", started,
-                   "error" if status not in ("succeeded", "unchanged") else "ok",
-                   {"evolution_id": self.id, "status": status})
+        try:
+            self._span(self.root_span, None, f"evolution {self.id}", started,
+                       "error" if status not in ("succeeded", "unchanged") else "ok",
+                       {"evolution_id": self.id, "status": status})
+        except ToolError as failure:  # the trace loses its root span; the status below must still be written
+            self.log.warning(f"evolution span not recorded: {failure}")
         fields = {"status": status, "finished_at": iso(), "error": reason, "current_phase": None,
                   "cost_usd": round(self.cost, 6), "files_changed": len(self.files_changed)}
-        if self.store.update_evolution(self.id, fields, expect_status=ACTIVE):
+        if self._record_final(fields):
             (self.log.info if status in ("succeeded", "unchanged") else self.log.error)(
                 f"evolution {status}" + (f": {reason}" if reason else ""))
         return status
+
+    def _record_final(self, fields: dict) -> bool:
+        """The final status, however long another writer holds the store: a runner that exited with its
+        record active would be settled as killed (--monitor, the stuck check) whatever really happened."""
+        while True:
+            try:
+                return self.store.update_evolution(self.id, fields, expect_status=ACTIVE)
+            except StoreLocked as failure:
+                self.log.warning(f"final status {fields['status']} not recorded yet: {failure}; trying again")
 
     def _heartbeat(self) -> None:
         """Beat on a store connection of its own: the main thread's is busy with the phases."""
@@ -163,7 +175,10 @@ class Runner:
         store = open_store(create=True)
         try:
             while not self._beating.wait(interval):
-                store.update_evolution(self.id, {"heartbeat_at": iso()})
+                try:  # a store locked past its wait costs this beat, never the thread (health would page)
+                    store.update_evolution(self.id, {"heartbeat_at": iso()})
+                except ToolError as missed:
+                    self.log.warning(f"heartbeat not recorded: {missed}")
         finally:
             store.close()
 

@@ -86,7 +86,9 @@ def liveness(record: dict, now: datetime, stale: float) -> Finding | None:
 
 
 def overdue_phases(store: Store, record: dict, now: datetime, limit: float) -> list[Finding]:
-    """WARNING for each running task of the evolution older than the phase timeout."""
+    """WARNING for each running task of the evolution older than the phase timeout it started with (limit,
+    the checker's own TIMEOUT_SECONDS, for a record from before that was stored)."""
+    limit = record.get("timeout_seconds") or limit
     found = []
     for task in store.list_tasks(evolution_id=record["id"], statuses=("running",)):
         age = _seconds_since(task.get("started_at"), now)

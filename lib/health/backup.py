@@ -3,12 +3,12 @@ recovery, the verify itself and that no lock is still held."""
 
 from __future__ import annotations
 
-from lib import paths, timeparse
+from lib import timeparse
 from lib.backup import repository, verify
 from lib.checks import worst, worst_status
 from lib.errors import ToolError
 from lib.health import check
-from lib.locks import lock_held
+from lib.locks import lock_files, lock_held, lock_name
 from lib.store import open_store
 
 WARNING_HOURS = 26
@@ -91,9 +91,8 @@ def restore_verify(context: dict) -> tuple[str, str]:
 def recovery_locks(context: dict) -> tuple[str, str]:
     """After a recovery no lock may be held at all: a holder is a job from before it, still running."""
 
-    folder = paths.locks_dir()
-    held = [f"{path.stem} ({path.read_text(encoding='utf-8', errors='replace').strip() or 'holder unknown'})"
-            for path in (sorted(folder.glob("*.lock")) if folder.is_dir() else []) if lock_held(path)]
+    held = [f"{lock_name(path)} ({path.read_text(encoding='utf-8', errors='replace').strip() or 'holder unknown'})"
+            for path in lock_files() if lock_held(path)]
     if held:
         return "warning", f"locks still held after the recovery: {', '.join(held)}"
     return "ok", "no lock is held"

@@ -92,7 +92,7 @@ def stuck_evolutions(context: dict) -> tuple[str, str]:
 @check("stale_locks", AREA)
 def stale_locks(context: dict) -> tuple[str, str]:
     """Cron locks held for over a day (still running?) or left by a run that died."""
-    files = sorted(paths.locks_dir().glob("*.lock"))
+    files = locks.lock_files()
     problems = []
     for path in files:
         age = time.time() - path.stat().st_mtime
@@ -101,9 +101,9 @@ def stale_locks(context: dict) -> tuple[str, str]:
         holder = path.read_text(encoding="utf-8", errors="replace").strip()
         shown = humanize.duration(age)
         if locks.lock_held(path):
-            problems.append(f"{path.stem} held for {shown} ({holder or 'holder unknown'}): still running?")
+            problems.append(f"{locks.lock_name(path)} held for {shown} ({holder or 'holder unknown'}): still running?")
         elif holder:
-            problems.append(f"{path.stem} left {shown} ago by a run that died ({holder}); "
+            problems.append(f"{locks.lock_name(path)} left {shown} ago by a run that died ({holder}); "
                             f"the lock is free, remove {path} to clear this")
     if problems:
         return "warning", "; ".join(problems)

@@ -4,13 +4,15 @@ archive_logs.py. Each holds the cron lock, calls lib/backup/ and writes the audi
 from __future__ import annotations
 
 import errno
+import os
+import sqlite3
 from datetime import date, timedelta
 from pathlib import Path
 
 from lib import audit, cli, fsutil, locks
 from lib.backup import jobs, log_archive, maintenance, repository, restore
 from lib.errors import ToolError
-from lib.store import exclusive
+from lib.store import exclusive, refuse_lost_store
 
 #: A restore's claim on a store shared between hosts lapses after this, should its host die mid-restore.
 RESTORE_CLAIM_SECONDS = 6 * 3600
@@ -29,6 +31,25 @@ def _destination_fix(folder: Path, failure: OSError | None = None) -> str:
     return f"make {folder} a writable folder, or point TDEV_BACKUP_DIR at one"
 
 
+def _backup_failure(failure: Exception, folder: Path) -> ToolError:
+    """One line naming the path and the fix; SQLite's "database or disk is full" (its snapshot is written in
+    the backup folder) reads as ENOSPC does."""
+    if isinstance(failure, ToolError):
+        return failure
+    if isinstance(failure, sqlite3.Error):
+        full = OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(folder))
+        if (getattr(failure, "sqlite_errorcode", 0) or 0) & 0xFF != sqlite3.SQLITE_FULL \
+                and "disk is full" not in str(failure):
+            return ToolError(f"backup failed: the store snapshot in {folder}: {failure}",
+                             f"{_destination_fix(folder, full)}; if it has room, check the store: "
+                             "python scripts/health_check.py")
+        failure = full
+    where = Path(failure.filename or folder)
+    fix = (_destination_fix(folder, failure) if where.is_relative_to(folder)
+           else f"check that {where} exists and this user may read it")
+    return ToolError(f"backup failed: {where}: {failure.strerror or failure}", fix)
+
+
 def backup(kind: str, day: date | None, s3: bool, dry_run: bool) -> tuple[dict, int]:
     """Lock, clean what a killed run left, back up, audit; exit 1 when a wanted off-site copy was not made.
 
@@ -39,18 +60,17 @@ def backup(kind: str, day: date | None, s3: bool, dry_run: bool) -> tuple[dict, 
         return jobs.create(kind, day, s3, dry_run=True), 0
     check_destination()
     folder = repository.local_dir()
-    with locks.lock("backup"):
+    with locks.backup_lock():
         try:
             leftovers = repository.clean_stale()
             result = jobs.create(kind, day, s3, progress=cli.progress, meter=cli.meter)
         except jobs.StoreMissing as refused:
             audit.audit("refused", kind=kind, error=refused.message)
             raise
-        except OSError as failure:
-            where = Path(failure.filename or folder)
-            fix = (_destination_fix(folder, failure) if where.is_relative_to(folder)
-                   else f"check that {where} exists and this user may read it")
-            raise ToolError(f"backup failed: {where}: {failure.strerror or failure}", fix) from failure
+        except (OSError, sqlite3.Error, ToolError) as failure:
+            failed = _backup_failure(failure, folder)
+            audit.audit("failed", kind=kind, error=str(failed))
+            raise failed from failure
     result["cleaned"] = leftovers
     offsite = result["s3"]
     failed = offsite["status"] in ("failed", "skipped")
@@ -71,7 +91,7 @@ def restore_backup(day: date, source: str | None, kind: str, confirm: bool) -> d
     """The plan without --confirm; with it, the restore under the backup lock, audited."""
     if not confirm:
         return restore.plan(day, source, kind)
-    with locks.lock("backup"), exclusive("restore", RESTORE_CLAIM_SECONDS):
+    with locks.backup_lock(), exclusive("restore", RESTORE_CLAIM_SECONDS):
         try:
             result = restore.run(day, source, kind, meter=cli.meter)
         except ToolError as failure:
@@ -82,7 +102,9 @@ def restore_backup(day: date, source: str | None, kind: str, confirm: bool) -> d
 
 
 def weekly_maintenance(dry_run: bool, timeout: float) -> tuple[list[dict], int]:
-    """Every step under the lock, audited; exit 1 when any step failed."""
+    """Every step under the lock, audited; exit 1 when any step failed. A lost store refuses the whole run
+    (DESIGN §8): its cleanup and gc would judge by an empty history."""
+    refuse_lost_store()
     with locks.lock("weekly_maintenance"):
         rows = maintenance.run(dry_run, timeout)
     failed = [row["step"] for row in rows if row["status"] != "ok"]

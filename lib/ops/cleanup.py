@@ -19,7 +19,7 @@ from pathlib import Path
 from lib import cli, config, evolution, humanize, paths, procs
 from lib.adapters import github, gitops
 from lib.backup import restore, sources
-from lib.errors import Conflict, ToolError
+from lib.errors import Conflict, ExternalError, ToolError
 from lib.evolution import stuck
 from lib.store import ACTIVE, FINAL, Store
 from lib.timeparse import from_iso, iso, local, utcnow
@@ -27,6 +27,8 @@ from lib.timeparse import from_iso, iso, local, utcnow
 PARTIAL_SUFFIXES = (".part", ".tmp")
 ROTATED_LOG = re.compile(r"^current\.log[.-].+")
 ABANDONED_AFTER_DAYS = 7
+#: Seconds a remote has to list its heads before gc keeps what only it might hold.
+REMOTE_TIMEOUT = 60
 TERMINATE_GRACE = 5.0
 
 COLUMNS = [("action", "ACTION"), ("what", "WHAT"), ("reason", "REASON"), ("size", "SIZE"), ("result", "RESULT")]
@@ -306,10 +308,36 @@ def _checked_out(repo: Path) -> dict[str, str]:
     return found
 
 
-def _on_remote(repo: Path, branch: str) -> bool:
-    """Whether a remote-tracking branch holds the branch's last commit (then deleting it loses nothing)."""
-    return bool(gitops.git(repo, "for-each-ref", "--count=1", "--contains", branch, "--format=%(refname)",
-                           "refs/remotes/", check=False))
+def _remote_heads(repo: Path, plan: Plan) -> list[str]:
+    """The commits at every remote's branch heads as the remote answers now (git ls-remote): a remote-tracking
+    ref may be stale (the branch deleted on the remote since), so it proves nothing. A remote that does not
+    answer adds nothing: the branches only it might hold are kept, with a note."""
+    heads = []
+    for remote in gitops.git(repo, "remote", check=False).split():
+        try:
+            listing = gitops.git(repo, "ls-remote", "--heads", remote, timeout=REMOTE_TIMEOUT)
+        except ExternalError as failure:
+            plan.notes.append(f"{repo}: remote {remote} did not answer ({failure}); branches not proven on it are kept")
+            continue
+        heads += [line.split()[0] for line in listing.splitlines() if line.strip()]
+    return heads
+
+
+def _on_remote(repo: Path, branch: str, heads: list[str]) -> bool:
+    """Whether a remote's head (as it answered) contains the branch's last commit: deleting it loses nothing.
+    Heads whose commits this clone lacks cannot be judged and prove nothing."""
+    if not heads:
+        return False
+    checked = gitops.git(repo, "cat-file", "--batch-check", stdin="\n".join(heads) + "\n", check=False)
+    known = [words[0] for words in map(str.split, checked.splitlines()) if words[1:2] == ["commit"]]
+    if not known:
+        return False
+    tip = gitops.git(repo, "rev-parse", "--verify", "--quiet", f"refs/heads/{branch}", check=False)
+    if not tip:
+        return False
+    outside = gitops.git(repo, "rev-list", "--count", "--stdin", check=False,
+                         stdin="\n".join([tip, *(f"^{head}" for head in known)]) + "\n")
+    return outside == "0"
 
 
 def _plan_branches(plan: Plan, repos: set[Path], records: dict, aggressive: bool) -> None:
@@ -320,6 +348,7 @@ def _plan_branches(plan: Plan, repos: set[Path], records: dict, aggressive: bool
         branches = gitops.auto_branches(repo)
         if not branches:
             continue
+        heads: list[str] | None = None  # asked of the remotes once per repository, and only when needed
         ref = _base_ref(repo, base)
         if ref is None:
             plan.notes.append(f"{repo}: base branch {base} not found; only abandoned branches are judged")
@@ -331,7 +360,9 @@ def _plan_branches(plan: Plan, repos: set[Path], records: dict, aggressive: bool
                 continue
             reason = _branch_verdict(branch, owners.get(branch.rsplit("-", 1)[-1], []), branch in merged,
                                      aggressive, open_heads, lambda b=branch, r=repo: gitops.branch_age_days(r, b))
-            if reason and branch not in merged and not _on_remote(repo, branch):
+            if reason and branch not in merged and heads is None:
+                heads = _remote_heads(repo, plan)
+            if reason and branch not in merged and not _on_remote(repo, branch, heads):
                 plan.notes.append(f"{repo}: kept {branch} ({reason}): its commits are on no remote, so it holds "
                                   f"the only copy of that work; push it, or delete it by hand: "
                                   f"git -C {repo} branch -D {branch}")
@@ -382,8 +413,9 @@ def _plan_asides() -> list[Item]:
     """What restores set aside (*.pre-restore-<stamp>) longer ago than settings retention.pre_restore_days."""
     days = config.settings()["retention"]["pre_restore_days"]
     cutoff = utcnow() - timedelta(days=days)
+    unfinished = restore.unfinished_paths()  # a killed restore's: the only copy until it is finished
     return [_remove(path, f"set aside by the restore of {local(iso(made))}, over {days} days ago")
-            for path, made in restore.asides() if made < cutoff]
+            for path, made in restore.asides() if made < cutoff and path not in unfinished]
 
 
 # ---- carrying a plan out ----------------------------------------------------------------------------

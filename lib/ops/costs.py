@@ -307,12 +307,15 @@ def print_analysis(report: dict, breakdown: bool) -> None:
     """cost_analysis.py's tables: the period and trend, the top drivers, and with breakdown every grouping."""
     import click
 
-
     trend, period = report["trend"], report["period"]
-    change = trend["change_pct"] if trend["change_pct"] is not None else "-"
+    if trend["first_half_avg"] is None:  # under two days: no halves to compare, and no `$None/day`
+        shown = trend["direction"]
+    else:
+        change = f"{trend['change_pct']}%" if trend["change_pct"] is not None else "-"
+        shown = (f"{trend['direction']} ({change}, ${trend['first_half_avg']:.2f}/day -> "
+                 f"${trend['second_half_avg']:.2f}/day)")
     click.echo(f"{period['start']} .. {period['end']} ({period['days']} days): ${report['total_usd']:.2f}; "
-               f"trend {trend['direction']} ({change}%, ${trend['first_half_avg']}/day -> "
-               f"${trend['second_half_avg']}/day)\n\nTop drivers:")
+               f"trend {shown}\n\nTop drivers:")
     cli.print_table(report["top_drivers"], [("service", "SERVICE"), *SHARE_COLUMNS], empty="no costs in the period")
     if not breakdown:
         return

@@ -45,6 +45,7 @@ def start(target: str | None, cycles: int | None, focus: str | None, *, force: b
             cli.info(f"pre-check {result.name}: {result.status.upper()}: {result.summary}")
     if blocking:
         raise ToolError("pre-evolution checks failed: " + "; ".join(f"{r.name}: {r.summary}" for r in blocking),
+                        "fix them (--force skips only the checks that are not about safety)" if force else
                         "fix them, or pass --force to skip the checks that are not about safety")
     record = evolution.create(store, path, focus, cycles, dry_run, attempts)
     pid = evolution.start_detached(store, record["id"])

@@ -5,7 +5,7 @@ from __future__ import annotations
 import shutil
 
 from lib import paths
-from lib.store import open_store
+from lib.store import open_store, refuse_lost_store
 from lib.timeparse import iso
 
 SHIPPED_CONFIG = paths.CODE_ROOT / "config"
@@ -13,8 +13,10 @@ CONFIG_FILES = ("settings", "agents", "alerts", "thresholds", "gates")
 
 
 def initialise() -> list[str]:
-    """Create folders, the store and missing config files; one line per thing done or found."""
+    """Create folders, the store and missing config files; one line per thing done or found. Refuses
+    before anything when the store is lost (DESIGN §8: restore.py brings it back)."""
     home = paths.make_home()
+    refuse_lost_store()
     done = [f"created {home} (TDEV_HOME)"] if home else []
     for folder in (paths.history_dir(), paths.worktrees_dir(), paths.tmp_dir(), paths.locks_dir()):
         existed = folder.exists()

@@ -67,12 +67,12 @@ def adjust(metric: str, threshold: float, dry_run: bool = False) -> dict:
         gates[metric] = {"threshold": new, **GATE_DEFAULTS[metric]}
     result = {"metric": metric, "old": old, "new": new, "changed": old != new, "path": str(path),
               "unit": gates[metric].get("unit", GATE_DEFAULTS[metric]["unit"])}
-    if dry_run or not result["changed"]:
-        return result
     buffer = io.StringIO()
     yaml.dump(document, buffer)
     import yaml as pyyaml
 
-    config.validate("gates", pyyaml.safe_load(buffer.getvalue()))
+    config.validate("gates", pyyaml.safe_load(buffer.getvalue()))  # a dry run refuses what the real run would
+    if dry_run or not result["changed"]:
+        return result
     atomic_write(path, buffer.getvalue(), mode=path.stat().st_mode & 0o777)
     return result

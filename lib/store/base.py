@@ -19,6 +19,7 @@ EVOLUTION_FIELDS = (
     "id", "target", "focus", "cycles", "status", "pid", "host", "started_at", "heartbeat_at",
     "finished_at", "current_cycle", "current_phase", "cost_usd", "pr_number", "pr_url", "error",
     "dry_run", "metrics_before", "metrics_after", "files_changed", "tests", "pid_started_at",
+    "timeout_seconds",  # faults-data: the TIMEOUT_SECONDS it started with (the stuck check judges by it)
 )  # fmt: skip
 # pid_started_at: when the process `pid` started (from the OS), so that a later process given the same pid
 # is never taken for the runner (lib.procs.proof).

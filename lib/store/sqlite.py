@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import sqlite3
 import sys
+import time
 from pathlib import Path
 
 from lib import paths
@@ -24,6 +27,10 @@ from lib.store.base import (
 
 SCHEMA_VERSION = 5  # 2: evolutions_finished for the metrics' windows; 3: files_changed, tests, tokens;
 # 4: pid_started_at; 5: the attempts of issue 15 (ATTEMPT_COLUMNS)
+#: Per attempt, SQLite waits this long for another writer (TDEV_STORE_BUSY_SECONDS); then the note, and again.
+BUSY_SECONDS = 5.0
+#: In all, a statement waits this long for a lock (TDEV_STORE_LOCK_WAIT) before its command gives up.
+LOCK_WAIT_SECONDS = 600.0
 _ACTIVE_SQL = ", ".join(f"'{status}'" for status in ACTIVE)
 _FINAL_SQL = ", ".join(f"'{status}'" for status in FINAL)
 # Aggregates (see Store.evolution_stats / task_stats): the same figures as the fallbacks.
@@ -132,6 +139,95 @@ def _migrate(connection: sqlite3.Connection) -> None:
     connection.executescript(SCHEMA)
 
 
+def _seconds_from_env(name: str, default: float) -> float:
+    try:
+        value = float(os.environ.get(name, "") or default)
+    except ValueError:
+        return default
+    return value if value > 0 else default
+
+
+def _locked(failure: sqlite3.OperationalError) -> bool:
+    code = getattr(failure, "sqlite_errorcode", None)
+    if code is not None:
+        return code & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+    return "locked" in str(failure) or "busy" in str(failure)
+
+
+def lock_holders(path: Path) -> list[str]:
+    """Other processes holding a write lock on the store or its WAL index (SQLite's POSIX locks, as
+    /proc/locks lists them), as `pid N (name)`: whom a wait is for. Empty where that cannot be told."""
+    files = set()
+    for name in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+        with contextlib.suppress(OSError):
+            found = os.stat(name)
+            files.add((os.major(found.st_dev), os.minor(found.st_dev), found.st_ino))
+    pids = set()
+    with contextlib.suppress(OSError), open("/proc/locks", encoding="ascii") as locks:
+        for fields in map(str.split, locks):  # "1: POSIX ADVISORY WRITE 2611 08:01:123456 0 EOF"; "->" waits
+            if len(fields) < 6 or fields[1] != "POSIX" or fields[3] != "WRITE":
+                continue
+            major, minor, inode = fields[5].split(":")
+            if (int(major, 16), int(minor, 16), int(inode)) in files and int(fields[4]) != os.getpid():
+                pids.add(int(fields[4]))
+    holders = []
+    for pid in sorted(pids):
+        try:
+            with open(f"/proc/{pid}/comm", encoding="utf-8") as comm:
+                holders.append(f"pid {pid} ({comm.read().strip()})")
+        except OSError:
+            holders.append(f"pid {pid}")
+    return holders
+
+
+class StoreLocked(ExternalError):
+    """Another writer held the store past TDEV_STORE_LOCK_WAIT: the same write may succeed later."""
+
+
+class _PatientConnection(sqlite3.Connection):
+    """A connection whose statements wait out another writer's lock: SQLite's busy timeout per attempt, a note
+    on stderr naming the file and its holders once the first attempt ran out, and an error line only after
+    TDEV_STORE_LOCK_WAIT seconds (default 600), never `database is locked` from deep inside a command.
+    Every statement outside a transaction is its own (autocommit), and a transaction takes its lock at
+    BEGIN IMMEDIATE, so a statement that met the lock is safely run again."""
+
+    store_path: Path | None = None
+
+    def execute(self, sql, parameters=(), /):
+        started, noted = time.monotonic(), False
+        while True:
+            try:
+                return super().execute(sql, parameters)
+            except sqlite3.OperationalError as failure:
+                if not _locked(failure) or self.in_transaction:
+                    raise
+                waited, limit = time.monotonic() - started, _seconds_from_env("TDEV_STORE_LOCK_WAIT", LOCK_WAIT_SECONDS)
+                holders = ", ".join(lock_holders(self.store_path)) if self.store_path else ""
+                if waited >= limit:
+                    raise StoreLocked(f"state store {self.store_path} stayed locked for {waited:.0f} s by "
+                                      f"{holders or 'another process'}",
+                                      "end or wait for the process holding it, then run the command again") from None
+                if not noted:
+                    noted = True
+                    print(f"note: state store {self.store_path} is locked by {holders or 'another process'}; "
+                          f"waiting (up to {limit:g} s)", file=sys.stderr, flush=True)
+
+
+# ---- faults-data (issue 16): columns added on open, apart from the numbered migrations -----------------
+#: evolutions.timeout_seconds: the TIMEOUT_SECONDS an evolution started with, for the stuck check.
+EXTRA_COLUMNS = {"evolutions": ("timeout_seconds REAL",)}
+
+
+def _add_extra_columns(connection: sqlite3.Connection) -> None:
+    """Idempotent: a store of any version gets the columns it lacks."""
+    for table, columns in EXTRA_COLUMNS.items():
+        present = {row[1] for row in connection.execute(f"PRAGMA table_info({table})")}
+        for column in columns:
+            if column.split()[0] not in present:
+                connection.execute(f"ALTER TABLE {table} ADD COLUMN {column}")
+# ---- end of faults-data columns -------------------------------------------------------------------------
+
+
 def _quote(column: str) -> str:
     return f'"{column}"'
 
@@ -144,22 +240,32 @@ class SQLiteStore(Store):
         self.path = path
         self.exists = exists
 
+    @staticmethod
+    def file_exists() -> bool:
+        return db_path().exists()
+
     @classmethod
-    def open(cls, create: bool = False, path: Path | None = None) -> SQLiteStore:
+    def open(cls, create: bool = False, path: Path | None = None,
+             missing_note: str | None = None) -> SQLiteStore:
+        """missing_note: what to say on stderr when the file is missing (default: none yet, run init)."""
         path = path or db_path()
         if not path.exists() and not create:
-            print(f"note: no evolution history yet at {path} (run python scripts/init_evolution.py)",
-                  file=sys.stderr)
+            note = missing_note or f"no evolution history yet at {path} (run python scripts/init_evolution.py)"
+            print(f"note: {note}", file=sys.stderr)
             return cls.in_memory(exists=False)
         path.parent.mkdir(parents=True, exist_ok=True)
         try:
-            connection = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
+            busy = _seconds_from_env("TDEV_STORE_BUSY_SECONDS", BUSY_SECONDS)
+            connection = sqlite3.connect(path, timeout=busy, isolation_level=None, check_same_thread=False,
+                                         factory=_PatientConnection)
+            connection.store_path = path
             connection.row_factory = sqlite3.Row
             connection.execute("PRAGMA journal_mode=WAL")
             connection.execute("PRAGMA synchronous=NORMAL")
-            connection.execute("PRAGMA busy_timeout=30000")
+            connection.execute(f"PRAGMA busy_timeout={int(busy * 1000)}")
             if connection.execute("PRAGMA user_version").fetchone()[0] < SCHEMA_VERSION:
                 _migrate(connection)
+            _add_extra_columns(connection)
         except sqlite3.DatabaseError as broken:
             raise ExternalError(f"state store {path} cannot be opened: {broken}",
                                 "restore it: python scripts/restore.py --date <day> --confirm") from None
@@ -170,6 +276,7 @@ class SQLiteStore(Store):
         connection = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
         connection.row_factory = sqlite3.Row
         connection.executescript(SCHEMA)
+        _add_extra_columns(connection)
         return cls(connection, None, exists=exists)
 
     # ---- helpers ------------------------------------------------------------------

@@ -7,7 +7,7 @@ import json
 import pytest
 import yaml
 
-from lib.errors import UsageError
+from lib.errors import ConfigError, UsageError
 from lib.quality import gates_file
 
 
@@ -91,3 +91,19 @@ def test_broken_gates_file_is_a_config_error(tdev):
     tdev.write_config("gates", "gates: [unclosed\n")
     result = tdev.run("adjust_gates.py", "--metric", "docstring", "--threshold", "75")
     assert result.returncode == 1 and "not valid YAML" in result.stderr and "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("extra", [(), ("--dry-run",)], ids=["real", "dry-run"])
+def test_a_misspelled_gate_in_the_file_is_refused_by_the_dry_run_too(tdev, extra):
+    text = "gates:\n  docstirng: {threshold: 80, direction: min, unit: '%'}\n"
+    tdev.write_config("gates", text)
+    result = tdev.run("adjust_gates.py", "--metric", "coverage", "--threshold", "70", *extra)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert result.stderr.startswith("error: ") and "docstirng" in result.stderr and "Traceback" not in result.stderr
+    assert (tdev.config_dir / "gates.yaml").read_text() == text
+
+
+def test_validating_a_misspelled_gate_unit(tdev):
+    tdev.write_config("gates", "gates:\n  docstirng: {threshold: 80, direction: min, unit: '%'}\n")
+    with pytest.raises(ConfigError):
+        gates_file.adjust("coverage", 70, dry_run=True)

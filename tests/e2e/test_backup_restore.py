@@ -28,8 +28,10 @@ from backup_helpers import (
     store_records,
 )
 
+from lib import locks
 from lib.backup import archive
 from lib.store import open_store
+from lib.store.sqlite import SQLiteStore
 
 ROOT_SCRIPTS = Path(__file__).resolve().parents[2] / "scripts"
 MARCH_1 = datetime(2030, 3, 1, 2, 0, tzinfo=UTC)
@@ -85,8 +87,7 @@ def test_a_second_backup_while_one_runs_exits_with_a_clear_message(tdev):
     seed(tdev)
     import fcntl
 
-    lock = tdev.history / "locks" / "backup.lock"
-    lock.parent.mkdir(parents=True, exist_ok=True)
+    lock = locks.backup_lock_path()  # beside the history: the folder a restore swaps
     with open(lock, "a+") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         done = tdev.run("backup.py", "--daily")
@@ -207,10 +208,11 @@ def test_hostile_archive_in_the_backup_folder_is_refused_and_nothing_is_written(
     seed(tdev)
     key = "full/2030-01-01/tdev-full-20300101T000000Z.tar.zst"
     craft(tdev.backup_dir / key, [entry("history/ok", b"x")], [(regular("history/../../../escaped"), b"x")])
-    before = digest_tree(tdev.base)
+    unchanged = ("locks", "audit.log", locks.backup_lock_path().name)  # the restore's lock is taken
+    before = digest_tree(tdev.base, ignore=unchanged)
     done = tdev.run("restore.py", "--date", "2030-01-01", "--confirm")
     assert done.returncode == 1 and "'..'" in done.stderr
-    assert digest_tree(tdev.base) == before
+    assert digest_tree(tdev.base, ignore=unchanged) == before
     assert not (tdev.base.parent / "escaped").exists() and not list(tdev.base.glob(".*restore-*"))
 
 
@@ -329,9 +331,13 @@ def test_a_lost_store_is_critical_is_never_backed_up_and_its_last_good_backup_is
     assert [p.name for p in archives(tdev.backup_dir)] == [Path(good["archive"]).name]
     assert audit_lines(tdev)[-1]["result"] == "refused"
 
-    # the old advice followed: a new, empty store, then nightly backups of it under a tight retention
+    # init_evolution refuses too (DESIGN §8); an empty store made anyway (as older versions did), then
+    # nightly backups of it under a tight retention, still never cost the last good backup
+    refused = tdev.run("init_evolution.py")
+    assert refused.returncode == 1 and "restore it: python scripts/restore.py --date 2030-03-01" in refused.stderr
+    assert not (tdev.history / "state.db").exists()
     settings_with(tdev, keep_daily=1, keep_weekly=1)
-    ok(tdev.run("init_evolution.py"))
+    SQLiteStore.open(create=True).close()
     for day in (1, 2, 3):
         tdev.pin_clock(MARCH_1 + timedelta(days=day))
         result = json.loads(ok(tdev.run("backup.py", "--daily", "--json")))
@@ -412,3 +418,35 @@ def test_two_backups_in_one_second_keep_both_archives(tdev):
     stamps = [(noon + timedelta(seconds=n)).astimezone(UTC).strftime("%Y%m%dT%H%M%SZ") for n in (0, 1)]
     assert first["archive"].endswith(f"{stamps[0]}.tar.zst") and second["archive"].endswith(f"{stamps[1]}.tar.zst")
     assert {p.name for p in archives(tdev.backup_dir)} >= {Path(first["archive"]).name, Path(second["archive"]).name}
+
+
+def test_a_backup_that_fails_writing_its_store_snapshot_says_folder_and_fix_and_is_audited(tdev):
+    store = open_store(create=True)
+    store.set_meta("bulk", "x" * (3 << 20))  # the snapshot outgrows the 1 MB the backup may write
+    store.close()
+    command = [sys.executable, str(ROOT_SCRIPTS / "backup.py"), "--daily"]
+    done = subprocess.run(command, env=tdev.env, capture_output=True, text=True, timeout=120,
+                          preexec_fn=_file_size_limit(1 << 20))
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    [line] = done.stderr.strip().splitlines()
+    assert line.startswith(f"error: backup failed: the store snapshot in {tdev.backup_dir}: ")
+    assert f"free space in {tdev.backup_dir}, or point TDEV_BACKUP_DIR at a folder with room" in line
+    last = audit_lines(tdev)[-1]
+    assert last["command"].startswith("backup.py --daily") and last["result"] == "failed"
+    assert last["error"] == line.removeprefix("error: ")
+    assert archives(tdev.backup_dir) == []
+
+
+def test_sqlite_disk_full_reads_as_enospc(tdev, tmp_path):
+    import sqlite3
+
+    from lib.ops import backups
+
+    full = sqlite3.connect(tmp_path / "small.db")
+    full.execute("PRAGMA max_page_count = 2")
+    with pytest.raises(sqlite3.OperationalError) as failure:
+        full.execute("CREATE TABLE t (x)")
+        full.execute("INSERT INTO t VALUES (?)", ("x" * 100_000,))
+    message = str(backups._backup_failure(failure.value, tdev.backup_dir))
+    assert message == (f"backup failed: {tdev.backup_dir}: No space left on device; free space in {tdev.backup_dir}, "
+                       "or point TDEV_BACKUP_DIR at a folder with room")

@@ -18,6 +18,7 @@ from evolution_seed import add_evolution, stamp, task_id
 from lib import paths
 from lib.adapters import gitops
 from lib.evolution import stuck
+from lib.store import open_store
 from tests.conftest import EMPTY_PLAN_AGENT
 
 SLEEPER = [sys.executable, "-c", "import time; time.sleep(300)"]
@@ -213,3 +214,23 @@ def _end_group(record: dict | None) -> None:
             os.killpg(record["pid"], signal.SIGKILL)
         except (ProcessLookupError, PermissionError):
             pass
+
+
+def test_a_phase_is_judged_by_the_timeout_its_evolution_started_with(tdev, store, spawn):
+    record = running(store, spawn)
+    store.update_evolution(record["id"], {"timeout_seconds": 600})  # started with TIMEOUT_SECONDS=600
+    twenty_minutes_ago = datetime.now(UTC) - timedelta(minutes=20)
+    store.create_task({"id": task_id(twenty_minutes_ago), "evolution_id": record["id"], "cycle": 1,
+                       "phase": "implement", "agent": "refactor-agent", "status": "running",
+                       "started_at": stamp(twenty_minutes_ago), "trace_id": "0" * 32})
+    result = check(tdev)  # the checker's own TIMEOUT_SECONDS is the default 3600
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "phase-timeout" in result.stdout and "past TIMEOUT_SECONDS=600" in result.stdout
+
+
+def test_run_evolution_records_the_timeout_it_starts_with(tdev, git_repo):
+    started = tdev.run("run_evolution.py", "--target", str(git_repo / "packages/agents"), "--dry-run", "--monitor",
+                       env={"TIMEOUT_SECONDS": "1234"})
+    assert started.returncode == 0, started.stdout + started.stderr
+    [record] = open_store().list_evolutions()
+    assert record["timeout_seconds"] == 1234

@@ -304,14 +304,19 @@ def test_gc_before_init_has_nothing_to_do(tdev):
     assert result.returncode == 0 and "nothing to clean up" in result.stderr
 
 
-def test_gc_never_deletes_a_branch_whose_commits_are_on_no_remote(tdev, store, tmp_path):
-    repo = tmp_path / "solo"  # a repository without origin: its branches are the only copy of the work
+def one_commit_repo(repo: Path) -> Path:
+    """A repository on main with one commit of packages/agents, no remote."""
     subprocess.run(["git", "init", "-q", "-b", "main", str(repo)], check=True)
     for key, value in (("user.email", "test@example.com"), ("user.name", "Test")):
         gitops.git(repo, "config", key, value)
     touch(repo / "packages" / "agents" / "__init__.py")
     gitops.git(repo, "add", "-A")
     gitops.git(repo, "commit", "-qm", "initial")
+    return repo
+
+
+def test_gc_never_deletes_a_branch_whose_commits_are_on_no_remote(tdev, store, tmp_path):
+    repo = one_commit_repo(tmp_path / "solo")  # without origin: its branches are the only copy of the work
     now, target = datetime.now(UTC), str(repo / "packages" / "agents")
     succeeded = add_evolution(store, status="succeeded", target=target, started=now - timedelta(days=20))
     abandoned = add_evolution(store, status="failed", target=target, started=now - timedelta(days=10))
@@ -332,3 +337,33 @@ def test_gc_never_deletes_a_branch_whose_commits_are_on_no_remote(tdev, store, t
     result = tdev.run("gc.py", "--aggressive")
     assert result.returncode == 0, result.stderr
     assert remaining_branches(repo) == {branch_for(abandoned["id"])}
+
+
+def test_gc_asks_the_remote_and_keeps_a_branch_deleted_there_despite_a_stale_tracking_ref(tdev, store, tmp_path):
+    repo, origin = one_commit_repo(tmp_path / "work"), tmp_path / "origin.git"
+    subprocess.run(["git", "init", "-q", "--bare", "-b", "main", str(origin)], check=True)
+    gitops.git(repo, "remote", "add", "origin", str(origin))
+    gitops.git(repo, "push", "-q", "-u", "origin", "main")
+    now, target = datetime.now(UTC), str(repo / "packages" / "agents")
+    failed = add_evolution(store, status="failed", target=target, started=now - timedelta(days=10))
+    branch = make_branch(repo, failed["id"], 10)
+    gitops.git(repo, "push", "-q", "origin", branch)
+    (repo / "later.txt").write_text("work done after the push\n")  # a later commit only this clone holds
+    gitops.git(repo, "checkout", "-q", branch)
+    gitops.git(repo, "add", "-A")
+    gitops.git(repo, "commit", "-qm", "later")
+    gitops.git(repo, "checkout", "-q", "main")
+    gitops.git(repo, "update-ref", f"refs/remotes/origin/{branch}", gitops.git(repo, "rev-parse", branch))
+    subprocess.run(["git", "--git-dir", str(origin), "branch", "-D", branch], check=True, capture_output=True)
+    assert gitops.git(repo, "for-each-ref", f"refs/remotes/origin/{branch}")  # the stale ref claims it is pushed
+
+    result = tdev.run("gc.py", "--aggressive")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert remaining_branches(repo) == {branch}
+    assert f"kept {branch} (" in result.stderr and "its commits are on no remote" in result.stderr
+    assert gitops.git(repo, "log", "-1", "--format=%s", branch) == "later"
+
+    gitops.git(repo, "push", "-q", "origin", branch)  # asked again, the remote holds it: the branch may go
+    result = tdev.run("gc.py", "--aggressive")
+    assert result.returncode == 0, result.stderr
+    assert remaining_branches(repo) == set()

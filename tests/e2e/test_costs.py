@@ -136,3 +136,12 @@ def test_set_cost_limits_without_credentials_still_writes_the_file(tdev):
 @pytest.mark.parametrize("amount", ["0", "abc"])
 def test_per_cycle_must_be_a_positive_number(tdev, amount):
     assert tdev.run("set_cost_limits.py", "--daily", "10", "--per-cycle", amount).returncode == 2
+
+
+def test_cost_analysis_of_one_day_never_prints_none(tdev, aws):
+    day = (timeparse.utcnow().date() - timedelta(days=1)).isoformat()
+    queue(aws, ce_result([day], [{"AWS Lambda": 1}]))
+    result = tdev.run("cost_analysis.py", "--days", "1")
+    assert result.returncode == 0, result.stderr
+    first = result.stdout.splitlines()[0]
+    assert "None" not in result.stdout and first.endswith("$1.00; trend not enough days"), first

@@ -13,7 +13,7 @@ import pytest
 from backup_helpers import archives, digest_tree, flip_byte, local_only, ok, seed
 from evolution_seed import add_evolution
 
-from lib import health, timeparse
+from lib import health, locks, timeparse
 from lib.backup import repository
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -171,7 +171,7 @@ def test_post_recovery_runs_the_verify_and_finds_held_locks(tdev):
     assert run_check("restore_verify")[0] == "unknown"  # no restore recorded
     ok(tdev.run("backup.py", "--full"))
     ok(tdev.run("restore.py", "--date", "today", "--confirm"))
-    lock = tdev.history / "locks" / "backup.lock"
+    lock = locks.backup_lock_path()
     with open(lock, "a+") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         held = tdev.run("health_check.py", "--post-recovery", "--json")

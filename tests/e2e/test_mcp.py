@@ -276,6 +276,8 @@ def test_restart_reports_a_server_that_dies_at_start(mcp, tdev):
     assert row["status"] == "failed" and "the server exited (code 2) right after the start" in row["error"]
     assert "invalid int value: 'not-a-port'" in (tdev.mcp_log_dir / "broken.log").read_text()
     assert "1 server(s) failed the test after the restart: broken" in result.stderr
+    assert f"see {tdev.mcp_log_dir / 'broken.log'} and {tdev.mcp_log_dir / 'server.log'}" in result.stderr
+    assert "~/.mcp" not in result.stderr  # TDEV_MCP_LOG_DIR moved the logs: the message names where they are
     assert json.loads((tdev.history / "audit.log").read_text())["result"] == "failed"
 
 

@@ -265,3 +265,13 @@ def test_pre_evolution_check_warns_when_no_agent_can_change_code_for_the_focus(t
     priced = tdev.run("pre_evolution_check.py", "--target", target, "--focus", "docs", "--json")
     row = next(c for c in json.loads(priced.stdout)["checks"] if c["name"] == "agents_fit_the_focus")
     assert row["status"] == "warning" and "no price_per_1k" in row["summary"] and "focus docs" not in row["summary"]
+
+
+def test_a_safety_check_refused_under_force_does_not_advise_force(tdev, git_repo):
+    tdev.write_config("agents", "agents:\n  - {name: research-agent, phase: research, runtime: nonsense}\n")
+    refused = tdev.run("run_evolution.py", "--target", str(git_repo / "packages/agents"), "--cycles", "1",
+                       "--force", "--dry-run")
+    assert refused.returncode == 1, refused
+    error = [line for line in refused.stderr.splitlines() if line.startswith("error:")]
+    assert len(error) == 1 and "pre-evolution checks failed: environment_ready" in error[0], refused.stderr
+    assert "pass --force" not in error[0] and "--force skips only the checks that are not about safety" in error[0]

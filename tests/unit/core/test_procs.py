@@ -7,7 +7,9 @@ import os
 import socket
 import subprocess
 import sys
+import time
 from datetime import datetime, timedelta
+from pathlib import Path
 
 import pytest
 
@@ -21,9 +23,18 @@ def worker_like():
     """A live process whose command line names the runner of WORKER's evolution, and its start stamp."""
     process = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(300)", *WORKER],
                                env={**os.environ, "TDEV_EVOLUTION_ID": "evo-env"})
+    wait_for_exec(process.pid, WORKER[-1])
     yield process, procs.start_stamp(process.pid)
     process.kill()
     process.wait()
+
+
+def wait_for_exec(pid: int, word: str) -> None:
+    """Until the child has exec'd (its command line names word): before, /proc shows the forked parent's."""
+    deadline = time.monotonic() + 60
+    while word.encode() not in Path(f"/proc/{pid}/cmdline").read_bytes():
+        assert time.monotonic() < deadline, f"pid {pid} never ran its command"
+        time.sleep(0.01)
 
 
 def earlier(stamp: str, **delta) -> str:

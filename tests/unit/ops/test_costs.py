@@ -36,3 +36,11 @@ def test_apply_budget_updates_a_changed_limit(tdev, aws, monkeypatch):
     with stub:
         assert costs.apply_budget(150)["result"] == "updated"
     stub.assert_no_pending_responses()
+
+
+def test_the_analysis_line_of_too_few_days_says_so_without_none(capsys):
+    report = {"trend": costs.trend([{"date": "d", "cost_usd": 1.0}]), "total_usd": 1.0, "top_drivers": [],
+              "period": {"start": "2030-03-01", "end": "2030-03-01", "days": 1}}
+    costs.print_analysis(report, breakdown=False)
+    first = capsys.readouterr().out.splitlines()[0]
+    assert first == "2030-03-01 .. 2030-03-01 (1 days): $1.00; trend not enough days"
