@@ -71,7 +71,10 @@ def judge(worktree: Path, target: str, before: dict, change, tests_plan: testing
         shown = ", ".join(blamed[:5]) + (f" and {len(blamed) - 5} more" if len(blamed) > 5 else "")
         verdict.problems.append(f"tests failed: {shown} ({tests['summary']})" if blamed
                                 else f"tests failed: {tests['summary']}")
-    elif tests["status"] == FAILED and base_tests:
-        tests["status"] = PASSED  # only tests that already failed on the base fail: reported, not blamed
-        tests["summary"] += f"; {len(tests['failed'])} test(s) failing on the base too"
+    elif tests["status"] == FAILED and base_tests:  # it failed on the base too: reported, not blamed
+        if tests["failed"]:  # the ids show that every other test passed
+            tests["status"] = PASSED
+            tests["summary"] += f"; {len(tests['failed'])} test(s) failing on the base too"
+        else:
+            tests["summary"] += "; the same command failed on the base too"
     return verdict

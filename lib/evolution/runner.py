@@ -2,10 +2,13 @@
 
 Agents do the work; the runner judges it. Every agent gets the §5 input and its reply is checked
 (lib/evolution/contract.py) before anything reads it; implement's change is taken into the worktree
-under the patch rules (patching.py); the runner measures, gates and tests it (judge.py); the
-evaluate agent may veto, never pass. The runner is its own process and process group (started by
-lib.evolution.start_detached); between phases it honours a stop request and the cost limits, and a
-heartbeat thread proves it is alive. Every agent call is a task with a span, an artifact and log lines.
+under the patch rules (patching.py); the runner measures, gates and tests it against the tests'
+run on the base (judge.py, testing.py); the evaluate agent, asked only about a change the runner
+passed, may veto, never pass. A refused attempt is repaired: the worktree goes back to the cycle's
+start and implement is called again with the feedback, up to the evolution's max_attempts. The
+runner is its own process and process group (started by lib.evolution.start_detached); between
+phases it honours a stop request and the cost limits, and a heartbeat thread proves it is alive.
+Every agent call is a task with a span, an artifact and log lines.
 """
 
 from __future__ import annotations

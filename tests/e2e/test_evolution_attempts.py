@@ -323,3 +323,16 @@ def test_analyze_failure_shows_every_attempt(tdev, git_repo):
     assert "cycle 1 attempt 1: refused: tests failed:" in text.stdout
     history = json.loads(tdev.run("show_evolution_history.py", "--json").stdout)
     assert history[0]["attempts"] == 2
+
+
+def test_a_test_failing_on_the_base_is_reported_not_blamed(tdev, git_repo, github):
+    known_bug = '\n\ndef test_known_bug():\n    """Fails on the base."""\n    assert False\n'
+    commit_file(git_repo, TEST_FILE, TESTS + known_bug)
+    kept = implement(tdev, {"patch": DOCSTRINGS})
+    result = evolve(tdev, git_repo, "--focus", "docs")
+    assert result.returncode == 0, result.stdout + result.stderr
+    record, _ = the_evolution()
+    assert record["status"] == "succeeded" and record["tests"] == "passed" and record["attempts"] == 1
+    assert kept_inputs(kept)[1, 1]["tests"]["baseline"] == {
+        "passed": 2, "failed": 1, "failing": ["packages.agents.test_sample::test_known_bug"]}
+    assert "1 test(s) failing on the base too" in pull_of(github, record)["body"]

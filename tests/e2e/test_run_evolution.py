@@ -212,15 +212,25 @@ def test_unknown_evolution_and_kill_minus_nine_keeps_store_sound(tdev, git_repo)
     assert open_store().get_evolution(evo_id)["status"] == "running"  # until check/cleanup notice it
 
 
+def add_tests(repo) -> None:
+    """A test of the sample package, committed: the target's tests are found and runnable."""
+    (repo / "packages/agents/test_sample.py").write_text("def test_true():\n    assert True\n")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "tests")
+
+
 def test_pre_evolution_check_and_health_check(tdev, git_repo):
     assert tdev.run("init_evolution.py").returncode == 0
     check = tdev.run("pre_evolution_check.py", "--target", str(git_repo / "packages/agents"), "--json")
     document = json.loads(check.stdout)
     names = [c["name"] for c in document["checks"]]
     assert names == ["environment_ready", "agents_take_phases", "agents_fit_the_focus", "resources_available",
-                     "no_active_cycles", "metrics_baseline", "safety_limits_set"]
+                     "no_active_cycles", "metrics_baseline", "tests_runnable", "safety_limits_set"]
     assert check.returncode == 1 and document["status"] == "warning"  # no cost limits yet
+    tests = next(c for c in document["checks"] if c["name"] == "tests_runnable")
+    assert tests["status"] == "warning" and str(git_repo / "packages/agents") in tests["summary"]  # no tests
     (tdev.config_dir / "cost_limits.yaml").write_text("daily_usd: 100\nper_cycle_usd: 10\n")
+    add_tests(git_repo)
     assert tdev.run("pre_evolution_check.py", "--target", str(git_repo / "packages/agents")).returncode == 0
     missing = tdev.run("pre_evolution_check.py", "--target", "/nonexistent")
     assert missing.returncode == 2 and "CRITICAL" in missing.stdout
@@ -254,6 +264,7 @@ def test_ctrl_c_under_monitor_asks_for_a_graceful_stop(tdev, git_repo):
 def test_pre_evolution_check_warns_when_no_agent_can_change_code_for_the_focus(tdev, git_repo):
     (tdev.config_dir / "cost_limits.yaml").write_text("daily_usd: 100\nper_cycle_usd: 10\n")
     target = str(git_repo / "packages/agents")
+    add_tests(git_repo)
     docs = tdev.run("pre_evolution_check.py", "--target", target, "--focus", "docs", "--json")
     row = next(c for c in json.loads(docs.stdout)["checks"] if c["name"] == "agents_fit_the_focus")
     assert docs.returncode == 1 and row["status"] == "warning"

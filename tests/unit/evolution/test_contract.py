@@ -80,3 +80,35 @@ def test_stdout_that_is_not_utf8_is_bad_output_naming_the_byte():
     assert utf8("a", "café".encode()) == "café"
     with pytest.raises(BadOutput, match=r"^bad-output: a: the reply is not valid UTF-8 \(byte 3: b'\\xe9'\)"):
         utf8("a", b"caf\xe9")
+
+
+@pytest.mark.parametrize("output, problem", [
+    ({"edits": [{"path": "pkg/m.py", "search": "a", "replace": "b"}]}, None),
+    ({"files": [{"path": "pkg/m.py", "content": ""}]}, None),
+    ({"patch": "", "edits": "ignored: the patch is the form"}, None),
+    ({"edits": [{"path": "pkg/m.py", "search": "a"}]}, "output.edits[1] needs path, search, replace (strings)"),
+    ({"edits": ["pkg/m.py"]}, "output.edits[1] needs path, search, replace (strings)"),
+    ({"files": [{"path": "../m.py", "content": "x"}]}, "output.files[1].path must be a path inside pkg"),
+    ({"files": {"pkg/m.py": "x"}}, "output.files must be a list, got dict"),
+    ({"files": []}, "output.files is empty"),
+], ids=["edits", "files", "patch-wins", "edit-without-replace", "edit-not-an-object", "file-outside", "files-dict",
+        "files-empty"])
+def test_the_implement_forms_are_checked(output, problem):
+    from lib.evolution.contract import BadOutput, read_reply
+
+    agent = {"name": "coder", "runtime": "bedrock"}
+    if problem is None:
+        assert read_reply("implement", agent, {"status": "ok", "output": output}, "pkg").output == output
+        return
+    with pytest.raises(BadOutput) as refused:
+        read_reply("implement", agent, {"status": "ok", "output": output}, "pkg")
+    assert refused.value.message.startswith(f"bad-output: coder: {problem}")
+
+
+def test_pytest_is_a_runtime_requirement():
+    """DESIGN §5: after README's install (requirements.txt only), `auto` tests can run."""
+    from tests.conftest import ROOT
+
+    names = [line.split(">=")[0].split("==")[0].strip() for line in (ROOT / "requirements.txt").read_text().splitlines()
+             if line.strip() and not line.startswith("#")]
+    assert "pytest" in names
