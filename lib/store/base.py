@@ -19,12 +19,16 @@ EVOLUTION_FIELDS = (
     "id", "target", "focus", "cycles", "status", "pid", "host", "started_at", "heartbeat_at",
     "finished_at", "current_cycle", "current_phase", "cost_usd", "pr_number", "pr_url", "error",
     "dry_run", "metrics_before", "metrics_after", "files_changed", "tests", "pid_started_at",
+    # v5, models: the evolution's budget (--budget-usd / evolution.max_cost_usd) and its --agents registry
+    "budget_usd", "agents_file",
 )  # fmt: skip
 # pid_started_at: when the process `pid` started (from the OS), so that a later process given the same pid
 # is never taken for the runner (lib.procs.proof).
 TASK_FIELDS = (
     "id", "evolution_id", "cycle", "phase", "agent", "status", "attempts", "started_at",
     "finished_at", "duration_s", "cost_usd", "error", "trace_id", "output_summary", "tokens_in", "tokens_out",
+    # v5, models: prompt tokens read from the provider's cache (part of tokens_in)
+    "tokens_cached",
 )  # fmt: skip
 SPAN_FIELDS = ("trace_id", "span_id", "parent_id", "name", "start", "end", "status", "attributes")
 PATTERN_FIELDS = ("id", "kind", "source", "signature", "created_at", "hits")

@@ -22,8 +22,10 @@ from lib.store.base import (
     target_busy,
 )
 
-SCHEMA_VERSION = 4  # 2: evolutions_finished for the metrics' windows; 3: files_changed, tests, tokens;
-# 4: pid_started_at
+SCHEMA_VERSION = 5  # 2: evolutions_finished for the metrics' windows; 3: files_changed, tests, tokens;
+# 4: pid_started_at; 5: budgets, agent registries, cached tokens (models)
+#: v5 columns of the models work: an evolution's budget and --agents registry, a task's cached tokens
+V5_MODELS_COLUMNS = {"evolutions": ("budget_usd REAL", "agents_file TEXT"), "tasks": ("tokens_cached INTEGER",)}
 _ACTIVE_SQL = ", ".join(f"'{status}'" for status in ACTIVE)
 _FINAL_SQL = ", ".join(f"'{status}'" for status in FINAL)
 # Aggregates (see Store.evolution_stats / task_stats): the same figures as the fallbacks.
@@ -37,7 +39,8 @@ CREATE TABLE IF NOT EXISTS evolutions (
     status TEXT NOT NULL, pid INTEGER, host TEXT, started_at TEXT NOT NULL, heartbeat_at TEXT,
     finished_at TEXT, current_cycle INTEGER, current_phase TEXT, cost_usd REAL DEFAULT 0,
     pr_number INTEGER, pr_url TEXT, error TEXT, dry_run INTEGER DEFAULT 0,
-    metrics_before TEXT, metrics_after TEXT, files_changed INTEGER, tests TEXT, pid_started_at TEXT
+    metrics_before TEXT, metrics_after TEXT, files_changed INTEGER, tests TEXT, pid_started_at TEXT,
+    {", ".join(V5_MODELS_COLUMNS["evolutions"])}
 );
 CREATE INDEX IF NOT EXISTS evolutions_started ON evolutions(started_at);
 CREATE INDEX IF NOT EXISTS evolutions_status ON evolutions(status);
@@ -48,7 +51,8 @@ CREATE TABLE IF NOT EXISTS tasks (
     id TEXT PRIMARY KEY, evolution_id TEXT NOT NULL, cycle INTEGER, phase TEXT, agent TEXT,
     status TEXT NOT NULL, attempts INTEGER DEFAULT 0, started_at TEXT, finished_at TEXT,
     duration_s REAL, cost_usd REAL DEFAULT 0, error TEXT, trace_id TEXT, output_summary TEXT,
-    tokens_in INTEGER, tokens_out INTEGER
+    tokens_in INTEGER, tokens_out INTEGER,
+    {", ".join(V5_MODELS_COLUMNS["tasks"])}
 );
 CREATE INDEX IF NOT EXISTS tasks_evolution ON tasks(evolution_id);
 CREATE INDEX IF NOT EXISTS tasks_started ON tasks(started_at);
@@ -117,6 +121,8 @@ def _migrate(connection: sqlite3.Connection) -> None:
     """Bring an older store up to SCHEMA: new tables and indexes, then the columns added since."""
     added = {"evolutions": ("files_changed INTEGER", "tests TEXT", "pid_started_at TEXT"),
              "tasks": ("tokens_in INTEGER", "tokens_out INTEGER")}
+    for table, columns in V5_MODELS_COLUMNS.items():
+        added[table] = (*added[table], *columns)
     for table, columns in added.items():
         present = {row[1] for row in connection.execute(f"PRAGMA table_info({table})")}
         for column in columns:
