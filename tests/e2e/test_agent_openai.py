@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from lib import agents
@@ -123,8 +125,9 @@ def test_a_missing_key_variable_is_one_line_naming_it(openai_server, monkeypatch
 
 
 def test_json_edits_are_an_implement_reply(openai_server):
-    openai_server.reply('Add a docstring.\n```json\n{"edits": [{"path": "packages/agents/sample.py", '
-                        '"search": "    return a+b\\n", "replace": "    \\"\\"\\"Sum.\\"\\"\\"\\n    return a+b\\n"}]}\n```')
+    edits = {"edits": [{"path": "packages/agents/sample.py", "search": "    return a+b\n",
+                        "replace": '    """Sum."""\n    return a+b\n'}]}
+    openai_server.reply(f"Add a docstring.\n```json\n{json.dumps(edits)}\n```")
     output = agents.runtime(agent(openai_server)).invoke(payload(), timeout=30)["output"]
     assert output["edits"][0]["replace"] == '    """Sum."""\n    return a+b\n'
     assert output["summary"] == "Add a docstring."
