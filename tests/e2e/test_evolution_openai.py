@@ -77,6 +77,10 @@ def test_cached_prompt_tokens_are_recorded_and_priced_at_the_cache_price(tdev, g
     failure = tdev.run("analyze_failure.py", "--id", tasks[0]["evolution_id"], "--json")
     assert failure.returncode == 0, failure.stderr
     assert json.loads(failure.stdout)["tasks"][1]["tokens_cached"] == 2500
+    table = tdev.run("analyze_failure.py", "--id", tasks[0]["evolution_id"])
+    assert "TOKENS IN/OUT" in table.stdout and "3,000/100 (2,500 cached)" in table.stdout
+    task = tdev.run("show_failure.py", "--id", plan["id"])
+    assert task.returncode == 0 and "tokens     3,000/100 (2,500 cached) (input/output)" in task.stdout
 
 
 def test_a_call_that_could_overshoot_the_budget_is_not_made(tdev, git_repo, openai_server, tmp_path):
