@@ -257,7 +257,7 @@ class Runner:
         self.store.update_evolution(self.id, {"current_phase": phase})
         self.store.create_task({"id": task_id, "evolution_id": self.id, "cycle": cycle, "phase": phase,
                                 "agent": agent["name"], "status": "running", "attempts": 1, "started_at": iso(),
-                                "trace_id": self.trace_id})
+                                "trace_id": self.trace_id, "model": agent.get("model_id") or agent.get("model")})
         payload = self._input(agent, task_id, cycle, phase, span_id, files, before, context)
         self.log.info(f"{agent['name']} ({agent['runtime']}) started: task {task_id}")
         reply, raw, error, stderr_tail, refused, over_budget = None, None, None, [], {}, False

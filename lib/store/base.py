@@ -27,8 +27,8 @@ EVOLUTION_FIELDS = (
 TASK_FIELDS = (
     "id", "evolution_id", "cycle", "phase", "agent", "status", "attempts", "started_at",
     "finished_at", "duration_s", "cost_usd", "error", "trace_id", "output_summary", "tokens_in", "tokens_out",
-    # v5, models: prompt tokens read from the provider's cache (part of tokens_in)
-    "tokens_cached",
+    # v5, models: prompt tokens read from the provider's cache (part of tokens_in); the model a model agent called
+    "tokens_cached", "model",
 )  # fmt: skip
 SPAN_FIELDS = ("trace_id", "span_id", "parent_id", "name", "start", "end", "status", "attributes")
 PATTERN_FIELDS = ("id", "kind", "source", "signature", "created_at", "hits")

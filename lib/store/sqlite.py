@@ -24,8 +24,9 @@ from lib.store.base import (
 
 SCHEMA_VERSION = 5  # 2: evolutions_finished for the metrics' windows; 3: files_changed, tests, tokens;
 # 4: pid_started_at; 5: budgets, agent registries, cached tokens (models)
-#: v5 columns of the models work: an evolution's budget and --agents registry, a task's cached tokens
-V5_MODELS_COLUMNS = {"evolutions": ("budget_usd REAL", "agents_file TEXT"), "tasks": ("tokens_cached INTEGER",)}
+#: v5 columns of the models work: an evolution's budget and --agents registry, a task's cached tokens and model
+V5_MODELS_COLUMNS = {"evolutions": ("budget_usd REAL", "agents_file TEXT"),
+                     "tasks": ("tokens_cached INTEGER", "model TEXT")}
 _ACTIVE_SQL = ", ".join(f"'{status}'" for status in ACTIVE)
 _FINAL_SQL = ", ".join(f"'{status}'" for status in FINAL)
 # Aggregates (see Store.evolution_stats / task_stats): the same figures as the fallbacks.
