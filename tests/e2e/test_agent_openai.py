@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from aws_helpers import client, fresh_clients  # noqa: F401 - autouse: clients made for this test's endpoint
 
 from lib import agents
 from lib.agents import AgentError
@@ -146,3 +147,17 @@ def test_an_unreachable_server_is_one_line(openai_server):
     openai_server.stop()
     with pytest.raises(AgentError, match=r"^agent-error: refactor-agent: cannot reach http://127\.0\.0\.1"):
         agents.runtime(agent(openai_server)).invoke(payload(), timeout=30)
+
+
+def test_the_key_can_come_from_secrets_manager(openai_server, aws):
+    from lib.adapters import aws as aws_adapter
+
+    aws_adapter.secret_string.cache_clear()
+    client("secretsmanager").create_secret(Name="llm/api-key", SecretString=KEY)
+    openai_server.reply("```diff\n```")
+    agents.runtime(agent(openai_server, api_key_secret="llm/api-key")).invoke(payload(), timeout=30)
+    assert openai_server.requests[0]["headers"]["Authorization"] == f"Bearer {KEY}"
+    aws_adapter.secret_string.cache_clear()
+    with pytest.raises(AgentError, match=r"^agent-error: refactor-agent: .*llm/missing") as failure:
+        agents.runtime(agent(openai_server, api_key_secret="llm/missing")).invoke(payload(), timeout=30)
+    assert KEY not in failure.value.message
