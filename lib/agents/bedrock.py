@@ -57,20 +57,9 @@ class BedrockRuntime(ModelRuntime):
         prompt = self.prompt(payload)
         log.debug("%s: Converse on %s: prompt %d bytes", self.name, self.model_id, prompt.size())
         answer = self._converse(self.request(prompt), timeout)
-        tokens = usage_tokens(answer.get("usage") or {})
-        cost = self.cost(tokens)
         content = ((answer.get("output") or {}).get("message") or {}).get("content") or []
         text = "\n".join(block["text"] for block in content if isinstance(block.get("text"), str))
-        stop_reason = answer.get("stopReason")
-        log.info("%s: %s answered %d chars (%d input of which %d cached, %d output tokens, stop %s, $%.4f)",
-                 self.name, self.model_id, len(text), tokens["input"], tokens["cached"], tokens["output"],
-                 stop_reason, cost)
-        try:
-            output = prompting.parse_reply(self.phase, text, self.name, stop_reason)
-        except AgentError as failure:
-            failure.cost_usd, failure.tokens = cost, tokens
-            raise
-        return {"status": "ok", "output": output, "cost_usd": cost, "tokens": tokens, "error": None}
+        return self.reply(self.model_id, text, answer.get("stopReason"), usage_tokens(answer.get("usage") or {}))
 
     def _converse(self, request: dict, timeout: float) -> dict:
         """Converse, retrying throttling until the next wait would pass the phase's deadline."""

@@ -3,11 +3,14 @@ budget reserves before it (DESIGN §5 Budget), backoff, and the prompt of the ag
 
 from __future__ import annotations
 
+import logging
 import random
 import time
 from collections.abc import Callable
 
-from lib.agents import Runtime, prompting
+from lib.agents import AgentError, Runtime, prompting
+
+log = logging.getLogger(__name__)
 
 DEFAULT_MAX_TOKENS = 8192
 DEFAULT_TEMPERATURE = 0.0
@@ -40,6 +43,18 @@ class ModelRuntime(Runtime):
         cached = tokens.get("cached", 0)
         return ((tokens["input"] - cached) / 1000 * self.price_in + cached / 1000 * self.price_cache_read
                 + tokens["output"] / 1000 * self.price_out)
+
+    def reply(self, model: str, text: str, stop_reason: str | None, tokens: dict) -> dict:
+        """The contract's output document from the model's answer; a refused answer still carries its cost."""
+        cost = self.cost(tokens)
+        log.info("%s: %s answered %d chars (%d input of which %d cached, %d output tokens, stop %s, $%.4f)",
+                 self.name, model, len(text), tokens["input"], tokens["cached"], tokens["output"], stop_reason, cost)
+        try:
+            output = prompting.parse_reply(self.phase, text, self.name, stop_reason)
+        except AgentError as failure:
+            failure.cost_usd, failure.tokens = cost, tokens
+            raise
+        return {"status": "ok", "output": output, "cost_usd": cost, "tokens": tokens, "error": None}
 
     def worst_case_usd(self, payload: dict) -> float:
         """The call's most likely highest cost: the prompt's estimated tokens, none from cache, plus a

@@ -76,22 +76,12 @@ class OpenAIRuntime(ModelRuntime):
         prompt = self.prompt(payload)
         key = self._key()
         answer = self._post(self.request(prompt), min(timeout, self.call_timeout), key)
-        tokens = usage_tokens(answer.get("usage"))
-        cost = self.cost(tokens)
         choices = answer.get("choices")
         choice = choices[0] if isinstance(choices, list) and choices and isinstance(choices[0], dict) else {}
         message = choice.get("message") if isinstance(choice.get("message"), dict) else {}
         text = message.get("content") if isinstance(message.get("content"), str) else ""
         stop_reason = choice.get("finish_reason") if isinstance(choice.get("finish_reason"), str) else None
-        log.info("%s: %s answered %d chars (%d input of which %d cached, %d output tokens, stop %s, $%.4f)",
-                 self.name, self.model, len(text), tokens["input"], tokens["cached"], tokens["output"],
-                 stop_reason, cost)
-        try:
-            output = prompting.parse_reply(self.phase, text, self.name, stop_reason)
-        except AgentError as failure:
-            failure.cost_usd, failure.tokens = cost, tokens
-            raise
-        return {"status": "ok", "output": output, "cost_usd": cost, "tokens": tokens, "error": None}
+        return self.reply(self.model, text, stop_reason, usage_tokens(answer.get("usage")))
 
     def _post(self, body: dict, timeout: float, key: str | None) -> dict:
         """POST, retrying 429 and 5xx until the next wait would pass the deadline."""
