@@ -105,3 +105,15 @@ def test_two_agents_for_one_phase_are_refused_before_anything_starts(tdev, git_r
     assert result.returncode == 1, result.stdout + result.stderr
     assert result.stderr.startswith("error: ") and "a second agent for phase plan (second-planner" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("amount", ["0", "-1", "nan"])
+def test_a_budget_that_is_not_a_positive_amount_is_a_usage_error(tdev, git_repo, amount):
+    result = evolve(tdev, git_repo, "--budget-usd", amount)
+    assert result.returncode == 2 and result.stderr.startswith("error: --budget-usd must be a positive amount")
+    assert "Traceback" not in result.stderr
+
+
+def test_a_missing_agents_file_is_a_usage_error(tdev, git_repo, tmp_path):
+    result = evolve(tdev, git_repo, "--agents", str(tmp_path / "nowhere.yaml"))
+    assert result.returncode == 2 and "--agents" in result.stderr and "no such file" in result.stderr
