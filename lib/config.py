@@ -19,9 +19,11 @@ from lib import paths
 from lib.errors import ConfigError, UsageError
 from lib.fsutil import atomic_write
 
-RUNTIMES = ("local", "command", "lambda", "ecs", "agentcore", "bedrock")
+RUNTIMES = ("local", "command", "lambda", "ecs", "agentcore", "bedrock", "openai")
 #: fields a runtime cannot work without (checked per agent, beside the schema)
-RUNTIME_REQUIRED = {"bedrock": ("model_id",)}
+RUNTIME_REQUIRED = {"bedrock": ("model_id",), "openai": ("base_url", "model")}
+#: the longest call an openai agent may wait for (DESIGN §5: local models are slow)
+OPENAI_MAX_TIMEOUT = 3600
 PHASES = ("research", "plan", "implement", "evaluate")
 GATE_METRICS = ("docstring", "complexity", "maintainability", "coverage", "security")
 #: (lowest, highest) threshold per gate: percentages and radon's maintainability index run 0-100
@@ -98,6 +100,8 @@ SCHEMAS: dict[str, Any] = {
             "allow_deletions": Field((bool,)),
             "max_deleted_lines": Field((int,), **NOT_NEGATIVE),
             "max_output_bytes": Field((int,), **AT_LEAST_ONE),
+            "max_cost_usd": Field(OPT_NUM, **POSITIVE),
+            "candidates": Field((int,), **AT_LEAST_ONE),
         },
         "retention": {
             "artifacts_days": Field((int,), **AT_LEAST_ONE),
@@ -141,6 +145,12 @@ SCHEMAS: dict[str, Any] = {
                 "temperature": Field(NUM, **NOT_NEGATIVE),
                 "price_per_1k_input_usd": Field(NUM, **NOT_NEGATIVE),
                 "price_per_1k_output_usd": Field(NUM, **NOT_NEGATIVE),
+                "price_per_1k_cache_read_usd": Field(NUM, **NOT_NEGATIVE),
+                "cache_prompt": Field((bool,)),
+                "base_url": Field((str,)),
+                "model": Field((str,)),
+                "api_key_env": Field((str,)),
+                "api_key_secret": Field((str,)),
                 "prompt_file": Field((str,)),
                 "secrets": [Field((str,))],
             }
@@ -232,6 +242,8 @@ DEFAULTS: dict[str, Any] = {
             "allow_deletions": False,
             "max_deleted_lines": 400,
             "max_output_bytes": 5000000,
+            "max_cost_usd": None,
+            "candidates": 1,
         },
         "retention": {
             "artifacts_days": 90,
@@ -267,7 +279,19 @@ _KEY_SHAPE = re.compile(r"[A-Za-z0-9]{32}")  # a PagerDuty integration key, past
 _URL_OR_PLACEHOLDER = re.compile(r"(https?://|\$\{)\S+")
 
 
+#: run_evolution.py --agents FILE: the registry of this process, instead of config/agents.yaml
+_agents_file: Path | None = None
+
+
+def use_agents_file(path: Path | None) -> None:
+    """Read the agent registry from path (same shape as agents.yaml) in this process; None: config/."""
+    global _agents_file
+    _agents_file = Path(path).resolve() if path else None
+
+
 def path_of(name: str) -> Path:
+    if name == "agents" and _agents_file is not None:
+        return _agents_file
     return paths.config_dir() / f"{name}.yaml"
 
 
@@ -312,12 +336,40 @@ def validate(name: str, data: Any, schema: Any = None, where: str = "") -> None:
             fail(f"missing required key {key!r}")
 
 
-def _check_runtime_fields(data: dict) -> None:
-    """Each agent carries the fields its runtime needs (bedrock: model_id), named with file and index."""
+def _check_runtime_fields(data: dict, file: Path) -> None:
+    """Each agent carries the fields its runtime needs (bedrock: model_id; openai: base_url and model, a
+    timeout up to an hour, one key source), named with file and index."""
     for index, agent in enumerate(data.get("agents") or []):
         for key in RUNTIME_REQUIRED.get(agent["runtime"], ()):
             if not agent.get(key):
-                raise ConfigFileError(path_of("agents"), f"agents[{index}]: runtime {agent['runtime']} needs {key!r}")
+                raise ConfigFileError(file, f"agents[{index}]: runtime {agent['runtime']} needs {key!r}")
+        if agent["runtime"] != "openai":
+            continue
+        if not re.match(r"https?://[^/\s]+", agent["base_url"]):
+            raise ConfigFileError(file, f"agents[{index}].base_url: expected an http(s) URL, got "
+                                        f"{agent['base_url']!r}")
+        if float(agent.get("timeout_seconds") or 0) > OPENAI_MAX_TIMEOUT:
+            raise ConfigFileError(file, f"agents[{index}].timeout_seconds: at most {OPENAI_MAX_TIMEOUT} for an "
+                                        "openai agent")
+        if agent.get("api_key_env") and not _ENV_NAME.fullmatch(agent["api_key_env"]):
+            raise ConfigFileError(file, f"agents[{index}].api_key_env: expected the name of an environment "
+                                        "variable (A-Z, 0-9, _)", "never the key itself")
+        if agent.get("api_key_env") and agent.get("api_key_secret"):
+            raise ConfigFileError(file, f"agents[{index}]: api_key_env and api_key_secret both given",
+                                  "name one source of the key")
+
+
+def _check_one_agent_per_phase(data: dict, file: Path) -> None:
+    """DESIGN §3: one agent per phase, except implement candidates when evolution.candidates > 1."""
+    seen: dict[str, str] = {}
+    for index, agent in enumerate(data.get("agents") or []):
+        phase = agent["phase"]
+        if phase in seen and not (phase == "implement" and settings()["evolution"]["candidates"] > 1):
+            raise ConfigFileError(file, f"agents[{index}]: a second agent for phase {phase} "
+                                        f"({agent['name']}, after {seen[phase]})",
+                                  "one agent per phase; several implement agents only with "
+                                  "evolution.candidates > 1 in settings.yaml")
+        seen.setdefault(phase, agent["name"])
 
 
 def _check_heartbeat_urls(data: dict) -> None:
@@ -462,6 +514,8 @@ def load(name: str) -> dict:
         known = _LOADED.get(key)
         if not known or known[0] != digest:
             known = _LOADED[key] = (digest, _load_text(name, file, raw.decode("utf-8", errors="replace")))
+    if name == "agents":  # depends on settings.yaml too, so it is checked outside the per-content cache
+        _check_one_agent_per_phase(known[1], file)
     return copy.deepcopy(known[1])
 
 
@@ -472,7 +526,7 @@ def _load_text(name: str, file: Path, text: str) -> dict:
         _refuse_literal_credentials(data)
     validate(name, data)
     if name == "agents":
-        _check_runtime_fields(data)
+        _check_runtime_fields(data, file)
     elif name == "settings":
         _check_heartbeat_urls(data)
     elif name == "notify":

@@ -1,18 +1,20 @@
 """Find what drives cost: by service, by agent (cost allocation tag), by evolution; top drivers and trend.
 
 Cost Explorer answers are cached in evolution_history/cache/; the request count is reported.
+Without Cost Explorer (no AWS credentials, or it cannot be reached) it reports the tracked costs
+from the evolution store by day, agent, model and phase, and says so; --source tracked|aws chooses.
 
 \b
 Example (runbook, High Costs):
     python scripts/cost_analysis.py --breakdown
     python scripts/cost_analysis.py --breakdown --days 7 --json
+    python scripts/cost_analysis.py --breakdown --source tracked
 """
 
 import _bootstrap  # noqa: F401
 import click
 
 from lib import cli
-from lib.adapters import aws
 from lib.ops import costs
 from lib.store import open_store
 
@@ -21,17 +23,26 @@ from lib.store import open_store
 @click.option("--breakdown", is_flag=True, help="Also show the tables by service, agent and evolution.")
 @click.option("--days", type=click.IntRange(min=1, max=365), default=30, show_default=True, help="Days back.")
 @click.option("--refresh", is_flag=True, help="Ask Cost Explorer again instead of using the cache.")
+@click.option("--source", type=click.Choice(costs.SOURCES), default="auto", show_default=True,
+              help="aws: Cost Explorer; tracked: the costs recorded by the evolutions; auto: aws when reachable.")
 @cli.json_option
-def main(breakdown: bool, days: int, refresh: bool, as_json: bool) -> int:
-    aws.require_credentials("analyse costs")
-    report = costs.analysis(days, open_store(), costs.CostExplorer(refresh))
+def main(breakdown: bool, days: int, refresh: bool, source: str, as_json: bool) -> int:
+    report = costs.analyze(days, open_store(), source, refresh)
     if as_json:
         cli.print_json(report)
+        return 0
+    if report["source"] == "tracked":
+        period, trend = report["period"], report["trend"]
+        click.echo(f"{period['start']} .. {period['end']} ({period['days']} days): tracked ${report['total_usd']:.4f} "
+                   f"in {report['tasks']} tasks; trend {trend['direction']}")
+        costs.print_tracked(report, breakdown)
+        cli.info(f"source: tracked costs from the evolution store ({report['source_note']})")
         return 0
     costs.print_analysis(report, breakdown)
     requests = report["ce_requests"]
     cli.info(f"Cost Explorer requests: {requests['made']} made (about ${requests['made'] * 0.01:.2f}), "
              f"{requests['cached']} cached")
+    cli.info("source: AWS Cost Explorer")
     return 0
 
 

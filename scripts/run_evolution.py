@@ -10,6 +10,7 @@ Examples (runbook, Starting an Evolution Cycle; Quality Gates Failing):
     python scripts/run_evolution.py --target $EVOLUTION_TARGET --cycles $EVOLUTION_CYCLES \\
         --focus $EVOLUTION_FOCUS --monitor
     python scripts/run_evolution.py --focus quality --force
+    python scripts/run_evolution.py --focus docs --agents config/agents-openai.yaml --budget-usd 2.50
 """
 
 import _bootstrap  # noqa: F401
@@ -27,10 +28,14 @@ from lib.ops import evolutions
 @click.option("--attempts", type=int, help="Implement attempts per cycle (default settings evolution.max_attempts, 3).")
 @click.option("--monitor", is_flag=True, help="Follow the evolution until it ends.")
 @click.option("--force", is_flag=True, help="Start although non-safety pre-checks fail.")
+@click.option("--budget-usd", type=float, help="Cap this evolution's cost in USD: a model call that could "
+              "overshoot it is not made (default evolution.max_cost_usd).")
+@click.option("--agents", "agents_file", help="Agent registry for this evolution (shape of config/agents.yaml).")
 @cli.dry_run_option
-def main(target, cycles, focus, attempts, monitor: bool, force: bool, dry_run: bool) -> int:
+def main(target, cycles, focus, attempts, monitor: bool, force: bool, budget_usd, agents_file, dry_run: bool) -> int:
     return evolutions.start(target, cycles, focus, force=force, dry_run=cli.is_dry_run(dry_run), monitor=monitor,
-                            prechecks=preflight.gate, attempts=attempts)
+                            prechecks=preflight.gate, attempts=attempts, budget_usd=budget_usd,
+                            agents_file=agents_file)
 
 
 if __name__ == "__main__":

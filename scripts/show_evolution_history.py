@@ -29,12 +29,14 @@ from lib.store import ACTIVE, FINAL, open_store
 @cli.json_option
 def main(since_text: str, statuses: tuple, target: str | None, limit: int, as_json: bool) -> int:
     moment = timeparse.parse_since(since_text)
-    records = history.since(open_store(), moment, statuses or None, limit + 1 if limit else None,
+    store = open_store()
+    records = history.since(store, moment, statuses or None, limit + 1 if limit else None,
                             target=history.target_key(target))
     if limit and len(records) > limit:
         records = records[:limit]
         cli.info(f"more than {limit} evolutions since {timeparse.local(timeparse.iso(moment))}; "
                  f"showing the newest {limit} (--limit 0 shows all)")
+    records = history.with_tokens(store, records)
     if as_json:
         cli.print_json(records)
         return 0

@@ -20,6 +20,7 @@ sys.path.insert(0, str(ROOT / "tests" / "support"))  # stand-ins and seeders: `f
 
 from bedrock_standin import BedrockStandIn  # noqa: E402
 from github_standin import GitHubStandIn  # noqa: E402
+from openai_standin import OpenAIStandIn  # noqa: E402
 
 PHASE_AGENTS = {"research": "research-agent", "plan": "planner-agent", "implement": "refactor-agent",
                 "evaluate": "evaluator-agent"}
@@ -215,6 +216,14 @@ def bedrock(tdev, monkeypatch):
     tdev.env.update(standin.env())
     for key, value in standin.env().items():
         monkeypatch.setenv(key, value)
+    yield standin
+    standin.stop()
+
+
+@pytest.fixture
+def openai_server():
+    """The OpenAI-compatible stand-in; agents reach it through base_url. Held answers are released at the end."""
+    standin = OpenAIStandIn().start()
     yield standin
     standin.stop()
 

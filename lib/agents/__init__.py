@@ -19,6 +19,7 @@ RUNTIME_CLASSES = {
     "ecs": "lib.agents.ecs:EcsRuntime",
     "agentcore": "lib.agents.agentcore:AgentCoreRuntime",
     "bedrock": "lib.agents.bedrock:BedrockRuntime",
+    "openai": "lib.agents.openai_chat:OpenAIRuntime",
 }
 
 
@@ -52,6 +53,11 @@ class Runtime:
     def invoke(self, payload: dict, timeout: float) -> dict:
         """Run one agent call synchronously and return the contract's output document."""
         raise Unsupported(f"{self.name}: runtime {self.agent['runtime']} has no synchronous call")
+
+    def worst_case_usd(self, payload: dict) -> float:
+        """What the call could cost at most, reserved against the evolution's budget before it is made
+        (DESIGN §5 Budget); 0 for agents that only report their cost afterwards."""
+        return 0.0
 
     def cannot_take_phase(self) -> str:
         """Why this agent cannot be called for a phase at all (pre_evolution_check reports it); "" when it can."""

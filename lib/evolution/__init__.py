@@ -61,13 +61,17 @@ def max_attempts(attempts: int | None) -> int:
     return attempts
 
 
-def create(store: Store, target: Path, focus: str, cycles: int, dry_run: bool, attempts: int | None = None) -> dict:
-    """A pending record; the store refuses a second active evolution on the target (Conflict)."""
+def create(store: Store, target: Path, focus: str, cycles: int, dry_run: bool, attempts: int | None = None, *,
+           budget_usd: float | None = None, agents_file: Path | None = None) -> dict:
+    """A pending record; the store refuses a second active evolution on the target (Conflict).
+    budget_usd caps its cost (DESIGN §5 Budget); agents_file is the registry its runner reads instead of
+    config/agents.yaml."""
     return store.create_evolution({
         "id": new_id("evo"), "target": str(target), "focus": focus, "cycles": cycles, "status": "pending",
         "host": socket.gethostname(), "started_at": iso(), "current_cycle": 0, "cost_usd": 0.0,
         "dry_run": dry_run, "max_attempts": max_attempts(attempts), "attempts": 0,
         "timeout_seconds": config.phase_timeout(),
+        "budget_usd": budget_usd, "agents_file": str(agents_file) if agents_file else None,
     })
 
 

@@ -47,6 +47,10 @@ FEEDBACK_PATCH_BYTES = 20000
 ATTEMPTS_FILE = "attempts.json"
 
 
+class CostLimit(ToolError):
+    """A model call that could overshoot the evolution's budget: not made (DESIGN §5 Budget)."""
+
+
 class CycleEnded(Exception):
     """Ends the evolution early with a final status and a reason."""
 
@@ -94,7 +98,10 @@ class Runner:
         self.store = store
         self.id = evolution_id
         self.record = store.get_evolution(evolution_id)
+        if self.record.get("agents_file"):  # run_evolution.py --agents FILE
+            config.use_agents_file(Path(self.record["agents_file"]))
         self.settings = config.settings()
+        self.budget = self.record.get("budget_usd")
         self.limits = config.cost_limits()
         self.log = EventLog(evolution_id, self.record["cycles"] or 1)
         self.trace_id = secrets.token_hex(16)
@@ -336,6 +343,16 @@ class Runner:
                 raise CycleEnded("failed", f"cost-limit: ${spent:.2f} spent today reached the daily limit "
                                            f"${daily:.2f}")
 
+    def _reserve(self, runtime: agents.Runtime, agent: dict, payload: dict) -> None:
+        """DESIGN §5 Budget: the call's worst case must fit in what is left of the budget, or it is not made."""
+        if self.budget is None:
+            return
+        worst, left = runtime.worst_case_usd(payload), self.budget - self.cost
+        if left <= 0 or worst > left:
+            raise CostLimit(f"cost-limit: {agent['name']} could cost up to ${worst:.4f} but ${max(left, 0):.4f} of "
+                            f"the budget ${self.budget:.2f} is left; the call was not made")
+        self.log.info(f"budget: ${worst:.4f} reserved for {agent['name']}, ${left:.4f} left")
+
     def _honour_stop(self, where: str) -> None:
         if self.stop_requested.is_set() or self.store.get_evolution(self.id)["status"] == "stopping":
             raise CycleEnded("stopped", f"stopped: graceful stop requested {where}")
@@ -369,12 +386,15 @@ class Runner:
         outside = self._outside(agent)  # before the task exists: a failure here leaves no task running
         self.store.create_task({"id": task_id, "evolution_id": self.id, "cycle": cycle, "phase": phase,
                                 "agent": agent["name"], "status": "running", "attempts": 1, "started_at": iso(),
-                                "trace_id": self.trace_id, "attempt": attempt})
+                                "trace_id": self.trace_id, "attempt": attempt,
+                                "model": agent.get("model_id") or agent.get("model")})
         payload = self._input(agent, task_id, cycle, phase, span_id, files, before, context, attempt, feedback)
         self.log.info(f"{agent['name']} ({agent['runtime']}) started: task {task_id}")
-        reply, raw, error, stderr_tail, refused = None, None, None, [], {}
+        reply, raw, error, stderr_tail, refused, over_budget = None, None, None, [], {}, False
         try:
-            raw = agents.runtime(agent).invoke(payload, float(agent.get("timeout_seconds") or config.phase_timeout()))
+            runtime = agents.runtime(agent)
+            self._reserve(runtime, agent, payload)
+            raw = runtime.invoke(payload, float(agent.get("timeout_seconds") or config.phase_timeout()))
             stderr_tail = raw.pop("stderr_tail", []) if isinstance(raw, dict) else []
             if isinstance(raw, dict) and raw.get("status") != "ok":
                 why = raw.get("error") or "status error without a message"
@@ -385,6 +405,8 @@ class Runner:
         except AgentError as failure:
             error, stderr_tail = failure.message, failure.stderr_tail or stderr_tail
             refused = {"cost_usd": failure.cost_usd, "tokens": failure.tokens}  # a model answer the runtime refused
+        except CostLimit as limit:
+            error, over_budget = limit.message, True
         except ToolError as failure:
             error = f"agent-error: {agent['name']}: {failure}"
         except Exception as crash:  # whatever an agent returns, its task ends (DESIGN §5): never left running
@@ -395,10 +417,14 @@ class Runner:
         error = _error_line(error) if error else None
         spent = (reply.cost_usd, reply.tokens_in, reply.tokens_out) if reply else contract.paid(
             raw if isinstance(raw, dict) else refused)
+        spent = (*spent, cached_tokens(raw if isinstance(raw, dict) else refused))
         self._record_task(task_id, phase, payload, raw, reply, error, stderr_tail, spent, time.monotonic() - clock)
         self._span(span_id, parent_span, f"{phase} {agent['name']}", started, "error" if error else "ok",
                    {"task_id": task_id, "evolution_id": self.id, "agent": agent["name"], "phase": phase,
                     "cycle": cycle})
+        if over_budget:
+            self.log.error(error)
+            raise CycleEnded("failed", error)
         if error:
             self.log.error(f"{agent['name']} failed after {time.monotonic() - clock:.1f}s: {error}")
             self._honour_stop(f"before {NEXT_STEP[phase]}")  # a stop asked during a failed phase still wins
@@ -428,8 +454,8 @@ class Runner:
     def _record_task(self, task_id: str, phase: str, payload: dict, raw, reply, error: str | None,
                      stderr_tail: list[str], spent: tuple, seconds: float) -> None:
         """The artifact (the input without file contents, the raw output), the task row and the costs
-        (spent: cost_usd, tokens in, tokens out; a failed call counts what it was paid)."""
-        cost, tokens_in, tokens_out = spent
+        (spent: cost_usd, tokens in, tokens out, tokens cached; a failed call counts what it was paid)."""
+        cost, tokens_in, tokens_out, tokens_cached = spent
         self.cost += cost
         self.cycle_cost += cost
         stored_input = {**payload, "files": [{"path": f["path"], "bytes": len(f["content"] or "")}
@@ -441,7 +467,7 @@ class Runner:
         self.store.update_task(task_id, {
             "status": "failed" if error else "succeeded", "finished_at": iso(), "duration_s": round(seconds, 3),
             "cost_usd": cost, "error": error, "output_summary": error[:200] if error else _summary(phase, reply.output),
-            "tokens_in": tokens_in, "tokens_out": tokens_out})
+            "tokens_in": tokens_in, "tokens_out": tokens_out, "tokens_cached": tokens_cached})
         self.store.update_evolution(self.id, {"cost_usd": round(self.cost, 6)})
 
     def _timed(self, parent: str, name: str, work):
@@ -501,6 +527,13 @@ def _stored_context(context: dict) -> dict:
         stored[phase] = output if size <= STORED_CONTEXT_BYTES else {
             "omitted": f"{size} bytes; the whole output is in the {phase} task's artifact"}
     return stored
+
+
+def cached_tokens(reply) -> int | None:
+    """The prompt tokens a model runtime read from cache ({tokens: {cached}}); None when not reported."""
+    tokens = reply.get("tokens") if isinstance(reply, dict) else None
+    cached = tokens.get("cached") if isinstance(tokens, dict) else None
+    return cached if isinstance(cached, int) and not isinstance(cached, bool) and cached >= 0 else None
 
 
 def _summary(phase: str, output: dict) -> str:

@@ -89,12 +89,13 @@ def agents_fit_the_focus(context: dict) -> tuple[str, str]:
     if implement["runtime"] == "local" and focus in local_agents.NEEDS_A_MODEL:
         problems.append(f"the local implement agent cannot change code for focus {focus} "
                         f"({local_agents.NEEDS_A_MODEL[focus]} needs a model): the evolution will end unchanged; "
-                        f"register a bedrock implement agent (runtime: bedrock, model_id: ...) in config/agents.yaml")
+                        f"register a model implement agent (runtime: bedrock, model_id: ... or runtime: openai, "
+                        f"base_url: ..., model: ...) in config/agents.yaml")
     for agent in agents.registry():
-        if agent["runtime"] == "bedrock" and not (agent.get("price_per_1k_input_usd")
-                                                  and agent.get("price_per_1k_output_usd")):
-            problems.append(f"bedrock agent {agent['name']} has no price_per_1k_input_usd/output_usd: its cost "
-                            f"counts as $0 against the cost limits")
+        if agent["runtime"] in ("bedrock", "openai") and not (agent.get("price_per_1k_input_usd")
+                                                              and agent.get("price_per_1k_output_usd")):
+            problems.append(f"{agent['runtime']} agent {agent['name']} has no price_per_1k_input_usd/output_usd: "
+                            f"its cost counts as $0 against the cost limits and budgets")
     if problems:
         return "warning", "; ".join(problems)
     return "ok", f"{implement['name']} ({implement['runtime']}) can change code for focus {focus}"

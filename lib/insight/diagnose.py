@@ -377,13 +377,21 @@ def _short(text: str | None, width: int = 90) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
+def tokens_text(task: dict) -> str:
+    """A task's tokens as 'in/out' with the cached share of the input: '27,100/850 (24,000 cached)'; '-' for none."""
+    if task.get("tokens_in") is None and task.get("tokens_out") is None:
+        return "-"
+    text = f"{task.get('tokens_in') or 0:,}/{task.get('tokens_out') or 0:,}"
+    return text + (f" ({task['tokens_cached']:,} cached)" if task.get("tokens_cached") else "")
+
+
 def _task_rows(tasks: list[dict]) -> list[dict]:
-    return [{**t, "duration": humanize.duration(t.get("duration_s")), "error_short": _short(t.get("error"), 70)}
-            for t in tasks]
+    return [{**t, "duration": humanize.duration(t.get("duration_s")), "error_short": _short(t.get("error"), 70),
+             "tokens": tokens_text(t), "cost": f"${t.get('cost_usd') or 0:.4f}"} for t in tasks]
 
 
 _TASK_COLUMNS = [("id", "TASK"), ("cycle", "CYCLE"), ("phase", "PHASE"), ("agent", "AGENT"), ("status", "STATUS"),
-                 ("duration", "DURATION"), ("error_short", "ERROR")]
+                 ("duration", "DURATION"), ("tokens", "TOKENS IN/OUT"), ("cost", "COST"), ("error_short", "ERROR")]
 _SIMILAR_COLUMNS = [("started", "STARTED"), ("evolution_id", "EVOLUTION"), ("task_id", "TASK"),
                     ("error_short", "ERROR")]
 
@@ -417,7 +425,8 @@ def render_task(details: dict) -> str:
         f"  phase      cycle {details.get('cycle')} {details.get('phase')}, agent {details.get('agent')}, "
         f"attempts {details.get('attempts') or 0}",
         f"  started    {timeparse.local(details.get('started_at'))}, took "
-        f"{humanize.duration(details.get('duration_s')) or '(not finished)'}, cost ${details.get('cost_usd') or 0:.2f}",
+        f"{humanize.duration(details.get('duration_s')) or '(not finished)'}, cost ${details.get('cost_usd') or 0:.4f}",
+        f"  tokens     {tokens_text(details)} (input/output)",
         f"  trace      {details.get('trace_id') or '-'}",
         "",
         f"Error ({details['error_class'] or 'none'}):",

@@ -15,7 +15,8 @@ EVOLUTION_COLUMNS = [
     ("cost", "COST"), ("pr", "PR"),
 ]  # fmt: skip
 # The history adds each evolution's outcome: its test result and what it changed.
-HISTORY_COLUMNS = [*EVOLUTION_COLUMNS, ("tests", "TESTS"), ("attempts_shown", "ATTEMPTS"), ("impact", "IMPACT")]
+HISTORY_COLUMNS = [*EVOLUTION_COLUMNS[:-2], ("tokens", "TOKENS"), *EVOLUTION_COLUMNS[-2:], ("tests", "TESTS"),
+                   ("attempts_shown", "ATTEMPTS"), ("impact", "IMPACT")]
 PERCENT_METRICS = ("docstring", "coverage")
 
 
@@ -36,12 +37,33 @@ def evolution_row(record: dict) -> dict:
         "progress": f"{cycle or 0}/{record.get('cycles') or '?'} {phase}".strip(),
         "started": timeparse.local(record.get("started_at")),
         "elapsed": elapsed(record),
-        "cost": f"${record.get('cost_usd') or 0:.2f}",
+        "cost": cost_text(record.get("cost_usd") or 0),
+        "tokens": tokens_text(record),
         "pr": f"#{record['pr_number']}" if record.get("pr_number") else "",
         "tests": record.get("tests") or "-",
         "attempts_shown": record.get("attempts") if record.get("attempts") is not None else "-",  # issue 15
         "impact": impact(record),
     }
+
+
+def cost_text(usd: float) -> str:
+    """$1.23; a model call's few tenths of a cent as $0.0028, not $0.00."""
+    return f"${usd:.4f}" if 0 < usd < 0.01 else f"${usd:.2f}"
+
+
+def tokens_text(record: dict) -> str:
+    """All tokens of the evolution's tasks, and how many prompt tokens came from a cache: '12,400 (8,000 cached)'."""
+    if "tokens_in" not in record:
+        return ""
+    total = (record["tokens_in"] or 0) + (record["tokens_out"] or 0)
+    cached = record.get("tokens_cached") or 0
+    return f"{total:,}" + (f" ({cached:,} cached)" if cached else "")
+
+
+def with_tokens(store: Store, records: list[dict]) -> list[dict]:
+    """The records with tokens_in, tokens_out and tokens_cached summed over their tasks."""
+    totals = store.token_totals([r["id"] for r in records])
+    return [{**record, **totals.get(record["id"], {})} for record in records]
 
 
 def metric_text(name: str, value: float | None) -> str:

@@ -328,3 +328,128 @@ def print_analysis(report: dict, breakdown: bool) -> None:
     cli.print_table(report["by_evolution"], [("id", "EVOLUTION"), ("target", "TARGET"), ("focus", "FOCUS"),
                                              ("status", "STATUS"), ("cost_usd", "USD")], empty="none")
 
+
+
+# ---- tracked costs (DESIGN §5: every task's cost is in the store) ----------------------------------------
+
+SOURCES = ("auto", "tracked", "aws")
+TRACKED_GROUPS = (("by_day", "day"), ("by_agent", "agent"), ("by_model", "model"), ("by_phase", "phase"))
+TRACKED_COLUMNS = [("cost_usd", "USD"), ("share_pct", "%"), ("tasks", "TASKS"), ("tokens_in", "TOKENS IN"),
+                   ("tokens_cached", "CACHED"), ("tokens_out", "TOKENS OUT")]
+
+
+def choose_source(source: str, action: str) -> tuple[str, str | None]:
+    """(aws or tracked, why tracked was taken): auto falls back to the store when AWS has no credentials here."""
+    if source == "tracked":
+        return "tracked", "asked for with --source tracked"
+    if source == "aws":
+        aws.require_credentials(action)
+        return "aws", None
+    try:
+        aws.require_credentials(action)
+    except ToolError as failure:
+        return "tracked", f"Cost Explorer not configured: {failure.message}"
+    return "aws", None
+
+
+def _with_fallback(source: str, action: str, from_aws, from_store) -> dict:
+    """The report from Cost Explorer, or from the store when it is not configured or (auto) cannot be reached;
+    the report says which source it used and why."""
+    chosen, reason = choose_source(source, action)
+    if chosen == "aws":
+        try:
+            return {**from_aws(), "source": "aws", "source_note": None}
+        except ToolError as failure:
+            if source != "auto":
+                raise
+            reason = f"Cost Explorer unreachable: {failure.message}"
+    return from_store(reason)
+
+
+def show_day(day: date, store: Store, source: str, refresh: bool) -> dict:
+    """show_costs.py's report (DESIGN §5): Cost Explorer by service, else the tracked costs."""
+    return _with_fallback(source, "read costs", lambda: day_report(day, store, CostExplorer(refresh)),
+                          lambda reason: tracked_day_report(day, store, reason))
+
+
+def analyze(days: int, store: Store, source: str, refresh: bool) -> dict:
+    """cost_analysis.py's report: Cost Explorer's drivers, else the tracked costs."""
+    return _with_fallback(source, "analyse costs", lambda: analysis(days, store, CostExplorer(refresh)),
+                          lambda reason: tracked_analysis(days, store, reason))
+
+
+def tracked_costs(store: Store, first: date, last_exclusive: date) -> dict:
+    """The tasks' recorded costs and tokens from first to last_exclusive (local days), grouped by day, agent,
+    model and phase (costliest first; days in order)."""
+    since, until = _local_window(first, last_exclusive)
+    tasks = [t for t in store.list_tasks(since=since) if (t.get("started_at") or "") < until]
+    groups: dict[str, dict[str, dict]] = {name: {} for name, _ in TRACKED_GROUPS}
+    for task in tasks:
+        keys = {"day": (timeparse.from_iso(task["started_at"]).astimezone().date().isoformat()),
+                "agent": task.get("agent") or "?", "model": task.get("model") or "(no model)",
+                "phase": task.get("phase") or "?"}
+        for name, key in TRACKED_GROUPS:
+            row = groups[name].setdefault(keys[key], {"cost_usd": 0.0, "tasks": 0, "tokens_in": 0, "tokens_out": 0,
+                                                      "tokens_cached": 0})
+            row["cost_usd"] += task.get("cost_usd") or 0
+            row["tasks"] += 1
+            for field in ("tokens_in", "tokens_out", "tokens_cached"):
+                row[field] += task.get(field) or 0
+    total = sum(t.get("cost_usd") or 0 for t in tasks)
+    report = {"total_usd": round(total, 4), "tasks": len(tasks)}
+    for name, key in TRACKED_GROUPS:
+        ordered = sorted(groups[name].items()) if key == "day" else sorted(groups[name].items(),
+                                                                           key=lambda item: -item[1]["cost_usd"])
+        report[name] = [{key: value, **row, "cost_usd": round(row["cost_usd"], 4),
+                         "share_pct": round(row["cost_usd"] / (total or 1.0) * 100, 1)} for value, row in ordered]
+    return report
+
+
+def tracked_day_report(day: date, store: Store, reason: str) -> dict:
+    """show_costs.py without Cost Explorer: the day's tracked costs, against the daily limit."""
+    tracked = tracked_costs(store, day, day + timedelta(days=1))
+    since, until = _local_window(day, day + timedelta(days=1))
+    evolutions = [{"id": e["id"], "target": e["target"], "status": e["status"],
+                   "cost_usd": round(e.get("cost_usd") or 0, 4)}
+                  for e in store.list_evolutions(since=since, until=until)]
+    limit = config.cost_limits().get("daily_usd")
+    return {"date": day.isoformat(), "source": "tracked", "source_note": reason, "tracked_usd": tracked["total_usd"],
+            "evolutions": evolutions, "daily_limit_usd": limit,
+            "over_limit": bool(limit) and tracked["total_usd"] > limit,
+            **{name: tracked[name] for name, key in TRACKED_GROUPS if key != "day"}}
+
+
+def tracked_analysis(days: int, store: Store, reason: str, top: int = 5) -> dict:
+    """cost_analysis.py without Cost Explorer: the period's tracked costs by day, agent, model, phase, evolution.
+    The store is current, so the period ends with today (Cost Explorer's ends with yesterday)."""
+    end = utc_today() + timedelta(days=1)
+    start = end - timedelta(days=days)
+    tracked = tracked_costs(store, start, end)
+    since, until = _local_window(start, end)
+    by_evolution = sorted(({"id": e["id"], "target": e["target"], "focus": e.get("focus"), "status": e["status"],
+                            "cost_usd": round(e.get("cost_usd") or 0, 4)}
+                           for e in store.list_evolutions(since=since, until=until)), key=lambda e: -e["cost_usd"])
+    daily = {row["day"]: row["cost_usd"] for row in tracked["by_day"]}
+    every_day = [{"date": (start + timedelta(days=n)).isoformat(),
+                  "cost_usd": daily.get((start + timedelta(days=n)).isoformat(), 0.0)} for n in range(days)]
+    return {"period": {"start": start.isoformat(), "end": end.isoformat(), "days": days}, "source": "tracked",
+            "source_note": reason, "total_usd": tracked["total_usd"], "tasks": tracked["tasks"],
+            **{name: tracked[name] for name, _ in TRACKED_GROUPS}, "top_drivers": tracked["by_agent"][:top],
+            "by_evolution": by_evolution, "trend": trend(every_day)}
+
+
+def print_tracked(report: dict, breakdown: bool) -> None:
+    """The tracked tables: agents always; with breakdown also days, models, phases and evolutions."""
+    import click
+
+    sections = [("By agent", "by_agent", "agent")]
+    if breakdown:
+        sections += [("By day", "by_day", "day"), ("By model", "by_model", "model"), ("By phase", "by_phase", "phase")]
+    for title, name, key in sections:
+        if name in report:
+            click.echo(f"\n{title} (tracked):")
+            cli.print_table(report[name], [(key, key.upper()), *TRACKED_COLUMNS], empty="no tasks")
+    if breakdown and "by_evolution" in report:
+        click.echo("\nBy evolution:")
+        cli.print_table(report["by_evolution"], [("id", "EVOLUTION"), ("target", "TARGET"), ("focus", "FOCUS"),
+                                                 ("status", "STATUS"), ("cost_usd", "USD")], empty="none")

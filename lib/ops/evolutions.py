@@ -10,8 +10,8 @@ from pathlib import Path
 
 import click
 
-from lib import cli, evolution, paths, procs
-from lib.errors import Conflict, ToolError
+from lib import cli, config, evolution, paths, procs
+from lib.errors import Conflict, ToolError, UsageError
 from lib.evolution import stuck
 from lib.insight import history
 from lib.ops import cleanup
@@ -31,11 +31,15 @@ def _log_path(evolution_id: str) -> Path:
 
 
 def start(target: str | None, cycles: int | None, focus: str | None, *, force: bool, dry_run: bool,
-          monitor: bool, prechecks: Prechecks, attempts: int | None = None) -> int:
+          monitor: bool, prechecks: Prechecks, attempts: int | None = None, budget_usd: float | None = None,
+          agents_file: str | None = None) -> int:
     """Check, create and start detached, print the id and log; with monitor follow it. The exit code:
-    0 started (or, with monitor, succeeded or unchanged: nothing went wrong), 1 ended otherwise."""
+    0 started (or, with monitor, succeeded or unchanged: nothing went wrong), 1 ended otherwise.
+    agents_file (--agents) replaces config/agents.yaml for this evolution, checked before anything starts."""
     target, cycles, focus = evolution.defaults(target, cycles, focus)
     evolution.max_attempts(attempts)  # a bad --attempts is refused before anything starts
+    registry = _agents_registry(agents_file)
+    budget_usd = _budget(budget_usd)
     path = evolution.resolve_target(target)
     store = open_store(create=True)
     _take_over_dead(store, path, force)
@@ -47,15 +51,38 @@ def start(target: str | None, cycles: int | None, focus: str | None, *, force: b
         raise ToolError("pre-evolution checks failed: " + "; ".join(f"{r.name}: {r.summary}" for r in blocking),
                         "fix them (--force skips only the checks that are not about safety)" if force else
                         "fix them, or pass --force to skip the checks that are not about safety")
-    record = evolution.create(store, path, focus, cycles, dry_run, attempts)
+    record = evolution.create(store, path, focus, cycles, dry_run, attempts, budget_usd=budget_usd,
+                              agents_file=registry)
     pid = evolution.start_detached(store, record["id"])
-    cli.audit("started", evolution_id=record["id"], target=str(path), focus=focus, cycles=cycles, pid=pid)
+    cli.audit("started", evolution_id=record["id"], target=str(path), focus=focus, cycles=cycles, pid=pid,
+              budget_usd=budget_usd, agents=str(registry) if registry else None)
     click.echo(f"{record['id']} started (pid {pid}); log: {_log_path(record['id'])}")
     if not monitor:
         return 0
     final = follow(store, record["id"])
     click.echo(f"{final['id']} {final['status']}" + (f": {final['error']}" if final.get("error") else ""))
     return 0 if final["status"] in OK_ENDINGS else 1
+
+
+def _agents_registry(agents_file: str | None) -> Path | None:
+    """The --agents file, resolved and loaded with the checks of agents.yaml; this process then reads it."""
+    if not agents_file:
+        return None
+    path = Path(agents_file).expanduser().resolve()
+    if not path.is_file():
+        raise UsageError(f"--agents {agents_file}: no such file", "give a registry of the shape of config/agents.yaml")
+    config.use_agents_file(path)
+    config.load("agents")
+    return path
+
+
+def _budget(budget_usd: float | None) -> float | None:
+    """--budget-usd, else evolution.max_cost_usd; None: no cap."""
+    if budget_usd is None:
+        return config.settings()["evolution"]["max_cost_usd"]
+    if not budget_usd > 0 or budget_usd == float("inf"):
+        raise UsageError(f"--budget-usd must be a positive amount, got {budget_usd:g}")
+    return budget_usd
 
 
 def _take_over_dead(store: Store, path: Path, force: bool) -> None:

@@ -19,20 +19,20 @@ EVOLUTION_FIELDS = (
     "id", "target", "focus", "cycles", "status", "pid", "host", "started_at", "heartbeat_at",
     "finished_at", "current_cycle", "current_phase", "cost_usd", "pr_number", "pr_url", "error",
     "dry_run", "metrics_before", "metrics_after", "files_changed", "tests", "pid_started_at",
-    "timeout_seconds",  # faults-data: the TIMEOUT_SECONDS it started with (the stuck check judges by it)
+    "attempts", "max_attempts", "timeout_seconds", "budget_usd", "agents_file",
 )  # fmt: skip
 # pid_started_at: when the process `pid` started (from the OS), so that a later process given the same pid
-# is never taken for the runner (lib.procs.proof).
-# Schema 5, issue 15 (attempts, DESIGN §5): `attempts`, the implement attempts the evolution made in all;
-# `max_attempts`, its limit per cycle (run_evolution.py --attempts). On a task: `attempt`, its number in the cycle.
-ATTEMPT_EVOLUTION_FIELDS = ("attempts", "max_attempts")
-ATTEMPT_TASK_FIELDS = ("attempt",)
-EVOLUTION_FIELDS += ATTEMPT_EVOLUTION_FIELDS
+# is never taken for the runner (lib.procs.proof). Schema 5 (DESIGN §4, §5): `attempts`, the implement attempts
+# the evolution made in all, and `max_attempts`, its limit per cycle (--attempts); `timeout_seconds`, the
+# TIMEOUT_SECONDS it started with (the stuck check judges by it); `budget_usd` (--budget-usd) and
+# `agents_file` (--agents).
 TASK_FIELDS = (
     "id", "evolution_id", "cycle", "phase", "agent", "status", "attempts", "started_at",
     "finished_at", "duration_s", "cost_usd", "error", "trace_id", "output_summary", "tokens_in", "tokens_out",
+    "attempt", "tokens_cached", "model",
 )  # fmt: skip
-TASK_FIELDS += ATTEMPT_TASK_FIELDS
+# Schema 5: `attempt`, the task's attempt number in its cycle; `tokens_cached`, prompt tokens read from the
+# provider's cache (part of tokens_in); `model`, the model a model agent called.
 SPAN_FIELDS = ("trace_id", "span_id", "parent_id", "name", "start", "end", "status", "attributes")
 PATTERN_FIELDS = ("id", "kind", "source", "signature", "created_at", "hits")
 
@@ -113,6 +113,15 @@ class Store(abc.ABC):
     def list_tasks(self, evolution_id: str | None = None, since: str | None = None,
                    statuses: tuple | None = None, limit: int | None = None) -> list[dict]:
         """Oldest first within an evolution; newest first across evolutions."""
+
+    def token_totals(self, evolution_ids: list[str]) -> dict[str, dict]:
+        """{evolution id: {tokens_in, tokens_out, tokens_cached}} summed over each evolution's tasks."""
+        totals = {}
+        for evolution_id in evolution_ids:
+            tasks = self.list_tasks(evolution_id)
+            totals[evolution_id] = {key: sum(t.get(key) or 0 for t in tasks)
+                                    for key in ("tokens_in", "tokens_out", "tokens_cached")}
+        return totals
 
     # spans
     @abc.abstractmethod

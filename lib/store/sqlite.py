@@ -26,7 +26,7 @@ from lib.store.base import (
 )
 
 SCHEMA_VERSION = 5  # 2: evolutions_finished for the metrics' windows; 3: files_changed, tests, tokens;
-# 4: pid_started_at; 5: the attempts of issue 15 (ATTEMPT_COLUMNS)
+# 4: pid_started_at; 5: this turn's columns (V5_COLUMNS)
 #: Per attempt, SQLite waits this long for another writer (TDEV_STORE_BUSY_SECONDS); then the note, and again.
 BUSY_SECONDS = 5.0
 #: In all, a statement waits this long for a lock (TDEV_STORE_LOCK_WAIT) before its command gives up.
@@ -38,8 +38,11 @@ _SECONDS = "(CAST(strftime('%s', e.finished_at) AS INTEGER) - CAST(strftime('%s'
 _CYCLES = "(CASE WHEN e.id IS NOT NULL THEN MAX(COALESCE(e.current_cycle, e.cycles, 1), 1) END)"
 _GROUPABLE = {"evolutions": ("target", "focus", "status"), "tasks": ("phase", "agent", "status")}
 
-# Schema 5 (issue 15): the attempts of an evolution and the attempt number of a task (DESIGN §5).
-ATTEMPT_COLUMNS = {"evolutions": ("attempts INTEGER", "max_attempts INTEGER"), "tasks": ("attempt INTEGER",)}
+# Schema 5 (DESIGN §4): an evolution's attempts, the TIMEOUT_SECONDS it started with (the stuck check judges by
+# it), its budget and --agents registry; a task's attempt number, cached tokens and model.
+V5_COLUMNS = {"evolutions": ("attempts INTEGER", "max_attempts INTEGER", "timeout_seconds REAL", "budget_usd REAL",
+                             "agents_file TEXT"),
+              "tasks": ("attempt INTEGER", "tokens_cached INTEGER", "model TEXT")}
 
 SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS evolutions (
@@ -48,7 +51,7 @@ CREATE TABLE IF NOT EXISTS evolutions (
     finished_at TEXT, current_cycle INTEGER, current_phase TEXT, cost_usd REAL DEFAULT 0,
     pr_number INTEGER, pr_url TEXT, error TEXT, dry_run INTEGER DEFAULT 0,
     metrics_before TEXT, metrics_after TEXT, files_changed INTEGER, tests TEXT, pid_started_at TEXT,
-    {", ".join(ATTEMPT_COLUMNS["evolutions"])}
+    {", ".join(V5_COLUMNS["evolutions"])}
 );
 CREATE INDEX IF NOT EXISTS evolutions_started ON evolutions(started_at);
 CREATE INDEX IF NOT EXISTS evolutions_status ON evolutions(status);
@@ -60,7 +63,7 @@ CREATE TABLE IF NOT EXISTS tasks (
     status TEXT NOT NULL, attempts INTEGER DEFAULT 0, started_at TEXT, finished_at TEXT,
     duration_s REAL, cost_usd REAL DEFAULT 0, error TEXT, trace_id TEXT, output_summary TEXT,
     tokens_in INTEGER, tokens_out INTEGER,
-    {", ".join(ATTEMPT_COLUMNS["tasks"])}
+    {", ".join(V5_COLUMNS["tasks"])}
 );
 CREATE INDEX IF NOT EXISTS tasks_evolution ON tasks(evolution_id);
 CREATE INDEX IF NOT EXISTS tasks_started ON tasks(started_at);
@@ -129,7 +132,7 @@ def _migrate(connection: sqlite3.Connection) -> None:
     """Bring an older store up to SCHEMA: new tables and indexes, then the columns added since."""
     added = {"evolutions": ("files_changed INTEGER", "tests TEXT", "pid_started_at TEXT"),
              "tasks": ("tokens_in INTEGER", "tokens_out INTEGER")}
-    for table, columns in ATTEMPT_COLUMNS.items():
+    for table, columns in V5_COLUMNS.items():
         added[table] += columns
     for table, columns in added.items():
         present = {row[1] for row in connection.execute(f"PRAGMA table_info({table})")}
@@ -213,19 +216,6 @@ class _PatientConnection(sqlite3.Connection):
                           f"waiting (up to {limit:g} s)", file=sys.stderr, flush=True)
 
 
-# ---- faults-data (issue 16): columns added on open, apart from the numbered migrations -----------------
-#: evolutions.timeout_seconds: the TIMEOUT_SECONDS an evolution started with, for the stuck check.
-EXTRA_COLUMNS = {"evolutions": ("timeout_seconds REAL",)}
-
-
-def _add_extra_columns(connection: sqlite3.Connection) -> None:
-    """Idempotent: a store of any version gets the columns it lacks."""
-    for table, columns in EXTRA_COLUMNS.items():
-        present = {row[1] for row in connection.execute(f"PRAGMA table_info({table})")}
-        for column in columns:
-            if column.split()[0] not in present:
-                connection.execute(f"ALTER TABLE {table} ADD COLUMN {column}")
-# ---- end of faults-data columns -------------------------------------------------------------------------
 
 
 def _quote(column: str) -> str:
@@ -265,7 +255,6 @@ class SQLiteStore(Store):
             connection.execute(f"PRAGMA busy_timeout={int(busy * 1000)}")
             if connection.execute("PRAGMA user_version").fetchone()[0] < SCHEMA_VERSION:
                 _migrate(connection)
-            _add_extra_columns(connection)
         except sqlite3.DatabaseError as broken:
             raise ExternalError(f"state store {path} cannot be opened: {broken}",
                                 "restore it: python scripts/restore.py --date <day> --confirm") from None
@@ -276,7 +265,6 @@ class SQLiteStore(Store):
         connection = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
         connection.row_factory = sqlite3.Row
         connection.executescript(SCHEMA)
-        _add_extra_columns(connection)
         return cls(connection, None, exists=exists)
 
     # ---- helpers ------------------------------------------------------------------
@@ -352,6 +340,20 @@ class SQLiteStore(Store):
         order = "ASC" if evolution_id else "DESC"
         tail = f" LIMIT {int(limit)}" if limit else ""
         return self._all(f"SELECT * FROM tasks{where} ORDER BY started_at {order}, rowid {order}{tail}", args)  # noqa: S608 - names come from TABLE_FIELDS
+
+    def token_totals(self, evolution_ids: list[str]) -> dict[str, dict]:
+        """One grouped query for the whole page of a history."""
+        totals = {i: {"tokens_in": 0, "tokens_out": 0, "tokens_cached": 0} for i in evolution_ids}
+        for start in range(0, len(evolution_ids), 500):  # SQLite's bound-parameter limit
+            chunk = evolution_ids[start:start + 500]
+            rows = self.db.execute(
+                "SELECT evolution_id, SUM(COALESCE(tokens_in, 0)), SUM(COALESCE(tokens_out, 0)), "  # noqa: S608
+                f"SUM(COALESCE(tokens_cached, 0)) FROM tasks WHERE evolution_id IN ({', '.join('?' * len(chunk))}) "
+                "GROUP BY evolution_id", chunk)
+            for evolution_id, tokens_in, tokens_out, tokens_cached in rows:
+                totals[evolution_id] = {"tokens_in": tokens_in, "tokens_out": tokens_out,
+                                        "tokens_cached": tokens_cached}
+        return totals
 
     # ---- spans and patterns ---------------------------------------------------------
     def add_span(self, record: dict) -> None:

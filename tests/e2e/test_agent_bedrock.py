@@ -7,7 +7,8 @@ from aws_helpers import fresh_clients  # noqa: F401 - autouse: clients made for 
 
 from lib import agents
 from lib.agents import AgentError
-from lib.agents.bedrock import PROMPTS_DIR, BedrockRuntime
+from lib.agents.bedrock import BedrockRuntime
+from lib.agents.prompting import PROMPTS_DIR
 
 MODEL = "anthropic.claude-3-5-sonnet-20240620-v1:0"
 SAMPLE = "def add(a, b):\n    return a+b\n"
@@ -42,7 +43,7 @@ def test_a_diff_reply_gives_the_patch_tokens_and_cost(bedrock):
     answer = agents.runtime(agent()).invoke(payload(), timeout=30)
     assert answer["status"] == "ok" and answer["error"] is None
     assert answer["output"] == {"patch": PATCH, "summary": "Added a docstring to add()."}
-    assert answer["tokens"] == {"input": 1200, "output": 300}
+    assert answer["tokens"] == {"input": 1200, "output": 300, "cached": 0}
     assert answer["cost_usd"] == pytest.approx(1200 / 1000 * 0.003 + 300 / 1000 * 0.015)
 
 
@@ -53,12 +54,16 @@ def test_the_request_carries_the_model_the_prompt_and_the_files(bedrock):
     [request] = bedrock.requests
     assert request["model_id"] == MODEL
     body = request["body"]
-    assert body["system"] == [{"text": (PROMPTS_DIR / "implement.md").read_text()}]
+    files, cache_point, instructions = body["system"]
+    assert cache_point == {"cachePoint": {"type": "default"}}
+    assert instructions == {"text": (PROMPTS_DIR / "implement.md").read_text()}
     assert body["inferenceConfig"] == {"maxTokens": 2048, "temperature": 0.2}
-    text = body["messages"][0]["content"][0]["text"]
-    assert SAMPLE in text and "packages/agents/sample.py" in text
+    text = files["text"]
+    assert "1| def add(a, b):\n2|     return a+b\n" in text and "packages/agents/sample.py" in text
     assert "## packages/agents/big.py\n(content not included" in text
-    assert "/tmp/wt" not in text
+    message = body["messages"][0]["content"][0]["text"]
+    assert message.startswith("# Phase: implement (cycle 1)") and '"packages/agents/sample.py"' in message
+    assert "/tmp/wt" not in text + message
 
 
 def test_research_reply_is_the_last_json_block(bedrock):
@@ -72,9 +77,9 @@ def test_research_reply_is_the_last_json_block(bedrock):
 
 def test_a_reply_without_a_diff_block_is_bad_output_and_still_costs(bedrock):
     bedrock.reply("I would add a docstring to add().", input_tokens=1000, output_tokens=10)
-    with pytest.raises(AgentError, match=r"^bad-output: refactor-agent: no fenced ```diff block") as failure:
+    with pytest.raises(AgentError, match=r"^bad-output: refactor-agent: no fenced ```diff or ```json block") as failure:
         agents.runtime(agent()).invoke(payload(), timeout=30)
-    assert failure.value.tokens == {"input": 1000, "output": 10}
+    assert failure.value.tokens == {"input": 1000, "output": 10, "cached": 0}
     assert failure.value.cost_usd == pytest.approx(0.003 + 0.00015)
 
 
@@ -105,7 +110,7 @@ def test_a_huge_reply_is_parsed(bedrock):
     answer = agents.runtime(agent()).invoke(payload(), timeout=60)
     assert answer["output"]["patch"] == huge
     bedrock.reply("`" * 5_000_000)
-    with pytest.raises(AgentError, match="^bad-output: refactor-agent: no fenced ```diff block"):
+    with pytest.raises(AgentError, match="^bad-output: refactor-agent: no fenced ```diff or ```json block"):
         agents.runtime(agent()).invoke(payload(), timeout=60)
 
 
@@ -115,4 +120,5 @@ def test_prompt_file_replaces_the_built_in_prompt(bedrock, tdev, monkeypatch):
     (tdev.base / "prompts" / "implement.md").write_text("Our own implement prompt.\n")
     bedrock.reply("```diff\n```")
     agents.runtime(agent(prompt_file="prompts/implement.md")).invoke(payload(), timeout=30)
-    assert bedrock.requests[0]["body"]["system"] == [{"text": "Our own implement prompt.\n"}]
+    system = bedrock.requests[0]["body"]["system"]
+    assert system[1:] == [{"cachePoint": {"type": "default"}}, {"text": "Our own implement prompt.\n"}]

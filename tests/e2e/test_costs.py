@@ -57,10 +57,64 @@ def test_show_costs_yesterday(tdev, aws):
     assert "Cost Explorer requests: 0 made, 1 cached" in table.stderr
 
 
-def test_show_costs_bad_date_and_no_credentials(tdev):
+def seed_model_tasks(day_start) -> None:
+    """One evolution with a bedrock research task and an openai implement task, their tokens and models."""
+    from lib.store import open_store
+
+    store = open_store(create=True)
+    started = timeparse.iso(day_start + timedelta(hours=3))
+    store.create_evolution({"id": "evo-m", "target": "t", "focus": "docs", "cycles": 1, "status": "succeeded",
+                            "started_at": started, "cost_usd": 0.75})
+    for task_id, phase, agent, model, cost, cached in (
+            ("task-r", "research", "research-agent", "amazon.nova-pro-v1:0", 0.25, 0),
+            ("task-i", "implement", "refactor-agent", "qwen2.5-coder:32b", 0.5, 9000)):
+        store.create_task({"id": task_id, "evolution_id": "evo-m", "phase": phase, "agent": agent, "model": model,
+                           "status": "succeeded", "started_at": started, "cost_usd": cost, "tokens_in": 10000,
+                           "tokens_out": 500, "tokens_cached": cached})
+    store.close()
+
+
+def test_show_costs_bad_date_and_aws_source_without_credentials(tdev):
     assert tdev.run("show_costs.py", "--date", "someday").returncode == 2
-    result = tdev.run("show_costs.py", "--date", "yesterday")
+    result = tdev.run("show_costs.py", "--date", "yesterday", "--source", "aws")
     assert result.returncode == 1 and "no AWS credentials" in result.stderr
+
+
+def test_without_cost_explorer_the_tracked_costs_are_shown_and_the_source_said(tdev):
+    today = timeparse.parse_date("today")
+    seed_model_tasks(timeparse.day_bounds(today)[0])
+    result = tdev.run("show_costs.py", "--date", "today", "--json")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["source"] == "tracked" and "no AWS credentials" in report["source_note"]
+    assert report["tracked_usd"] == 0.75 and [e["id"] for e in report["evolutions"]] == ["evo-m"]
+    assert report["by_model"][0] == {"model": "qwen2.5-coder:32b", "cost_usd": 0.5, "tasks": 1, "tokens_in": 10000,
+                                     "tokens_out": 500, "tokens_cached": 9000, "share_pct": 66.7}
+    assert [p["phase"] for p in report["by_phase"]] == ["implement", "research"]
+    table = tdev.run("show_costs.py", "--date", "today")
+    assert table.returncode == 0 and "By model (tracked):" in table.stdout and "amazon.nova-pro-v1:0" in table.stdout
+    assert "source: tracked costs from the evolution store (Cost Explorer not configured" in table.stderr
+    analysis = tdev.run("cost_analysis.py", "--breakdown", "--days", "3", "--json")
+    assert analysis.returncode == 0, analysis.stderr
+    report = json.loads(analysis.stdout)
+    assert report["source"] == "tracked" and report["total_usd"] == 0.75
+    assert report["by_agent"][0]["agent"] == "refactor-agent" and len(report["by_day"]) == 1
+    assert report["trend"]["daily"][-1]["cost_usd"] == 0.75
+    breakdown = tdev.run("cost_analysis.py", "--breakdown", "--days", "3", "--source", "tracked")
+    assert breakdown.returncode == 0 and "By phase (tracked):" in breakdown.stdout
+    assert "asked for with --source tracked" in breakdown.stderr
+
+
+def test_an_unreachable_cost_explorer_falls_back_to_tracked_costs(tdev):
+    seed_model_tasks(timeparse.day_bounds(timeparse.parse_date("yesterday"))[0])
+    unreachable = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_REGION": "us-east-1",
+                   "AWS_ENDPOINT_URL": "http://127.0.0.1:9", "AWS_MAX_ATTEMPTS": "1"}
+    result = tdev.run("show_costs.py", "--date", "yesterday", env=unreachable)
+    assert result.returncode == 0, result.stderr
+    assert "source: tracked costs from the evolution store (Cost Explorer unreachable" in result.stderr
+    assert "refactor-agent" in result.stdout
+    strict = tdev.run("show_costs.py", "--date", "yesterday", "--source", "aws", env=unreachable)
+    assert strict.returncode == 1 and strict.stderr.startswith("error: ")
 
 
 def test_cost_analysis_breakdown_caches_answers(tdev, aws):

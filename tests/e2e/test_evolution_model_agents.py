@@ -20,6 +20,7 @@ from evolution_agents import (
     the_evolution,
 )
 
+from lib.agents.prompting import numbered
 from tests.conftest import SAMPLE_MODULE, git
 
 MODEL = "anthropic.claude-3-5-sonnet-20240620-v1:0"
@@ -63,8 +64,8 @@ def test_a_bedrock_agent_documents_the_code_and_the_pr_shows_the_rise(tdev, git_
     assert implement["output_summary"].startswith("patch of ")
     [request] = bedrock.requests  # one call, for implement: the planned file's content in the prompt
     assert request["model_id"] == MODEL
-    prompt = request["body"]["messages"][0]["content"][0]["text"]
-    assert SAMPLE in prompt and SAMPLE_MODULE in prompt and str(tdev.history) not in prompt
+    prompt = request["body"]["system"][0]["text"] + request["body"]["messages"][0]["content"][0]["text"]
+    assert SAMPLE in prompt and numbered(SAMPLE_MODULE) in prompt and str(tdev.history) not in prompt
 
 
 def test_a_refused_model_reply_is_still_paid_for(tdev, git_repo, bedrock):
@@ -77,7 +78,7 @@ def test_a_refused_model_reply_is_still_paid_for(tdev, git_repo, bedrock):
     record, tasks = the_evolution()
     implement = tasks[-1]
     assert implement["phase"] == "implement" and implement["status"] == "failed"
-    assert implement["error"].startswith("bad-output: refactor-agent: no fenced ```diff block")
+    assert implement["error"].startswith("bad-output: refactor-agent: no fenced ```diff or ```json block")
     assert (implement["tokens_in"], implement["tokens_out"]) == (1000, 10)
     assert implement["cost_usd"] == pytest.approx(1000 / 1000 * 0.003 + 10 / 1000 * 0.015)
     assert record["status"] == "failed" and record["cost_usd"] == pytest.approx(implement["cost_usd"])

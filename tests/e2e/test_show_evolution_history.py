@@ -33,8 +33,8 @@ def test_since_24h_lists_newest_first_with_the_table_columns(tdev, seeded):
     result = tdev.run("show_evolution_history.py", "--since", "24h")
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
-    assert lines[0].split() == ["ID", "TARGET", "FOCUS", "STATUS", "CYCLE/PHASE", "STARTED", "ELAPSED", "COST", "PR",
-                                "TESTS", "ATTEMPTS", "IMPACT"]
+    assert lines[0].split() == ["ID", "TARGET", "FOCUS", "STATUS", "CYCLE/PHASE", "STARTED", "ELAPSED", "TOKENS",
+                                "COST", "PR", "TESTS", "ATTEMPTS", "IMPACT"]
     body = lines[2:]
     assert [line.split()[0] for line in body] == [seeded["newest"]["id"], seeded["recent_failed"]["id"]]
     assert "#42" in body[0] and "$1.50" in body[0]

@@ -12,6 +12,12 @@ with dummy credentials. Tests queue what it answers, in order:
 
 With nothing queued it answers `default` (a callable taking the request, returning a reply
 document from `converse_answer`) or, without one, a 500 that names the missing reply.
+
+Prompt caching as Bedrock does it: the system and message blocks before a `cachePoint` are the
+cached prefix. With `require_cache_point` a request without one is refused (ValidationException);
+with `count_tokens` the usage of every answer is counted from the request (about 4 characters a
+token), a prefix seen before read from the cache (cacheReadInputTokens), a new one written to it
+(cacheWriteInputTokens), the rest as inputTokens.
 """
 
 from __future__ import annotations
@@ -41,12 +47,30 @@ def converse_answer(text: str, input_tokens: int = 100, output_tokens: int = 50,
     }
 
 
+def split_at_cache_point(body: dict) -> tuple[str | None, str]:
+    """(the text before the first cachePoint or None without one, the text after it) of a Converse request,
+    in Bedrock's order: system blocks, then message contents."""
+    blocks = list(body.get("system") or [])
+    for message in body.get("messages") or []:
+        blocks.extend(message.get("content") or [])
+    before: list[str] = []
+    for index, block in enumerate(blocks):
+        if "cachePoint" in block:
+            after = "".join(b.get("text", "") for b in blocks[index + 1:])
+            return "".join(before), after
+        before.append(block.get("text", ""))
+    return None, "".join(before)
+
+
 class BedrockStandIn(LocalServer):
     def __init__(self):
         self.lock = threading.Lock()
         self.answers: deque[tuple[int, dict, dict]] = deque()
         self.requests: list[dict] = []
         self.default: Callable[[dict], dict] | None = None
+        self.require_cache_point = False
+        self.count_tokens = False
+        self.cached_prefixes: set[str] = set()
         super().__init__(self._handler())
 
     def env(self) -> dict:
@@ -66,12 +90,32 @@ class BedrockStandIn(LocalServer):
             self.answers.append((status, {"message": message or code}, {"x-amzn-ErrorType": code}))
 
     def _answer(self, request: dict) -> tuple[int, dict, dict]:
+        prefix, rest = split_at_cache_point(request["body"])
         with self.lock:
             self.requests.append(request)
-            if self.answers:
-                return self.answers.popleft()
-        if self.default is not None:
-            return 200, self.default(request), {}
+            if self.require_cache_point and prefix is None:
+                return 400, {"message": "bedrock stand-in: no cachePoint in the request"}, {
+                    "x-amzn-ErrorType": "ValidationException"}
+            status, document, headers = self.answers.popleft() if self.answers else (None, None, {})
+            if status is None and self.default is not None:
+                status, document = 200, self.default(request)
+            if status == 200 and self.count_tokens:
+                document["usage"] = self._usage(prefix, rest, document["usage"]["outputTokens"])
+        if status is None:
+            return 500, {"message": "bedrock stand-in: no reply queued"}, {
+                "x-amzn-ErrorType": "InternalServerException"}
+        return status, document, headers
+
+    def _usage(self, prefix: str | None, rest: str, output_tokens: int) -> dict:
+        """Converse usage as Bedrock counts it: cache reads and writes apart from inputTokens (lock held)."""
+        usage = {"inputTokens": len(rest) // 4, "outputTokens": output_tokens,
+                 "cacheReadInputTokens": 0, "cacheWriteInputTokens": 0}
+        if prefix is not None:
+            usage["cacheReadInputTokens" if prefix in self.cached_prefixes else "cacheWriteInputTokens"] = (
+                len(prefix) // 4)
+            self.cached_prefixes.add(prefix)
+        usage["totalTokens"] = sum(usage.values())
+        return usage
         return 500, {"message": "bedrock stand-in: no reply queued"}, {"x-amzn-ErrorType": "InternalServerException"}
 
     # ---- HTTP ----------------------------------------------------------------------

@@ -9,7 +9,8 @@ from botocore.exceptions import ClientError, ReadTimeoutError
 from lib import agents, config
 from lib.adapters import aws
 from lib.agents import AgentError
-from lib.agents.bedrock import BedrockRuntime, parse_reply, render_input
+from lib.agents.bedrock import BedrockRuntime
+from lib.agents.prompting import parse_reply, render_input
 from lib.errors import ConfigError
 
 MODEL = "amazon.nova-pro-v1:0"
@@ -83,7 +84,7 @@ def test_render_input_fences_files_and_shows_the_patch_as_text():
         "patterns": [{"name": "no-migrations"}], "gates": {}, "metrics": {"lint": 3},
         "context": {"implement": {"patch": "-a\n+b\n", "summary": "s"}},
     })
-    assert '````python\ndoc = """\n```\n"""\n````' in text
+    assert '````python\n1| doc = """\n2| ```\n3| """\n````' in text
     assert "## pkg/big.py\n(content not included" in text
     assert 'implement.patch:\n```diff\n-a\n+b\n```' in text and '"summary": "s"' in text
     assert '"no-migrations"' in text and '"lint": 3' in text and "/secret/wt" not in text
@@ -207,4 +208,4 @@ def test_a_missing_prompt_file_is_a_config_error(tmp_path):
     with pytest.raises(ConfigError, match=rf"planner-agent: cannot read prompt_file {tmp_path}/nope.md"):
         BedrockRuntime({**AGENT, "prompt_file": str(tmp_path / "nope.md")})
     (tmp_path / "plan.md").write_text("Plan well.\n")
-    assert BedrockRuntime({**AGENT, "prompt_file": str(tmp_path / "plan.md")}).prompt == "Plan well.\n"
+    assert BedrockRuntime({**AGENT, "prompt_file": str(tmp_path / "plan.md")}).instructions == "Plan well.\n"
