@@ -20,7 +20,6 @@ import lib
 from lib import checks, log, paths
 from lib.audit import audit  # noqa: F401 - the scripts' one import for the audit line
 from lib.errors import ToolError, UsageError
-from lib.hooks import heartbeat, notify
 from lib.locks import lock  # noqa: F401 - and for the cron lock
 
 UNKNOWN = checks.EXIT_CODES[checks.UNKNOWN]
@@ -50,7 +49,7 @@ def run(command: click.Command, *, check: bool = False, makes_home: bool = False
     """
     log.setup()
     _habits(command)
-    beat = heartbeat.for_this_run(info)
+    beat = _heartbeat()
     beat.start()
     succeeded = False
     try:
@@ -59,6 +58,25 @@ def run(command: click.Command, *, check: bool = False, makes_home: bool = False
     finally:
         beat.finish(succeeded)
     sys.exit(code)
+
+
+class _NoHeartbeat:
+    """Not a cron job: nothing to ping."""
+
+    def start(self) -> None:
+        pass
+
+    def finish(self, succeeded: bool) -> None:
+        pass
+
+
+def _heartbeat():
+    """The heartbeat of the cron job TDEV_CRON_JOB names; without one, heartbeats (and HTTP) are not even loaded."""
+    if os.environ.get("TDEV_CRON_JOB", "").strip():
+        from lib.hooks import heartbeat
+
+        return heartbeat.for_this_run(info)
+    return _NoHeartbeat()
 
 
 def _invoke(command: click.Command, check: bool, makes_home: bool) -> int:
@@ -234,6 +252,8 @@ def report_checks(results: list[checks.Result], as_json: bool, title: str, *, co
 def conclude(report: checks.Report, notify_flag: bool) -> int:
     """A check command's last step: with --notify, send the report; the exit code is the report's, always."""
     if notify_flag:
+        from lib.hooks import notify  # loaded when asked: --notify
+
         try:
             problems = notify.send(command_name(), report)
         except ToolError as failure:  # notify.yaml or the state file: reported, never the check's result

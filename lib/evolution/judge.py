@@ -83,23 +83,20 @@ def run_tests(worktree: Path, target: str) -> dict:
             "summary": f"exit {process.returncode}: {tail[0][:200]}"}
 
 
-def syntax_errors(worktree: Path, files: list[str]) -> list[str]:
+def syntax_errors(worktree: Path, target: str, files: list[str]) -> list[str]:
     """The changed Python files that no longer parse, each with why. The measurement leaves such a file
     out (so its figures can even look better) and no gate speaks for it: the judge must."""
-    found = []
-    for name in files:
-        path = worktree / name
-        if path.suffix == ".py" and path.is_file():
-            error = measure.measure_file(path).get("syntax_error")
-            if error:
-                found.append(f"{name}: {error}")
-    return found
+    changed = [worktree / name for name in files if name.endswith(".py") and (worktree / name).is_file()]
+    setup = measure.lint_setup(worktree / target)  # the setup the measurement after uses: one measurement per file
+    return [f"{path.relative_to(worktree).as_posix()}: {entry['figures']['syntax_error']}"
+            for path, entry in zip(changed, measure.measured_files(changed, setup), strict=True)
+            if entry["figures"].get("syntax_error")]
 
 
 def judge(worktree: Path, target: str, before: dict, files: list[str]) -> Verdict:
     """Check that the changed files parse, measure after the change, gate it against the cycle's baseline
     (a ratchet) and run the tests."""
-    broken = syntax_errors(worktree, files)
+    broken = syntax_errors(worktree, target, files)
     after = measure_target(worktree, target)
     gates = measure.evaluate_gates(after, config.gates(), before=before)
     tests = run_tests(worktree, target)

@@ -8,8 +8,6 @@ from collections.abc import Iterator
 
 from lib.errors import ConfigError
 from lib.store.base import ACTIVE, ENDED_BADLY, FINAL, Store, new_id
-from lib.store.dynamodb import DynamoDBStore
-from lib.store.sqlite import SQLiteStore
 
 __all__ = ["ACTIVE", "ENDED_BADLY", "FINAL", "Store", "new_id", "open_store", "backend_name", "exclusive"]
 
@@ -21,10 +19,12 @@ def backend_name() -> str:
 def open_store(create: bool = False) -> Store:
     """The store; create=False answers reads with an empty history when there is none yet."""
     backend = backend_name()
-    if backend == "sqlite":
+    if backend == "sqlite":  # the backend loads on open: the DynamoDB one pulls in boto3
+        from lib.store.sqlite import SQLiteStore
 
         return SQLiteStore.open(create=create)
     if backend == "dynamodb":
+        from lib.store.dynamodb import DynamoDBStore
 
         return DynamoDBStore.open(create=create)
     raise ConfigError(f"TDEV_STATE_BACKEND={backend!r} is not a backend", "use sqlite or dynamodb")
