@@ -12,9 +12,6 @@ import _bootstrap  # noqa: F401
 import click
 
 from lib import cli
-from lib.adapters import aws
-from lib.ops import costs
-from lib.store import open_store
 
 
 @click.command(help=__doc__)
@@ -23,6 +20,10 @@ from lib.store import open_store
 @click.option("--refresh", is_flag=True, help="Ask Cost Explorer again instead of using the cache.")
 @cli.json_option
 def main(breakdown: bool, days: int, refresh: bool, as_json: bool) -> int:
+    from lib.adapters import aws
+    from lib.ops import costs
+    from lib.store import open_store
+
     aws.require_credentials("analyse costs")
     report = costs.analysis(days, open_store(), costs.CostExplorer(refresh))
     if as_json:

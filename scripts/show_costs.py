@@ -11,9 +11,6 @@ import _bootstrap  # noqa: F401
 import click
 
 from lib import cli, timeparse
-from lib.adapters import aws
-from lib.ops import costs
-from lib.store import open_store
 
 
 @click.command(help=__doc__)
@@ -21,6 +18,10 @@ from lib.store import open_store
 @click.option("--refresh", is_flag=True, help="Ask Cost Explorer again instead of using the cache.")
 @cli.json_option
 def main(day: str, refresh: bool, as_json: bool) -> int:
+    from lib.adapters import aws
+    from lib.ops import costs
+    from lib.store import open_store
+
     when = timeparse.parse_date(day)
     aws.require_credentials("read costs")
     report = costs.day_report(when, open_store(), costs.CostExplorer(refresh))

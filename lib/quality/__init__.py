@@ -1,1 +1,5 @@
 """Quality: the runner's measurement of a target, the gates on it, the gates file, and the learned patterns."""
+
+#: What an evolution can set out to improve (measure.py scores files and names the metrics of each);
+#: here so that run_evolution.py --help loads no measurement.
+FOCUSES = ("quality", "docs", "complexity", "maintainability", "security", "lint")

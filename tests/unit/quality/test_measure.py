@@ -165,3 +165,9 @@ def test_a_real_projects_lint_count_is_its_own_ruff_check(tmp_path, history):
     measured = measure.measure(copy / "tabulate")
     assert sorted((Path(f["path"]).name, f["line"], f["rule"]) for f in measured["findings"]) == expected
     assert measured["lint"] == len(expected) and "B905" not in {f["rule"] for f in measured["findings"]}
+
+
+def test_every_focus_is_scored_and_has_its_metrics():
+    from lib.quality import FOCUSES
+
+    assert tuple(measure.FOCUS_SCORES) == FOCUSES and tuple(measure.FOCUS_METRICS) == FOCUSES
