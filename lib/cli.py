@@ -18,11 +18,23 @@ import click
 
 import lib
 from lib import checks, log, paths
-from lib.audit import audit  # noqa: F401 - the scripts' one import for the audit line
 from lib.errors import ToolError, UsageError
-from lib.locks import lock  # noqa: F401 - and for the cron lock
 
 UNKNOWN = checks.EXIT_CODES[checks.UNKNOWN]
+
+
+def audit(result: str, **details: Any) -> None:
+    """The scripts' one call for the audit line (lib.audit), loaded by the commands that write one, not by --help."""
+    from lib.audit import audit as write
+
+    write(result, **details)
+
+
+def lock(name: str) -> contextlib.AbstractContextManager[Path]:
+    """And for the cron lock (lib.locks), loaded the same way."""
+    from lib.locks import lock as hold
+
+    return hold(name)
 
 
 def _fail(message: str, code: int) -> int:
