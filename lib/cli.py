@@ -7,7 +7,6 @@ expected failures into one `error:` line and the documented exit code.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import sys
 from collections.abc import Callable, Iterable, Iterator
@@ -173,6 +172,8 @@ def is_dry_run(flag: bool) -> bool:
 
 
 def print_json(document: Any) -> None:
+    import json  # only the commands that print JSON pay for it, not --help
+
     click.echo(json.dumps(log.masked(document), indent=2, sort_keys=False, default=str))
 
 
