@@ -72,14 +72,9 @@ def ruff_bin() -> str:
 
 def ruff_findings(target: Path, rules: str) -> list[dict]:
     """ruff's findings for the rules, as its JSON (filename, code, message, location)."""
-    return ruff_findings_of([str(target)], rules)
-
-
-def ruff_findings_of(paths: list[str], rules: str) -> list[dict]:
-    """ruff's findings for the rules in several files or folders at once."""
     result = subprocess.run(
         [ruff_bin(), "check", "--no-cache", "--select", rules, "--ignore", SECURITY_IGNORED,
-         "--output-format", "json", "--exit-zero", *paths],
+         "--output-format", "json", "--exit-zero", str(target)],
         capture_output=True, text=True, timeout=300,
     )
     try:
@@ -208,10 +203,6 @@ def measure_source(source: str) -> dict:
 def decoded(content: bytes) -> str:
     """A file's text as read_text gives it (universal newlines), whatever bytes it holds."""
     return content.decode("utf-8", errors="replace").replace("\r\n", "\n").replace("\r", "\n")
-
-
-def measure_file(path: Path) -> dict:
-    return measure_source(decoded(Path(path).read_bytes()))
 
 
 @dataclass(frozen=True)
