@@ -83,11 +83,12 @@ def run_tests(worktree: Path, target: str) -> dict:
             "summary": f"exit {process.returncode}: {tail[0][:200]}"}
 
 
-def syntax_errors(worktree: Path, target: str, files: list[str]) -> list[str]:
+def syntax_errors(worktree: Path, files: list[str], target: str = "") -> list[str]:
     """The changed Python files that no longer parse, each with why. The measurement leaves such a file
-    out (so its figures can even look better) and no gate speaks for it: the judge must."""
+    out (so its figures can even look better) and no gate speaks for it: the judge must. Measured under the
+    target's lint setup, the measurement after the change reads these files back instead of parsing them again."""
     changed = [worktree / name for name in files if name.endswith(".py") and (worktree / name).is_file()]
-    setup = measure.lint_setup(worktree / target)  # the setup the measurement after uses: one measurement per file
+    setup = measure.lint_setup(worktree / target)
     return [f"{path.relative_to(worktree).as_posix()}: {entry['figures']['syntax_error']}"
             for path, entry in zip(changed, measure.measured_files(changed, setup), strict=True)
             if entry["figures"].get("syntax_error")]
@@ -96,7 +97,7 @@ def syntax_errors(worktree: Path, target: str, files: list[str]) -> list[str]:
 def judge(worktree: Path, target: str, before: dict, files: list[str]) -> Verdict:
     """Check that the changed files parse, measure after the change, gate it against the cycle's baseline
     (a ratchet) and run the tests."""
-    broken = syntax_errors(worktree, target, files)
+    broken = syntax_errors(worktree, files, target)
     after = measure_target(worktree, target)
     gates = measure.evaluate_gates(after, config.gates(), before=before)
     tests = run_tests(worktree, target)
