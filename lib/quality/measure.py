@@ -258,16 +258,32 @@ def _ruff_version() -> str:
         return "unknown"
 
 
-def lint_findings_of(files: list[str], setup: LintSetup) -> list[dict]:
-    """ruff's findings (JSON) in these files under the target's lint setup."""
+def start_lint(files: list[str], setup: LintSetup) -> subprocess.Popen | None:
+    """ruff started on these files under the target's lint setup; lint_findings() waits for its findings."""
     if not files:
+        return None
+    return subprocess.Popen([ruff_bin(), "check", "--no-cache", *setup.arguments, "--output-format", "json",
+                             "--exit-zero", *files], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+
+
+def lint_findings(process: subprocess.Popen | None) -> list[dict]:
+    """The findings (ruff's JSON) of a start_lint() run; a run that overstays is killed and raises."""
+    if process is None:
         return []
-    result = subprocess.run([ruff_bin(), "check", "--no-cache", *setup.arguments, "--output-format", "json",
-                             "--exit-zero", *files], capture_output=True, text=True, timeout=300)
     try:
-        return json.loads(result.stdout or "[]")
+        output, _ = process.communicate(timeout=300)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.communicate()
+        raise
+    try:
+        return json.loads(output or "[]")
     except ValueError:
         return []
+
+
+def lint_findings_of(files: list[str], setup: LintSetup) -> list[dict]:
+    return lint_findings(start_lint(files, setup))
 
 
 def _cache_folder() -> Path | None:
@@ -306,22 +322,17 @@ def _keep(folder: Path | None, key: str, entry: dict) -> None:
                 os.unlink(tmp)
 
 
-def _measure_sources(sources: list[str], meanwhile) -> list:
-    """measure_source over every source, then what `meanwhile()` returned (ruff, run while we parse).
-
-    With enough files the parsing runs in forked worker processes; radon is imported first so that
-    the children import nothing.
-    """
+def _measure_sources(sources: list[str]) -> list[dict]:
+    """measure_source over every source. With enough files the parsing runs in forked worker processes;
+    radon is imported first so that the children import nothing."""
     workers = min(os.cpu_count() or 1, len(sources) // PARALLEL_FILES_PER_WORKER)
     if workers < 2:
-        return [measure_source(source) for source in sources] + [meanwhile()]
+        return [measure_source(source) for source in sources]
     import radon.metrics  # noqa: F401 - loaded once here, inherited by the workers
     import radon.visitors  # noqa: F401
 
     with concurrent.futures.ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
-        parsed = pool.map(measure_source, sources, chunksize=max(1, len(sources) // (workers * 4)))
-        extra = meanwhile()
-        return [*parsed, extra]
+        return list(pool.map(measure_source, sources, chunksize=max(1, len(sources) // (workers * 4))))
 
 
 def measured_files(files: list[Path], setup: LintSetup, cache: bool = True) -> list[dict]:
@@ -334,10 +345,10 @@ def measured_files(files: list[Path], setup: LintSetup, cache: bool = True) -> l
     missing = [index for index, entry in enumerate(entries) if entry is None]
     if not missing:
         return entries
-    names = [str(files[index]) for index in missing]
-    fresh = _measure_sources([decoded(contents[index]) for index in missing], lambda: lint_findings_of(names, setup))
+    lint = start_lint([str(files[index]) for index in missing], setup)  # ruff runs while we parse
+    fresh = _measure_sources([decoded(contents[index]) for index in missing])
     by_file: dict[str, list[dict]] = {}
-    for finding in fresh.pop():
+    for finding in lint_findings(lint):
         by_file.setdefault(str(Path(finding["filename"]).resolve()), []).append(
             {"line": (finding.get("location") or {}).get("row"), "rule": finding.get("code"),
              "message": finding.get("message")})

@@ -20,7 +20,7 @@ def test_research_reads_the_runners_measurement(tmp_path, monkeypatch):
         raise AssertionError("the research agent measured again")
 
     monkeypatch.setattr(measure, "measure_source", must_not_run)
-    monkeypatch.setattr(measure, "lint_findings_of", must_not_run)
+    monkeypatch.setattr(measure, "start_lint", must_not_run)
     output = local.research({"worktree": str(worktree), "target": "pkg", "metrics": before})
     assert output["metrics"] == before and before["lint"] == 1
     assert output["findings"] == [{"path": str(Path("pkg") / "a.py"), "line": 2, "rule": "F401",

@@ -95,7 +95,7 @@ def test_an_unchanged_file_is_measured_once_across_calls_and_trees(tmp_path, his
         raise AssertionError("measured twice")
 
     monkeypatch.setattr(measure, "measure_source", must_not_run)
-    monkeypatch.setattr(measure, "lint_findings_of", must_not_run)
+    monkeypatch.setattr(measure, "start_lint", must_not_run)
     copy = tmp_path / "copy"
     shutil.copytree(repo, copy)  # the same content elsewhere (another worktree): still no measurement
     assert measure.summary(measure.measure(copy / "pkg")) == measure.summary(first)
@@ -107,10 +107,9 @@ def test_a_changed_file_alone_is_measured_again(tmp_path, history, monkeypatch):
     measure.measure(repo / "pkg")
     (repo / "pkg" / "b.py").write_text('"""B."""\nimport sys\n')
     measured, linted = [], []
-    real_source, real_lint = measure.measure_source, measure.lint_findings_of
+    real_source, real_lint = measure.measure_source, measure.start_lint
     monkeypatch.setattr(measure, "measure_source", lambda source: measured.append(source) or real_source(source))
-    monkeypatch.setattr(measure, "lint_findings_of",
-                        lambda files, setup: linted.extend(files) or real_lint(files, setup))
+    monkeypatch.setattr(measure, "start_lint", lambda files, setup: linted.extend(files) or real_lint(files, setup))
     after = measure.measure(repo / "pkg")
     assert measured == ['"""B."""\nimport sys\n'] and linted == [str(repo / "pkg" / "b.py")]
     assert after["per_file"]["b.py"]["lint"] == 1
