@@ -209,18 +209,31 @@ def decoded(content: bytes) -> str:
 class LintSetup:
     """How ruff counts a target's findings (DESIGN §5, lint is the target's own): under the ruff
     configuration of the target's repository when it has one (plus the security rules, counted apart),
-    else under the toolkit's rules. key names the setup in the measurement cache."""
+    else under the toolkit's rules. key names the setup in the measurement cache; a file's place in it
+    is its path from root (the repository's, the same in a checkout and in a worktree), since ruff's
+    configuration can treat two files of the same content differently by where they are."""
 
     own_config: Path | None
     arguments: tuple[str, ...]
     key: str
+    root: Path
+
+
+def _repository_folders(target: Path) -> list[Path]:
+    """The target's folder and its parents up to its repository's root (the one holding .git)."""
+    start = Path(target).resolve()
+    start = start if start.is_dir() else start.parent
+    folders = []
+    for folder in (start, *start.parents):
+        folders.append(folder)
+        if (folder / ".git").exists():
+            break
+    return folders
 
 
 def own_ruff_config(target: Path) -> Path | None:
     """ruff.toml, .ruff.toml or a pyproject.toml with [tool.ruff], from the target up to its repository's root."""
-    start = Path(target).resolve()
-    start = start if start.is_dir() else start.parent
-    for folder in (start, *start.parents):
+    for folder in _repository_folders(target):
         for name in RUFF_CONFIG_FILES:
             if (folder / name).is_file():
                 return folder / name
@@ -231,8 +244,6 @@ def own_ruff_config(target: Path) -> Path | None:
                     return pyproject
             except (tomllib.TOMLDecodeError, UnicodeDecodeError, OSError):
                 pass
-        if (folder / ".git").exists():
-            break
     return None
 
 
@@ -245,7 +256,9 @@ def lint_setup(target: Path) -> LintSetup:
         arguments = ("--select", f"{LINT_RULES},{SECURITY_RULES}", "--ignore", SECURITY_IGNORED)
         configured = b""
     key = hashlib.sha256("\0".join((MEASURE_VERSION, _ruff_version(), *arguments)).encode() + b"\0" + configured)
-    return LintSetup(config, arguments, key.hexdigest())
+    folders = _repository_folders(target)
+    root = folders[-1] if (folders[-1] / ".git").exists() else folders[0]
+    return LintSetup(config, arguments, key.hexdigest(), root)
 
 
 @functools.cache
@@ -335,12 +348,18 @@ def _measure_sources(sources: list[str]) -> list[dict]:
         return list(pool.map(measure_source, sources, chunksize=max(1, len(sources) // (workers * 4))))
 
 
+def _place(path: Path, root: Path) -> bytes:
+    resolved = path.resolve()
+    return (resolved.relative_to(root) if resolved.is_relative_to(root) else resolved).as_posix().encode()
+
+
 def measured_files(files: list[Path], setup: LintSetup, cache: bool = True) -> list[dict]:
     """Each file's measurement, {figures, findings}: from the cache when its content (and the lint setup)
     was measured before, anywhere; the others are measured now, in one parse and one ruff run, and kept."""
     folder = _cache_folder() if cache else None
     contents = [path.read_bytes() for path in files]
-    keys = [hashlib.sha256(content + b"\0" + setup.key.encode()).hexdigest() for content in contents]
+    keys = [hashlib.sha256(b"\0".join((content, setup.key.encode(), _place(path, setup.root)))).hexdigest()
+            for path, content in zip(files, contents, strict=True)]
     entries = [_cached(folder, key) for key in keys]
     missing = [index for index, entry in enumerate(entries) if entry is None]
     if not missing:

@@ -170,3 +170,12 @@ def test_every_focus_is_scored_and_has_its_metrics():
     from lib.quality import FOCUSES
 
     assert tuple(measure.FOCUS_SCORES) == FOCUSES and tuple(measure.FOCUS_METRICS) == FOCUSES
+
+
+def test_the_same_content_elsewhere_in_the_repository_is_measured_for_its_place(tmp_path, history, monkeypatch):
+    """ruff's per-file-ignores can treat it differently there: the cache keys a file by its place too."""
+    repo = _tree(tmp_path)
+    (repo / "ruff.toml").write_text('[lint.per-file-ignores]\n"pkg/b.py" = ["F401"]\n')
+    (repo / "pkg" / "b.py").write_text((repo / "pkg" / "a.py").read_text())
+    measured = measure.measure(repo / "pkg")
+    assert measured["per_file"]["a.py"]["lint"] == 1 and measured["per_file"]["b.py"]["lint"] == 0
