@@ -460,17 +460,6 @@ FOCUS_SCORES = {
 }
 
 
-# The metrics each focus sets out to move: what the history's IMPACT and the monthly report show.
-FOCUS_METRICS = {
-    "quality": ("lint", "docstring"),
-    "docs": ("docstring",),
-    "complexity": ("complexity",),
-    "maintainability": ("maintainability",),
-    "security": ("security",),
-    "lint": ("lint",),
-}
-
-
 def worst_files(metrics: dict, focus: str, limit: int = 5) -> list[tuple[str, float]]:
     score = FOCUS_SCORES[focus]
     ranked = sorted(((name, round(score(f), 2)) for name, f in metrics["per_file"].items()),

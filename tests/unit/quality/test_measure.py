@@ -167,9 +167,9 @@ def test_a_real_projects_lint_count_is_its_own_ruff_check(tmp_path, history):
 
 
 def test_every_focus_is_scored_and_has_its_metrics():
-    from lib.quality import FOCUSES
+    from lib.quality import FOCUS_METRICS, FOCUSES
 
-    assert tuple(measure.FOCUS_SCORES) == FOCUSES and tuple(measure.FOCUS_METRICS) == FOCUSES
+    assert tuple(measure.FOCUS_SCORES) == FOCUSES and tuple(FOCUS_METRICS) == FOCUSES
 
 
 def test_the_same_content_elsewhere_in_the_repository_is_measured_for_its_place(tmp_path, history, monkeypatch):
