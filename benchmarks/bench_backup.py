@@ -24,7 +24,10 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 MB = 1 << 20
+
+import seed_store  # noqa: E402 - beside this file
 
 
 def _vocabulary(rng: random.Random) -> list[str]:
@@ -136,13 +139,18 @@ def main() -> int:
     if not history.exists():
         print(f"generating {args.size_mb} MB of evolution history in {history} ...", file=sys.stderr)
         generate_history(history, args.size_mb)
+    if not (history / "state.db").exists():  # a real store: backup refuses a history whose store is missing
+        seed_store.build(history, evolutions=sum(1 for path in history.glob("evo-*")), tasks_per_evolution=10)
     if not (home / "config").exists():
         shutil.copytree(ROOT / "config", home / "config")
     size = tree_bytes(history)
     subprocess.run(["tar", "-cf", "/dev/null", "-C", str(home), "evolution_history"], check=True)  # warm cache
 
     rounds = [one_round(work, home) for _ in range(args.rounds)]
-    ours = next((work / "backups").rglob("*.tar.zst"))
+    ours = next((work / "backups").rglob("*.tar.zst"), None)
+    if ours is None:
+        print("error: backup.py made no archive (its error is above)", file=sys.stderr)
+        return 1
     names = list(rounds[0])
     median = {name: statistics.median(r[name][0] for r in rounds) for name in names}
     cpu = {name: statistics.median(r[name][3] for r in rounds) for name in names}
@@ -158,7 +166,7 @@ def main() -> int:
         print(f"{name:<12} {median[name]:9.2f} {mb / median[name]:7.0f} {cpu[name]:6.2f} {runs:>30} "
               f"{peak[name]:12d}")
     print(f"backup throughput / tar --zstd -cf throughput: {median['tar_create'] / median['backup']:.2f} "
-          "(goal >= 0.80)")
+          "(goal >= 1.00)")
     print(f"tar --zstd -xf time / restore time: {median['tar_extract'] / median['restore']:.2f} "
           "(goal >= 1.00; restore verifies every member's SHA-256 before the swap)")
     print(f"tar --zstd -xf time / (restore + verify_restore.py): "

@@ -27,9 +27,11 @@ def installation(base: Path, agents: int) -> tuple[dict, Path]:
     """Config with `agents` agents, an empty history, a one-file git target; the environment to run in."""
     shutil.copytree(ROOT / "config", base / "config")
     lines = ["agents:", *(f"  - {{name: {name}, phase: {phase}, runtime: local}}" for phase, name in PHASES.items())]
-    lines += [f"  - {{name: extra-{n}, phase: research, runtime: command, command: [/bin/true]}}"
+    lines += [f"  - {{name: extra-{n}, phase: implement, runtime: command, command: [/bin/true]}}"
               for n in range(max(agents - len(PHASES), 0))]
     (base / "config" / "agents.yaml").write_text("\n".join(lines) + "\n")
+    settings = base / "config" / "settings.yaml"  # several implement agents are candidates (DESIGN §3)
+    settings.write_text(settings.read_text().replace("\nevolution:\n", "\nevolution:\n  candidates: 2\n", 1))
     target = base / "repo" / "packages" / "agents"
     target.mkdir(parents=True)
     (target / "sample.py").write_text('"""Sample."""\n')

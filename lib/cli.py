@@ -7,7 +7,6 @@ expected failures into one `error:` line and the documented exit code.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import sys
 from collections.abc import Callable, Iterable, Iterator
@@ -18,13 +17,24 @@ import click
 
 import lib
 from lib import checks, log, paths
-from lib.audit import audit  # noqa: F401 - the scripts' one import for the audit line
 from lib.errors import ToolError, UsageError
-from lib.hooks import heartbeat, notify
-from lib.locks import lock  # noqa: F401 - and for the cron lock
 
 UNKNOWN = checks.EXIT_CODES[checks.UNKNOWN]
 _verdict: dict[str, int] = {}  # the exit code conclude() reached, for a run whose output pipe then closed
+
+
+def audit(result: str, **details: Any) -> None:
+    """The scripts' one call for the audit line (lib.audit), loaded by the commands that write one, not by --help."""
+    from lib.audit import audit as write
+
+    write(result, **details)
+
+
+def lock(name: str) -> contextlib.AbstractContextManager[Path]:
+    """And for the cron lock (lib.locks), loaded the same way."""
+    from lib.locks import lock as hold
+
+    return hold(name)
 
 
 def _fail(message: str, code: int) -> int:
@@ -51,7 +61,7 @@ def run(command: click.Command, *, check: bool = False, makes_home: bool = False
     """
     log.setup()
     _habits(command)
-    beat = heartbeat.for_this_run(info)
+    beat = _heartbeat()
     beat.start()
     succeeded = False
     try:
@@ -60,6 +70,25 @@ def run(command: click.Command, *, check: bool = False, makes_home: bool = False
     finally:
         beat.finish(succeeded)
     sys.exit(code)
+
+
+class _NoHeartbeat:
+    """Not a cron job: nothing to ping."""
+
+    def start(self) -> None:
+        pass
+
+    def finish(self, succeeded: bool) -> None:
+        pass
+
+
+def _heartbeat():
+    """The heartbeat of the cron job TDEV_CRON_JOB names; without one, heartbeats (and HTTP) are not even loaded."""
+    if os.environ.get("TDEV_CRON_JOB", "").strip():
+        from lib.hooks import heartbeat
+
+        return heartbeat.for_this_run(info)
+    return _NoHeartbeat()
 
 
 def _invoke(command: click.Command, check: bool, makes_home: bool) -> int:
@@ -158,6 +187,8 @@ def is_dry_run(flag: bool) -> bool:
 
 
 def print_json(document: Any) -> None:
+    import json  # only the commands that print JSON pay for it, not --help
+
     click.echo(json.dumps(log.masked(document), indent=2, sort_keys=False, default=str))
 
 
@@ -256,6 +287,8 @@ def conclude(report: checks.Report, notify_flag: bool, mode: str | None = None) 
     """
     _verdict["code"] = report.exit_code
     if notify_flag:
+        from lib.hooks import notify  # loaded when asked: --notify
+
         try:
             problems = notify.send(command_name(), report, mode)
         except ToolError as failure:  # notify.yaml or the state file: reported, never the check's result

@@ -14,9 +14,6 @@ import _bootstrap  # noqa: F401
 import click
 
 from lib import cli
-from lib.adapters import github
-from lib.quality import patterns
-from lib.store import open_store
 
 
 @click.command(help=__doc__)
@@ -24,6 +21,10 @@ from lib.store import open_store
 @cli.dry_run_option
 @cli.json_option
 def main(number: int, dry_run: bool, as_json: bool) -> int:
+    from lib.adapters import github
+    from lib.quality import patterns
+    from lib.store import open_store
+
     pattern = patterns.from_pull(github.Client.from_env(), number)
     dry = cli.is_dry_run(dry_run)
     created = None

@@ -12,7 +12,6 @@ import _bootstrap  # noqa: F401
 import click
 
 from lib import cli
-from lib.quality import gates_file
 
 
 @click.command(help=__doc__)
@@ -21,6 +20,8 @@ from lib.quality import gates_file
 @cli.dry_run_option
 @cli.json_option
 def main(metric: str, threshold: float, dry_run: bool, as_json: bool) -> int:
+    from lib.quality import gates_file
+
     dry = cli.is_dry_run(dry_run)
     result = gates_file.adjust(metric, threshold, dry_run=dry)
     verdict = "unchanged" if not result["changed"] else "dry-run" if dry else "changed"

@@ -13,7 +13,6 @@ import click
 
 from lib import cli
 from lib.errors import UsageError
-from lib.ops import fleet
 
 
 @click.command(help=__doc__)
@@ -21,6 +20,8 @@ from lib.ops import fleet
 @click.option("--name", help="One agent by name.")
 @cli.json_option
 def main(all_agents: bool, name: str | None, as_json: bool) -> int:
+    from lib.ops import fleet
+
     if bool(all_agents) == bool(name):
         raise UsageError("give either --all or --name NAME", "see agent_status.py --help")
     rows = fleet.status_all(fleet.select(name))

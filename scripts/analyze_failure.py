@@ -13,14 +13,15 @@ import _bootstrap  # noqa: F401
 import click
 
 from lib import cli
-from lib.insight import diagnose
-from lib.store import open_store
 
 
 @click.command(help=__doc__)
 @click.option("--id", "evolution_id", required=True, metavar="EVOLUTION_ID", help="The evolution id (evo-...).")
 @cli.json_option
 def main(evolution_id: str, as_json: bool) -> int:
+    from lib.insight import diagnose
+    from lib.store import open_store
+
     report = diagnose.analyze(open_store(), evolution_id)
     if as_json:
         cli.print_json(report)

@@ -10,8 +10,6 @@ import _bootstrap  # noqa: F401
 import click
 
 from lib import cli
-from lib.insight import reports
-from lib.store import open_store
 
 
 @click.command(help=__doc__)
@@ -20,6 +18,9 @@ from lib.store import open_store
 @click.option("--slowest", type=click.IntRange(min=1), default=5, show_default=True, help="Slowest evolutions shown.")
 @cli.json_option
 def main(period: int, slowest: int, as_json: bool) -> int:
+    from lib.insight import reports
+    from lib.store import open_store
+
     document = reports.performance(open_store(), days=period, slowest=slowest)
     if as_json:
         cli.print_json(document)

@@ -13,9 +13,6 @@ import _bootstrap  # noqa: F401
 import click
 
 from lib import cli, humanize, timeparse
-from lib.adapters import aws
-from lib.backup import log_archive
-from lib.ops import backups
 
 
 @click.command(help=__doc__)
@@ -24,6 +21,10 @@ from lib.ops import backups
 @cli.json_option
 @cli.verbose_option
 def main(older_than: str, dry_run: bool, as_json: bool) -> int:
+    from lib.adapters import aws
+    from lib.backup import log_archive
+    from lib.ops import backups
+
     age = timeparse.parse_duration(older_than)
     dry = cli.is_dry_run(dry_run)
     aws.require_credentials("archive logs")

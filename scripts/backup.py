@@ -18,8 +18,6 @@ import _bootstrap  # noqa: F401
 import click
 
 from lib import cli
-from lib.backup import jobs
-from lib.ops import backups
 
 
 @click.command(help=__doc__)
@@ -30,6 +28,9 @@ from lib.ops import backups
 @cli.json_option
 @cli.verbose_option
 def main(kind: str | None, no_s3: bool, dry_run: bool, as_json: bool) -> int:
+    from lib.backup import jobs
+    from lib.ops import backups
+
     if kind is None:
         raise click.UsageError("choose --daily or --full")
     dry = cli.is_dry_run(dry_run)

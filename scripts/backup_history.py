@@ -13,8 +13,6 @@ import _bootstrap  # noqa: F401
 import click
 
 from lib import cli, timeparse
-from lib.backup import jobs
-from lib.ops import backups
 
 
 @click.command(help=__doc__)
@@ -24,6 +22,9 @@ from lib.ops import backups
 @cli.json_option
 @cli.verbose_option
 def main(day: str, no_s3: bool, dry_run: bool, as_json: bool) -> int:
+    from lib.backup import jobs
+    from lib.ops import backups
+
     dry = cli.is_dry_run(dry_run)
     result, code = backups.backup("history", timeparse.parse_date(day), s3=not no_s3, dry_run=dry)
     if as_json or cli.report_wanted(important=bool(code) or dry):

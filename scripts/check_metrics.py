@@ -14,23 +14,24 @@ Examples (runbook, Rolling Back Changes / Quality Gates Failing):
 import _bootstrap  # noqa: F401
 import click
 
-from lib import cli
-from lib.insight import metrics
-from lib.quality import gates
-from lib.store import open_store
+from lib import cli, insight
 
 
 @click.command(help=__doc__)
 @click.option("--all", "every", is_flag=True, help="Also every target seen in the evolution history.")
 @click.option("--verbose", is_flag=True, help="List the worst files per gate.")
 @click.option("--target", "explicit", multiple=True, help="Check this target instead of the defaults (repeatable).")
-@click.option("--window", default=metrics.DEFAULT_WINDOW, show_default=True, help="Window of the key metrics.")
+@click.option("--window", default=insight.DEFAULT_WINDOW, show_default=True, help="Window of the key metrics.")
 @click.option("--gates-only", is_flag=True, help="Only the quality gates (what CI runs).")
 @click.option("--metrics-only", is_flag=True, help="Only the key metrics.")
 @cli.json_option
 @cli.notify_option
 def main(every: bool, verbose: bool, explicit: tuple, window: str, gates_only: bool, metrics_only: bool,
          as_json: bool, notify: bool) -> int:
+    from lib.insight import metrics
+    from lib.quality import gates
+    from lib.store import open_store
+
     if gates_only and metrics_only:
         raise click.UsageError("--gates-only and --metrics-only exclude each other")
     store = open_store()

@@ -11,14 +11,16 @@ Example (runbook, Agent Not Responding):
 import _bootstrap  # noqa: F401
 import click
 
-from lib import agents, cli
-from lib.ops import fleet
+from lib import cli
 
 
 @click.command(help=__doc__)
 @click.option("--agent", "name", required=True, help="The agent's name (config/agents.yaml).")
 @cli.json_option
 def main(name: str, as_json: bool) -> int:
+    from lib import agents
+    from lib.ops import fleet
+
     agent = agents.get(name)
     rows = fleet.usage(agent)
     if as_json:

@@ -14,8 +14,6 @@ import _bootstrap  # noqa: F401
 import click
 
 from lib import cli
-from lib.evolution import stuck
-from lib.store import open_store
 
 COLUMNS = [("evolution_id", "EVOLUTION"), ("kind", "PROBLEM"), ("status", "STATUS"), ("pid", "PID"),
            ("summary", "SUMMARY")]
@@ -25,6 +23,9 @@ COLUMNS = [("evolution_id", "EVOLUTION"), ("kind", "PROBLEM"), ("status", "STATU
 @cli.json_option
 @cli.notify_option
 def main(as_json: bool, notify: bool) -> int:
+    from lib.evolution import stuck
+    from lib.store import open_store
+
     result = stuck.scan(open_store())
     report = stuck.report(result)
     code = cli.conclude(report, notify)  # sent before printing: a closed pipe cannot swallow it

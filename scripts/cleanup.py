@@ -20,10 +20,8 @@ Examples (runbook, Evening Checklist; Stopping a Runaway Evolution; High Costs):
 import _bootstrap  # noqa: F401
 import click
 
-from lib import cli, config, timeparse
+from lib import cli, timeparse
 from lib.errors import UsageError
-from lib.ops import cleanup
-from lib.store import open_store
 
 
 @click.command(help=__doc__)
@@ -35,6 +33,10 @@ from lib.store import open_store
 @cli.dry_run_option
 @cli.verbose_option
 def main(temp: bool, older_than, evolution_id, everything: bool, force: bool, dry_run: bool) -> int:
+    from lib import config
+    from lib.ops import cleanup
+    from lib.store import open_store
+
     if sum((temp, bool(evolution_id), everything)) != 1:
         raise UsageError("pick one of --temp, --evolution <id>, --all", "see cleanup.py --help")
     if older_than and not temp:

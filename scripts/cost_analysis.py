@@ -15,18 +15,20 @@ import _bootstrap  # noqa: F401
 import click
 
 from lib import cli
-from lib.ops import costs
-from lib.store import open_store
+from lib.insight import COST_SOURCES
 
 
 @click.command(help=__doc__)
 @click.option("--breakdown", is_flag=True, help="Also show the tables by service, agent and evolution.")
 @click.option("--days", type=click.IntRange(min=1, max=365), default=30, show_default=True, help="Days back.")
 @click.option("--refresh", is_flag=True, help="Ask Cost Explorer again instead of using the cache.")
-@click.option("--source", type=click.Choice(costs.SOURCES), default="auto", show_default=True,
+@click.option("--source", type=click.Choice(COST_SOURCES), default="auto", show_default=True,
               help="aws: Cost Explorer; tracked: the costs recorded by the evolutions; auto: aws when reachable.")
 @cli.json_option
 def main(breakdown: bool, days: int, refresh: bool, source: str, as_json: bool) -> int:
+    from lib.ops import costs
+    from lib.store import open_store
+
     report = costs.analyze(days, open_store(), source, refresh)
     if as_json:
         cli.print_json(report)

@@ -18,7 +18,6 @@ import _bootstrap  # noqa: F401
 import click
 
 from lib import cli, humanize, timeparse
-from lib.backup import drill
 
 
 @click.command(help=__doc__)
@@ -28,6 +27,8 @@ from lib.backup import drill
 @click.option("--keep", is_flag=True, help="Keep the scratch folder for inspection.")
 @cli.json_option
 def main(simulate: bool, max_rpo: str, scratch: Path | None, keep: bool, as_json: bool) -> int:
+    from lib.backup import drill
+
     if not simulate:
         raise click.UsageError("the drill only runs with --simulate (a real restore is scripts/restore.py)")
     report = drill.simulate(timeparse.parse_duration(max_rpo), scratch, keep)

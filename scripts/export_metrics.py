@@ -18,18 +18,18 @@ from pathlib import Path
 import _bootstrap  # noqa: F401
 import click
 
-from lib import cli
-from lib.insight import exposition, metrics
-from lib.ops import metrics_export
+from lib import cli, insight
 
 
 @click.command(help=__doc__)
-@click.option("--format", "fmt", type=click.Choice(exposition.FORMATS), default="prometheus", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(insight.FORMATS), default="prometheus", show_default=True)
 @click.option("--output", type=click.Path(dir_okay=False, path_type=Path), help="Write this file instead of stdout.")
-@click.option("--window", default=metrics.DEFAULT_WINDOW, show_default=True, help="Window the metrics cover.")
+@click.option("--window", default=insight.DEFAULT_WINDOW, show_default=True, help="Window the metrics cover.")
 @cli.dry_run_option
 @cli.verbose_option
 def main(fmt: str, output: Path | None, window: str, dry_run: bool) -> int:
+    from lib.ops import metrics_export
+
     if fmt == "cloudwatch" and output:
         raise click.UsageError("--output does not apply to --format cloudwatch")
     metrics_export.export(fmt, output, window, cli.is_dry_run(dry_run))

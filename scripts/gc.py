@@ -18,8 +18,6 @@ import _bootstrap  # noqa: F401
 import click
 
 from lib import cli
-from lib.ops import cleanup
-from lib.store import open_store
 
 
 @click.command(help=__doc__)
@@ -28,6 +26,9 @@ from lib.store import open_store
 @cli.dry_run_option
 @cli.verbose_option
 def main(aggressive: bool, dry_run: bool) -> int:
+    from lib.ops import cleanup
+    from lib.store import open_store
+
     dry_run = cli.is_dry_run(dry_run)
     with cli.lock("gc"):
         outcome = cleanup.execute(cleanup.plan_gc(open_store(), aggressive), dry_run)

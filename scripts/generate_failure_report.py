@@ -15,8 +15,6 @@ import click
 
 from lib import cli, fsutil
 from lib.errors import Conflict
-from lib.insight import diagnose
-from lib.store import open_store
 
 
 @click.command(help=__doc__)
@@ -24,6 +22,9 @@ from lib.store import open_store
 @click.option("--output", required=True, type=click.Path(dir_okay=False, path_type=Path), help="The report file.")
 @click.option("--force", is_flag=True, help="Overwrite the output file if it exists.")
 def main(task_id: str, output: Path, force: bool) -> int:
+    from lib.insight import diagnose
+    from lib.store import open_store
+
     text = diagnose.render_markdown(diagnose.incident(open_store(), task_id))
     if output.exists() and not force:
         raise Conflict(f"{output} already exists", "pass --force to overwrite it, or pick another --output")

@@ -16,8 +16,6 @@ import _bootstrap  # noqa: F401
 import click
 
 from lib import cli
-from lib.insight import reports
-from lib.store import open_store
 
 
 @click.command(help=__doc__)
@@ -26,6 +24,9 @@ from lib.store import open_store
 @cli.json_option
 @cli.verbose_option
 def main(month: str | None, output: Path | None, as_json: bool) -> int:
+    from lib.insight import reports
+    from lib.store import open_store
+
     window = reports.month_window(month)
     with cli.lock("generate_monthly_report"):
         result = reports.monthly(open_store(), window, output)

@@ -11,7 +11,7 @@ Examples (runbook, Morning Checklist; Recovery Procedures):
 import _bootstrap  # noqa: F401
 import click
 
-from lib import cli, health
+from lib import cli
 
 
 @click.command(help=__doc__)
@@ -21,6 +21,8 @@ from lib import cli, health
 @cli.json_option
 @cli.notify_option
 def main(full: bool, post_recovery: bool, timeout, as_json: bool, notify: bool) -> int:
+    from lib import health
+
     groups = {"basic"} | ({"full"} if full else set()) | ({"post-recovery"} if post_recovery else set())
     default = timeout or health.default_timeout()
     results = health.run(health.select(groups), {"full": full}, default_timeout=default)

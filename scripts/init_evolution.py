@@ -12,13 +12,14 @@ import _bootstrap  # noqa: F401
 import click
 
 from lib import cli
-from lib.adapters import mcp_config
-from lib.ops import install
 
 
 @click.command(help=__doc__)
 @click.option("--reset-mcp", is_flag=True, help="Write the default MCP client config again (keeps a backup).")
 def main(reset_mcp: bool) -> int:
+    from lib.adapters import mcp_config
+    from lib.ops import install
+
     for line in install.initialise():
         click.echo(line)
     click.echo(mcp_config.install_default(reset=reset_mcp))

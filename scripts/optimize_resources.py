@@ -15,9 +15,6 @@ import _bootstrap  # noqa: F401
 import click
 
 from lib import cli
-from lib.adapters import aws
-from lib.ops import optimize
-from lib.store import open_store
 
 
 @click.command(help=__doc__)
@@ -25,6 +22,10 @@ from lib.store import open_store
 @cli.dry_run_option
 @cli.json_option
 def main(aggressive: bool, dry_run: bool, as_json: bool) -> int:
+    from lib.adapters import aws
+    from lib.ops import optimize
+    from lib.store import open_store
+
     dry = cli.is_dry_run(dry_run)
     aws.require_credentials("look for savings")
     rows = optimize.optimize(open_store(create=not dry), aggressive, dry)

@@ -9,8 +9,7 @@ Example (runbook, Starting an Evolution Cycle):
 import _bootstrap  # noqa: F401
 import click
 
-from lib import cli, evolution
-from lib.health import preflight
+from lib import cli
 
 
 @click.command(help=__doc__)
@@ -18,6 +17,9 @@ from lib.health import preflight
 @click.option("--focus", help="The focus to check the agents against (default EVOLUTION_FOCUS or quality).")
 @cli.json_option
 def main(target, focus, as_json: bool) -> int:
+    from lib import evolution
+    from lib.health import preflight
+
     target, _, focus = evolution.defaults(target, 1, focus)
     return cli.report_checks(preflight.run(target, focus), as_json, "PRE-EVOLUTION", timings=True)
 

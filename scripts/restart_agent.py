@@ -9,8 +9,7 @@ Example (runbook, Agent Not Responding):
 import _bootstrap  # noqa: F401
 import click
 
-from lib import agents, cli
-from lib.ops import fleet
+from lib import cli
 
 
 @click.command(help=__doc__)
@@ -18,6 +17,9 @@ from lib.ops import fleet
 @cli.dry_run_option
 @cli.json_option
 def main(name: str, dry_run: bool, as_json: bool) -> int:
+    from lib import agents
+    from lib.ops import fleet
+
     result = fleet.restart(agents.get(name), cli.is_dry_run(dry_run))
     if not cli.is_dry_run(dry_run):
         cli.audit("restarted", agent=name, detail=result["detail"])

@@ -14,9 +14,7 @@ import _bootstrap  # noqa: F401
 import click
 
 from lib import cli, paths
-from lib.adapters import mcp_config
 from lib.errors import UsageError
-from lib.ops import mcp_servers
 
 
 @click.command(help=__doc__)
@@ -27,6 +25,9 @@ from lib.ops import mcp_servers
 @cli.dry_run_option
 @cli.json_option
 def main(every: bool, name: str | None, timeout: float, dry_run: bool, as_json: bool) -> int:
+    from lib.adapters import mcp_config
+    from lib.ops import mcp_servers
+
     if every == bool(name):
         raise UsageError("give either --all or --name <server>")
     servers = mcp_config.select(mcp_config.load(), "all" if every else name)

@@ -18,9 +18,7 @@ import _bootstrap  # noqa: F401
 import click
 
 from lib import cli, timeparse
-from lib.backup import restore
 from lib.errors import ToolError
-from lib.ops import backups
 
 
 @click.command(help=__doc__)
@@ -33,6 +31,9 @@ from lib.ops import backups
 @cli.dry_run_option
 @cli.json_option
 def main(day: str, confirm: bool, source: str | None, kind: str, dry_run: bool, as_json: bool) -> int:
+    from lib.backup import restore
+    from lib.ops import backups
+
     dry = cli.is_dry_run(dry_run)
     result = backups.restore_backup(timeparse.parse_date(day), source, kind, confirm and not dry)
     if as_json:

@@ -17,9 +17,7 @@ import _bootstrap  # noqa: F401
 import click
 
 from lib import cli
-from lib.adapters import aws
 from lib.errors import UsageError
-from lib.ops import secret_rotation
 
 
 @click.command(help=__doc__)
@@ -29,6 +27,9 @@ from lib.ops import secret_rotation
 @cli.json_option
 @cli.verbose_option
 def main(all_secrets: bool, name: str | None, dry_run: bool, as_json: bool) -> int:
+    from lib.adapters import aws
+    from lib.ops import secret_rotation
+
     if bool(all_secrets) == bool(name):
         raise UsageError("give either --all or --name NAME", "see rotate_secrets.py --help")
     aws.require_credentials("rotate secrets")

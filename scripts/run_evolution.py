@@ -16,15 +16,14 @@ Examples (runbook, Starting an Evolution Cycle; Quality Gates Failing):
 import _bootstrap  # noqa: F401
 import click
 
-from lib import cli, evolution
-from lib.health import preflight
-from lib.ops import evolutions
+from lib import cli
+from lib.quality import FOCUSES
 
 
 @click.command(help=__doc__)
 @click.option("--target", help="Folder to evolve (default EVOLUTION_TARGET, then settings).")
 @click.option("--cycles", type=int, help="Cycles to run (default EVOLUTION_CYCLES or 1; capped by MAX_CYCLES).")
-@click.option("--focus", help=f"One of {', '.join(evolution.FOCUSES)} (default EVOLUTION_FOCUS or quality).")
+@click.option("--focus", help=f"One of {', '.join(FOCUSES)} (default EVOLUTION_FOCUS or quality).")
 @click.option("--attempts", type=int, help="Implement attempts per cycle (default settings evolution.max_attempts, 3).")
 @click.option("--monitor", is_flag=True, help="Follow the evolution until it ends.")
 @click.option("--force", is_flag=True, help="Start although non-safety pre-checks fail.")
@@ -33,6 +32,9 @@ from lib.ops import evolutions
 @click.option("--agents", "agents_file", help="Agent registry for this evolution (shape of config/agents.yaml).")
 @cli.dry_run_option
 def main(target, cycles, focus, attempts, monitor: bool, force: bool, budget_usd, agents_file, dry_run: bool) -> int:
+    from lib.health import preflight
+    from lib.ops import evolutions
+
     return evolutions.start(target, cycles, focus, force=force, dry_run=cli.is_dry_run(dry_run), monitor=monitor,
                             prechecks=preflight.gate, attempts=attempts, budget_usd=budget_usd,
                             agents_file=agents_file)

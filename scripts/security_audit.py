@@ -17,7 +17,6 @@ import _bootstrap  # noqa: F401
 import click
 
 from lib import cli
-from lib.ops import security_audit
 
 
 @click.command(help=__doc__)
@@ -25,6 +24,8 @@ from lib.ops import security_audit
 @cli.json_option
 @cli.notify_option
 def main(full: bool, as_json: bool, notify: bool) -> int:
+    from lib.ops import security_audit
+
     with cli.lock("security_audit"):  # the weekly cron run and a manual one must not overlap
         document = security_audit.run(full)
         security_audit.record(document)

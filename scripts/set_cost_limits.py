@@ -10,7 +10,6 @@ import _bootstrap  # noqa: F401
 import click
 
 from lib import cli
-from lib.ops import costs
 
 USD = click.FloatRange(min=0, min_open=True)
 
@@ -21,6 +20,8 @@ USD = click.FloatRange(min=0, min_open=True)
 @cli.dry_run_option
 @cli.json_option
 def main(daily: float, per_cycle: float, dry_run: bool, as_json: bool) -> int:
+    from lib.ops import costs
+
     costs.set_limits(daily, per_cycle, cli.is_dry_run(dry_run), as_json)
     return 0
 

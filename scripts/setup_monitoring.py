@@ -14,13 +14,14 @@ import _bootstrap  # noqa: F401
 import click
 
 from lib import cli
-from lib.ops import monitoring
 
 
 @click.command(help=__doc__)
 @cli.dry_run_option
 @cli.json_option
 def main(dry_run: bool, as_json: bool) -> int:
+    from lib.ops import monitoring
+
     dry = cli.is_dry_run(dry_run)
     changes = monitoring.setup(dry_run=dry)
     changed = [c for c in changes if c["change"] != "unchanged"]

@@ -9,13 +9,14 @@ import _bootstrap  # noqa: F401
 import click
 
 from lib import cli
-from lib.insight import history
-from lib.store import open_store
 
 
 @click.command(help=__doc__)
 @cli.json_option
 def main(as_json: bool) -> int:
+    from lib.insight import history
+    from lib.store import open_store
+
     records = history.active(open_store())
     if as_json:
         cli.print_json(records)

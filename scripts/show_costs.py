@@ -15,17 +15,19 @@ import _bootstrap  # noqa: F401
 import click
 
 from lib import cli, timeparse
-from lib.ops import costs
-from lib.store import open_store
+from lib.insight import COST_SOURCES
 
 
 @click.command(help=__doc__)
 @click.option("--date", "day", default="yesterday", show_default=True, help="today, yesterday or YYYY-MM-DD.")
 @click.option("--refresh", is_flag=True, help="Ask Cost Explorer again instead of using the cache.")
-@click.option("--source", type=click.Choice(costs.SOURCES), default="auto", show_default=True,
+@click.option("--source", type=click.Choice(COST_SOURCES), default="auto", show_default=True,
               help="aws: Cost Explorer; tracked: the costs recorded by the evolutions; auto: aws when reachable.")
 @cli.json_option
 def main(day: str, refresh: bool, source: str, as_json: bool) -> int:
+    from lib.ops import costs
+    from lib.store import open_store
+
     when = timeparse.parse_date(day)
     report = costs.show_day(when, open_store(), source, refresh)
     if as_json:
@@ -48,6 +50,8 @@ def main(day: str, refresh: bool, source: str, as_json: bool) -> int:
 
 
 def _tracked(report: dict) -> int:
+    from lib.ops import costs
+
     limit = report["daily_limit_usd"]
     click.echo(f"{report['date']}: tracked ${report['tracked_usd']:.4f} ({len(report['evolutions'])} evolutions), "
                "daily limit " + (f"${limit:.2f}" if limit else "not set"))

@@ -14,8 +14,7 @@ import _bootstrap  # noqa: F401
 import click
 
 from lib import cli, timeparse
-from lib.insight import history
-from lib.store import ACTIVE, FINAL, open_store
+from lib.store import ACTIVE, FINAL
 
 
 @click.command(help=__doc__)
@@ -28,6 +27,9 @@ from lib.store import ACTIVE, FINAL, open_store
               help="Show the newest N (0: all).")
 @cli.json_option
 def main(since_text: str, statuses: tuple, target: str | None, limit: int, as_json: bool) -> int:
+    from lib.insight import history
+    from lib.store import open_store
+
     moment = timeparse.parse_since(since_text)
     store = open_store()
     records = history.since(store, moment, statuses or None, limit + 1 if limit else None,

@@ -10,14 +10,15 @@ import _bootstrap  # noqa: F401
 import click
 
 from lib import cli
-from lib.insight import diagnose
-from lib.store import open_store
 
 
 @click.command(help=__doc__)
 @click.option("--id", "task_id", required=True, metavar="TASK_ID", help="The task id (task-...).")
 @cli.json_option
 def main(task_id: str, as_json: bool) -> int:
+    from lib.insight import diagnose
+    from lib.store import open_store
+
     details = diagnose.task_failure(open_store(), task_id)
     if as_json:
         cli.print_json(details)

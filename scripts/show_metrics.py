@@ -11,18 +11,19 @@ import sys
 import _bootstrap  # noqa: F401
 import click
 
-from lib import cli
-from lib.insight import metrics
-from lib.store import open_store
+from lib import cli, insight
 
 
 @click.command(help=__doc__)
 @click.option("--trend", is_flag=True, help="One row per day, the direction of each metric and a sparkline.")
 @click.option("--days", type=click.IntRange(min=1), default=7, show_default=True, help="Days in the trend.")
-@click.option("--window", default=metrics.DEFAULT_WINDOW, show_default=True,
+@click.option("--window", default=insight.DEFAULT_WINDOW, show_default=True,
               help="Without --trend: the window ending now (24h, 7d, 2w).")
 @cli.json_option
 def main(trend: bool, days: int, window: str, as_json: bool) -> int:
+    from lib.insight import metrics
+    from lib.store import open_store
+
     store = open_store()
     if trend:
         document = metrics.trend(store, days)

@@ -11,14 +11,15 @@ import _bootstrap  # noqa: F401
 import click
 
 from lib import cli
-from lib.insight import reports
-from lib.store import open_store
 
 
 @click.command(help=__doc__)
 @click.option("--month", help="YYYY-MM (default: the previous month).")
 @cli.json_option
 def main(month: str | None, as_json: bool) -> int:
+    from lib.insight import reports
+    from lib.store import open_store
+
     document = reports.sla(open_store(), reports.month_window(month))
     if as_json:
         cli.print_json(document)

@@ -12,7 +12,6 @@ import _bootstrap  # noqa: F401
 import click
 
 from lib import cli
-from lib.ops import fleet
 
 
 @click.command(help=__doc__)
@@ -20,6 +19,8 @@ from lib.ops import fleet
 @cli.dry_run_option
 @cli.json_option
 def main(name: str | None, dry_run: bool, as_json: bool) -> int:
+    from lib.ops import fleet
+
     rows, code = fleet.stop_or_start_all("start", name, cli.is_dry_run(dry_run))
     cli.emit(fleet.public(rows), as_json, rows, fleet.ACTION_COLUMNS,
              empty="no agents registered (config/agents.yaml)")

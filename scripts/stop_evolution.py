@@ -13,7 +13,6 @@ import click
 
 from lib import cli
 from lib.errors import UsageError
-from lib.ops import evolutions
 
 
 @click.command(help=__doc__)
@@ -23,6 +22,8 @@ from lib.ops import evolutions
 @click.option("--timeout", type=click.FloatRange(min=0), default=300, show_default=True,
               help="Seconds --graceful waits for a final status.")
 def main(evolution_id: str, graceful: bool, force: bool, timeout: float) -> int:
+    from lib.ops import evolutions
+
     if graceful and force:
         raise UsageError("--graceful and --force exclude each other")
     return evolutions.stop(evolution_id, force, timeout)

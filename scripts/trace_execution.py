@@ -13,14 +13,15 @@ import _bootstrap  # noqa: F401
 import click
 
 from lib import cli, humanize
-from lib.insight import tracing
-from lib.store import open_store
 
 
 @click.command(help=__doc__)
 @click.option("--trace-id", required=True, metavar="TRACE_ID", help="32 hex digits (or an evo-/task- id).")
 @cli.json_option
 def main(trace_id: str, as_json: bool) -> int:
+    from lib.insight import tracing
+    from lib.store import open_store
+
     document = tracing.trace(open_store(), trace_id)
     if as_json:
         cli.print_json(document)

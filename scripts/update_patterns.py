@@ -18,7 +18,6 @@ import _bootstrap  # noqa: F401
 import click
 
 from lib import cli
-from lib.quality import patterns
 
 
 @click.command(help=__doc__)
@@ -28,6 +27,8 @@ from lib.quality import patterns
 @cli.json_option
 @cli.verbose_option
 def main(source: Path, dry_run: bool, as_json: bool) -> int:
+    from lib.quality import patterns
+
     dry = cli.is_dry_run(dry_run)
     with cli.lock("update_patterns"):
         report, folder = patterns.update_from(source, dry_run=dry)

@@ -15,7 +15,6 @@ import _bootstrap  # noqa: F401
 import click
 
 from lib import cli
-from lib.backup import verify
 
 
 @click.command(help=__doc__)
@@ -24,6 +23,8 @@ from lib.backup import verify
 @cli.json_option
 @cli.notify_option
 def main(archive_path: Path | None, as_json: bool, notify: bool) -> int:
+    from lib.backup import verify
+
     results, target = verify.run(archive_path)
     return cli.report_checks(results, as_json, "VERIFY", context=target, timings=True, notify_flag=notify,
                              mode="archive" if archive_path else None)

@@ -14,7 +14,6 @@ import _bootstrap  # noqa: F401
 import click
 
 from lib import cli
-from lib.ops import backups
 
 
 @click.command(help=__doc__)
@@ -24,6 +23,8 @@ from lib.ops import backups
 @cli.json_option
 @cli.verbose_option
 def main(step_timeout: float, dry_run: bool, as_json: bool) -> int:
+    from lib.ops import backups
+
     rows, code = backups.weekly_maintenance(cli.is_dry_run(dry_run), step_timeout)
     if as_json:
         cli.print_json({"status": "failed" if code else "ok", "steps": rows})

@@ -27,6 +27,8 @@ FIX_RULES = {
     "lint": ("E,F,W,I,UP,B", False),
     "maintainability": ("F,UP,SIM,C4", True),
 }
+#: The focuses that fix lint: under the target's own ruff configuration when it has one.
+OWN_RULES_FOCUSES = ("quality", "lint")
 #: What the reference implement agent cannot do safely, and what could.
 NEEDS_A_MODEL = {
     "docs": "writing docstrings", "security": "fixing security findings", "complexity": "splitting complex code",
@@ -38,13 +40,16 @@ def _target(payload: dict) -> Path:
 
 
 def research(payload: dict) -> dict:
+    """The runner's measurement, read back: its totals are the input's `metrics`, and the per-file figures and
+    findings come from the measurement cache the runner filled for this very content (nothing is measured
+    again unless a file changed since)."""
     target = _target(payload)
     metrics = measure.measure(target)
-    base = target if target.is_dir() else target.parent
-    findings = [{"path": str(Path(payload["target"]) / Path(f["filename"]).resolve().relative_to(base.resolve())),
-                 "line": (f.get("location") or {}).get("row"), "rule": f.get("code"), "message": f.get("message")}
-                for f in measure.ruff_findings(target, f"{measure.LINT_RULES},{measure.SECURITY_RULES}")][:200]
-    totals = measure.summary(metrics)
+    folder = Path(payload["target"]) if target.is_dir() else Path(payload["target"]).parent
+    findings = [{"path": str(folder / f["path"]), "line": f["line"], "rule": f["rule"], "message": f["message"]}
+                for f in metrics["findings"]][:200]
+    given = payload.get("metrics")
+    totals = given if isinstance(given, dict) and given else measure.summary(metrics)
     text = (f"{totals['files']} files, docstring {totals['docstring']}%, complexity {totals['complexity']}, "
             f"maintainability {totals['maintainability']}, lint {totals['lint']}, security {totals['security']}")
     return {"summary": text, "findings": findings, "metrics": totals, "per_file": metrics["per_file"]}
@@ -74,13 +79,18 @@ def implement(payload: dict) -> dict:
     files = [str(worktree / entry["path"]) for entry in payload["files"]]
     if not files:
         return {"changed_files": [], "summary": "nothing planned"}
-    before = _findings_per_file(files)
+    setup = measure.lint_setup(_target(payload))
+    before = _findings_per_file(files, setup)
     ruff = measure.ruff_bin()
-    _run([ruff, "check", "--no-cache", "--fix", "--select", rules, "--exit-zero", *files], worktree)
+    if setup.own_config and focus in OWN_RULES_FOCUSES:  # DESIGN §5: lint is the target's own
+        rules = f"its own rules ({setup.own_config.name})"
+        _run([ruff, "check", "--no-cache", "--force-exclude", "--fix", "--exit-zero", *files], worktree)
+    else:
+        _run([ruff, "check", "--no-cache", "--fix", "--select", rules, "--exit-zero", *files], worktree)
     if formats:
-        _run([ruff, "format", "--no-cache", *files], worktree)
+        _run([ruff, "format", "--no-cache", "--force-exclude", *files], worktree)
     # The formatter can move a suppression comment off its line: keep no file that got worse.
-    worse = [name for name, count in _findings_per_file(files).items() if count > before.get(name, 0)]
+    worse = [name for name, count in _findings_per_file(files, setup).items() if count > before.get(name, 0)]
     if worse:
         subprocess.run(["git", "checkout", "--", *worse], cwd=worktree, capture_output=True, check=True)
     changed = subprocess.run(["git", "diff", "--name-only", "HEAD"], cwd=worktree, capture_output=True, text=True,
@@ -90,10 +100,10 @@ def implement(payload: dict) -> dict:
             "summary": f"ruff safe fixes ({rules})" + (" and format" if formats else "") + kept_back}
 
 
-def _findings_per_file(files: list[str]) -> dict[str, int]:
+def _findings_per_file(files: list[str], setup: measure.LintSetup) -> dict[str, int]:
     """Lint and security findings per file (absolute paths), as the runner will count them."""
     counts = dict.fromkeys(files, 0)
-    for finding in measure.ruff_findings_of(files, f"{measure.LINT_RULES},{measure.SECURITY_RULES}"):
+    for finding in measure.lint_findings_of(files, setup):
         name = str(Path(finding["filename"]).resolve())
         counts[name] = counts.get(name, 0) + 1
     return counts

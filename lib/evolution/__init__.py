@@ -16,11 +16,9 @@ from lib import config, paths, procs
 from lib.adapters import gitops
 from lib.errors import Conflict, UsageError
 from lib.evolution import stuck
-from lib.quality.measure import FOCUS_SCORES
+from lib.quality import FOCUSES
 from lib.store import ACTIVE, FINAL, Store, new_id
 from lib.timeparse import iso
-
-FOCUSES = tuple(FOCUS_SCORES)
 
 
 def defaults(target: str | None, cycles: int | None, focus: str | None) -> tuple[str, int, str]:

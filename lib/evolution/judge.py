@@ -32,24 +32,22 @@ def measure_target(root: Path, target: str) -> dict:
     return measure.summary(measure.measure(root / target))
 
 
-def syntax_errors(worktree: Path, files: list[str]) -> list[str]:
+def syntax_errors(worktree: Path, files: list[str], target: str = "") -> list[str]:
     """The changed Python files that no longer parse, each with why. The measurement leaves such a file
-    out (so its figures can even look better) and no gate speaks for it: the judge must."""
-    found = []
-    for name in files:
-        path = worktree / name
-        if path.suffix == ".py" and path.is_file():
-            error = measure.measure_file(path).get("syntax_error")
-            if error:
-                found.append(f"{name}: {error}")
-    return found
+    out (so its figures can even look better) and no gate speaks for it: the judge must. Measured under the
+    target's lint setup, the measurement after the change reads these files back instead of parsing them again."""
+    changed = [worktree / name for name in files if name.endswith(".py") and (worktree / name).is_file()]
+    setup = measure.lint_setup(worktree / target)
+    return [f"{path.relative_to(worktree).as_posix()}: {entry['figures']['syntax_error']}"
+            for path, entry in zip(changed, measure.measured_files(changed, setup), strict=True)
+            if entry["figures"].get("syntax_error")]
 
 
 def judge(worktree: Path, target: str, before: dict, change, tests_plan: testing.TestPlan, base_tests: dict | None,
           junit: Path) -> Verdict:
     """Check that the changed files parse, measure after the change, gate it against the cycle's baseline
     (a ratchet), run the tests and hold them against their run on the base (DESIGN §5)."""
-    broken = syntax_errors(worktree, change.files)
+    broken = syntax_errors(worktree, change.files, target)
     after = measure_target(worktree, target)
     gates = measure.evaluate_gates(after, config.gates(), before=before)
     tests = testing.run(tests_plan, worktree, junit)

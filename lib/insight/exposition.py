@@ -18,7 +18,6 @@ from lib.fsutil import atomic_write
 from lib.insight import metrics
 from lib.quality import gates
 
-FORMATS = ("prometheus", "openmetrics", "json", "cloudwatch")
 PREFIX = "tdeveloper"
 # Prometheus name, factor from the runbook unit to the base unit, help.
 PROMETHEUS = {

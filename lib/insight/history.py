@@ -6,7 +6,7 @@ from datetime import datetime
 from pathlib import Path
 
 from lib import humanize, timeparse
-from lib.quality.measure import FOCUS_METRICS
+from lib.quality import FOCUS_METRICS
 from lib.store import ACTIVE, Store
 
 EVOLUTION_COLUMNS = [

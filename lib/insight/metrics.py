@@ -23,13 +23,13 @@ from lib import config, timeparse
 from lib.adapters import github
 from lib.checks import Perf, Result, limit
 from lib.errors import ToolError, UsageError
+from lib.insight import DEFAULT_WINDOW
 
 KEY_METRICS = config.KEY_METRICS
 # CloudWatch names (DESIGN §8) when thresholds.yaml does not give one.
 CLOUDWATCH_NAMES = {"success_rate": "EvolutionSuccessRate", "cycle_time": "CycleTime",
                     "cost_per_cycle": "CostPerCycle", "pr_merge_rate": "PRMergeRate", "error_rate": "ErrorRate"}
 UNITS = {"success_rate": "%", "cycle_time": "hours", "cost_per_cycle": "USD", "pr_merge_rate": "%", "error_rate": "%"}
-DEFAULT_WINDOW = "7d"
 STATUSES = ("normal", "warning", "alert", "no-data", "unknown")
 CHECK_STATUS = {"normal": "ok", "warning": "warning", "alert": "critical", "no-data": "ok", "unknown": "unknown"}
 SPARK = "▁▂▃▄▅▆▇█"

@@ -20,7 +20,7 @@ from lib import config, humanize, paths, timeparse
 from lib.fsutil import atomic_write
 from lib.insight import history, metrics
 from lib.insight.metrics import Window
-from lib.quality.measure import FOCUS_METRICS
+from lib.quality import FOCUS_METRICS
 from lib.store import FINAL
 
 # ---- SLA ---------------------------------------------------------------------------------------

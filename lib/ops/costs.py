@@ -332,7 +332,6 @@ def print_analysis(report: dict, breakdown: bool) -> None:
 
 # ---- tracked costs (DESIGN §5: every task's cost is in the store) ----------------------------------------
 
-SOURCES = ("auto", "tracked", "aws")
 TRACKED_GROUPS = (("by_day", "day"), ("by_agent", "agent"), ("by_model", "model"), ("by_phase", "phase"))
 TRACKED_COLUMNS = [("cost_usd", "USD"), ("share_pct", "%"), ("tasks", "TASKS"), ("tokens_in", "TOKENS IN"),
                    ("tokens_cached", "CACHED"), ("tokens_out", "TOKENS OUT")]

@@ -3,18 +3,31 @@
 Real static analysis: docstring coverage from the AST, cyclomatic complexity and the
 maintainability index from radon, lint and security findings from ruff (its bandit
 rules, S), size in source lines, and test coverage from a coverage report when one exists.
+Each file is measured once per content and lint setup: the figures are kept in the history
+folder (measure_cache/) and shared by the pre-check, the runner, the agents and the judge.
 """
 
 from __future__ import annotations
 
 import ast
 import concurrent.futures
+import contextlib
+import functools
+import hashlib
+import io
 import json
 import multiprocessing
 import os
 import re
 import subprocess
+import tempfile
+import tokenize
+import tomllib
+from dataclasses import dataclass
 from pathlib import Path
+
+from lib import paths
+from lib.errors import ToolError
 
 SKIP_DIRS = {".git", ".venv", "venv", "__pycache__", "node_modules", ".tox", ".mypy_cache", ".ruff_cache", "build",
              "dist", "evolution_history"}
@@ -22,6 +35,9 @@ LINT_RULES = "E,F,W,B,UP"
 SECURITY_RULES = "S"
 # Bandit rules that flag ordinary subprocess use, asserts and non-crypto randomness: noise here.
 SECURITY_IGNORED = "S101,S311,S404,S603,S607"
+RUFF_CONFIG_FILES = ("ruff.toml", ".ruff.toml")
+#: names the way figures are computed: a change to it retires every cached measurement
+MEASURE_VERSION = "2"
 #: below this many files per worker process, starting the processes costs more than it saves
 PARALLEL_FILES_PER_WORKER = 20
 
@@ -56,14 +72,9 @@ def ruff_bin() -> str:
 
 def ruff_findings(target: Path, rules: str) -> list[dict]:
     """ruff's findings for the rules, as its JSON (filename, code, message, location)."""
-    return ruff_findings_of([str(target)], rules)
-
-
-def ruff_findings_of(paths: list[str], rules: str) -> list[dict]:
-    """ruff's findings for the rules in several files or folders at once."""
     result = subprocess.run(
         [ruff_bin(), "check", "--no-cache", "--select", rules, "--ignore", SECURITY_IGNORED,
-         "--output-format", "json", "--exit-zero", *paths],
+         "--output-format", "json", "--exit-zero", str(target)],
         capture_output=True, text=True, timeout=300,
     )
     try:
@@ -95,26 +106,90 @@ def coverage_percent(target: Path) -> float | None:
     return None
 
 
-def measure_file(path: Path) -> dict:
-    """One file's figures from a single parse; a file that does not parse has a syntax_error."""
+def raw_counts(source: str) -> tuple[int, int, int, int]:
+    """(sloc, lloc, comments, multi) as radon.raw.analyze counts them, from one tokenize pass.
+
+    radon re-tokenizes the code line by line, growing a buffer until it tokenizes: minutes on a 100 KB
+    module. Its groups are the full tokenization's logical lines (ended by NEWLINE, or by NL outside
+    brackets), so one pass over the tokens gives the same figures.
+    """
+    lines = io.StringIO(source).readlines()  # the rows tokenize numbers
+    sloc = lloc = comments = multi = 0
+    group: list[tokenize.TokenInfo] = []
+    first_row, depth = 1, 0
+    for token in tokenize.generate_tokens(io.StringIO(source).readline):
+        kind = token.type
+        if kind in (tokenize.INDENT, tokenize.DEDENT, tokenize.ENDMARKER):
+            continue
+        if not group:
+            first_row = token.start[0]
+        group.append(token)
+        if kind == tokenize.OP and token.string in "([{":
+            depth += 1
+        elif kind == tokenize.OP and token.string in ")]}":
+            depth -= 1
+        if kind == tokenize.NEWLINE or (kind == tokenize.NL and depth <= 0):
+            last_row = token.end[0] if kind == tokenize.NEWLINE else token.start[0]
+            kinds = _group_counts(group, lines[first_row - 1:last_row])
+            sloc, lloc, comments, multi = sloc + kinds[0], lloc + kinds[1], comments + kinds[2], multi + kinds[3]
+            group, depth = [], 0
+    return sloc, lloc, comments, multi
+
+
+def _group_counts(tokens: list, lines: list[str]) -> tuple[int, int, int, int]:
+    """One radon group's (sloc, lloc, comments, multi): a lone comment or a lone one-line string counts in
+    none; a lone multi-line string is multi; anything else is source, blank lines aside."""
+    significant = [t for t in tokens if t.type not in (tokenize.NL, tokenize.NEWLINE)]
+    comments = sum(1 for t in significant if t.type == tokenize.COMMENT)
+    filled = sum(1 for line in lines if line.strip())
+    if len(significant) == 1 and significant[0].type == tokenize.COMMENT and tokens[0] is significant[0]:
+        return 0, 0, comments, 0
+    if len(significant) == 1 and significant[0].type == tokenize.STRING and tokens[0] is significant[0]:
+        one_line = significant[0].start[0] == significant[0].end[0]
+        return 0, _logical(significant), comments, 0 if one_line else filled
+    return filled, _logical(significant), comments, 0
+
+
+def _logical(tokens: list) -> int:
+    """radon's logical lines of one group (comments and newlines left out): per `;`-separated part, 2 when
+    a colon sits before its end (`if x: y`), else 1, and 0 for an empty part."""
+    parts: list[list] = [[]]
+    for token in tokens:
+        if token.type == tokenize.OP and token.string == ";":
+            parts.append([])
+        elif token.type != tokenize.COMMENT:
+            parts[-1].append(token)
+    parts[-1].append(None)  # radon's ENDMARKER closes the last part only
+    total = 0
+    for part in parts:
+        colons = [i for i, t in enumerate(part) if t is not None and t.type == tokenize.OP and t.string == ":"]
+        if colons:
+            total += 2 - (colons[-1] == len(part) - 2)
+        elif any(t is not None for t in part):
+            total += 1
+    return total
+
+
+def measure_source(source: str) -> dict:
+    """One file's figures from a single parse and a single tokenize pass; code that does not parse has a
+    syntax_error. The maintainability index is radon's mi_compute over radon's Halstead volume and
+    complexity, with the raw counts above."""
     from radon.metrics import h_visit_ast, mi_compute
-    from radon.raw import analyze
     from radon.visitors import ComplexityVisitor
 
-    source = path.read_text(encoding="utf-8", errors="replace")
     try:
         tree = ast.parse(source)
-        raw = analyze(source)
-    except (SyntaxError, ValueError) as bad:
+        sloc, lloc, comment_lines, multi = raw_counts(source)
+    except (SyntaxError, ValueError, tokenize.TokenError) as bad:
         return {"sloc": 0, "documented": 0, "definitions": 0, "doc_missing": [], "blocks": 0, "cc_total": 0,
                 "max_complexity": 0, "maintainability": 0.0, "syntax_error": str(bad)}
     documented, total, missing = _docstring_counts(tree)
     complexity = ComplexityVisitor.from_ast(tree)  # one visit gives the blocks and the total
     blocks = complexity.blocks
-    comments = (raw.comments + raw.multi) / raw.sloc * 100 if raw.sloc else 0
-    maintainability = mi_compute(h_visit_ast(tree).total.volume, complexity.total_complexity, raw.lloc, comments)
+    comments = (comment_lines + multi) / sloc * 100 if sloc else 0
+    maintainability = mi_compute(h_visit_ast(tree).total.volume, complexity.total_complexity, lloc, comments)
     return {
-        "sloc": raw.sloc,
+        "sloc": sloc,
         "documented": documented,
         "definitions": total,
         "doc_missing": missing,
@@ -125,43 +200,198 @@ def measure_file(path: Path) -> dict:
     }
 
 
-def _measure_files(files: list[Path], meanwhile) -> list:
-    """measure_file over every file, then what `meanwhile()` returned (ruff, run while radon works).
+def decoded(content: bytes) -> str:
+    """A file's text as read_text gives it (universal newlines), whatever bytes it holds."""
+    return content.decode("utf-8", errors="replace").replace("\r\n", "\n").replace("\r", "\n")
 
-    With enough files the parsing runs in forked worker processes; radon is imported first so that
-    the children import nothing.
-    """
-    workers = min(os.cpu_count() or 1, len(files) // PARALLEL_FILES_PER_WORKER)
+
+@dataclass(frozen=True)
+class LintSetup:
+    """How ruff counts a target's findings (DESIGN §5, lint is the target's own): under the ruff
+    configuration of the target's repository when it has one (plus the security rules, counted apart),
+    else under the toolkit's rules. key names the setup in the measurement cache; a file's place in it
+    is its path from root (the repository's, the same in a checkout and in a worktree), since ruff's
+    configuration can treat two files of the same content differently by where they are."""
+
+    own_config: Path | None
+    arguments: tuple[str, ...]
+    key: str
+    root: Path
+
+
+def _repository_folders(target: Path) -> list[Path]:
+    """The target's folder and its parents up to its repository's root (the one holding .git)."""
+    start = Path(target).resolve()
+    start = start if start.is_dir() else start.parent
+    folders = []
+    for folder in (start, *start.parents):
+        folders.append(folder)
+        if (folder / ".git").exists():
+            break
+    return folders
+
+
+def own_ruff_config(target: Path) -> Path | None:
+    """ruff.toml, .ruff.toml or a pyproject.toml with [tool.ruff], from the target up to its repository's root."""
+    for folder in _repository_folders(target):
+        for name in RUFF_CONFIG_FILES:
+            if (folder / name).is_file():
+                return folder / name
+        pyproject = folder / "pyproject.toml"
+        if pyproject.is_file():
+            try:
+                if "ruff" in tomllib.loads(pyproject.read_text(encoding="utf-8")).get("tool", {}):
+                    return pyproject
+            except (tomllib.TOMLDecodeError, UnicodeDecodeError, OSError):
+                pass
+    return None
+
+
+def lint_setup(target: Path) -> LintSetup:
+    config = own_ruff_config(target)
+    if config:
+        arguments = ("--force-exclude", "--extend-select", SECURITY_RULES, "--extend-ignore", SECURITY_IGNORED)
+        configured = config.name.encode() + b"\0" + config.read_bytes()
+    else:
+        arguments = ("--select", f"{LINT_RULES},{SECURITY_RULES}", "--ignore", SECURITY_IGNORED)
+        configured = b""
+    key = hashlib.sha256("\0".join((MEASURE_VERSION, _ruff_version(), *arguments)).encode() + b"\0" + configured)
+    folders = _repository_folders(target)
+    root = folders[-1] if (folders[-1] / ".git").exists() else folders[0]
+    return LintSetup(config, arguments, key.hexdigest(), root)
+
+
+@functools.cache
+def _ruff_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("ruff")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+def start_lint(files: list[str], setup: LintSetup) -> subprocess.Popen | None:
+    """ruff started on these files under the target's lint setup; lint_findings() waits for its findings."""
+    if not files:
+        return None
+    return subprocess.Popen([ruff_bin(), "check", "--no-cache", *setup.arguments, "--output-format", "json",
+                             "--exit-zero", *files], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+
+
+def lint_findings(process: subprocess.Popen | None) -> list[dict]:
+    """The findings (ruff's JSON) of a start_lint() run; a run that overstays is killed and raises."""
+    if process is None:
+        return []
+    try:
+        output, _ = process.communicate(timeout=300)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.communicate()
+        raise
+    try:
+        return json.loads(output or "[]")
+    except ValueError:
+        return []
+
+
+def lint_findings_of(files: list[str], setup: LintSetup) -> list[dict]:
+    return lint_findings(start_lint(files, setup))
+
+
+def _cache_folder() -> Path | None:
+    """Where measurements are kept per content (the history folder), or None when it is not usable."""
+    try:
+        return paths.history_dir() / "measure_cache"
+    except ToolError:
+        return None
+
+
+def _cached(folder: Path | None, key: str) -> dict | None:
+    if folder is None:
+        return None
+    try:
+        entry = json.loads((folder / key[:2] / f"{key}.json").read_bytes())
+    except (OSError, ValueError):
+        return None
+    return entry if isinstance(entry, dict) and isinstance(entry.get("figures"), dict) else None
+
+
+def _keep(folder: Path | None, key: str, entry: dict) -> None:
+    """Store one measurement; a cache that cannot be written only costs time. No fsync: a torn entry
+    after a crash is a miss, never a wrong figure (it does not parse)."""
+    if folder is None:
+        return
+    shelf, tmp = folder / key[:2], None
+    try:
+        shelf.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{key}.", suffix=".tmp", dir=shelf)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump(entry, handle)
+        os.replace(tmp, shelf / f"{key}.json")
+    except OSError:
+        if tmp:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+
+
+def _measure_sources(sources: list[str]) -> list[dict]:
+    """measure_source over every source. With enough files the parsing runs in forked worker processes;
+    radon is imported first so that the children import nothing."""
+    workers = min(os.cpu_count() or 1, len(sources) // PARALLEL_FILES_PER_WORKER)
     if workers < 2:
-        return [measure_file(path) for path in files] + [meanwhile()]
+        return [measure_source(source) for source in sources]
     import radon.metrics  # noqa: F401 - loaded once here, inherited by the workers
-    import radon.raw  # noqa: F401
     import radon.visitors  # noqa: F401
 
     with concurrent.futures.ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
-        parsed = pool.map(measure_file, files, chunksize=max(1, len(files) // (workers * 4)))
-        extra = meanwhile()
-        return [*parsed, extra]
+        return list(pool.map(measure_source, sources, chunksize=max(1, len(sources) // (workers * 4))))
 
 
-def measure(target: Path) -> dict:
-    """All metrics of a tree: totals plus per-file figures (keys relative to the target)."""
+def _place(path: Path, root: Path) -> bytes:
+    resolved = path.resolve()
+    return (resolved.relative_to(root) if resolved.is_relative_to(root) else resolved).as_posix().encode()
+
+
+def measured_files(files: list[Path], setup: LintSetup, cache: bool = True) -> list[dict]:
+    """Each file's measurement, {figures, findings}: from the cache when its content (and the lint setup)
+    was measured before, anywhere; the others are measured now, in one parse and one ruff run, and kept."""
+    folder = _cache_folder() if cache else None
+    contents = [path.read_bytes() for path in files]
+    keys = [hashlib.sha256(b"\0".join((content, setup.key.encode(), _place(path, setup.root)))).hexdigest()
+            for path, content in zip(files, contents, strict=True)]
+    entries = [_cached(folder, key) for key in keys]
+    missing = [index for index, entry in enumerate(entries) if entry is None]
+    if not missing:
+        return entries
+    lint = start_lint([str(files[index]) for index in missing], setup)  # ruff runs while we parse
+    fresh = _measure_sources([decoded(contents[index]) for index in missing])
+    by_file: dict[str, list[dict]] = {}
+    for finding in lint_findings(lint):
+        by_file.setdefault(str(Path(finding["filename"]).resolve()), []).append(
+            {"line": (finding.get("location") or {}).get("row"), "rule": finding.get("code"),
+             "message": finding.get("message")})
+    for index, figures in zip(missing, fresh, strict=True):
+        entries[index] = {"figures": figures, "findings": by_file.get(str(files[index].resolve()), [])}
+        _keep(folder, keys[index], entries[index])
+    return entries
+
+
+def measure(target: Path, cache: bool = True) -> dict:
+    """All metrics of a tree: totals, per-file figures and ruff's findings (names relative to the target)."""
     target = Path(target)
     base = target if target.is_dir() else target.parent
     files = python_files(target)
-    figures = _measure_files(files, lambda: ruff_findings(target, f"{LINT_RULES},{SECURITY_RULES}"))
-    findings = figures.pop()
-    per_file = dict(zip((str(path.relative_to(base)) for path in files), figures, strict=True))
-    for finding in findings:
-        kind = "security" if re.fullmatch(r"S\d+", finding.get("code") or "") else "lint"
-        name = str(Path(finding["filename"]).resolve().relative_to(base.resolve()))
-        if name in per_file:
-            per_file[name][kind] = per_file[name].get(kind, 0) + 1
-    for figures in per_file.values():
-        figures.setdefault("lint", 0)
-        figures.setdefault("security", 0)
+    per_file, findings = {}, []
+    for path, entry in zip(files, measured_files(files, lint_setup(target), cache), strict=True):
+        name = str(path.relative_to(base))
+        figures = dict(entry["figures"])
+        security = sum(1 for f in entry["findings"] if re.fullmatch(r"S\d+", f.get("rule") or ""))
+        figures["lint"], figures["security"] = len(entry["findings"]) - security, security
         figures["docstring"] = _percent(figures["documented"], figures["definitions"])
         figures["complexity"] = round(figures["cc_total"] / figures["blocks"], 2) if figures["blocks"] else 0.0
+        per_file[name] = figures
+        findings.extend({"path": name, **finding} for finding in entry["findings"])
     files = list(per_file.values())
     blocks = sum(f["blocks"] for f in files)
     weights = sum(max(f["sloc"], 1) for f in files)
@@ -176,6 +406,7 @@ def measure(target: Path) -> dict:
         "security": sum(f["security"] for f in files),
         "coverage": coverage_percent(target),
         "per_file": per_file,
+        "findings": findings,
     }
 
 
@@ -185,7 +416,7 @@ def _percent(part: int, whole: int) -> float:
 
 def summary(metrics: dict) -> dict:
     """The totals without per-file detail (what evolutions store as metrics_before/after)."""
-    return {k: v for k, v in metrics.items() if k != "per_file"}
+    return {k: v for k, v in metrics.items() if k not in ("per_file", "findings")}
 
 
 def _meets(value: float, gate: dict) -> bool:
@@ -226,17 +457,6 @@ FOCUS_SCORES = {
     "maintainability": lambda f: 100 - f["maintainability"],
     "security": lambda f: f["security"],
     "lint": lambda f: f["lint"],
-}
-
-
-# The metrics each focus sets out to move: what the history's IMPACT and the monthly report show.
-FOCUS_METRICS = {
-    "quality": ("lint", "docstring"),
-    "docs": ("docstring",),
-    "complexity": ("complexity",),
-    "maintainability": ("maintainability",),
-    "security": ("security",),
-    "lint": ("lint",),
 }
 
 

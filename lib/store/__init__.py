@@ -7,9 +7,7 @@ import os
 from collections.abc import Iterator
 
 from lib.errors import ConfigError, ToolError
-from lib.store.base import ACTIVE, ENDED_BADLY, FINAL, Store, new_id
-from lib.store.dynamodb import DynamoDBStore
-from lib.store.sqlite import SQLiteStore, StoreLocked
+from lib.store.base import ACTIVE, ENDED_BADLY, FINAL, Store, StoreLocked, new_id
 
 __all__ = ["ACTIVE", "ENDED_BADLY", "FINAL", "Store", "new_id", "open_store", "backend_name", "exclusive",
            "StoreLost", "StoreLocked", "refuse_lost_store"]
@@ -59,9 +57,13 @@ def open_store(create: bool = False, restoring: bool = False) -> Store:
         raise ConfigError(f"TDEV_STATE_BACKEND={backend!r} is not a backend", "use sqlite or dynamodb")
     if create and not restoring:
         refuse_lost_store()
-    if backend == "sqlite":
+    if backend == "sqlite":  # the backend loads on open: the DynamoDB one pulls in boto3
+        from lib.store.sqlite import SQLiteStore
+
         lost = None if create or SQLiteStore.file_exists() else _lost_store()
         return SQLiteStore.open(create=create, missing_note=f"{lost}; {_restore_hint()}" if lost else None)
+    from lib.store.dynamodb import DynamoDBStore
+
     return DynamoDBStore.open(create=create)
 
 

@@ -12,7 +12,7 @@ import secrets
 from collections.abc import Iterator
 from datetime import datetime
 
-from lib.errors import Conflict, NotFound
+from lib.errors import Conflict, ExternalError, NotFound
 from lib.timeparse import from_iso, utcnow
 
 EVOLUTION_FIELDS = (
@@ -35,6 +35,10 @@ TASK_FIELDS = (
 # provider's cache (part of tokens_in); `model`, the model a model agent called.
 SPAN_FIELDS = ("trace_id", "span_id", "parent_id", "name", "start", "end", "status", "attributes")
 PATTERN_FIELDS = ("id", "kind", "source", "signature", "created_at", "hits")
+
+class StoreLocked(ExternalError):
+    """Another writer held the store past TDEV_STORE_LOCK_WAIT: the same write may succeed later."""
+
 
 ACTIVE = ("pending", "running", "stopping")
 #: `unchanged`: every cycle ran and none changed the code; final, but no success (DESIGN §5).

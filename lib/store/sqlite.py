@@ -21,6 +21,7 @@ from lib.store.base import (
     SPAN_FIELDS,
     TASK_FIELDS,
     Store,
+    StoreLocked,
     round_sums,
     target_busy,
 )
@@ -181,10 +182,6 @@ def lock_holders(path: Path) -> list[str]:
         except OSError:
             holders.append(f"pid {pid}")
     return holders
-
-
-class StoreLocked(ExternalError):
-    """Another writer held the store past TDEV_STORE_LOCK_WAIT: the same write may succeed later."""
 
 
 class _PatientConnection(sqlite3.Connection):

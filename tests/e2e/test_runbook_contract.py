@@ -1,5 +1,5 @@
 """The runbook and the crontab are the spec: every command line they hold must exist and accept
-its flags, and every script's --help must be instant (no boto3 or requests imported)."""
+its flags, and every script's --help must be instant (no AWS, HTTP, radon, zstandard or DynamoDB module imported)."""
 
 from __future__ import annotations
 
@@ -96,6 +96,10 @@ def test_every_crontab_command_exists_and_accepts_its_flags(argv):
     assert result.returncode == 0, result.stderr
 
 
+#: What no --help may load: AWS, HTTP, the measurement's radon, backups' zstandard (and the DynamoDB store).
+HEAVY_FOR_HELP = {"boto3", "botocore", "requests", "urllib3", "radon", "zstandard"}
+
+
 @pytest.mark.parametrize("script", SCRIPTS)
 def test_help_is_instant_and_shows_a_runbook_example(script):
     result = subprocess.run([sys.executable, "-X", "importtime", f"scripts/{script}", "--help"], cwd=ROOT,
@@ -103,4 +107,5 @@ def test_help_is_instant_and_shows_a_runbook_example(script):
     assert result.returncode == 0, result.stderr
     assert "python scripts/" in result.stdout or "python -m mcp.test" in result.stdout
     imported = {line.split("|")[-1].strip() for line in result.stderr.splitlines() if "|" in line}
-    assert not {"boto3", "botocore", "requests"} & imported, f"{script} --help imports AWS/HTTP libraries"
+    heavy = {name for name in imported if name.split(".")[0] in HEAVY_FOR_HELP or name == "lib.store.dynamodb"}
+    assert not heavy, f"{script} --help imports {sorted(heavy)[:5]}: it must load only what its command uses"

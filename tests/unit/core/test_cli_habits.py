@@ -7,6 +7,9 @@ import io
 import logging
 import os
 import re
+import subprocess
+import sys
+from pathlib import Path
 
 import click
 import pytest
@@ -98,3 +101,15 @@ def test_a_check_whose_reader_left_keeps_its_exit_code(tdev, monkeypatch, flush)
         cli.run(main, check=True)
     assert stop.value.code == 2
     print("after the run", flush=True)  # stdout now leads nowhere: no second error
+
+
+def test_the_edges_load_nothing_a_command_does_not_ask_for():
+    """lib.cli and lib.store load no heartbeat, notification, audit, lock or store backend until a command
+    asks for one (issue 17: --help is as fast as click itself)."""
+    probe = ("import sys, lib.cli, lib.store, lib.quality, lib.insight; "
+             "print(' '.join(sorted(m for m in sys.modules if m.startswith(('lib.', 'boto', 'requests', 'radon')))))")
+    loaded = subprocess.run([sys.executable, "-c", probe], cwd=Path(__file__).resolve().parents[3],
+                            capture_output=True, text=True, check=True).stdout.split()
+    assert not {"lib.hooks.heartbeat", "lib.hooks.notify", "lib.audit", "lib.locks", "lib.store.sqlite",
+                "lib.store.dynamodb", "lib.quality.measure", "lib.insight.metrics"} & set(loaded), loaded
+    assert not [name for name in loaded if name.startswith(("boto", "requests", "radon"))]

@@ -11,9 +11,12 @@ PHASES = {"research": "research-agent", "plan": "planner-agent", "implement": "r
 
 def many_agents(tdev, count: int) -> None:
     lines = ["agents:", *(f"  - {{name: {name}, phase: {phase}, runtime: local}}" for phase, name in PHASES.items())]
-    lines += [f"  - {{name: extra-{n}, phase: research, runtime: command, command: [/bin/true]}}"
+    lines += [f"  - {{name: extra-{n}, phase: implement, runtime: command, command: [/bin/true]}}"
               for n in range(count - len(PHASES))]
     tdev.write_config("agents", "\n".join(lines) + "\n")
+    settings = tdev.config_dir / "settings.yaml"  # several implement agents are candidates (DESIGN §3)
+    if "candidates:" not in settings.read_text():
+        settings.write_text(settings.read_text().replace("\nevolution:\n", "\nevolution:\n  candidates: 2\n", 1))
 
 
 def test_agents_yaml_is_parsed_once_per_content(tdev, git_repo, monkeypatch):

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from lib.insight import history
-from lib.quality.measure import FOCUS_METRICS, FOCUS_SCORES
+from lib.quality import FOCUS_METRICS
+from lib.quality.measure import FOCUS_SCORES
 
 BEFORE = {"docstring": 41.18, "complexity": 3.5, "maintainability": 61.2, "lint": 12, "security": 2}
 
