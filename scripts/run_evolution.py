@@ -3,21 +3,29 @@
 Without --monitor it starts detached and prints the evolution id and its log; with
 --monitor it shows live progress and exits with the result: 0 succeeded or
 unchanged (no cycle found anything to change), 1 otherwise (failed, stopped, killed).
-Ctrl-C under --monitor asks for a graceful stop.
+Ctrl-C under --monitor asks for a graceful stop. --executor stepfunctions runs it in an
+ECS Fargate task through Step Functions (DynamoDB store only); --targets-file starts one
+evolution per line, at most executor.max_concurrent at a time (the rest wait as pending).
 
 \b
 Examples (runbook, Starting an Evolution Cycle; Quality Gates Failing):
     python scripts/run_evolution.py --target $EVOLUTION_TARGET --cycles $EVOLUTION_CYCLES \\
         --focus $EVOLUTION_FOCUS --monitor
     python scripts/run_evolution.py --focus quality --force
+    TDEV_STATE_BACKEND=dynamodb python scripts/run_evolution.py --executor stepfunctions \\
+        --targets-file targets.txt --focus quality
 """
+
+from pathlib import Path
 
 import _bootstrap  # noqa: F401
 import click
 
 from lib import cli, evolution
+from lib.evolution import executors
 from lib.health import preflight
 from lib.ops import evolutions
+from lib.ops import executor as executor_ops
 
 
 @click.command(help=__doc__)
@@ -26,8 +34,16 @@ from lib.ops import evolutions
 @click.option("--focus", help=f"One of {', '.join(evolution.FOCUSES)} (default EVOLUTION_FOCUS or quality).")
 @click.option("--monitor", is_flag=True, help="Follow the evolution until it ends.")
 @click.option("--force", is_flag=True, help="Start although non-safety pre-checks fail.")
+@click.option("--executor", type=click.Choice(executors.EXECUTORS),
+              help="Where the runner runs (default settings evolution.executor, local).")
+@click.option("--targets-file", type=click.Path(dir_okay=False, path_type=Path),
+              help="One target per line (path, or repo:path): one evolution each.")
 @cli.dry_run_option
-def main(target, cycles, focus, monitor: bool, force: bool, dry_run: bool) -> int:
+def main(target, cycles, focus, monitor: bool, force: bool, executor, targets_file, dry_run: bool) -> int:
+    chosen = executors.choose(executor)
+    if targets_file or chosen != executors.LOCAL:
+        return executor_ops.start(targets_file, target, cycles, focus, executor=chosen, force=force,
+                                  dry_run=cli.is_dry_run(dry_run), monitor=monitor, prechecks=preflight.gate)
     return evolutions.start(target, cycles, focus, force=force, dry_run=cli.is_dry_run(dry_run), monitor=monitor,
                             prechecks=preflight.gate)
 

@@ -52,12 +52,13 @@ def resolve_target(target: str) -> Path:
     return path
 
 
-def create(store: Store, target: Path, focus: str, cycles: int, dry_run: bool) -> dict:
-    """A pending record; the store refuses a second active evolution on the target (Conflict)."""
+def create(store: Store, target: Path, focus: str, cycles: int, dry_run: bool, **fields) -> dict:
+    """A pending record; the store refuses a second active evolution on the target (Conflict). fields: more
+    of the record (the executor's: executor, remote_url, base_sha, target_path)."""
     return store.create_evolution({
         "id": new_id("evo"), "target": str(target), "focus": focus, "cycles": cycles, "status": "pending",
         "host": socket.gethostname(), "started_at": iso(), "current_cycle": 0, "cost_usd": 0.0,
-        "dry_run": dry_run,
+        "dry_run": dry_run, **fields,
     })
 
 
@@ -144,6 +145,11 @@ def force_stop(store: Store, evolution_id: str, grace: float = 5.0) -> ForceStop
     record = store.evolution_or_fail(evolution_id)
     if record["status"] in FINAL:
         return ForceStop("lost", record, f"already {record['status']}")
+    if record.get("executor") == "stepfunctions":  # DESIGN §10: StopExecution, not a signal
+        from lib.evolution import executors
+
+        outcome, detail = executors.force_stop_remote(store, record)
+        return ForceStop(outcome, store.evolution_or_fail(evolution_id), detail)
     state, detail = stuck.runner_state(record)
     pid = record.get("pid")
     if state == procs.REMOTE:

@@ -12,7 +12,7 @@ import click
 
 from lib import cli, evolution, paths, procs
 from lib.errors import Conflict, ToolError
-from lib.evolution import stuck
+from lib.evolution import executors, stuck
 from lib.insight import history
 from lib.ops import cleanup
 from lib.store import ACTIVE, FINAL, Store, open_store
@@ -144,7 +144,10 @@ def stop(evolution_id: str, force: bool, timeout: float) -> int:
         done = evolution.force_stop(store, evolution_id)
         record = done.record
         cli.audit(record["status"], evolution_id=evolution_id, mode="force", outcome=done.outcome)
-        if done.outcome == "killed":
+        executors.fill_quietly(store)  # its slot goes to a waiting evolution (DESIGN §10)
+        if done.outcome == "killed" and record.get("executor") == executors.STEPFUNCTIONS:
+            click.echo(f"{evolution_id} killed ({done.detail}: ECS stops its task)")
+        elif done.outcome == "killed":
             click.echo(f"{evolution_id} killed (process group {record.get('pid')} ended); {clean}")
         elif done.outcome == "gone":
             click.echo(f"{evolution_id} marked killed: its runner was already gone ({done.detail}); no process "

@@ -19,9 +19,12 @@ EVOLUTION_FIELDS = (
     "id", "target", "focus", "cycles", "status", "pid", "host", "started_at", "heartbeat_at",
     "finished_at", "current_cycle", "current_phase", "cost_usd", "pr_number", "pr_url", "error",
     "dry_run", "metrics_before", "metrics_after", "files_changed", "tests", "pid_started_at",
+    "executor", "execution_arn", "remote_url", "base_sha", "target_path",
 )  # fmt: skip
 # pid_started_at: when the process `pid` started (from the OS), so that a later process given the same pid
 # is never taken for the runner (lib.procs.proof).
+# executor (local | stepfunctions) and execution_arn: where the runner runs (DESIGN §10); remote_url, base_sha and
+# target_path (the target inside its repository) let a runner elsewhere clone the target as it was at creation.
 TASK_FIELDS = (
     "id", "evolution_id", "cycle", "phase", "agent", "status", "attempts", "started_at",
     "finished_at", "duration_s", "cost_usd", "error", "trace_id", "output_summary", "tokens_in", "tokens_out",

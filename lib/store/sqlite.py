@@ -22,8 +22,10 @@ from lib.store.base import (
     target_busy,
 )
 
-SCHEMA_VERSION = 4  # 2: evolutions_finished for the metrics' windows; 3: files_changed, tests, tokens;
-# 4: pid_started_at
+SCHEMA_VERSION = 6  # 2: evolutions_finished for the metrics' windows; 3: files_changed, tests, tokens;
+# 4: pid_started_at; 6: the executor's fields (see _EXECUTOR_COLUMNS)
+#: Schema v6 (issue 20, executors): where the runner runs and what a remote runner clones.
+_EXECUTOR_COLUMNS = ("executor TEXT", "execution_arn TEXT", "remote_url TEXT", "base_sha TEXT", "target_path TEXT")
 _ACTIVE_SQL = ", ".join(f"'{status}'" for status in ACTIVE)
 _FINAL_SQL = ", ".join(f"'{status}'" for status in FINAL)
 # Aggregates (see Store.evolution_stats / task_stats): the same figures as the fallbacks.
@@ -37,7 +39,8 @@ CREATE TABLE IF NOT EXISTS evolutions (
     status TEXT NOT NULL, pid INTEGER, host TEXT, started_at TEXT NOT NULL, heartbeat_at TEXT,
     finished_at TEXT, current_cycle INTEGER, current_phase TEXT, cost_usd REAL DEFAULT 0,
     pr_number INTEGER, pr_url TEXT, error TEXT, dry_run INTEGER DEFAULT 0,
-    metrics_before TEXT, metrics_after TEXT, files_changed INTEGER, tests TEXT, pid_started_at TEXT
+    metrics_before TEXT, metrics_after TEXT, files_changed INTEGER, tests TEXT, pid_started_at TEXT,
+    executor TEXT, execution_arn TEXT, remote_url TEXT, base_sha TEXT, target_path TEXT
 );
 CREATE INDEX IF NOT EXISTS evolutions_started ON evolutions(started_at);
 CREATE INDEX IF NOT EXISTS evolutions_status ON evolutions(status);
@@ -117,6 +120,7 @@ def _migrate(connection: sqlite3.Connection) -> None:
     """Bring an older store up to SCHEMA: new tables and indexes, then the columns added since."""
     added = {"evolutions": ("files_changed INTEGER", "tests TEXT", "pid_started_at TEXT"),
              "tasks": ("tokens_in INTEGER", "tokens_out INTEGER")}
+    added["evolutions"] += _EXECUTOR_COLUMNS  # v6 step (executors), kept apart from the steps before it
     for table, columns in added.items():
         present = {row[1] for row in connection.execute(f"PRAGMA table_info({table})")}
         for column in columns:
