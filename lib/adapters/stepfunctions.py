@@ -61,14 +61,19 @@ def definition(executor: dict, state_table: str) -> dict:
         "ResultPath": "$.task",
         "Retry": [{"ErrorEquals": list(RETRIED_ERRORS), "IntervalSeconds": 10, "MaxAttempts": 6,
                    "BackoffRate": 2.0, "MaxDelaySeconds": 300, "JitterStrategy": "FULL"}],
-        "Next": "Runner ended",
+        "Next": "Read the runner",
     }
-    exit_code = "$.task.Containers[0].ExitCode"
+    exit_code = "$.runner.container.ExitCode"
     return {
         "Comment": "T-Developer evolution runner (DESIGN §10); made by scripts/setup_executor.py",
         "StartAt": RUN_STATE,
         "States": {
             RUN_STATE: run,
+            # the runner's container as a value of its own, so that the Choice reads a plain path
+            "Read the runner": {
+                "Type": "Pass", "Parameters": {"container.$": "States.ArrayGetItem($.task.Containers, 0)"},
+                "ResultPath": "$.runner", "Next": "Runner ended",
+            },
             "Runner ended": {
                 "Type": "Choice",
                 "Choices": [

@@ -1,0 +1,209 @@
+"""End to end: the stepfunctions executor (DESIGN §10) as an operator runs it - setup_executor.py, then
+run_evolution.py --executor stepfunctions (one target, or a targets file), show_active_evolutions.py,
+stop_evolution.py, check_stuck_processes.py and health_check.py - against the moto server with Step Functions
+execution on, its ECS runTask.sync integration (moto_ecs_sync.py) and the Fargate stand-in that runs each task's
+command on this machine against the same moto DynamoDB table."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+
+import boto3
+import pytest
+import yaml
+from aws_helpers import client
+from evolution_runs import use_command_agent, wait_for
+from fargate_standin import FargateStandIn
+
+import moto_ecs_sync
+from lib.store import FINAL, open_store
+from tests.conftest import git, moto_post
+
+TABLE = "tdev-team"
+CLUSTER = "t-developer"
+
+
+@pytest.fixture
+def executor(tdev, aws, monkeypatch):
+    """moto with Step Functions execution on and ECS tasks that stay RUNNING until stopped; the cluster, a task
+    definition, a subnet and security group; settings `executor:` naming them; the state store on DynamoDB; the
+    state machine made by setup_executor.py. Yields a function that starts the Fargate stand-in."""
+    endpoint = aws["endpoint"]
+    monkeypatch.setenv("MOTO_PORT", endpoint.rsplit(":", 1)[1])  # moto's interpreter calls ECS on this port
+    moto_ecs_sync.enable()
+    moto_post(endpoint, "/moto-api/config", {"stepfunctions": {"execute_state_machine": True}})
+    moto_post(endpoint, "/moto-api/state-manager/set-transition",
+              {"model_name": "ecs::task", "transition": {"progression": "manual", "times": 10**9}})
+    for key, value in {"TDEV_STATE_BACKEND": "dynamodb", "TDEV_STATE_TABLE": TABLE}.items():
+        tdev.env[key] = value
+        monkeypatch.setenv(key, value)
+    open_store(create=True).close()
+    client("ecs").create_cluster(clusterName=CLUSTER)
+    ec2 = client("ec2")
+    vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.0.1.0/24")["Subnet"]["SubnetId"]
+    group = ec2.create_security_group(GroupName="runner", Description="runner", VpcId=vpc)["GroupId"]
+    # EC2-compatible with bridge networking: moto's awsvpc task set-up fails (an ENI attribute it lacks), and
+    # the network mode is not what these tests are about
+    client("ecs").register_task_definition(
+        family="t-developer-runner", requiresCompatibilities=["EC2"], networkMode="bridge",
+        containerDefinitions=[{"name": "runner", "image": "t-developer:test", "memory": 512, "logConfiguration": {
+            "logDriver": "awslogs", "options": {"awslogs-group": "/t-developer/runner",
+                                                "awslogs-stream-prefix": "evolution"}}}])
+    settings = yaml.safe_load((tdev.config_dir / "settings.yaml").read_text())
+    settings["executor"] = {"subnets": [subnet], "security_groups": [group], "max_concurrent": 5,
+                            "role_arn": "arn:aws:iam::123456789012:role/t-developer-executor"}
+    tdev.write_config("settings", yaml.safe_dump(settings))
+    setup = tdev.run("setup_executor.py")
+    assert setup.returncode == 0 and "created" in setup.stdout, setup.stderr
+    machine = setup.stdout.strip().rsplit(" ", 1)[-1]
+    standins = []
+
+    def start(crash: tuple[str, ...] = ()) -> FargateStandIn:
+        standin = FargateStandIn(tdev.env, CLUSTER, machine, tdev.base, crash=crash).start()
+        standins.append(standin)
+        return standin
+
+    yield start
+    for standin in standins:
+        standin.stop()
+    moto_post(endpoint, "/moto-api/config", {"stepfunctions": {"execute_state_machine": False}})
+    moto_post(endpoint, "/moto-api/state-manager/unset-transition", {"model_name": "ecs::task"})
+
+
+def sfn():
+    return boto3.client("stepfunctions", region_name="us-east-1")
+
+
+def final(evolution_id: str) -> dict:
+    return wait_for(lambda: (lambda r: r if r["status"] in FINAL else None)(open_store().get_evolution(evolution_id)),
+                    240)
+
+
+def execution_status(record: dict) -> str:
+    return sfn().describe_execution(executionArn=record["execution_arn"])["status"]
+
+
+def test_one_evolution_end_to_end_through_the_state_machine(tdev, git_repo, github, executor):
+    standin = executor()
+    result = tdev.run("run_evolution.py", "--executor", "stepfunctions", "--target", str(git_repo / "packages/agents"),
+                      "--focus", "quality", "--monitor", timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    record = open_store().list_evolutions()[0]
+    assert record["status"] == "succeeded" and record["executor"] == "stepfunctions"
+    assert record["execution_arn"].endswith(f":execution:t-developer-evolution:{record['id']}")
+    assert record["base_sha"] == git(git_repo, "rev-parse", "HEAD") and record["target_path"] == "packages/agents"
+    assert f"{record['id']} [running]" in result.stdout and f"{record['id']} succeeded" in result.stdout
+    assert wait_for(lambda: execution_status(record) == "SUCCEEDED")
+    [run] = standin.runs.values()
+    assert run["evolution_id"] == record["id"] and run["exit_code"] == 0
+    assert (run["home"] / "history" / "clones" / record["id"]).is_dir()  # a fresh clone, not the operator's checkout
+    assert record["pr_number"] == 1 and github.pulls[1]["head"]["ref"].startswith("tdev/auto/")
+    assert git(git_repo, "status", "--porcelain") == ""
+
+
+def test_twelve_targets_never_more_than_five_at_once(tdev, git_repo, github, executor):
+    names = [f"p{n:02d}" for n in range(1, 13)]
+    for name in names:
+        package = git_repo / "packages" / name
+        package.mkdir()
+        (package / "__init__.py").write_text("import os\n\n\ndef value(a,b):\n    return a+b\n")
+    git(git_repo, "add", "-A")
+    git(git_repo, "commit", "-m", "twelve packages")
+    git(git_repo, "push", "origin", "main")
+    targets = tdev.base / "targets.txt"
+    targets.write_text("# one per line\n" + "".join(f"{git_repo}:packages/{name}\n" for name in names))
+    executor()
+    result = tdev.run("run_evolution.py", "--executor", "stepfunctions", "--targets-file", str(targets),
+                      "--focus", "quality", "--dry-run", "--force", timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    lines = result.stdout.splitlines()
+    assert len(lines) == 12
+    assert sum("started (arn:aws:states:" in line for line in lines) == 5
+    assert sum("waiting for a free slot" in line for line in lines) == 7
+    active = json.loads(tdev.run("show_active_evolutions.py", "--json").stdout)
+    assert len(active) >= 1 and all(r["executor"] == "stepfunctions" for r in active)
+    ids = [line.split()[0] for line in lines]
+    records = [final(i) for i in ids]
+    assert [r["status"] for r in records] == ["succeeded"] * 12, [r["error"] for r in records]
+    assert len({r["target"] for r in records}) == 12
+    # from the store alone: at no moment were more than five runners between their start and their end
+    events = sorted([(datetime.fromisoformat(r["started_at"]), 1) for r in records]
+                    + [(datetime.fromisoformat(r["finished_at"]), -1) for r in records])  # an end sorts first
+    running = peak = 0
+    for _, change in events:
+        running += change
+        peak = max(peak, running)
+    assert 1 <= peak <= 5
+    assert all(execution_status(r) == "SUCCEEDED" for r in records)
+
+
+def test_graceful_stop_through_the_store(tdev, git_repo, executor):
+    executor()
+    use_command_agent(tdev, "research", """
+        time.sleep(3)
+        print(json.dumps({"status": "ok", "output": {"summary": "slow"}, "cost_usd": 0}))
+    """)
+    started = tdev.run("run_evolution.py", "--executor", "stepfunctions", "--target",
+                       str(git_repo / "packages/agents"))
+    assert started.returncode == 0, started.stderr
+    evolution_id = started.stdout.split()[0]
+    wait_for(lambda: open_store().get_evolution(evolution_id)["status"] == "running", 120)
+    stop = tdev.run("stop_evolution.py", "--id", evolution_id, "--graceful", "--timeout", "120")
+    assert stop.returncode == 0, stop.stdout + stop.stderr
+    record = open_store().get_evolution(evolution_id)
+    assert record["status"] == "stopped" and "graceful stop" in record["error"]
+    assert wait_for(lambda: execution_status(record) in ("FAILED", "SUCCEEDED"))
+
+
+def test_force_stop_calls_stop_execution_and_the_worker_ends_killed(tdev, git_repo, executor):
+    standin = executor()
+    use_command_agent(tdev, "research", "time.sleep(120)\n")
+    started = tdev.run("run_evolution.py", "--executor", "stepfunctions", "--target",
+                       str(git_repo / "packages/agents"))
+    evolution_id = started.stdout.split()[0]
+    wait_for(lambda: open_store().list_tasks(evolution_id=evolution_id, statuses=("running",)), 120)
+    stop = tdev.run("stop_evolution.py", "--id", evolution_id, "--force")
+    assert stop.returncode == 0, stop.stderr
+    assert "execution stopped" in stop.stdout
+    record = open_store().get_evolution(evolution_id)
+    assert record["status"] == "killed" and "StopExecution" in record["error"]
+    assert execution_status(record) == "ABORTED"
+    # the stand-in sends SIGTERM as ECS does; the worker ends within the grace, never left running
+    run = wait_for(lambda: next((r for r in standin.runs.values() if r["ended"]), None), 60)
+    assert run["exit_code"] in (1, 143)
+    assert open_store().get_evolution(evolution_id)["status"] == "killed"
+    again = tdev.run("stop_evolution.py", "--id", evolution_id, "--force")
+    assert again.returncode == 0 and "already killed" in again.stdout
+
+
+def test_failed_execution_of_a_running_evolution_is_critical(tdev, git_repo, executor):
+    use_command_agent(tdev, "research", "time.sleep(120)\n")
+    started = tdev.run("run_evolution.py", "--executor", "stepfunctions", "--target",
+                       str(git_repo / "packages/agents"))
+    evolution_id = started.stdout.split()[0]
+    executor(crash=(evolution_id,))  # its runner is SIGKILLed once it runs: an OOM kill, exit code 137
+    record = wait_for(lambda: (lambda r: r if r.get("execution_arn") else None)(open_store().get_evolution(evolution_id)))
+    wait_for(lambda: execution_status(record) == "FAILED", 120)
+    assert open_store().get_evolution(evolution_id)["status"] == "running"
+    stuck = tdev.run("check_stuck_processes.py")
+    assert stuck.returncode == 2, stuck.stdout + stuck.stderr
+    fix = f"python scripts/stop_evolution.py --id {evolution_id} --force"
+    assert "execution is FAILED" in stuck.stdout and fix in stuck.stdout
+    health = tdev.run("health_check.py", "--json")
+    assert json.loads(health.stdout)["status"] == "critical"
+    active = tdev.run("show_active_evolutions.py")
+    assert "stepfunctions FAILED" in active.stdout and fix in active.stderr
+    assert tdev.run("stop_evolution.py", "--id", evolution_id, "--force").returncode == 0
+    assert open_store().get_evolution(evolution_id)["status"] == "killed"
+    assert tdev.run("check_stuck_processes.py").returncode == 0
+
+
+def test_sqlite_store_is_refused(tdev, git_repo):
+    result = tdev.run("run_evolution.py", "--executor", "stepfunctions", "--target", str(git_repo / "packages/agents"))
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error:") and "DynamoDB" in lines[0]
+    assert "TDEV_STATE_BACKEND=dynamodb" in lines[0]
+    assert not (tdev.history / "state.db").exists()
