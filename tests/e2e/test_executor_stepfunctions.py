@@ -10,13 +10,13 @@ import json
 from datetime import datetime
 
 import boto3
+import moto_ecs_sync
 import pytest
 import yaml
 from aws_helpers import client
 from evolution_runs import use_command_agent, wait_for
 from fargate_standin import FargateStandIn
 
-import moto_ecs_sync
 from lib.store import FINAL, open_store
 from tests.conftest import git, moto_post
 
@@ -76,9 +76,16 @@ def sfn():
     return boto3.client("stepfunctions", region_name="us-east-1")
 
 
+def record_when(evolution_id: str, condition, timeout: float = 120) -> dict:
+    """The evolution's record once condition(record) holds."""
+    def ready():
+        record = open_store().get_evolution(evolution_id)
+        return record if condition(record) else None
+    return wait_for(ready, timeout)
+
+
 def final(evolution_id: str) -> dict:
-    return wait_for(lambda: (lambda r: r if r["status"] in FINAL else None)(open_store().get_evolution(evolution_id)),
-                    240)
+    return record_when(evolution_id, lambda r: r["status"] in FINAL, 240)
 
 
 def execution_status(record: dict) -> str:
@@ -184,7 +191,7 @@ def test_failed_execution_of_a_running_evolution_is_critical(tdev, git_repo, exe
                        str(git_repo / "packages/agents"))
     evolution_id = started.stdout.split()[0]
     executor(crash=(evolution_id,))  # its runner is SIGKILLed once it runs: an OOM kill, exit code 137
-    record = wait_for(lambda: (lambda r: r if r.get("execution_arn") else None)(open_store().get_evolution(evolution_id)))
+    record = record_when(evolution_id, lambda r: r.get("execution_arn"))
     wait_for(lambda: execution_status(record) == "FAILED", 120)
     assert open_store().get_evolution(evolution_id)["status"] == "running"
     stuck = tdev.run("check_stuck_processes.py")
