@@ -143,7 +143,7 @@ def test_twelve_targets_never_more_than_five_at_once(tdev, git_repo, github, exe
         running += change
         peak = max(peak, running)
     assert 1 <= peak <= 5
-    assert all(execution_status(r) == "SUCCEEDED" for r in records)
+    wait_for(lambda: all(execution_status(r) == "SUCCEEDED" for r in records), 120)
 
 
 def test_graceful_stop_through_the_store(tdev, git_repo, executor):
