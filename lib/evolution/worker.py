@@ -75,4 +75,7 @@ def main(evolution_id: str) -> int:
 
 
 if __name__ == "__main__":
+    if len(sys.argv) != 2:
+        print("usage: python -m lib.evolution.worker <evolution id>", file=sys.stderr)
+        sys.exit(2)
     sys.exit(main(sys.argv[1]))
