@@ -214,3 +214,36 @@ def test_sqlite_store_is_refused(tdev, git_repo):
     assert len(lines) == 1 and lines[0].startswith("error:") and "DynamoDB" in lines[0]
     assert "TDEV_STATE_BACKEND=dynamodb" in lines[0]
     assert not (tdev.history / "state.db").exists()
+
+
+def test_setup_executor_is_idempotent_and_updates_a_changed_definition(tdev, executor):
+    again = tdev.run("setup_executor.py")
+    assert again.returncode == 0 and "state machine t-developer-evolution unchanged" in again.stdout, again.stderr
+    settings = yaml.safe_load((tdev.config_dir / "settings.yaml").read_text())
+    settings["executor"]["security_groups"] = []
+    tdev.write_config("settings", yaml.safe_dump(settings))
+    changed = tdev.run("setup_executor.py")
+    assert changed.returncode == 0 and "updated" in changed.stdout, changed.stderr
+    [machine] = sfn().list_state_machines()["stateMachines"]
+    document = json.loads(sfn().describe_state_machine(stateMachineArn=machine["stateMachineArn"])["definition"])
+    network = document["States"]["Run the runner"]["Parameters"]["NetworkConfiguration"]["AwsvpcConfiguration"]
+    assert "SecurityGroups" not in network
+    audit = [json.loads(line) for line in (tdev.history / "audit.log").read_text().splitlines()]
+    assert [line["result"] for line in audit if "setup_executor" in line["command"]] == [
+        "created", "unchanged", "updated"]
+
+
+def test_setup_executor_dry_run_prints_the_definition_and_missing_resources_are_named(tdev, aws):
+    dry = tdev.run("setup_executor.py", "--dry-run")
+    assert dry.returncode == 0, dry.stderr
+    assert json.loads(dry.stdout)["States"]["Run the runner"]["Resource"] == "arn:aws:states:::ecs:runTask.sync"
+    settings = yaml.safe_load((tdev.config_dir / "settings.yaml").read_text())
+    settings["executor"] = {"subnets": ["subnet-0missing"], "role_arn": "arn:aws:iam::123456789012:role/x"}
+    tdev.write_config("settings", yaml.safe_dump(settings))
+    result = tdev.run("setup_executor.py")
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert all(line.startswith("error: ") for line in lines) and len(lines) == 3, result.stderr
+    assert "ECS cluster 't-developer'" in lines[0] and "task definition 't-developer-runner'" in lines[1]
+    assert "subnet 'subnet-0missing'" in lines[2] and "Traceback" not in result.stderr
+    assert sfn().list_state_machines()["stateMachines"] == []
