@@ -10,15 +10,13 @@ import json
 from datetime import datetime
 
 import boto3
-import moto_ecs_sync
 import pytest
 import yaml
-from aws_helpers import client
 from evolution_runs import use_command_agent, wait_for
-from fargate_standin import FargateStandIn
+from fargate_standin import FargateStandIn, prepare, restore
 
 from lib.store import FINAL, open_store
-from tests.conftest import git, moto_post
+from tests.conftest import git
 
 TABLE = "tdev-team"
 CLUSTER = "t-developer"
@@ -31,29 +29,14 @@ def executor(tdev, aws, monkeypatch):
     state machine made by setup_executor.py. Yields a function that starts the Fargate stand-in."""
     endpoint = aws["endpoint"]
     monkeypatch.setenv("MOTO_PORT", endpoint.rsplit(":", 1)[1])  # moto's interpreter calls ECS on this port
-    moto_ecs_sync.enable()
-    moto_post(endpoint, "/moto-api/config", {"stepfunctions": {"execute_state_machine": True}})
-    moto_post(endpoint, "/moto-api/state-manager/set-transition",
-              {"model_name": "ecs::task", "transition": {"progression": "manual", "times": 10**9}})
+    made = prepare(endpoint, CLUSTER)
     for key, value in {"TDEV_STATE_BACKEND": "dynamodb", "TDEV_STATE_TABLE": TABLE}.items():
         tdev.env[key] = value
         monkeypatch.setenv(key, value)
     open_store(create=True).close()
-    client("ecs").create_cluster(clusterName=CLUSTER)
-    ec2 = client("ec2")
-    vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
-    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.0.1.0/24")["Subnet"]["SubnetId"]
-    group = ec2.create_security_group(GroupName="runner", Description="runner", VpcId=vpc)["GroupId"]
-    # EC2-compatible with bridge networking: moto's awsvpc task set-up fails (an ENI attribute it lacks), and
-    # the network mode is not what these tests are about
-    client("ecs").register_task_definition(
-        family="t-developer-runner", requiresCompatibilities=["EC2"], networkMode="bridge",
-        containerDefinitions=[{"name": "runner", "image": "t-developer:test", "memory": 512, "logConfiguration": {
-            "logDriver": "awslogs", "options": {"awslogs-group": "/t-developer/runner",
-                                                "awslogs-stream-prefix": "evolution"}}}])
     settings = yaml.safe_load((tdev.config_dir / "settings.yaml").read_text())
-    settings["executor"] = {"subnets": [subnet], "security_groups": [group], "max_concurrent": 5,
-                            "role_arn": "arn:aws:iam::123456789012:role/t-developer-executor"}
+    settings["executor"] = {"subnets": [made["subnet"]], "security_groups": [made["security_group"]],
+                            "max_concurrent": 5, "role_arn": "arn:aws:iam::123456789012:role/t-developer-executor"}
     tdev.write_config("settings", yaml.safe_dump(settings))
     setup = tdev.run("setup_executor.py")
     assert setup.returncode == 0 and "created" in setup.stdout, setup.stderr
@@ -68,8 +51,7 @@ def executor(tdev, aws, monkeypatch):
     yield start
     for standin in standins:
         standin.stop()
-    moto_post(endpoint, "/moto-api/config", {"stepfunctions": {"execute_state_machine": False}})
-    moto_post(endpoint, "/moto-api/state-manager/unset-transition", {"model_name": "ecs::task"})
+    restore(endpoint)
 
 
 def sfn():

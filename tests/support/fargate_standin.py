@@ -27,6 +27,7 @@ import time
 from pathlib import Path
 
 import boto3
+import moto_ecs_sync
 
 ROOT = Path(__file__).resolve().parents[2]
 ACCOUNT, REGION = "123456789012", "us-east-1"
@@ -123,3 +124,44 @@ class FargateStandIn:
         task.containers[0].exitCode = exit_code
         self.ecs.stop_task(cluster=self.cluster, task=arn, reason=f"Essential container exited ({exit_code})")
         run.update(ended=True, exit_code=exit_code)
+
+
+def post(endpoint: str, path: str, document) -> None:
+    import json
+    import urllib.request
+
+    request = urllib.request.Request(f"{endpoint}{path}", data=json.dumps(document).encode(), method="POST",
+                                     headers={"Content-Type": "application/json"})
+    urllib.request.urlopen(request, timeout=10).read()
+
+
+def prepare(endpoint: str, cluster: str) -> dict:
+    """The moto server (running in this process) set for the executor: Step Functions execution on, its ECS
+    .sync integration working, ECS tasks RUNNING until stopped; a cluster, the runner's task definition, a
+    subnet and a security group. {subnet, security_group}. MOTO_PORT must name the server's port (moto's
+    interpreter calls ECS there)."""
+    moto_ecs_sync.enable()
+    post(endpoint, "/moto-api/config", {"stepfunctions": {"execute_state_machine": True}})
+    post(endpoint, "/moto-api/state-manager/set-transition",
+         {"model_name": "ecs::task", "transition": {"progression": "manual", "times": 10**9}})
+    kwargs = {"endpoint_url": endpoint, "region_name": REGION, "aws_access_key_id": "testing",
+              "aws_secret_access_key": "testing"}
+    ecs, ec2 = boto3.client("ecs", **kwargs), boto3.client("ec2", **kwargs)
+    ecs.create_cluster(clusterName=cluster)
+    vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.0.1.0/24")["Subnet"]["SubnetId"]
+    group = ec2.create_security_group(GroupName="runner", Description="runner", VpcId=vpc)["GroupId"]
+    # EC2-compatible with bridge networking: moto's awsvpc task set-up fails (an ENI attribute it lacks), and
+    # the network mode is not what the executor's tests are about
+    ecs.register_task_definition(
+        family="t-developer-runner", requiresCompatibilities=["EC2"], networkMode="bridge",
+        containerDefinitions=[{"name": "runner", "image": "t-developer:test", "memory": 512, "logConfiguration": {
+            "logDriver": "awslogs", "options": {"awslogs-group": "/t-developer/runner",
+                                                "awslogs-stream-prefix": "evolution"}}}])
+    return {"subnet": subnet, "security_group": group}
+
+
+def restore(endpoint: str) -> None:
+    """Undo prepare's switches (the server is shared by the session)."""
+    post(endpoint, "/moto-api/config", {"stepfunctions": {"execute_state_machine": False}})
+    post(endpoint, "/moto-api/state-manager/unset-transition", {"model_name": "ecs::task"})
