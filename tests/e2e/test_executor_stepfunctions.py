@@ -229,3 +229,29 @@ def test_setup_executor_dry_run_prints_the_definition_and_missing_resources_are_
     assert "ECS cluster 't-developer'" in lines[0] and "task definition 't-developer-runner'" in lines[1]
     assert "subnet 'subnet-0missing'" in lines[2] and "Traceback" not in result.stderr
     assert sfn().list_state_machines()["stateMachines"] == []
+
+
+def test_targets_file_with_the_local_executor_queues_beyond_the_limit(tdev, git_repo):
+    for name in ("a", "b", "c"):
+        (git_repo / "packages" / name).mkdir()
+        (git_repo / "packages" / name / "__init__.py").write_text("import os\n\n\ndef value(a,b):\n    return a+b\n")
+    git(git_repo, "add", "-A")
+    git(git_repo, "commit", "-m", "three packages")
+    settings = yaml.safe_load((tdev.config_dir / "settings.yaml").read_text())
+    settings["executor"]["max_concurrent"] = 1
+    tdev.write_config("settings", yaml.safe_dump(settings))
+    targets = tdev.base / "targets.txt"
+    targets.write_text("packages/a\npackages/b\npackages/c\n")
+    result = tdev.run("run_evolution.py", "--targets-file", str(targets), "--dry-run", "--monitor", cwd=git_repo,
+                      timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    lines = result.stdout.splitlines()[:3]
+    ids = [line.split()[0] for line in lines]
+    assert sum("started (pid" in line for line in lines) == 1
+    assert sum("waiting for a free slot" in line for line in lines) == 2
+    records = sorted((open_store().get_evolution(i) for i in ids), key=lambda r: r["started_at"])
+    assert [r["status"] for r in records] == ["succeeded"] * 3 and all(r["executor"] == "local" for r in records)
+    for earlier, later in zip(records, records[1:], strict=False):
+        assert earlier["finished_at"] <= later["started_at"]  # one at a time, each started as the one before ended
+    again = tdev.run("run_evolution.py", "--targets-file", str(tdev.base / "missing.txt"))
+    assert again.returncode == 2 and again.stderr.startswith("error: ")

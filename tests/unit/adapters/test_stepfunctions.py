@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 from aws_helpers import client
@@ -78,3 +79,25 @@ def test_check_resources_names_each_missing_one():
     assert sfn.check_resources({**SETTINGS, "subnets": []}) == [
         "task definition 't-developer-runner' has no container 'runner' (it has: other)",
         "settings executor.subnets is empty: a Fargate task needs at least one subnet"]
+
+
+@pytest.mark.usefixtures("aws")
+def test_the_runners_log_stream_is_found_from_its_task_definition_and_read_on():
+    client("ecs").register_task_definition(family="t-developer-runner", containerDefinitions=[{
+        "name": "runner", "image": "x", "memory": 64, "logConfiguration": {"logDriver": "awslogs", "options": {
+            "awslogs-group": "/t-developer/runner", "awslogs-stream-prefix": "evolution"}}}])
+    task = "arn:aws:ecs:us-east-1:123456789012:task/t-developer/0123abcd"
+    group, stream = sfn.log_stream(task, SETTINGS)
+    assert (group, stream) == ("/t-developer/runner", "evolution/runner/0123abcd")
+    assert sfn.log_events(group, stream, None) == ([], None)  # not there yet
+    logs, now = client("logs"), int(time.time() * 1000)
+    logs.create_log_group(logGroupName=group)
+    logs.create_log_stream(logGroupName=group, logStreamName=stream)
+    logs.put_log_events(logGroupName=group, logStreamName=stream,
+                        logEvents=[{"timestamp": now, "message": "evolution started"}])
+    lines, token = sfn.log_events(group, stream, None)
+    assert lines == ["evolution started"]
+    logs.put_log_events(logGroupName=group, logStreamName=stream,
+                        logEvents=[{"timestamp": now + 1, "message": "evolution succeeded"}])
+    assert sfn.log_events(group, stream, token)[0] == ["evolution succeeded"]
+    assert sfn.log_stream(task, {**SETTINGS, "container": "other"}) is None
