@@ -14,7 +14,7 @@ from lib.adapters import stepfunctions as sfn
 from lib.errors import Conflict, ToolError, UsageError
 from lib.evolution import executors
 from lib.ops.evolutions import OK_ENDINGS, Prechecks
-from lib.store import FINAL, Store, open_store
+from lib.store import ACTIVE, FINAL, Store, open_store
 from lib.store.dynamodb import table_name
 
 # ---- setup_executor.py ---------------------------------------------------------------------------------
@@ -92,7 +92,7 @@ def start(targets_file: Path | None, target: str | None, cycles: int | None, foc
         sfn.state_machine_arn(config.settings()["executor"]["state_machine"])  # refused before anything is made
     origins = {}
     for path in paths:
-        busy = store.list_evolutions(statuses=("pending", "running", "stopping"), target=str(path))
+        busy = store.list_evolutions(statuses=ACTIVE, target=str(path))
         if busy:
             raise Conflict(f"target {path} already has an active evolution {busy[0]['id']}; nothing was started",
                            f"wait for it, or stop it: python scripts/stop_evolution.py --id {busy[0]['id']} --graceful")
@@ -107,7 +107,15 @@ def start(targets_file: Path | None, target: str | None, cycles: int | None, foc
                             "fix them, or pass --force to skip the checks that are not about safety")
     records = [evolution.create(store, path, focus, cycles, dry_run, executor=executor, **origins[path])
                for path in paths]
-    started = dict(executors.fill(store))
+    try:
+        started = dict(executors.fill(store))
+    except ToolError as failure:
+        for record in records:
+            click.echo(f"{record['id']} {record['target']}: waiting (pending)")
+        cli.audit("failed", executor=executor, evolutions=[r["id"] for r in records], error=failure.message)
+        raise ToolError(f"{len(records)} evolution(s) recorded but none could be started: {failure.message}",
+                        "they start when a slot is filled next (an evolution ending, the next run_evolution.py); "
+                        "or stop them: python scripts/stop_evolution.py --id <id>") from None
     for record in records:
         where = started.get(record["id"])
         click.echo(f"{record['id']} {record['target']}: " + (f"started ({where})" if where else

@@ -198,6 +198,17 @@ def test_sqlite_store_is_refused(tdev, git_repo):
     assert not (tdev.history / "state.db").exists()
 
 
+def test_without_the_state_machine_nothing_is_created(tdev, git_repo, aws):
+    env = {"TDEV_STATE_BACKEND": "dynamodb", "TDEV_STATE_TABLE": TABLE}
+    assert tdev.run("init_evolution.py", env=env).returncode == 0
+    result = tdev.run("run_evolution.py", "--executor", "stepfunctions", "--target",
+                      str(git_repo / "packages/agents"), env=env)
+    assert result.returncode == 1 and result.stderr.count("\n") == 1, result.stderr
+    assert "state machine 't-developer-evolution' does not exist" in result.stderr
+    assert "python scripts/setup_executor.py" in result.stderr
+    assert tdev.run("show_active_evolutions.py", "--json", env=env).stdout.strip() == "[]"
+
+
 def test_setup_executor_is_idempotent_and_updates_a_changed_definition(tdev, executor):
     again = tdev.run("setup_executor.py")
     assert again.returncode == 0 and "state machine t-developer-evolution unchanged" in again.stdout, again.stderr
