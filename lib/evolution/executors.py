@@ -94,20 +94,17 @@ def queue_claim(store: Store, wait: float = QUEUE_WAIT_SECONDS) -> Iterator[None
                 fcntl.flock(handle, fcntl.LOCK_UN)
         return
     deadline, pause = time.monotonic() + wait, 0.05
-    while True:
-        try:
-            claim = store.exclusive(QUEUE_CLAIM, QUEUE_CLAIM_SECONDS)
-            claim.__enter__()
-            break
-        except Conflict:
-            if time.monotonic() >= deadline:
-                raise
-            time.sleep(pause)
-            pause = min(pause * 2, 1.0)
-    try:
+    with contextlib.ExitStack() as held:
+        while True:
+            try:
+                held.enter_context(store.exclusive(QUEUE_CLAIM, QUEUE_CLAIM_SECONDS))
+                break
+            except Conflict:
+                if time.monotonic() >= deadline:
+                    raise
+                time.sleep(pause)
+                pause = min(pause * 2, 1.0)
         yield
-    finally:
-        claim.__exit__(None, None, None)
 
 
 def dispatch(store: Store, record: dict) -> str:

@@ -260,7 +260,7 @@ def test_targets_file_with_the_local_executor_queues_beyond_the_limit(tdev, git_
     ids = [line.split()[0] for line in lines]
     assert sum("started (pid" in line for line in lines) == 1
     assert sum("waiting for a free slot" in line for line in lines) == 2
-    records = sorted((open_store().get_evolution(i) for i in ids), key=lambda r: r["started_at"])
+    records = sorted((open_store().get_evolution(i) for i in ids), key=lambda r: (r["started_at"], r["finished_at"]))
     assert [r["status"] for r in records] == ["succeeded"] * 3 and all(r["executor"] == "local" for r in records)
     for earlier, later in zip(records, records[1:], strict=False):
         assert earlier["finished_at"] <= later["started_at"]  # one at a time, each started as the one before ended
