@@ -150,6 +150,9 @@ def follow(store: Store, ids: list[str], poll: float = 1.0) -> list[dict]:
                 for line in stream.read(records[0]):
                     click.echo(line)
             if all(r["status"] in FINAL for r in records):
+                if stream:
+                    for line in stream.drain(records[0]):
+                        click.echo(line)
                 return records
             time.sleep(poll)
         except KeyboardInterrupt:
@@ -163,6 +166,9 @@ def follow(store: Store, ids: list[str], poll: float = 1.0) -> list[dict]:
 
 class _LogTail:
     """The runner's CloudWatch log stream, once its execution has started a task whose definition logs there."""
+
+    #: how long the monitor waits, once the evolution is final, for the runner's last line to be shipped
+    DRAIN_SECONDS = 15.0
 
     def __init__(self, evolution_id: str):
         self.evolution_id = evolution_id
@@ -189,3 +195,15 @@ class _LogTail:
             self.given_up = True
             cli.info(f"cannot read the runner's log stream ({failure}); following the store only")
             return []
+
+    def drain(self, record: dict) -> list[str]:
+        """The stream's remaining lines up to the runner's last one (`evolution <status>`): log shipping lags the
+        store, so wait for it, at most DRAIN_SECONDS."""
+        lines: list[str] = []
+        deadline = time.monotonic() + self.DRAIN_SECONDS
+        while self.where is not None and not self.given_up:
+            lines += self.read(record)
+            if any(f"evolution {record['status']}" in line for line in lines) or time.monotonic() >= deadline:
+                break
+            time.sleep(0.5)
+        return lines

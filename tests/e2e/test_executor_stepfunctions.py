@@ -84,6 +84,8 @@ def test_one_evolution_end_to_end_through_the_state_machine(tdev, git_repo, gith
     assert record["execution_arn"].endswith(f":execution:t-developer-evolution:{record['id']}")
     assert record["base_sha"] == git(git_repo, "rev-parse", "HEAD") and record["target_path"] == "packages/agents"
     assert f"{record['id']} [running]" in result.stdout and f"{record['id']} succeeded" in result.stdout
+    assert "INFO [cycle 0/1] evolution started" in result.stdout  # from the task's log stream
+    assert "INFO [cycle 1/1 gate] evolution succeeded" in result.stdout
     assert wait_for(lambda: execution_status(record) == "SUCCEEDED")
     [run] = standin.runs.values()
     assert run["evolution_id"] == record["id"] and run["exit_code"] == 0

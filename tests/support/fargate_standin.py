@@ -7,6 +7,7 @@ transition to manual) until StopTask; the `.sync` step of the execution polls De
 - every RUNNING task of the cluster that it has not seen is started as a local process: the container command
   of the task's overrides (`python` is this interpreter, as the image's), from the project root, with the test's
   environment plus the overrides' environment and a history folder of its own (a fresh container);
+- its stdout goes to the task's CloudWatch log stream, as the awslogs driver ships it;
 - when the process ends, its exit code is set on moto's container (moto has no API for what the ECS agent
   reports) and the task is stopped with StopTask: the `.sync` step ends and the Choice reads the exit code;
 - when the task's execution is no longer RUNNING (StopExecution), the process gets SIGTERM and, 30 s later,
@@ -18,6 +19,7 @@ Each run is recorded: evolution id, task ARN, when the task was seen and the pro
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -49,6 +51,7 @@ class FargateStandIn:
         self.ecs = boto3.client("ecs", **kwargs)
         self.sfn = boto3.client("stepfunctions", **kwargs)
         self.dynamodb = boto3.client("dynamodb", **kwargs)
+        self.logs = boto3.client("logs", **kwargs)
 
     def start(self) -> FargateStandIn:
         self._thread.start()
@@ -73,6 +76,7 @@ class FargateStandIn:
                 if run["ended"]:
                     continue
                 code = run["process"].poll()
+                self._ship(run)
                 if code is None:
                     self._watch(run)
                 else:
@@ -93,7 +97,38 @@ class FargateStandIn:
                                        start_new_session=True)
         self.runs[arn] = {"evolution_id": environment["TDEV_EVOLUTION_ID"], "process": process, "seen": seen,
                           "started": time.time(), "home": home, "ended": False, "exit_code": None,
-                          "sigterm_at": None}
+                          "sigterm_at": None, "shipped": 0, "stream": self._stream(task, arn)}
+
+    def _stream(self, task: dict, arn: str) -> tuple[str, str] | None:
+        """The awslogs group and stream of the task's container (what the awslogs driver would write), made."""
+        definition = self.ecs.describe_task_definition(taskDefinition=task["taskDefinitionArn"])["taskDefinition"]
+        options = (definition["containerDefinitions"][0].get("logConfiguration") or {}).get("options") or {}
+        if "awslogs-group" not in options:
+            return None
+        group = options["awslogs-group"]
+        stream = f"{options['awslogs-stream-prefix']}/{definition['containerDefinitions'][0]['name']}/" \
+                 f"{arn.rsplit('/', 1)[-1]}"
+        with contextlib.suppress(self.logs.exceptions.ResourceAlreadyExistsException):
+            self.logs.create_log_group(logGroupName=group)
+        self.logs.create_log_stream(logGroupName=group, logStreamName=stream)
+        return group, stream
+
+    def _ship(self, run: dict) -> None:
+        """The container's new complete stdout lines to its log stream, as the awslogs driver does."""
+        if not run["stream"]:
+            return
+        with open(run["home"] / "stdout.log", "rb") as handle:
+            handle.seek(run["shipped"])
+            chunk = handle.read()
+        complete = chunk[:chunk.rfind(b"\n") + 1]
+        if not complete:
+            return
+        run["shipped"] += len(complete)
+        now = int(time.time() * 1000)
+        events = [{"timestamp": now, "message": line} for line in complete.decode(errors="replace").splitlines()
+                  if line]
+        if events:
+            self.logs.put_log_events(logGroupName=run["stream"][0], logStreamName=run["stream"][1], logEvents=events)
 
     def _watch(self, run: dict) -> None:
         """SIGTERM when the execution was stopped (then SIGKILL after ECS's stop timeout); SIGKILL a crash id
