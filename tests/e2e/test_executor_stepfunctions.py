@@ -7,14 +7,18 @@ command on this machine against the same moto DynamoDB table."""
 from __future__ import annotations
 
 import json
+import os
+import signal
 from datetime import datetime
 
 import boto3
 import pytest
 import yaml
-from evolution_runs import use_command_agent, wait_for
+from evolution_runs import start_hanging, use_command_agent, wait_for
 from fargate_standin import FargateStandIn, prepare, restore
 
+from lib import procs
+from lib.evolution import stuck, worker
 from lib.store import FINAL, open_store
 from tests.conftest import git
 
@@ -268,3 +272,15 @@ def test_targets_file_with_the_local_executor_queues_beyond_the_limit(tdev, git_
         assert earlier["finished_at"] <= later["started_at"]  # one at a time, each started as the one before ended
     again = tdev.run("run_evolution.py", "--targets-file", str(tdev.base / "missing.txt"))
     assert again.returncode == 2 and again.stderr.startswith("error: ")
+
+
+def test_sigterm_mid_phase_ends_the_worker_killed_within_the_grace(tdev, git_repo, runners):
+    """What ECS's StopTask does to the container (SIGTERM, SIGKILL 30 s later), on a local worker: a phase that
+    does not end within the grace is cut short, the record says killed, the process is gone."""
+    record = start_hanging(tdev, str(git_repo / "packages/agents"), runners)
+    os.kill(record["pid"], signal.SIGTERM)
+    ended = record_when(record["id"], lambda r: r["status"] in FINAL, worker.SIGTERM_GRACE_SECONDS + 30)
+    assert ended["status"] == "killed" and "SIGTERM" in ended["error"]
+    wait_for(lambda: not procs.alive(record["pid"]), 30)
+    for process in stuck.agent_processes().get(record["id"], []):  # the hanging agent, left in its own session
+        os.kill(process["pid"], signal.SIGKILL)
