@@ -182,10 +182,10 @@ def test_failed_execution_of_a_running_evolution_is_critical(tdev, git_repo, exe
     record = record_when(evolution_id, lambda r: r.get("execution_arn"))
     wait_for(lambda: execution_status(record) == "FAILED", 120)
     assert open_store().get_evolution(evolution_id)["status"] == "running"
-    stuck = tdev.run("check_stuck_processes.py")
-    assert stuck.returncode == 2, stuck.stdout + stuck.stderr
+    check = tdev.run("check_stuck_processes.py")
+    assert check.returncode == 2, check.stdout + check.stderr
     fix = f"python scripts/stop_evolution.py --id {evolution_id} --force"
-    assert "execution is FAILED" in stuck.stdout and fix in stuck.stdout
+    assert "execution is FAILED" in check.stdout and fix in check.stdout
     health = tdev.run("health_check.py", "--json")
     assert json.loads(health.stdout)["status"] == "critical"
     active = tdev.run("show_active_evolutions.py")
