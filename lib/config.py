@@ -31,6 +31,7 @@ GATE_RANGES = {"docstring": (0, 100), "complexity": (0, None), "maintainability"
                "security": (0, None)}
 KEY_METRICS = ("success_rate", "cycle_time", "cost_per_cycle", "pr_merge_rate", "error_rate")
 ALERT_ACTIONS = ("notify-oncall", "notify-team", "page-security")
+EXECUTORS = ("local", "stepfunctions")
 DEFAULT_PHASE_TIMEOUT = 3600.0
 
 
@@ -102,6 +103,18 @@ SCHEMAS: dict[str, Any] = {
             "max_output_bytes": Field((int,), **AT_LEAST_ONE),
             "max_cost_usd": Field(OPT_NUM, **POSITIVE),
             "candidates": Field((int,), **AT_LEAST_ONE),
+            "executor": Field((str,), choices=EXECUTORS),
+        },
+        "executor": {  # DESIGN §10: the stepfunctions executor's AWS resources
+            "state_machine": Field((str,)),
+            "cluster": Field((str,)),
+            "task_definition": Field((str,)),
+            "container": Field((str,)),
+            "subnets": Field((list,)),
+            "security_groups": Field((list,)),
+            "role_arn": Field(OPT_STR),
+            "max_concurrent": Field((int,), **AT_LEAST_ONE),
+            "log_group": Field(OPT_STR),
         },
         "retention": {
             "artifacts_days": Field((int,), **AT_LEAST_ONE),
@@ -244,6 +257,18 @@ DEFAULTS: dict[str, Any] = {
             "max_output_bytes": 5000000,
             "max_cost_usd": None,
             "candidates": 1,
+            "executor": "local",
+        },
+        "executor": {
+            "state_machine": "t-developer-evolution",
+            "cluster": "t-developer",
+            "task_definition": "t-developer-runner",
+            "container": "runner",
+            "subnets": [],
+            "security_groups": [],
+            "role_arn": None,
+            "max_concurrent": 10,
+            "log_group": None,
         },
         "retention": {
             "artifacts_days": 90,

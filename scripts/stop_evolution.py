@@ -1,6 +1,7 @@
 """Stop an evolution. --graceful asks it to stop at the next phase boundary and waits
 (exit 0 stopped, 1 still running at --timeout; the request stays); --force ends its whole
-process group at once (status killed). An evolution already final exits 0.
+process group at once (status killed; a stepfunctions evolution: StopExecution). An evolution
+already final exits 0.
 
 \b
 Examples (runbook, Stopping a Runaway Evolution):

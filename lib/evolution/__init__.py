@@ -60,16 +60,16 @@ def max_attempts(attempts: int | None) -> int:
 
 
 def create(store: Store, target: Path, focus: str, cycles: int, dry_run: bool, attempts: int | None = None, *,
-           budget_usd: float | None = None, agents_file: Path | None = None) -> dict:
+           budget_usd: float | None = None, agents_file: Path | None = None, **fields) -> dict:
     """A pending record; the store refuses a second active evolution on the target (Conflict).
     budget_usd caps its cost (DESIGN §5 Budget); agents_file is the registry its runner reads instead of
-    config/agents.yaml."""
+    config/agents.yaml; fields: more of the record (the executor's: executor, remote_url, base_sha, target_path)."""
     return store.create_evolution({
         "id": new_id("evo"), "target": str(target), "focus": focus, "cycles": cycles, "status": "pending",
         "host": socket.gethostname(), "started_at": iso(), "current_cycle": 0, "cost_usd": 0.0,
         "dry_run": dry_run, "max_attempts": max_attempts(attempts), "attempts": 0,
         "timeout_seconds": config.phase_timeout(),
-        "budget_usd": budget_usd, "agents_file": str(agents_file) if agents_file else None,
+        "budget_usd": budget_usd, "agents_file": str(agents_file) if agents_file else None, **fields,
     })
 
 
@@ -174,6 +174,11 @@ def force_stop(store: Store, evolution_id: str, grace: float = 5.0) -> ForceStop
     record = store.evolution_or_fail(evolution_id)
     if record["status"] in FINAL:
         return ForceStop("lost", record, f"already {record['status']}")
+    if record.get("executor") == "stepfunctions":  # DESIGN §10: StopExecution, not a signal
+        from lib.evolution import executors
+
+        outcome, detail = executors.force_stop_remote(store, record)
+        return ForceStop(outcome, store.evolution_or_fail(evolution_id), detail)
     state, detail = stuck.runner_state(record)
     pid = record.get("pid")
     if state == procs.REMOTE:

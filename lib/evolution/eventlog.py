@@ -21,6 +21,8 @@ class EventLog:
         self.own.parent.mkdir(parents=True, exist_ok=True)
         self.shared = paths.current_log()
         self._lock = threading.Lock()
+        #: a stream that also gets each line (a container's stdout, which its log driver ships)
+        self.echo = None
 
     def write(self, message: str, level: str = "INFO") -> None:
         where = f"[cycle {self.cycle}/{self.cycles} {self.phase}]".replace(" ]", "]")
@@ -31,6 +33,8 @@ class EventLog:
                 handle.write(f"{now} {level} {where} {text}\n")
             with open(self.shared, "a", encoding="utf-8") as handle:
                 handle.write(f"{now} {self.evolution_id} {level} {where} {text}\n")
+            if self.echo:
+                print(f"{now} {level} {where} {text}", file=self.echo, flush=True)
 
     def info(self, message: str) -> None:
         self.write(message, "INFO")

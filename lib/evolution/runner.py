@@ -94,7 +94,9 @@ def stamp() -> str:
 
 
 class Runner:
-    def __init__(self, store: Store, evolution_id: str):
+    def __init__(self, store: Store, evolution_id: str, target: Path | None = None):
+        """target: where the target is on this machine when not at the record's path (a fresh clone in a
+        stepfunctions task, lib.evolution.executors.checkout)."""
         self.store = store
         self.id = evolution_id
         self.record = store.get_evolution(evolution_id)
@@ -106,7 +108,7 @@ class Runner:
         self.log = EventLog(evolution_id, self.record["cycles"] or 1)
         self.trace_id = secrets.token_hex(16)
         self.root_span = secrets.token_hex(8)
-        self.target = Path(self.record["target"])
+        self.target = target or Path(self.record["target"])
         self.repo = gitops.repo_root(self.target)
         self.target_rel = self.target.relative_to(self.repo).as_posix()
         self.worktree = paths.worktrees_dir() / evolution_id

@@ -21,8 +21,8 @@ from lib.store import ACTIVE, FINAL, Store
 ENV_KEY = "TDEV_EVOLUTION_ID"
 _ENV_IN_ARGS = re.compile(rf"{ENV_KEY}=(evo-[\w-]+)")
 #: every kind of finding with its status (the plugin line counts each)
-KINDS = {"process-gone": "critical", "heartbeat-stale": "critical", "phase-timeout": "warning",
-         "orphan-process": "warning"}
+KINDS = {"process-gone": "critical", "heartbeat-stale": "critical", "execution-ended": "critical",
+         "phase-timeout": "warning", "orphan-process": "warning"}
 #: how a runner shows in its command line, beside its evolution id (python -m lib.evolution.worker <id>)
 RUNNER_MODULE = "lib.evolution.worker"
 
@@ -83,6 +83,25 @@ def liveness(record: dict, now: datetime, stale: float) -> Finding | None:
                        f"marked {record['status']}, {beat} (stale after {stale:g}s); {detail}",
                        record.get("pid"), record.get("host"))
     return None
+
+
+def remote_liveness(record: dict) -> Finding | None:
+    """A stepfunctions evolution (DESIGN §10), by its execution's state: CRITICAL when the execution ended while
+    the record is active; while the execution runs, a record still pending is its task starting (Fargate takes
+    a minute), and a running one is judged by its heartbeat."""
+    from lib.evolution import executors
+
+    state = executors.execution_state(record)
+    line = executors.execution_ended(record, state)
+    if line:
+        return Finding(record["id"], "execution-ended", "critical", line, record.get("pid"), record.get("host"))
+    if state and state["status"] == "UNKNOWN":
+        return Finding(record["id"], "execution-ended", "critical",
+                       f"marked {record['status']}; its execution cannot be read: {state['error']}",
+                       record.get("pid"), record.get("host"))
+    if record["status"] == "pending":
+        return None
+    return liveness(record, timeparse.utcnow(), stale_after())
 
 
 def overdue_phases(store: Store, record: dict, now: datetime, limit: float) -> list[Finding]:
@@ -146,7 +165,10 @@ def scan(store: Store, now: datetime | None = None) -> dict:
     active = store.list_evolutions(statuses=ACTIVE)
     findings: list[Finding] = []
     for record in active:
-        dead = liveness(record, now, stale)
+        if record.get("executor") and record["status"] == "pending" and not (record.get("pid")
+                                                                            or record.get("execution_arn")):
+            continue  # waiting for a free slot (DESIGN §10): nothing runs that could be stuck
+        dead = remote_liveness(record) if record.get("executor") == "stepfunctions" else liveness(record, now, stale)
         if dead:
             findings.append(dead)
         findings.extend(overdue_phases(store, record, now, limit))

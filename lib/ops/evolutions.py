@@ -12,7 +12,7 @@ import click
 
 from lib import cli, config, evolution, paths, procs
 from lib.errors import Conflict, ToolError, UsageError
-from lib.evolution import stuck
+from lib.evolution import executors, stuck
 from lib.insight import history
 from lib.ops import cleanup
 from lib.store import ACTIVE, FINAL, Store, open_store
@@ -37,9 +37,7 @@ def start(target: str | None, cycles: int | None, focus: str | None, *, force: b
     0 started (or, with monitor, succeeded or unchanged: nothing went wrong), 1 ended otherwise.
     agents_file (--agents) replaces config/agents.yaml for this evolution, checked before anything starts."""
     target, cycles, focus = evolution.defaults(target, cycles, focus)
-    evolution.max_attempts(attempts)  # a bad --attempts is refused before anything starts
-    registry = _agents_registry(agents_file)
-    budget_usd = _budget(budget_usd)
+    options = run_options(attempts, budget_usd, agents_file)
     path = evolution.resolve_target(target)
     store = open_store(create=True)
     _take_over_dead(store, path, force)
@@ -51,17 +49,22 @@ def start(target: str | None, cycles: int | None, focus: str | None, *, force: b
         raise ToolError("pre-evolution checks failed: " + "; ".join(f"{r.name}: {r.summary}" for r in blocking),
                         "fix them (--force skips only the checks that are not about safety)" if force else
                         "fix them, or pass --force to skip the checks that are not about safety")
-    record = evolution.create(store, path, focus, cycles, dry_run, attempts, budget_usd=budget_usd,
-                              agents_file=registry)
+    record = evolution.create(store, path, focus, cycles, dry_run, **options)
     pid = evolution.start_detached(store, record["id"])
     cli.audit("started", evolution_id=record["id"], target=str(path), focus=focus, cycles=cycles, pid=pid,
-              budget_usd=budget_usd, agents=str(registry) if registry else None)
+              budget_usd=options["budget_usd"], agents=str(options["agents_file"] or "") or None)
     click.echo(f"{record['id']} started (pid {pid}); log: {_log_path(record['id'])}")
     if not monitor:
         return 0
     final = follow(store, record["id"])
     click.echo(f"{final['id']} {final['status']}" + (f": {final['error']}" if final.get("error") else ""))
     return 0 if final["status"] in OK_ENDINGS else 1
+
+
+def run_options(attempts: int | None, budget_usd: float | None, agents_file: str | None) -> dict:
+    """--attempts, --budget-usd and --agents checked before anything starts: evolution.create's options."""
+    evolution.max_attempts(attempts)
+    return {"attempts": attempts, "budget_usd": _budget(budget_usd), "agents_file": _agents_registry(agents_file)}
 
 
 def _agents_registry(agents_file: str | None) -> Path | None:
@@ -173,7 +176,10 @@ def stop(evolution_id: str, force: bool, timeout: float) -> int:
         done = evolution.force_stop(store, evolution_id)
         record = done.record
         cli.audit(record["status"], evolution_id=evolution_id, mode="force", outcome=done.outcome)
-        if done.outcome == "killed":
+        executors.fill_quietly(store)  # its slot goes to a waiting evolution (DESIGN §10)
+        if done.outcome == "killed" and record.get("executor") == executors.STEPFUNCTIONS:
+            click.echo(f"{evolution_id} killed ({done.detail}: ECS stops its task)")
+        elif done.outcome == "killed":
             click.echo(f"{evolution_id} killed (process group {record.get('pid')} ended); {clean}")
         elif done.outcome == "gone":
             click.echo(f"{evolution_id} marked killed: its runner was already gone ({done.detail}); no process "

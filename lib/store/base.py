@@ -20,12 +20,15 @@ EVOLUTION_FIELDS = (
     "finished_at", "current_cycle", "current_phase", "cost_usd", "pr_number", "pr_url", "error",
     "dry_run", "metrics_before", "metrics_after", "files_changed", "tests", "pid_started_at",
     "attempts", "max_attempts", "timeout_seconds", "budget_usd", "agents_file",
+    "executor", "execution_arn", "remote_url", "base_sha", "target_path",
 )  # fmt: skip
 # pid_started_at: when the process `pid` started (from the OS), so that a later process given the same pid
 # is never taken for the runner (lib.procs.proof). Schema 5 (DESIGN §4, §5): `attempts`, the implement attempts
 # the evolution made in all, and `max_attempts`, its limit per cycle (--attempts); `timeout_seconds`, the
 # TIMEOUT_SECONDS it started with (the stuck check judges by it); `budget_usd` (--budget-usd) and
-# `agents_file` (--agents).
+# `agents_file` (--agents); executor (local | stepfunctions) and execution_arn: where the runner runs
+# (DESIGN §10); remote_url, base_sha and target_path (the target inside its repository) let a runner
+# elsewhere clone the target as it was at creation.
 TASK_FIELDS = (
     "id", "evolution_id", "cycle", "phase", "agent", "status", "attempts", "started_at",
     "finished_at", "duration_s", "cost_usd", "error", "trace_id", "output_summary", "tokens_in", "tokens_out",

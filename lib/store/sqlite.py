@@ -40,9 +40,11 @@ _CYCLES = "(CASE WHEN e.id IS NOT NULL THEN MAX(COALESCE(e.current_cycle, e.cycl
 _GROUPABLE = {"evolutions": ("target", "focus", "status"), "tasks": ("phase", "agent", "status")}
 
 # Schema 5 (DESIGN §4): an evolution's attempts, the TIMEOUT_SECONDS it started with (the stuck check judges by
-# it), its budget and --agents registry; a task's attempt number, cached tokens and model.
+# it), its budget and --agents registry, its executor and what a remote runner clones; a task's attempt
+# number, cached tokens and model.
 V5_COLUMNS = {"evolutions": ("attempts INTEGER", "max_attempts INTEGER", "timeout_seconds REAL", "budget_usd REAL",
-                             "agents_file TEXT"),
+                             "agents_file TEXT", "executor TEXT", "execution_arn TEXT", "remote_url TEXT",
+                             "base_sha TEXT", "target_path TEXT"),
               "tasks": ("attempt INTEGER", "tokens_cached INTEGER", "model TEXT")}
 
 SCHEMA = f"""
