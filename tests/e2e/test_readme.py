@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import subprocess
+import sys
 from pathlib import Path
 
 from lib.store import open_store
@@ -29,8 +30,9 @@ def test_main_job_on_the_embedded_default(tdev):
     """The main job after its install step, as a fresh machine runs it: exit 0, a succeeded evolution."""
     main_job, _ = setup_commands()
     steps = [step.strip() for step in main_job.split("&&")]
-    job = " && ".join(step for step in steps if step.startswith("python scripts/"))
-    result = subprocess.run(["bash", "-c", job], cwd=ROOT, env=tdev.env, capture_output=True, text=True, timeout=600)
+    job = " && ".join(step for step in steps if "python scripts/" in step)
+    env = {**tdev.env, "PATH": f"{Path(sys.executable).parent}:{tdev.env.get('PATH', '')}"}  # the venv's python
+    result = subprocess.run(["bash", "-c", job], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     (record,) = open_store().list_evolutions()
     assert record["status"] == "succeeded" and record["dry_run"] is True
