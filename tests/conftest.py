@@ -164,6 +164,9 @@ def runners(tdev):
 def moto_endpoint():
     from moto.server import ThreadedMotoServer
 
+    import moto_atomic
+
+    moto_atomic.enable()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()
