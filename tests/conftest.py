@@ -162,9 +162,8 @@ def runners(tdev):
 
 @pytest.fixture(scope="session")
 def moto_endpoint():
-    from moto.server import ThreadedMotoServer
-
     import moto_atomic
+    from moto.server import ThreadedMotoServer
 
     moto_atomic.enable()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
