@@ -116,7 +116,6 @@ class BedrockStandIn(LocalServer):
             self.cached_prefixes.add(prefix)
         usage["totalTokens"] = sum(usage.values())
         return usage
-        return 500, {"message": "bedrock stand-in: no reply queued"}, {"x-amzn-ErrorType": "InternalServerException"}
 
     # ---- HTTP ----------------------------------------------------------------------
     def _handler(self):
