@@ -18,7 +18,7 @@ from lib import cli
 @cli.json_option
 def main(name: str, dry_run: bool, as_json: bool) -> int:
     from lib import agents
-    from lib.ops import fleet
+    from lib.agents import fleet
 
     result = fleet.restart(agents.get(name), cli.is_dry_run(dry_run))
     if not cli.is_dry_run(dry_run):

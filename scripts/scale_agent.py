@@ -19,7 +19,7 @@ from lib import cli
 @cli.json_option
 def main(name: str, instances: int, provisioned: bool, dry_run: bool, as_json: bool) -> int:
     from lib import agents
-    from lib.ops import fleet
+    from lib.agents import fleet
 
     result = fleet.scale(agents.get(name), instances, provisioned, cli.is_dry_run(dry_run))
     if not cli.is_dry_run(dry_run):

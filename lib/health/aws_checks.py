@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from lib import agents, config
 from lib.adapters import aws
+from lib.agents import fleet
 from lib.health import check
-from lib.ops import costs, fleet
+from lib.ops import costs
 
 AREA = "aws"
 AWS_RUNTIMES = ("lambda", "ecs", "agentcore")
