@@ -8,29 +8,12 @@ from __future__ import annotations
 import json
 import os
 import shlex
-import subprocess
 from pathlib import Path
 
 from lib import config, paths
 from lib.agents import AgentError, Runtime, process_tree
 from lib.evolution import contract
 from lib.log import mask_secrets
-
-
-def end_tree(process: subprocess.Popen) -> None:
-    """Kill a process and everything it started, so no orphan outlives a timeout (agents, test runs)."""
-    import psutil
-
-    try:
-        children = psutil.Process(process.pid).children(recursive=True)
-    except psutil.NoSuchProcess:
-        children = []
-    for proc in [*children]:
-        try:
-            proc.kill()
-        except psutil.NoSuchProcess:
-            pass
-    process.kill()
 
 
 def _tail(text: str, lines: int = 20) -> list[str]:
