@@ -11,8 +11,7 @@ import shlex
 from pathlib import Path
 
 from lib import config, paths
-from lib.agents import AgentError, Runtime, process_tree
-from lib.evolution import contract
+from lib.agents import AgentError, Runtime, process_tree, reply_bounds
 from lib.log import mask_secrets
 
 
@@ -64,13 +63,13 @@ class CommandRuntime(Runtime):
             raise AgentError(f"exit-code: {label} exited with {finished.returncode}: {last[:300]}",
                              stderr_tail=_tail(stderr))
         try:
-            stdout = contract.utf8(label, finished.stdout)
+            stdout = reply_bounds.utf8(label, finished.stdout)
             document = json.loads(stdout)
-            contract.check_nesting(label, document)
+            reply_bounds.check_nesting(label, document)
         except RecursionError:
-            raise AgentError(f"bad-output: {label}: the reply is nested deeper than {contract.MAX_DEPTH} levels",
+            raise AgentError(f"bad-output: {label}: the reply is nested deeper than {reply_bounds.MAX_DEPTH} levels",
                              stderr_tail=_tail(stderr)) from None
-        except contract.BadOutput as bad:
+        except reply_bounds.BadOutput as bad:
             bad.stderr_tail = _tail(stderr)
             raise
         except ValueError:

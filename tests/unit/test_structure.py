@@ -18,7 +18,6 @@ KNOWN_UPWARD = {
     ("lib.store", "lib.backup.jobs"): "the lost-store evidence (DESIGN §8) is read by the backup code",
     ("lib.store", "lib.backup.sources"): "the lost-store evidence (DESIGN §8) is read by the backup code",
     ("lib.store", "lib.backup.repository"): "the restore hint names the newest local backup",
-    ("lib.agents.command", "lib.evolution.contract"): "the command runtime checks a reply against the contract",
 }
 
 #: Modules below ops that write to a stream, each with why.
