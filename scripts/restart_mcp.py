@@ -25,16 +25,15 @@ from lib.errors import UsageError
 @cli.dry_run_option
 @cli.json_option
 def main(every: bool, name: str | None, timeout: float, dry_run: bool, as_json: bool) -> int:
-    from lib.adapters import mcp_config, mcp_control
+    from lib.adapters import mcp_config
+    from lib.ops import mcp_servers
 
     if every == bool(name):
         raise UsageError("give either --all or --name <server>")
     servers = mcp_config.select(mcp_config.load(), "all" if every else name)
     dry = cli.is_dry_run(dry_run)
-    rows = mcp_control.restart(servers, timeout, dry)
+    rows = mcp_servers.restart(servers, timeout, dry)
     failed = [row["name"] for row in rows if row["status"] == "failed"]
-    if not dry:
-        cli.audit("failed" if failed else "ok", servers=[row["name"] for row in rows], failed=failed)
     if as_json:
         cli.print_json({"dry_run": dry, "servers": rows})
     else:
