@@ -103,7 +103,7 @@ def main() -> None:
         (work / "config" / "agents.yaml").write_text(
             "agents:\n" + "".join(f"  - {json.dumps(a)}\n" for a in agents))
         from lib.adapters import aws
-        from lib.ops import fleet
+        from lib.agents import fleet
 
         fleet.prepare(agents, "warm up")
         if options.rtt_ms:

@@ -96,6 +96,32 @@ def _thread_excepthook(args: threading.ExceptHookArgs) -> None:
         print_exception(args.exc_value)
 
 
+class _CurrentStderr(logging.StreamHandler):
+    """Writes to sys.stderr as it is at each record (a test's capture, a redirected stream), not at import."""
+
+    @property
+    def stream(self):
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value) -> None:
+        pass
+
+
+_notes = logging.getLogger("tdev.notes")
+_notes.propagate = False  # LOG_LEVEL quiets diagnostics, not what the operator is told
+_notes.setLevel(logging.INFO)
+_notes_handler = _CurrentStderr()
+_notes_handler.setFormatter(logging.Formatter("note: %(message)s"))
+_notes.addHandler(_notes_handler)
+
+
+def note(text: str) -> None:
+    """One "note: ..." line on stderr from a floor that may not print (DESIGN §1): the store's "no evolution
+    history yet" and "locked, waiting" notes."""
+    _notes.info(mask_secrets(text))
+
+
 def debug_enabled() -> bool:
     return os.environ.get("DEBUG", "").strip().lower() in ("1", "true", "yes", "on")
 

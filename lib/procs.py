@@ -4,12 +4,14 @@ A pid names whatever process the kernel last gave that number: once the runner (
 server, or an agent) is gone, the number may belong to an unrelated program, and a
 signal sent to it hurts a bystander. So a pid is stored with the process's start time
 (`start_stamp`), and before a signal `proof` asks three things: the same host, the
-same start time, and a command line (or environment) naming what was started.
+same start time, and a command line (or environment) naming what was started. A child we still hold
+(a Popen) needs no proof: `end_tree` ends it with everything it started.
 """
 
 from __future__ import annotations
 
 import socket
+import subprocess
 from datetime import UTC, datetime
 
 #: Start times are boot time plus clock ticks; boot time moves a little with NTP, pid reuse takes longer.
@@ -119,3 +121,19 @@ def _names(process, argv: tuple[str, ...], env: tuple[str, str] | None) -> bool 
         except psutil.AccessDenied:
             pass
     return False if readable else None
+
+
+def end_tree(process: subprocess.Popen) -> None:
+    """Kill a process and everything it started, so no orphan outlives a timeout (agents, test runs)."""
+    import psutil
+
+    try:
+        children = psutil.Process(process.pid).children(recursive=True)
+    except psutil.NoSuchProcess:
+        children = []
+    for proc in [*children]:
+        try:
+            proc.kill()
+        except psutil.NoSuchProcess:
+            pass
+    process.kill()

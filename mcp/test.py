@@ -21,7 +21,7 @@ if ROOT not in sys.path:
 import click
 
 from lib import cli
-from lib.adapters import mcp_config
+from lib.adapters import mcp_config, mcp_control
 from lib.ops import mcp_servers
 
 
@@ -33,8 +33,8 @@ from lib.ops import mcp_servers
 @cli.notify_option
 def main(server: str, timeout: float, as_json: bool, notify: bool) -> int:
     servers = mcp_config.select(mcp_config.load(), server)
-    rows = mcp_servers.test_all(servers, timeout)
-    code = cli.conclude(mcp_servers.report(rows), notify, mode=None if server == "all" else server)
+    rows = mcp_control.test_all(servers, timeout)
+    code = cli.conclude(mcp_control.report(rows), notify, mode=None if server == "all" else server)
     mcp_servers.print_report(rows, as_json)  # after the page: a closed pipe cannot swallow it
     return code
 

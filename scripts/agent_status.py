@@ -20,12 +20,13 @@ from lib.errors import UsageError
 @click.option("--name", help="One agent by name.")
 @cli.json_option
 def main(all_agents: bool, name: str | None, as_json: bool) -> int:
-    from lib.ops import fleet
+    from lib.agents import fleet
+    from lib.ops import agent_fleet
 
     if bool(all_agents) == bool(name):
         raise UsageError("give either --all or --name NAME", "see agent_status.py --help")
     rows = fleet.status_all(fleet.select(name))
-    cli.emit(fleet.public(rows), as_json, rows, fleet.STATUS_COLUMNS,
+    cli.emit(agent_fleet.public(rows), as_json, rows, agent_fleet.STATUS_COLUMNS,
              empty="no agents registered (config/agents.yaml)")
     return 0 if all(row["ok"] for row in rows) else 1
 

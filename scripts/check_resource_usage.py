@@ -19,7 +19,8 @@ from lib import cli
 @cli.json_option
 def main(name: str, as_json: bool) -> int:
     from lib import agents
-    from lib.ops import fleet
+    from lib.agents import fleet
+    from lib.ops import agent_fleet
 
     agent = agents.get(name)
     rows = fleet.usage(agent)
@@ -29,7 +30,7 @@ def main(name: str, as_json: bool) -> int:
     if not rows:
         cli.info(f"{name} runs on this machine ({agent['runtime']} runtime): no CloudWatch figures")
         return 0
-    cli.print_table(rows, fleet.USAGE_COLUMNS)
+    cli.print_table(rows, agent_fleet.USAGE_COLUMNS)
     warnings = [row["figure"] for row in rows if row["status"] == "warning"]
     if warnings:
         cli.info(f"warning: {name}: {', '.join(warnings)} near the limit")

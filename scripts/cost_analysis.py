@@ -26,10 +26,11 @@ from lib.insight import COST_SOURCES
               help="aws: Cost Explorer; tracked: the costs recorded by the evolutions; auto: aws when reachable.")
 @cli.json_option
 def main(breakdown: bool, days: int, refresh: bool, source: str, as_json: bool) -> int:
+    from lib.insight import cost_analysis
     from lib.ops import costs
     from lib.store import open_store
 
-    report = costs.analyze(days, open_store(), source, refresh)
+    report = cost_analysis.analyze(days, open_store(), source, refresh)
     if as_json:
         cli.print_json(report)
         return 0

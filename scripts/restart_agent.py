@@ -17,12 +17,9 @@ from lib import cli
 @cli.dry_run_option
 @cli.json_option
 def main(name: str, dry_run: bool, as_json: bool) -> int:
-    from lib import agents
-    from lib.ops import fleet
+    from lib.ops import agent_fleet
 
-    result = fleet.restart(agents.get(name), cli.is_dry_run(dry_run))
-    if not cli.is_dry_run(dry_run):
-        cli.audit("restarted", agent=name, detail=result["detail"])
+    result = agent_fleet.restart(name, cli.is_dry_run(dry_run))
     if as_json:
         cli.print_json(result)
     else:

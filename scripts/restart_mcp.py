@@ -34,8 +34,6 @@ def main(every: bool, name: str | None, timeout: float, dry_run: bool, as_json: 
     dry = cli.is_dry_run(dry_run)
     rows = mcp_servers.restart(servers, timeout, dry)
     failed = [row["name"] for row in rows if row["status"] == "failed"]
-    if not dry:
-        cli.audit("failed" if failed else "ok", servers=[row["name"] for row in rows], failed=failed)
     if as_json:
         cli.print_json({"dry_run": dry, "servers": rows})
     else:

@@ -45,7 +45,6 @@ from lib.quality import FOCUSES
 def main(target, cycles, focus, attempts, monitor: bool, force: bool, budget_usd, agents_file, executor, targets_file,
          dry_run: bool) -> int:
     from lib.evolution import executors
-    from lib.health import preflight
     from lib.ops import evolutions
 
     options = {"attempts": attempts, "budget_usd": budget_usd, "agents_file": agents_file}
@@ -54,10 +53,9 @@ def main(target, cycles, focus, attempts, monitor: bool, force: bool, budget_usd
         from lib.ops import executor as executor_ops
 
         return executor_ops.start(targets_file, target, cycles, focus, executor=chosen, force=force,
-                                  dry_run=cli.is_dry_run(dry_run), monitor=monitor, prechecks=preflight.gate,
-                                  **options)
+                                  dry_run=cli.is_dry_run(dry_run), monitor=monitor, **options)
     return evolutions.start(target, cycles, focus, force=force, dry_run=cli.is_dry_run(dry_run), monitor=monitor,
-                            prechecks=preflight.gate, **options)
+                            **options)
 
 
 if __name__ == "__main__":

@@ -18,12 +18,9 @@ from lib import cli
 @cli.dry_run_option
 @cli.json_option
 def main(name: str, instances: int, provisioned: bool, dry_run: bool, as_json: bool) -> int:
-    from lib import agents
-    from lib.ops import fleet
+    from lib.ops import agent_fleet
 
-    result = fleet.scale(agents.get(name), instances, provisioned, cli.is_dry_run(dry_run))
-    if not cli.is_dry_run(dry_run):
-        cli.audit("scaled", agent=name, what=result["what"], old=result["old"], new=result["new"])
+    result = agent_fleet.scale(name, instances, provisioned, cli.is_dry_run(dry_run))
     if as_json:
         cli.print_json(result)
     else:

@@ -26,10 +26,7 @@ from lib import cli
 def main(full: bool, as_json: bool, notify: bool) -> int:
     from lib.ops import security_audit
 
-    with cli.lock("security_audit"):  # the weekly cron run and a manual one must not overlap
-        document = security_audit.run(full)
-        security_audit.record(document)
-    report = security_audit.report(document)
+    document, report = security_audit.audit(full)
     code = cli.conclude(report, notify, mode="full" if full else None)  # before printing; its own incident
     if as_json:
         cli.print_json(document)

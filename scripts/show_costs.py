@@ -25,11 +25,11 @@ from lib.insight import COST_SOURCES
               help="aws: Cost Explorer; tracked: the costs recorded by the evolutions; auto: aws when reachable.")
 @cli.json_option
 def main(day: str, refresh: bool, source: str, as_json: bool) -> int:
-    from lib.ops import costs
+    from lib.insight import cost_analysis
     from lib.store import open_store
 
     when = timeparse.parse_date(day)
-    report = costs.show_day(when, open_store(), source, refresh)
+    report = cost_analysis.show_day(when, open_store(), source, refresh)
     if as_json:
         cli.print_json(report)
         return 0

@@ -19,7 +19,7 @@ from lib import cli
 @cli.dry_run_option
 @cli.json_option
 def main(name: str | None, dry_run: bool, as_json: bool) -> int:
-    from lib.ops import fleet
+    from lib.ops import agent_fleet as fleet
 
     rows, code = fleet.stop_or_start_all("stop", name, cli.is_dry_run(dry_run))
     cli.emit(fleet.public(rows), as_json, rows, fleet.ACTION_COLUMNS,

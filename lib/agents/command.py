@@ -8,29 +8,11 @@ from __future__ import annotations
 import json
 import os
 import shlex
-import subprocess
 from pathlib import Path
 
 from lib import config, paths
-from lib.agents import AgentError, Runtime, process_tree
-from lib.evolution import contract
+from lib.agents import AgentError, Runtime, process_tree, reply_bounds
 from lib.log import mask_secrets
-
-
-def end_tree(process: subprocess.Popen) -> None:
-    """Kill a process and everything it started, so no orphan outlives a timeout (agents, test runs)."""
-    import psutil
-
-    try:
-        children = psutil.Process(process.pid).children(recursive=True)
-    except psutil.NoSuchProcess:
-        children = []
-    for proc in [*children]:
-        try:
-            proc.kill()
-        except psutil.NoSuchProcess:
-            pass
-    process.kill()
 
 
 def _tail(text: str, lines: int = 20) -> list[str]:
@@ -81,13 +63,13 @@ class CommandRuntime(Runtime):
             raise AgentError(f"exit-code: {label} exited with {finished.returncode}: {last[:300]}",
                              stderr_tail=_tail(stderr))
         try:
-            stdout = contract.utf8(label, finished.stdout)
+            stdout = reply_bounds.utf8(label, finished.stdout)
             document = json.loads(stdout)
-            contract.check_nesting(label, document)
+            reply_bounds.check_nesting(label, document)
         except RecursionError:
-            raise AgentError(f"bad-output: {label}: the reply is nested deeper than {contract.MAX_DEPTH} levels",
+            raise AgentError(f"bad-output: {label}: the reply is nested deeper than {reply_bounds.MAX_DEPTH} levels",
                              stderr_tail=_tail(stderr)) from None
-        except contract.BadOutput as bad:
+        except reply_bounds.BadOutput as bad:
             bad.stderr_tail = _tail(stderr)
             raise
         except ValueError:

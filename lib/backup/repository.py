@@ -7,6 +7,7 @@ the stamp is when it was made (UTC), which is what restore selects on.
 
 from __future__ import annotations
 
+import errno
 import json
 import re
 import shutil
@@ -14,7 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
 
-from lib import config, paths, timeparse
+from lib import config, fsutil, paths, timeparse
 from lib.adapters import aws
 from lib.backup import KINDS, archive
 from lib.errors import NotFound, ToolError
@@ -229,6 +230,19 @@ def restore_command() -> str:
     if newest is None:
         return "python scripts/restore.py --date <day> --source s3 --confirm (no local backup holds the store)"
     return f"python scripts/restore.py --date {newest.day.isoformat()} --confirm ({newest.key} holds the store)"
+
+
+def check_destination() -> None:
+    """ToolError naming the backup folder and the fix when no backup can be written there."""
+    folder = local_dir()
+    if problem := fsutil.write_problem(folder):
+        raise ToolError(f"cannot write backups to {folder}: {problem}", destination_fix(folder))
+
+
+def destination_fix(folder: Path, failure: OSError | None = None) -> str:
+    if failure is not None and failure.errno in (errno.ENOSPC, errno.EDQUOT):
+        return f"free space in {folder}, or point TDEV_BACKUP_DIR at a folder with room"
+    return f"make {folder} a writable folder, or point TDEV_BACKUP_DIR at one"
 
 
 # ---- retention ---------------------------------------------------------------------------------

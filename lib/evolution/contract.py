@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import PurePosixPath
 from urllib.parse import urlsplit, urlunsplit
 
-from lib.agents import AgentError
+from lib.agents.reply_bounds import BadOutput, check_nesting
 from lib.log import mask_secrets
 
 #: Runtimes that run on this machine: only they get the worktree's path and may edit it in place.
@@ -19,17 +19,8 @@ ON_THIS_MACHINE = ("local", "command")
 VERDICTS = ("pass", "fail")
 #: Schemes whose user name is a login, not a secret (ssh://git@host/...): it stays in the URL.
 LOGIN_SCHEMES = ("ssh", "git+ssh", "ssh+git")
-#: JSON nested deeper than this is bad-output (DESIGN §5): whatever walks an output never meets a RecursionError.
-MAX_DEPTH = 100
 #: The largest count a store column holds (SQLite INTEGER): a larger token count is not a count.
 MAX_COUNT = 2**63 - 1
-
-
-class BadOutput(AgentError):
-    """An agent's reply breaks the contract; the message is the task's error line."""
-
-    def __init__(self, agent: str, what: str):
-        super().__init__(f"bad-output: {agent}: {what}")
 
 
 @dataclass
@@ -40,27 +31,6 @@ class Reply:
     cost_usd: float
     tokens_in: int
     tokens_out: int
-
-
-def utf8(who: str, data: bytes) -> str:
-    """An agent's stdout as text; not valid UTF-8 is bad-output (DESIGN §5), never a UnicodeDecodeError."""
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as bad:
-        raise BadOutput(who, f"the reply is not valid UTF-8 (byte {bad.start}: {data[bad.start:bad.start + 4]!r})") \
-            from None
-
-
-def check_nesting(who: str, document) -> None:
-    """Refuse a document nested deeper than MAX_DEPTH levels; walked without recursion."""
-    pending = [(document, 1)]
-    while pending:
-        value, depth = pending.pop()
-        if isinstance(value, dict | list):
-            if depth > MAX_DEPTH:
-                raise BadOutput(who, f"the reply is nested deeper than {MAX_DEPTH} levels")
-            pending.extend((item, depth + 1) for item in (value.values() if isinstance(value, dict) else value))
-
 
 
 def public_url(url: str | None) -> str | None:

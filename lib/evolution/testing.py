@@ -23,7 +23,7 @@ from pathlib import Path, PurePosixPath
 
 from lib import config, fsutil, paths
 from lib.adapters import gitops
-from lib.agents.command import end_tree
+from lib.procs import end_tree
 from lib.quality import measure
 
 NOT_RUN, PASSED, FAILED = "not run", "passed", "failed"

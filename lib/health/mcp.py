@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 from lib import paths
-from lib.adapters import mcp_config
+from lib.adapters import mcp_config, mcp_control
 from lib.errors import ToolError
 from lib.health import check
-from lib.ops import mcp_servers as server_ops
 
 SERVER_TIMEOUT = 10.0  # the per-server limit of `python -m mcp.test`
 
@@ -21,8 +20,8 @@ def mcp_servers(context: dict) -> tuple[str, str]:
         servers = mcp_config.load()
     except ToolError as failure:
         return "critical", str(failure)
-    rows = server_ops.test_all(servers, SERVER_TIMEOUT)
-    status = server_ops.check_status(rows)
+    rows = mcp_control.test_all(servers, SERVER_TIMEOUT)
+    status = mcp_control.check_status(rows)
     if not rows:
         return status, f"no servers configured in {paths.mcp_config()}"
     failed = [f"{row['name']}: {row['error']}" for row in rows if row["status"] != "ok"]

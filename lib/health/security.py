@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from lib.health import check
-from lib.ops.security_audit import META_DETAIL_KEY
+from lib.quality.security_rules import META_DETAIL_KEY
 from lib.store import open_store
 from lib.timeparse import from_iso, utcnow
 

@@ -17,7 +17,7 @@ import uuid
 from collections.abc import Callable
 
 from lib import config
-from lib.adapters import notify
+from lib.adapters import alert_delivery
 from lib.errors import ConfigError, ToolError
 
 JOB_ENV = "TDEV_CRON_JOB"
@@ -65,7 +65,7 @@ class Heartbeat:
         if not self.url:
             return
         try:
-            notify.ping(self.url if kind == "success" else f"{self.url}/{kind}", self.timeout,
+            alert_delivery.ping(self.url if kind == "success" else f"{self.url}/{kind}", self.timeout,
                         {"rid": self.run_id})
         except ToolError as failure:
             self.warn(f"warning: heartbeat {self.job} ({kind}): {failure}; the job goes on")

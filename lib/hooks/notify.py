@@ -23,8 +23,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from lib import checks, config, paths
+from lib.adapters import alert_delivery as deliver
 from lib.adapters import aws
-from lib.adapters import notify as deliver
 from lib.errors import ConfigError, ToolError, UsageError
 from lib.fsutil import atomic_write
 from lib.log import masked

@@ -9,26 +9,13 @@ import sqlite3
 from datetime import date, timedelta
 from pathlib import Path
 
-from lib import audit, cli, fsutil, locks
+from lib import audit, cli, locks
 from lib.backup import jobs, log_archive, maintenance, repository, restore
 from lib.errors import ToolError
 from lib.store import exclusive, refuse_lost_store
 
 #: A restore's claim on a store shared between hosts lapses after this, should its host die mid-restore.
 RESTORE_CLAIM_SECONDS = 6 * 3600
-
-
-def check_destination() -> None:
-    """ToolError naming the backup folder and the fix when no backup can be written there."""
-    folder = repository.local_dir()
-    if problem := fsutil.write_problem(folder):
-        raise ToolError(f"cannot write backups to {folder}: {problem}", _destination_fix(folder))
-
-
-def _destination_fix(folder: Path, failure: OSError | None = None) -> str:
-    if failure is not None and failure.errno in (errno.ENOSPC, errno.EDQUOT):
-        return f"free space in {folder}, or point TDEV_BACKUP_DIR at a folder with room"
-    return f"make {folder} a writable folder, or point TDEV_BACKUP_DIR at one"
 
 
 def _backup_failure(failure: Exception, folder: Path) -> ToolError:
@@ -41,11 +28,11 @@ def _backup_failure(failure: Exception, folder: Path) -> ToolError:
         if (getattr(failure, "sqlite_errorcode", 0) or 0) & 0xFF != sqlite3.SQLITE_FULL \
                 and "disk is full" not in str(failure):
             return ToolError(f"backup failed: the store snapshot in {folder}: {failure}",
-                             f"{_destination_fix(folder, full)}; if it has room, check the store: "
+                             f"{repository.destination_fix(folder, full)}; if it has room, check the store: "
                              "python scripts/health_check.py")
         failure = full
     where = Path(failure.filename or folder)
-    fix = (_destination_fix(folder, failure) if where.is_relative_to(folder)
+    fix = (repository.destination_fix(folder, failure) if where.is_relative_to(folder)
            else f"check that {where} exists and this user may read it")
     return ToolError(f"backup failed: {where}: {failure.strerror or failure}", fix)
 
@@ -58,7 +45,7 @@ def backup(kind: str, day: date | None, s3: bool, dry_run: bool) -> tuple[dict, 
     """
     if dry_run:
         return jobs.create(kind, day, s3, dry_run=True), 0
-    check_destination()
+    repository.check_destination()
     folder = repository.local_dir()
     with locks.backup_lock():
         try:

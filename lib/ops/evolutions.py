@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import click
@@ -21,27 +20,24 @@ from lib.store import ACTIVE, FINAL, Store, open_store
 #: change did its job (DESIGN §5: unchanged is final, and no failure).
 OK_ENDINGS = ("succeeded", "unchanged")
 
-# lib.health.preflight.gate: (target, force) -> (every result, the blocking ones). The pre-evolution checks are
-# health checks, a floor above this one, so the script hands the gate in.
-Prechecks = Callable[[str, bool, str], tuple[list, list]]
-
-
 def _log_path(evolution_id: str) -> Path:
     return paths.evolution_dir(evolution_id) / "evolution.log"
 
 
 def start(target: str | None, cycles: int | None, focus: str | None, *, force: bool, dry_run: bool,
-          monitor: bool, prechecks: Prechecks, attempts: int | None = None, budget_usd: float | None = None,
+          monitor: bool, attempts: int | None = None, budget_usd: float | None = None,
           agents_file: str | None = None) -> int:
     """Check, create and start detached, print the id and log; with monitor follow it. The exit code:
     0 started (or, with monitor, succeeded or unchanged: nothing went wrong), 1 ended otherwise.
     agents_file (--agents) replaces config/agents.yaml for this evolution, checked before anything starts."""
+    from lib.health import preflight  # late: stop_evolution.py shares this module and runs no checks
+
     target, cycles, focus = evolution.defaults(target, cycles, focus)
     options = run_options(attempts, budget_usd, agents_file)
     path = evolution.resolve_target(target)
     store = open_store(create=True)
     _take_over_dead(store, path, force)
-    results, blocking = prechecks(str(path), force, focus)
+    results, blocking = preflight.gate(str(path), force, focus)
     for result in results:
         if result.status != "ok":
             cli.info(f"pre-check {result.name}: {result.status.upper()}: {result.summary}")

@@ -13,8 +13,9 @@ from lib import cli, config, evolution
 from lib.adapters import stepfunctions as sfn
 from lib.errors import Conflict, ToolError, UsageError
 from lib.evolution import executors
+from lib.health import preflight
 from lib.ops import evolutions
-from lib.ops.evolutions import OK_ENDINGS, Prechecks
+from lib.ops.evolutions import OK_ENDINGS
 from lib.store import ACTIVE, FINAL, Store, open_store
 from lib.store.dynamodb import table_name
 
@@ -83,7 +84,7 @@ def read_targets(path: Path) -> list[Path]:
 
 
 def start(targets_file: Path | None, target: str | None, cycles: int | None, focus: str | None, *, executor: str,
-          force: bool, dry_run: bool, monitor: bool, prechecks: Prechecks, attempts: int | None = None,
+          force: bool, dry_run: bool, monitor: bool, attempts: int | None = None,
           budget_usd: float | None = None, agents_file: str | None = None) -> int:
     """Create one pending evolution per target, start as many as there are free slots (the rest wait), print
     each id and where it runs. All targets are checked before any is created. With monitor, follow them all."""
@@ -103,7 +104,7 @@ def start(targets_file: Path | None, target: str | None, cycles: int | None, foc
         if executor == executors.STEPFUNCTIONS and not origins[path]["remote_url"]:
             raise UsageError(f"target {path} is in a repository without an origin remote; a task elsewhere cannot "
                              "clone it", "add the remote (git remote add origin URL) and push")
-        _, blocking = prechecks(str(path), force, focus)
+        _, blocking = preflight.gate(str(path), force, focus)
         if blocking:
             raise ToolError(f"pre-evolution checks failed for {path}: "
                             + "; ".join(f"{r.name}: {r.summary}" for r in blocking),

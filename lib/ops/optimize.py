@@ -15,11 +15,11 @@ from datetime import timedelta
 
 from lib import agents, config, timeparse
 from lib.adapters import aws
+from lib.agents import fleet
 from lib.agents.aws_lambda import LambdaRuntime
 from lib.agents.ecs import EcsRuntime
 from lib.backup import log_archive
 from lib.errors import ToolError
-from lib.ops import fleet
 
 LOOKBACK = timedelta(days=7)
 IDLE_WINDOW = timedelta(days=1)

@@ -22,8 +22,8 @@ import uuid
 
 from lib import agents, cli, config, timeparse
 from lib.adapters import aws
+from lib.agents import fleet
 from lib.errors import ExternalError, ToolError
-from lib.ops import fleet
 
 ROTATION_TAG = "tdev:rotation"
 GENERATED = "generated"

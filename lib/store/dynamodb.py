@@ -14,13 +14,12 @@ import contextlib
 import json
 import os
 import socket
-import sys
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from decimal import Decimal
 
-from lib import config, procs
+from lib import config, log, procs
 from lib.adapters import aws
 from lib.errors import Conflict
 from lib.store.base import (
@@ -107,8 +106,7 @@ class DynamoDBStore(Store):
         except aws.AWSNotFound:
             if not create:
                 # Reads before init_evolution.py: an empty history, said once (DESIGN §8).
-                print(f"note: no evolution history yet in DynamoDB table {table} "
-                      "(run python scripts/init_evolution.py)", file=sys.stderr)
+                log.note(f"no evolution history yet in DynamoDB table {table} (run python scripts/init_evolution.py)")
 
                 return SQLiteStore.in_memory(exists=False)
             cls.create_table(table)

@@ -6,11 +6,10 @@ import contextlib
 import json
 import os
 import sqlite3
-import sys
 import time
 from pathlib import Path
 
-from lib import paths
+from lib import log, paths
 from lib.errors import ExternalError
 from lib.store.base import (
     ACTIVE,
@@ -211,8 +210,8 @@ class _PatientConnection(sqlite3.Connection):
                                       "end or wait for the process holding it, then run the command again") from None
                 if not noted:
                     noted = True
-                    print(f"note: state store {self.store_path} is locked by {holders or 'another process'}; "
-                          f"waiting (up to {limit:g} s)", file=sys.stderr, flush=True)
+                    log.note(f"state store {self.store_path} is locked by {holders or 'another process'}; "
+                             f"waiting (up to {limit:g} s)")
 
 
 
@@ -236,11 +235,11 @@ class SQLiteStore(Store):
     @classmethod
     def open(cls, create: bool = False, path: Path | None = None,
              missing_note: str | None = None) -> SQLiteStore:
-        """missing_note: what to say on stderr when the file is missing (default: none yet, run init)."""
+        """missing_note: the note for stderr when the file is missing (default: none yet, run init)."""
         path = path or db_path()
         if not path.exists() and not create:
             note = missing_note or f"no evolution history yet at {path} (run python scripts/init_evolution.py)"
-            print(f"note: {note}", file=sys.stderr)
+            log.note(note)
             return cls.in_memory(exists=False)
         path.parent.mkdir(parents=True, exist_ok=True)
         try:

@@ -197,12 +197,11 @@ def test_restart_http_with_command_and_running_stdio(mcp, tdev):
         audit = [json.loads(line) for line in (tdev.history / "audit.log").read_text().splitlines()]
         assert [entry["result"] for entry in audit] == ["ok", "ok"] and audit[1]["servers"] == ["remote"]
     finally:
-        from lib.adapters import mcp_config
-        from lib.ops import mcp_servers
+        from lib.adapters import mcp_config, mcp_control
 
         for spec in mcp_config.load():
             if spec.transport == "http":
-                mcp_servers.stop_http(spec)
+                mcp_control.stop_http(spec)
         client_owned.kill()
         client_owned.wait()
 
@@ -230,11 +229,10 @@ def test_restart_never_signals_a_pid_file_whose_process_cannot_be_proven_the_pum
         assert int(pid) != look_alike.pid and procs.proof(int(pid), started=stamp, host=None,
                                                           argv=("lib.adapters.mcp_logpump", "remote"))[0] == "alive"
     finally:
-        from lib.adapters import mcp_config
-        from lib.ops import mcp_servers
+        from lib.adapters import mcp_config, mcp_control
 
         for spec in mcp_config.load():
-            mcp_servers.stop_http(spec)
+            mcp_control.stop_http(spec)
         look_alike.kill()
         look_alike.wait()
 

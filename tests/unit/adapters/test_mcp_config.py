@@ -1,4 +1,5 @@
-"""lib.adapters.mcp_config and the pure parts of lib.ops.mcp_servers: expansion, parsing, defaults, process matching."""
+"""lib.adapters.mcp_config and the pure parts of lib.adapters.mcp_control: expansion, parsing, defaults,
+process matching."""
 
 from __future__ import annotations
 
@@ -8,10 +9,9 @@ import stat
 
 import pytest
 
-from lib.adapters import mcp_config
+from lib.adapters import mcp_config, mcp_control
 from lib.adapters.mcp_config import ServerSpec, expand, parse_server
 from lib.errors import ConfigError, NotFound
-from lib.ops import mcp_servers
 
 
 def test_expand_variables_and_defaults():
@@ -129,13 +129,13 @@ def test_the_git_server_runs_through_uvx_or_pipx_outside_the_toolkit(tdev, monke
     ([], ServerSpec("fs", "stdio", "npx", ["/srv"]), False),
 ])
 def test_process_matching(cmdline, spec, expected):
-    assert mcp_servers.matches(cmdline, spec) is expected
+    assert mcp_control.matches(cmdline, spec) is expected
 
 
 def test_check_status():
-    assert mcp_servers.check_status([]) == "warning"
-    assert mcp_servers.check_status([{"status": "ok"}]) == "ok"
-    assert mcp_servers.check_status([{"status": "ok"}, {"status": "failed"}]) == "critical"
+    assert mcp_control.check_status([]) == "warning"
+    assert mcp_control.check_status([{"status": "ok"}]) == "ok"
+    assert mcp_control.check_status([{"status": "ok"}, {"status": "failed"}]) == "critical"
 
 
 def test_a_key_twice_in_one_object_is_refused_but_not_across_objects(tmp_path):

@@ -60,3 +60,12 @@ def test_debug_traceback_is_masked_with_its_causes(monkeypatch, capsys):
     assert stop.value.code == 1 and "Traceback" in err and "The above exception" in err
     assert "s3cr3t" not in err and "abcdef" not in err and "https://***@ghe.example.com/api" in err
     assert err.splitlines()[-1] == "error: unexpected RuntimeError: GitHub call failed with token=***"
+
+
+def test_a_note_is_one_masked_line_on_the_stderr_of_the_moment_whatever_log_level_says(monkeypatch, capsys):
+    monkeypatch.setenv("LOG_LEVEL", "ERROR")
+    log.setup()
+    log.note("state store /tmp/x/state.db is locked by ghp_aaaaaaaaaaaaaaaaaaaaaaaaaaaa; waiting")
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err == "note: state store /tmp/x/state.db is locked by ***; waiting\n"

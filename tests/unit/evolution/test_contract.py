@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from lib.evolution.contract import MAX_DEPTH, BadOutput, check_nesting, paid, public_url, read_reply, utf8
+from lib.agents.reply_bounds import MAX_DEPTH, check_nesting, utf8
+from lib.evolution.contract import BadOutput, paid, public_url, read_reply
 
 
 @pytest.mark.parametrize("url, shown", [

@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 from mcp_servers.helpers import script_server, write_config
 
-from lib.health import github as github_check
+from lib.health import github_checks as github_check
 from lib.health import mcp as mcp_check
 from lib.health import security as security_check
 from lib.store import open_store

@@ -1,19 +1,12 @@
-"""lib/ops/costs.py in process: the trend of daily costs, and a budget update (moto has no UpdateBudget)."""
+"""lib/ops/costs.py in process: a budget update (moto has no UpdateBudget), the analysis line."""
 
 from __future__ import annotations
 
 from aws_helpers import fresh_clients  # noqa: F401
 from botocore.stub import Stubber
 
+from lib.insight import cost_analysis
 from lib.ops import costs
-
-
-def test_trend_directions():
-    flat = costs.trend([{"date": str(i), "cost_usd": 5.0} for i in range(6)])
-    assert flat["direction"] == "flat" and flat["change_pct"] == 0.0
-    falling = costs.trend([{"date": str(i), "cost_usd": v} for i, v in enumerate([10, 10, 2, 2])])
-    assert falling["direction"] == "falling"
-    assert costs.trend([{"date": "d", "cost_usd": 1.0}])["direction"] == "not enough days"
 
 
 def test_apply_budget_updates_a_changed_limit(tdev, aws, monkeypatch):
@@ -39,7 +32,7 @@ def test_apply_budget_updates_a_changed_limit(tdev, aws, monkeypatch):
 
 
 def test_the_analysis_line_of_too_few_days_says_so_without_none(capsys):
-    report = {"trend": costs.trend([{"date": "d", "cost_usd": 1.0}]), "total_usd": 1.0, "top_drivers": [],
+    report = {"trend": cost_analysis.trend([{"date": "d", "cost_usd": 1.0}]), "total_usd": 1.0, "top_drivers": [],
               "period": {"start": "2030-03-01", "end": "2030-03-01", "days": 1}}
     costs.print_analysis(report, breakdown=False)
     first = capsys.readouterr().out.splitlines()[0]

@@ -1,4 +1,4 @@
-"""lib/ops/security_audit.py: each rule with a case that finds and one that passes (moto for AWS, the
+"""lib/quality/security_rules.py: each rule with a case that finds and one that passes (moto for AWS, the
 GitHub stand-in for branch protection)."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import pytest
 from audit_helpers import GITHUB_TOKEN_VALUE, secure_backup_bucket, write_mcp
 
 from lib import config
-from lib.ops import security_audit
+from lib.quality import security_rules as security_audit
 
 AWS_KEY_VALUE = "AKIA" + "ABCDEFGHIJ234567"
 PASSWORD_VALUE = "hunter2-but-longer"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from aws_helpers import client, fresh_clients, make_function, registry  # noqa: F401
 from botocore.stub import Stubber
 
-from lib.health import aws as aws_checks
+from lib.health import aws_checks
 
 
 def test_local_only_without_credentials_is_ok(tdev):

@@ -11,7 +11,6 @@ from lib.backup import jobs, repository
 from lib.errors import ToolError
 from lib.evolution import stuck
 from lib.health import check
-from lib.ops import backups
 from lib.store import backend_name, open_store
 
 AREA = "local"
@@ -75,7 +74,7 @@ def disk(context: dict) -> tuple[str, str]:
 def backup_destination(context: dict) -> tuple[str, str]:
     """A backup can be written where backup.py writes it (a read-only or non-folder TDEV_BACKUP_DIR fails them all)."""
     try:
-        backups.check_destination()
+        repository.check_destination()
     except ToolError as failure:
         return "critical", str(failure)
     return "ok", f"backups can be written to {paths.backup_dir()}"

@@ -1,4 +1,5 @@
-"""Operations across the agent registry: status, usage, restart, scale, stop and start.
+"""Operations across the agent registry: status, usage, restart, scale, stop and start (the commands'
+printing and audit lines: lib/ops/agent_fleet.py).
 
 Agents are queried concurrently (a thread pool) because each status needs several AWS
 round trips. stop records each agent's capacity before it stops it, as the tag
@@ -11,30 +12,15 @@ from __future__ import annotations
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
-from lib import agents, cli, log, timeparse
+from lib import agents, log, timeparse
 from lib.adapters import aws
 from lib.agents.aws_base import PRE_STOP_TAG, AwsRuntime, decode_capacity, encode_capacity
 from lib.errors import ToolError
-from lib.store import open_store
 
 AWS_RUNTIMES = {"lambda": ("lambda", "cloudwatch"), "ecs": ("ecs", "cloudwatch"),
                 "agentcore": ("bedrock-agentcore-control",)}
 MAX_WORKERS = 10  # botocore keeps 10 connections per client: more threads would only queue
 HEALTH_TIMEOUT_SECONDS = 5
-
-STATUS_COLUMNS = [("name", "AGENT"), ("runtime", "RUNTIME"), ("state", "STATE"), ("version", "VERSION/CHANGED"),
-                  ("capacity", "CAPACITY"), ("errors_last_hour", "ERRORS 1H"), ("health", "HEALTH"),
-                  ("detail", "DETAIL")]
-ACTION_COLUMNS = [("name", "AGENT"), ("runtime", "RUNTIME"), ("result", "RESULT"), ("capacity", "CAPACITY"),
-                  ("detail", "DETAIL")]
-USAGE_COLUMNS = [("figure", "FIGURE"), ("value", "LAST HOUR"), ("limit", "LIMIT"), ("unit", "UNIT"),
-                 ("status", "STATUS"), ("note", "NOTE")]
-
-
-def public(rows: list[dict]) -> list[dict]:
-    """Rows as --json shows them: without the internal ok flag."""
-    return [{key: value for key, value in row.items() if key != "ok"} for row in rows]
-
 
 def select(name: str | None) -> list[dict]:
     """One agent by name (NotFound lists the known ones) or the whole registry."""
@@ -198,16 +184,3 @@ def start_all(selected: list[dict], store, dry_run: bool) -> list[dict]:
     prepare(selected, "start the agents")
     bulk = _Bulk(store, dry_run)
     return for_each(lambda agent: bulk.guarded(bulk.start, agent), selected)
-
-
-def stop_or_start_all(action: str, name: str | None, dry_run: bool) -> tuple[list[dict], int]:
-    """What stop_all_agents.py and start_all_agents.py run: the action, its audit line, the exit code."""
-
-    run = stop_all if action == "stop" else start_all
-    rows = run(select(name), open_store(create=not dry_run), dry_run)
-    failed = [row["name"] for row in rows if not row["ok"]]
-    if not dry_run:
-        cli.audit("failed" if failed else {"stop": "stopped", "start": "started"}[action],
-                  agents={row["name"]: row["result"] for row in rows})
-    return rows, 1 if failed else 0
-

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from lib import agents, config
 from lib.adapters import aws
+from lib.agents import fleet
 from lib.health import check
-from lib.ops import costs, fleet
+from lib.insight import cost_analysis
 
 AREA = "aws"
 AWS_RUNTIMES = ("lambda", "ecs", "agentcore")
@@ -90,7 +91,7 @@ def budget(context: dict) -> tuple[str, str]:
 
     if _not_configured():
         return NOT_CONFIGURED
-    state = costs.budget_state()
+    state = cost_analysis.budget_state()
     if state is None:
         return "warning", "no daily budget; set one: python scripts/set_cost_limits.py --daily 100 --per-cycle 10"
     summary = f"budget {state['name']}: ${state['actual_usd']:.2f} of ${state['limit_usd']:.2f} ({state['pct']:.0f}%)"

@@ -1,4 +1,4 @@
-"""lib/health/local.py: config, store, disk, stuck evolutions and stale locks."""
+"""lib/health/local_checks.py: config, store, disk, stuck evolutions and stale locks."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import pytest
 from evolution_seed import add_evolution, stamp
 
 from lib import config, paths
-from lib.health import local
+from lib.health import local_checks as local
 from lib.store import open_store
 
 OLD = 2 * 86400
