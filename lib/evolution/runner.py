@@ -33,7 +33,6 @@ from lib.quality import measure, patterns
 from lib.store import ACTIVE, Store, StoreLocked, new_id, open_store
 from lib.timeparse import day_bounds, iso, utcnow
 
-PHASES = ("research", "plan", "implement", "evaluate")
 #: A task's error line is cut to this many characters.
 ERROR_CHARS = 2000
 #: An earlier phase's output larger than this is not copied into a later task's artifact.
