@@ -13,7 +13,8 @@ import socket
 from dataclasses import asdict, dataclass
 from datetime import datetime
 
-from lib import checks, config, humanize, timeparse
+from lib import checks, config, humanize, procs, timeparse
+from lib.errors import Conflict
 from lib.evolution.lifecycle import agent_processes, runner_state
 from lib.store import ACTIVE, FINAL, Store
 
@@ -71,6 +72,25 @@ def liveness(record: dict, now: datetime, stale: float) -> Finding | None:
                        f"marked {record['status']}, {beat} (stale after {stale:g}s); {detail}",
                        record.get("pid"), record.get("host"))
     return None
+
+
+def runner_gone(record: dict) -> str:
+    """Why an active evolution counts as gone, so that cleanup.py may mark it killed; Conflict while its runner is
+    alive, may be, or still shows signs of life (a starting or remote runner with a fresh heartbeat)."""
+    state, detail = runner_state(record)
+    stop = (f"stop it first: python scripts/stop_evolution.py --id {record['id']} --graceful "
+            "(or --force), then run this again")
+    if state == procs.ALIVE:
+        raise Conflict(f"evolution {record['id']} is still running ({detail})", stop)
+    if state == procs.DOUBT:
+        raise Conflict(f"evolution {record['id']} may still be running: {detail}", stop)
+    if state in (procs.REMOTE, procs.UNKNOWN):
+        age = heartbeat_age(record)
+        if age is not None and age <= stale_after():
+            doing = "is starting" if state == procs.UNKNOWN else f"runs on host {record['host']}"
+            raise Conflict(f"evolution {record['id']} {doing} ({detail}; last sign of life {age:.0f}s ago)", stop)
+        detail = f"{detail}, no heartbeat for {age:.0f}s" if age is not None else detail
+    return detail
 
 
 def remote_liveness(record: dict) -> Finding | None:

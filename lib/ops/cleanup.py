@@ -19,7 +19,7 @@ from pathlib import Path
 from lib import cli, config, humanize, paths, procs
 from lib.adapters import github, gitops
 from lib.backup import restore, sources
-from lib.errors import Conflict, ExternalError, ToolError
+from lib.errors import ExternalError, ToolError
 from lib.evolution import lifecycle, stuck
 from lib.store import ACTIVE, FINAL, Store
 from lib.timeparse import from_iso, iso, local, utcnow
@@ -175,30 +175,12 @@ def _remove_worktree(path: Path, record: dict | None, reason: str) -> Item:
     return Item("remove-worktree", str(path), reason, _size(path), lambda: gitops.remove_worktree(repo, path))
 
 
-def runner_gone(record: dict) -> str:
-    """Why the evolution counts as gone (for the plan), or Conflict while its runner is alive."""
-    state, detail = lifecycle.runner_state(record)
-    stop = (f"stop it first: python scripts/stop_evolution.py --id {record['id']} --graceful "
-            "(or --force), then run this again")
-    if state == procs.ALIVE:
-        raise Conflict(f"evolution {record['id']} is still running ({detail})", stop)
-    if state == procs.DOUBT:
-        raise Conflict(f"evolution {record['id']} may still be running: {detail}", stop)
-    if state in (procs.REMOTE, procs.UNKNOWN):
-        age = stuck.heartbeat_age(record)
-        if age is not None and age <= stuck.stale_after():
-            doing = "is starting" if state == procs.UNKNOWN else f"runs on host {record['host']}"
-            raise Conflict(f"evolution {record['id']} {doing} ({detail}; last sign of life {age:.0f}s ago)", stop)
-        detail = f"{detail}, no heartbeat for {age:.0f}s" if age is not None else detail
-    return detail
-
-
 def plan_evolution(store: Store, evolution_id: str) -> Plan:
     """Mark a dead active evolution killed; end its orphaned agents; remove its worktree and scratch space."""
     record = store.evolution_or_fail(evolution_id)
     plan = Plan()
     if record["status"] in ACTIVE:
-        detail = runner_gone(record)
+        detail = stuck.runner_gone(record)
         plan.items.append(Item("mark-killed", evolution_id, f"marked {record['status']} but {detail}",
                                run=lambda: lifecycle.record_killed(store, evolution_id, "cleaned up: process gone",
                                                                    "killed: runner process gone (cleaned up)")))

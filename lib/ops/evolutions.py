@@ -12,7 +12,7 @@ import click
 
 from lib import cli, config, paths, procs
 from lib.errors import Conflict, ToolError, UsageError
-from lib.evolution import executors, lifecycle
+from lib.evolution import executors, lifecycle, stuck
 from lib.insight import history
 from lib.ops import cleanup
 from lib.store import ACTIVE, FINAL, Store, open_store
@@ -97,7 +97,7 @@ def _take_over_dead(store: Store, path: Path, force: bool) -> None:
         if record["status"] not in ACTIVE:
             continue
         try:
-            detail = cleanup.runner_gone(record)
+            detail = stuck.runner_gone(record)
         except Conflict as alive:
             raise Conflict(f"target {path} already has an active evolution: {alive.message}", alive.hint) from None
         command = f"python scripts/cleanup.py --evolution {record['id']}"
