@@ -70,7 +70,7 @@ def register(work: Path, passing: int) -> None:
 
 def one_evolution(repo: Path, attempts: int) -> tuple[float, dict]:
     """Seconds for one dry-run evolution with `attempts` allowed, and its record."""
-    from lib.evolution import create
+    from lib.evolution.lifecycle import create
     from lib.evolution.runner import Runner
     from lib.store import open_store
 

@@ -72,12 +72,11 @@ def watch(store, ids: list[str], timeout: float) -> tuple[dict, dict]:
 
 def measure(executor: str, targets: list[Path], store, dispatched: dict[str, float]) -> dict:
     """Create the evolutions, fill the queue (timing each dispatch), and follow them to the end."""
-    from lib import evolution
-    from lib.evolution import executors
+    from lib.evolution import executors, lifecycle
 
     ids = []
     for target in targets:
-        record = evolution.create(store, target, "quality", 1, True, executor=executor, **executors.origin(target))
+        record = lifecycle.create(store, target, "quality", 1, True, executor=executor, **executors.origin(target))
         ids.append(record["id"])
     original = executors.dispatch
 

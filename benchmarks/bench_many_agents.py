@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import statistics
 import subprocess
@@ -31,7 +32,7 @@ def installation(base: Path, agents: int) -> tuple[dict, Path]:
               for n in range(max(agents - len(PHASES), 0))]
     (base / "config" / "agents.yaml").write_text("\n".join(lines) + "\n")
     settings = base / "config" / "settings.yaml"  # several implement agents are candidates (DESIGN §3)
-    settings.write_text(settings.read_text().replace("\nevolution:\n", "\nevolution:\n  candidates: 2\n", 1))
+    settings.write_text(re.sub(r"\n  candidates: \d+", "\n  candidates: 2", settings.read_text(), count=1))
     target = base / "repo" / "packages" / "agents"
     target.mkdir(parents=True)
     (target / "sample.py").write_text('"""Sample."""\n')

@@ -75,8 +75,10 @@ def main() -> None:
         subprocess.run(["git", *command], cwd=repo, check=True)
 
     from lib import agents
-    from lib.evolution import create, judge, publish
-    from lib.evolution.runner import PHASES, Runner
+    from lib.config import PHASES
+    from lib.evolution import judge, publish
+    from lib.evolution.lifecycle import create
+    from lib.evolution.runner import Runner
     from lib.store import open_store
 
     agents.runtime = InstantRuntime

@@ -17,10 +17,10 @@ from lib import cli
 @click.option("--focus", help="The focus to check the agents against (default EVOLUTION_FOCUS or quality).")
 @cli.json_option
 def main(target, focus, as_json: bool) -> int:
-    from lib import evolution
+    from lib.evolution import lifecycle
     from lib.health import preflight
 
-    target, _, focus = evolution.defaults(target, 1, focus)
+    target, _, focus = lifecycle.defaults(target, 1, focus)
     return cli.report_checks(preflight.run(target, focus), as_json, "PRE-EVOLUTION", timings=True)
 
 

@@ -1,6 +1,6 @@
 """Where a runner runs (DESIGN §10) and the queue of evolutions waiting for a free slot.
 
-`local`: a detached process on this machine (lib.evolution.start_detached). `stepfunctions`: a Step Functions
+`local`: a detached process on this machine (lib.evolution.lifecycle.start_detached). `stepfunctions`: a Step Functions
 execution named by the evolution id that runs the same worker in an ECS Fargate task, against the shared
 DynamoDB store (refused with SQLite: a task elsewhere cannot reach this machine's file).
 
@@ -109,10 +109,10 @@ def queue_claim(store: Store, wait: float = QUEUE_WAIT_SECONDS) -> Iterator[None
 
 def dispatch(store: Store, record: dict) -> str:
     """Start the evolution's runner where its record says; what was started (pid N, or the execution ARN)."""
-    from lib import evolution
+    from lib.evolution import lifecycle
 
     if record.get("executor") != STEPFUNCTIONS:
-        return f"pid {evolution.start_detached(store, record['id'])}"
+        return f"pid {lifecycle.start_detached(store, record['id'])}"
     machine = sfn.state_machine_arn(config.settings()["executor"]["state_machine"])
     arn = sfn.start_execution(machine, record["id"])
     if not store.update_evolution(record["id"], {"execution_arn": arn}, expect_status=("pending",)):
@@ -197,10 +197,10 @@ def execution_ended(record: dict, state: dict | None) -> str | None:
 
 def force_stop_remote(store: Store, record: dict) -> tuple[str, str]:
     """stop --force of a stepfunctions evolution: record killed (the store picks one winner), then StopExecution
-    (ECS then stops the task: SIGTERM, SIGKILL after 30 s). (outcome, detail) as lib.evolution.ForceStop."""
-    from lib import evolution
+    (ECS then stops the task: SIGTERM, SIGKILL after 30 s). (outcome, detail) as lib.evolution.lifecycle.ForceStop."""
+    from lib.evolution import lifecycle
 
-    if not evolution.record_killed(store, record["id"], "killed: force stop by operator (StopExecution)"):
+    if not lifecycle.record_killed(store, record["id"], "killed: force stop by operator (StopExecution)"):
         return "lost", "ended meanwhile"
     if not record.get("execution_arn"):
         return "gone", "it was waiting for a slot: no execution had started"

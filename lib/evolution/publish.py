@@ -6,9 +6,15 @@ result) and pushes nothing; the runner deletes that branch at the end.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+from pathlib import Path
+
 from lib import agents
 from lib.adapters import github, gitops
+from lib.evolution.judge import Verdict
+from lib.evolution.patching import Change
 from lib.log import mask_secrets
+from lib.store import Store
 
 METRIC_ROWS = [
     ("docstring", "Docstring coverage", "%"), ("complexity", "Avg. complexity", ""),
@@ -50,68 +56,91 @@ def attempts_section(feedback: list[dict], passing: int) -> str:
     return "\n".join([f"Attempts: {passing}", *lines, f"- attempt {passing}: passed"])
 
 
-def change_kind(record: dict) -> str:
+def change_kind(focus: str) -> str:
     """What prevention patterns learn from a reverted PR: the focus and the agent that made the change."""
-    return f"{record['focus']}/{agents.for_phase('implement')['name']}"
+    return f"{focus}/{agents.for_phase('implement')['name']}"
 
 
-def subject(runner, cycle: int) -> str:
-    return f"tdev: {runner.record['focus']} improvements in {runner.target_rel} (cycle {cycle})"
+@dataclass(frozen=True)
+class Publication:
+    """One passing cycle's change as publish needs it (DESIGN §5): built by the runner, so that publishing
+    depends on these fields and not on the whole runner."""
+
+    evolution_id: str
+    focus: str
+    cycle: int
+    cycles: int
+    dry_run: bool
+    repo: Path
+    worktree: Path
+    branch: str
+    target_rel: str
+    before: dict
+    verdict: Verdict
+    change: Change
+    summary: str | None = None  # the implement agent's, for the PR body
+    feedback: list[dict] = field(default_factory=list)  # the refused attempts before the passing one
+    attempt: int = 1
 
 
-def commit(runner, cycle: int, before: dict, verdict, change) -> str:
+def subject(publication: Publication) -> str:
+    return f"tdev: {publication.focus} improvements in {publication.target_rel} (cycle {publication.cycle})"
+
+
+def commit(publication: Publication, log) -> str:
     """Commit exactly the judged change, with its trailers, on the evolution's branch; the new sha.
 
     What the worktree gained after the judgement (the test run's __pycache__ or reports, an
     evaluator's edits) was never judged: it is dropped, not committed.
     """
-    if gitops.worktree_diff(runner.worktree) != change.patch:
-        runner.log.warning("the worktree changed after the judgement (test run or evaluator): "
-                           "only the judged change is committed")
-        gitops.discard_changes(runner.worktree)
-        gitops.apply_patch(runner.worktree, change.patch)
-    record, after = runner.record, verdict.metrics_after
+    change, worktree = publication.change, publication.worktree
+    if gitops.worktree_diff(worktree) != change.patch:
+        log.warning("the worktree changed after the judgement (test run or evaluator): "
+                    "only the judged change is committed")
+        gitops.discard_changes(worktree)
+        gitops.apply_patch(worktree, change.patch)
+    verdict, kind = publication.verdict, change_kind(publication.focus)
     message = "\n".join([
-        subject(runner, cycle), "", f"Changed: {', '.join(change.files)}", "",
-        f"Metrics-Impact: {metrics_impact(before, after)}",
-        f"Evolution-Context: {runner.id}; cycle {cycle}/{record['cycles']}; focus {record['focus']}; "
-        f"change {change_kind(record)}; tests {verdict.tests['status']}",
+        subject(publication), "", f"Changed: {', '.join(change.files)}", "",
+        f"Metrics-Impact: {metrics_impact(publication.before, verdict.metrics_after)}",
+        f"Evolution-Context: {publication.evolution_id}; cycle {publication.cycle}/{publication.cycles}; "
+        f"focus {publication.focus}; change {kind}; tests {verdict.tests['status']}",
     ])
-    return gitops.commit_all(runner.worktree, message)
+    return gitops.commit_all(worktree, message)
 
 
-def open_pull_request(runner, cycle: int, before: dict, verdict, change, sha: str) -> dict | None:
+def open_pull_request(publication: Publication, sha: str, store: Store, log) -> dict | None:
     """Push and open (once) the labelled PR; None when a dry run, no remote or no GitHub stops short."""
-    record, log = runner.record, runner.log
-    if record["dry_run"]:
-        log.info(f"dry run: {len(change.files)} file(s) would be committed on {runner.branch}; nothing pushed")
+    change, branch, verdict = publication.change, publication.branch, publication.verdict
+    if publication.dry_run:
+        log.info(f"dry run: {len(change.files)} file(s) would be committed on {branch}; nothing pushed")
         return None
-    log.info(f"committed {sha[:12]} on {runner.branch}")
-    if not gitops.has_remote(runner.repo):
-        log.warning(f"no remote 'origin': branch {runner.branch} left in {runner.repo}, no PR")
+    log.info(f"committed {sha[:12]} on {branch}")
+    if not gitops.has_remote(publication.repo):
+        log.warning(f"no remote 'origin': branch {branch} left in {publication.repo}, no PR")
         return None
-    gitops.push(runner.worktree, runner.branch)
-    log.info(f"pushed {runner.branch} to origin")
+    gitops.push(publication.worktree, branch)
+    log.info(f"pushed {branch} to origin")
     if not github.configured():
         log.warning("GitHub not configured (GITHUB_TOKEN, GITHUB_REPOSITORY): branch pushed, no PR opened")
         return None
-    existing = runner.store.get_evolution(runner.id)
+    existing = store.get_evolution(publication.evolution_id)
     if existing.get("pr_number"):
         log.info(f"PR #{existing['pr_number']} updated by the push")
         return None
     client = github.Client.from_env()
-    notes = runner.pr_notes
+    summary = publication.summary
     body = "\n\n".join(part for part in [
-        f"Automatic **{record['focus']}** evolution `{runner.id}` of `{runner.target_rel}`.",
-        f"Summary (from the agent): {mask_secrets(notes['summary'])}" if notes.get("summary") else "",
-        metrics_table(before, verdict.metrics_after),
+        f"Automatic **{publication.focus}** evolution `{publication.evolution_id}` of `{publication.target_rel}`.",
+        f"Summary (from the agent): {mask_secrets(summary)}" if summary else "",
+        metrics_table(publication.before, verdict.metrics_after),
         tests_line(verdict.tests),
-        attempts_section(notes.get("feedback", []), notes.get("attempt", 1)),
+        attempts_section(publication.feedback, publication.attempt),
         "Changed files:\n" + "\n".join(f"- `{name}`" for name in change.files),
-        f"Change kind: `{change_kind(record)}`. Opened by T-Developer; review before merging.",
+        f"Change kind: `{change_kind(publication.focus)}`. Opened by T-Developer; review before merging.",
     ] if part)
     base = client.get(client.repo_path()).get("default_branch", "main")
-    pr = client.create_pull(subject(runner, cycle), runner.branch, base, body)
+    pr = client.create_pull(subject(publication), branch, base, body)
     client.add_labels(pr["number"], [github.AUTO_LABEL])
     log.info(f"opened PR #{pr['number']} {pr.get('html_url', '')} labelled {github.AUTO_LABEL}")
     return pr

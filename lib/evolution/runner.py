@@ -6,7 +6,7 @@ under the patch rules (patching.py); the runner measures, gates and tests it aga
 run on the base (judge.py, testing.py); the evaluate agent, asked only about a change the runner
 passed, may veto, never pass. A refused attempt is repaired: the worktree goes back to the cycle's
 start and implement is called again with the feedback, up to the evolution's max_attempts. The
-runner is its own process and process group (started by lib.evolution.start_detached); between
+runner is its own process and process group (started by lib.evolution.lifecycle.start_detached); between
 phases it honours a stop request and the cost limits, and a heartbeat thread proves it is alive.
 Every agent call is a task with a span, an artifact and log lines.
 """
@@ -33,7 +33,6 @@ from lib.quality import measure, patterns
 from lib.store import ACTIVE, Store, StoreLocked, new_id, open_store
 from lib.timeparse import day_bounds, iso, utcnow
 
-PHASES = ("research", "plan", "implement", "evaluate")
 #: A task's error line is cut to this many characters.
 ERROR_CHARS = 2000
 #: An earlier phase's output larger than this is not copied into a later task's artifact.
@@ -127,7 +126,6 @@ class Runner:
         self.refusal: str | None = None  # the last cycle that used up its attempts
         self.tests_view: dict | None = None  # the §5 input's tests for this cycle
         self.attempt_log: list[dict] = []
-        self.pr_notes: dict = {}  # the passing attempt's summary and the refused ones before it (publish)
 
     # ---- lifecycle ----------------------------------------------------------------------
     def run(self) -> str:
@@ -315,10 +313,12 @@ class Runner:
         self.log.info(f"quality gates passed; tests {verdict.tests['status']}")
         self.files_changed.update(change.files)
         self.history.append({"cycle": cycle, "outcome": "succeeded", "summary": summary or "", "files": change.files})
-        self.pr_notes = {"summary": summary, "feedback": feedback, "attempt": attempt}
-        sha = self._timed(span, "commit", lambda: publish.commit(self, cycle, before, verdict, change))
-        pr = self._timed(span, "pull request", lambda: publish.open_pull_request(self, cycle, before, verdict, change,
-                                                                                 sha))
+        publication = publish.Publication(
+            self.id, self.record["focus"], cycle, self.record["cycles"], bool(self.record["dry_run"]), self.repo,
+            self.worktree, self.branch, self.target_rel, before, verdict, change, summary, list(feedback), attempt)
+        sha = self._timed(span, "commit", lambda: publish.commit(publication, self.log))
+        pr = self._timed(span, "pull request",
+                         lambda: publish.open_pull_request(publication, sha, self.store, self.log))
         if pr:
             self.store.update_evolution(self.id, {"pr_number": pr["number"], "pr_url": pr["html_url"]})
         return "succeeded"

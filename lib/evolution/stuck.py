@@ -9,22 +9,18 @@ TDEV_EVOLUTION_ID=<id> of an evolution that is already final.
 
 from __future__ import annotations
 
-import os
-import re
 import socket
 from dataclasses import asdict, dataclass
 from datetime import datetime
 
 from lib import checks, config, humanize, procs, timeparse
+from lib.errors import Conflict
+from lib.evolution.lifecycle import agent_processes, runner_state
 from lib.store import ACTIVE, FINAL, Store
 
-ENV_KEY = "TDEV_EVOLUTION_ID"
-_ENV_IN_ARGS = re.compile(rf"{ENV_KEY}=(evo-[\w-]+)")
 #: every kind of finding with its status (the plugin line counts each)
 KINDS = {"process-gone": "critical", "heartbeat-stale": "critical", "execution-ended": "critical",
          "phase-timeout": "warning", "orphan-process": "warning"}
-#: how a runner shows in its command line, beside its evolution id (python -m lib.evolution.worker <id>)
-RUNNER_MODULE = "lib.evolution.worker"
 
 
 @dataclass
@@ -49,13 +45,6 @@ def stale_after() -> float:
 def _seconds_since(stamp: str | None, now: datetime) -> float | None:
     moment = timeparse.from_iso(stamp)
     return None if moment is None else max(0.0, (now - moment).total_seconds())
-
-
-def runner_state(record: dict) -> tuple[str, str]:
-    """(state, detail) of an evolution's runner, by lib.procs.proof: alive (proven) | gone | other (the pid
-    is another program now) | doubt (cannot be proven either way) | remote | unknown (no pid yet)."""
-    return procs.proof(record.get("pid"), started=record.get("pid_started_at"), host=record.get("host"),
-                       argv=(RUNNER_MODULE, record["id"]), env=(ENV_KEY, record["id"]), what="runner")
 
 
 def heartbeat_age(record: dict, now: datetime | None = None) -> float | None:
@@ -83,6 +72,25 @@ def liveness(record: dict, now: datetime, stale: float) -> Finding | None:
                        f"marked {record['status']}, {beat} (stale after {stale:g}s); {detail}",
                        record.get("pid"), record.get("host"))
     return None
+
+
+def runner_gone(record: dict) -> str:
+    """Why an active evolution counts as gone, so that cleanup.py may mark it killed; Conflict while its runner is
+    alive, may be, or still shows signs of life (a starting or remote runner with a fresh heartbeat)."""
+    state, detail = runner_state(record)
+    stop = (f"stop it first: python scripts/stop_evolution.py --id {record['id']} --graceful "
+            "(or --force), then run this again")
+    if state == procs.ALIVE:
+        raise Conflict(f"evolution {record['id']} is still running ({detail})", stop)
+    if state == procs.DOUBT:
+        raise Conflict(f"evolution {record['id']} may still be running: {detail}", stop)
+    if state in (procs.REMOTE, procs.UNKNOWN):
+        age = heartbeat_age(record)
+        if age is not None and age <= stale_after():
+            doing = "is starting" if state == procs.UNKNOWN else f"runs on host {record['host']}"
+            raise Conflict(f"evolution {record['id']} {doing} ({detail}; last sign of life {age:.0f}s ago)", stop)
+        detail = f"{detail}, no heartbeat for {age:.0f}s" if age is not None else detail
+    return detail
 
 
 def remote_liveness(record: dict) -> Finding | None:
@@ -116,27 +124,6 @@ def overdue_phases(store: Store, record: dict, now: datetime, limit: float) -> l
                                  f"phase {task.get('phase')} ({task.get('agent')}, {task['id']}) running for "
                                  f"{humanize.duration(age)}, past TIMEOUT_SECONDS={limit:g}",
                                  record.get("pid"), record.get("host")))
-    return found
-
-
-def agent_processes() -> dict[str, list[dict]]:
-    """Processes on this host carrying TDEV_EVOLUTION_ID, by evolution id: [{pid, started, name, cmdline}]."""
-    import psutil
-
-    found: dict[str, list[dict]] = {}
-    me = os.getpid()
-    for process in psutil.process_iter(["pid", "name", "cmdline", "environ", "status", "create_time"]):
-        info = process.info
-        if info["pid"] == me or info["status"] == psutil.STATUS_ZOMBIE:
-            continue
-        evolution_id = (info.get("environ") or {}).get(ENV_KEY)
-        if not evolution_id:
-            match = _ENV_IN_ARGS.search(" ".join(info.get("cmdline") or []))
-            evolution_id = match.group(1) if match else None
-        if evolution_id:
-            found.setdefault(evolution_id, []).append(
-                {"pid": info["pid"], "started": procs.start_time_iso(info["create_time"]), "name": info.get("name"),
-                 "cmdline": " ".join(info.get("cmdline") or [])})
     return found
 
 

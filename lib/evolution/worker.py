@@ -15,8 +15,8 @@ import signal
 import sys
 import threading
 
-from lib import evolution, log
-from lib.evolution import executors
+from lib import log
+from lib.evolution import executors, lifecycle
 from lib.evolution.runner import Runner
 from lib.store import ACTIVE, open_store
 from lib.timeparse import iso
@@ -31,7 +31,7 @@ def _cut_short(evolution_id: str, finished: threading.Event, grace: float) -> No
     if finished.wait(grace):
         return
     store = open_store(create=True)
-    evolution.record_killed(store, evolution_id, f"killed: SIGTERM (task stopped) and the phase did not end "
+    lifecycle.record_killed(store, evolution_id, f"killed: SIGTERM (task stopped) and the phase did not end "
                                                  f"within {grace:g}s")
     executors.fill_quietly(store)
     os._exit(128 + signal.SIGTERM)

@@ -16,11 +16,11 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 
-from lib import cli, config, evolution, humanize, paths, procs
+from lib import cli, config, humanize, paths, procs
 from lib.adapters import github, gitops
 from lib.backup import restore, sources
-from lib.errors import Conflict, ExternalError, ToolError
-from lib.evolution import stuck
+from lib.errors import ExternalError, ToolError
+from lib.evolution import lifecycle, stuck
 from lib.store import ACTIVE, FINAL, Store
 from lib.timeparse import from_iso, iso, local, utcnow
 
@@ -143,7 +143,7 @@ def _terminate(evolution_id: str, process: dict) -> None:
     import psutil
 
     state, detail = procs.proof(process["pid"], started=process["started"], host=None,
-                                env=(stuck.ENV_KEY, evolution_id), what=f"agent process of {evolution_id}")
+                                env=(lifecycle.ENV_KEY, evolution_id), what=f"agent process of {evolution_id}")
     if state in (procs.GONE, procs.OTHER):  # it ended meanwhile (and its pid may be another program's now)
         return
     if state != procs.ALIVE:
@@ -175,34 +175,16 @@ def _remove_worktree(path: Path, record: dict | None, reason: str) -> Item:
     return Item("remove-worktree", str(path), reason, _size(path), lambda: gitops.remove_worktree(repo, path))
 
 
-def runner_gone(record: dict) -> str:
-    """Why the evolution counts as gone (for the plan), or Conflict while its runner is alive."""
-    state, detail = stuck.runner_state(record)
-    stop = (f"stop it first: python scripts/stop_evolution.py --id {record['id']} --graceful "
-            "(or --force), then run this again")
-    if state == procs.ALIVE:
-        raise Conflict(f"evolution {record['id']} is still running ({detail})", stop)
-    if state == procs.DOUBT:
-        raise Conflict(f"evolution {record['id']} may still be running: {detail}", stop)
-    if state in (procs.REMOTE, procs.UNKNOWN):
-        age = stuck.heartbeat_age(record)
-        if age is not None and age <= stuck.stale_after():
-            doing = "is starting" if state == procs.UNKNOWN else f"runs on host {record['host']}"
-            raise Conflict(f"evolution {record['id']} {doing} ({detail}; last sign of life {age:.0f}s ago)", stop)
-        detail = f"{detail}, no heartbeat for {age:.0f}s" if age is not None else detail
-    return detail
-
-
 def plan_evolution(store: Store, evolution_id: str) -> Plan:
     """Mark a dead active evolution killed; end its orphaned agents; remove its worktree and scratch space."""
     record = store.evolution_or_fail(evolution_id)
     plan = Plan()
     if record["status"] in ACTIVE:
-        detail = runner_gone(record)
+        detail = stuck.runner_gone(record)
         plan.items.append(Item("mark-killed", evolution_id, f"marked {record['status']} but {detail}",
-                               run=lambda: evolution.record_killed(store, evolution_id, "cleaned up: process gone",
+                               run=lambda: lifecycle.record_killed(store, evolution_id, "cleaned up: process gone",
                                                                    "killed: runner process gone (cleaned up)")))
-    for process in stuck.agent_processes().get(evolution_id, []):
+    for process in lifecycle.agent_processes().get(evolution_id, []):
         plan.items.append(Item("terminate", f"pid {process['pid']} ({process['cmdline'][:60] or process['name']})",
                                "agent process of an evolution that ended",
                                run=lambda process=process: _terminate(evolution_id, process)))

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import click
 
-from lib import cli, config, evolution, paths, procs
+from lib import cli, config, paths, procs
 from lib.errors import Conflict, ToolError, UsageError
-from lib.evolution import executors, stuck
+from lib.evolution import executors, lifecycle, stuck
 from lib.insight import history
 from lib.ops import cleanup
 from lib.store import ACTIVE, FINAL, Store, open_store
@@ -32,9 +32,9 @@ def start(target: str | None, cycles: int | None, focus: str | None, *, force: b
     agents_file (--agents) replaces config/agents.yaml for this evolution, checked before anything starts."""
     from lib.health import preflight  # late: stop_evolution.py shares this module and runs no checks
 
-    target, cycles, focus = evolution.defaults(target, cycles, focus)
+    target, cycles, focus = lifecycle.defaults(target, cycles, focus)
     options = run_options(attempts, budget_usd, agents_file)
-    path = evolution.resolve_target(target)
+    path = lifecycle.resolve_target(target)
     store = open_store(create=True)
     _take_over_dead(store, path, force)
     results, blocking = preflight.gate(str(path), force, focus)
@@ -45,8 +45,8 @@ def start(target: str | None, cycles: int | None, focus: str | None, *, force: b
         raise ToolError("pre-evolution checks failed: " + "; ".join(f"{r.name}: {r.summary}" for r in blocking),
                         "fix them (--force skips only the checks that are not about safety)" if force else
                         "fix them, or pass --force to skip the checks that are not about safety")
-    record = evolution.create(store, path, focus, cycles, dry_run, **options)
-    pid = evolution.start_detached(store, record["id"])
+    record = lifecycle.create(store, path, focus, cycles, dry_run, **options)
+    pid = lifecycle.start_detached(store, record["id"])
     cli.audit("started", evolution_id=record["id"], target=str(path), focus=focus, cycles=cycles, pid=pid,
               budget_usd=options["budget_usd"], agents=str(options["agents_file"] or "") or None)
     click.echo(f"{record['id']} started (pid {pid}); log: {_log_path(record['id'])}")
@@ -58,8 +58,8 @@ def start(target: str | None, cycles: int | None, focus: str | None, *, force: b
 
 
 def run_options(attempts: int | None, budget_usd: float | None, agents_file: str | None) -> dict:
-    """--attempts, --budget-usd and --agents checked before anything starts: evolution.create's options."""
-    evolution.max_attempts(attempts)
+    """--attempts, --budget-usd and --agents checked before anything starts: lifecycle.create's options."""
+    lifecycle.max_attempts(attempts)
     return {"attempts": attempts, "budget_usd": _budget(budget_usd), "agents_file": _agents_registry(agents_file)}
 
 
@@ -93,14 +93,14 @@ def _take_over_dead(store: Store, path: Path, force: bool) -> None:
         if record["status"] not in ACTIVE:
             continue
         try:
-            detail = cleanup.runner_gone(record)
+            detail = stuck.runner_gone(record)
         except Conflict as alive:
             raise Conflict(f"target {path} already has an active evolution: {alive.message}", alive.hint) from None
         command = f"python scripts/cleanup.py --evolution {record['id']}"
         if not force:
             raise Conflict(f"target {path} has evolution {record['id']} marked {record['status']}, but its runner is "
                            f"dead ({detail})", f"clean it up: {command}, then start again (--force does both)")
-        if stuck.runner_state(record)[0] == procs.REMOTE:  # silent, but only that host can prove it dead
+        if lifecycle.runner_state(record)[0] == procs.REMOTE:  # silent, but only that host can prove it dead
             raise Conflict(f"target {path} has evolution {record['id']} whose runner is silent ({detail}); "
                            "it cannot be proven dead from this host", f"if it is, clean it up: {command}, then start "
                            "again")
@@ -139,7 +139,7 @@ def follow(store: Store, evolution_id: str, poll: float = 0.3) -> dict:
                     if terminal:
                         click.echo("\r\033[K", nl=False, err=True)
                     click.echo(chunk, nl=False)
-            record = evolution.settle_if_dead(store, store.evolution_or_fail(evolution_id))
+            record = lifecycle.settle_if_dead(store, store.evolution_or_fail(evolution_id))
             if record["status"] in FINAL:
                 if terminal:
                     click.echo("\r\033[K", nl=False, err=True)
@@ -153,7 +153,7 @@ def follow(store: Store, evolution_id: str, poll: float = 0.3) -> dict:
                            f"(python scripts/stop_evolution.py --id {evolution_id} --force ends it)", err=True)
                 raise
             stop_asked = True
-            evolution.request_stop(store, evolution_id)
+            lifecycle.request_stop(store, evolution_id)
             click.echo(f"\ngraceful stop requested for {evolution_id}: it stops at the next phase boundary "
                        "(Ctrl-C again to stop watching)", err=True)
 
@@ -169,7 +169,7 @@ def stop(evolution_id: str, force: bool, timeout: float) -> int:
         return 0
     clean = f"clean up: python scripts/cleanup.py --evolution {evolution_id}"
     if force:
-        done = evolution.force_stop(store, evolution_id)
+        done = lifecycle.force_stop(store, evolution_id)
         record = done.record
         cli.audit(record["status"], evolution_id=evolution_id, mode="force", outcome=done.outcome)
         executors.fill_quietly(store)  # its slot goes to a waiting evolution (DESIGN §10)
@@ -183,10 +183,10 @@ def stop(evolution_id: str, force: bool, timeout: float) -> int:
         else:
             click.echo(f"{evolution_id} was ended meanwhile, not by this stop: {_ended(record)}")
         return 0
-    requested = evolution.request_stop(store, evolution_id)
+    requested = lifecycle.request_stop(store, evolution_id)
     if requested["status"] not in FINAL:
         cli.info(f"graceful stop requested; waiting up to {timeout:g}s for {evolution_id}")
-    record = evolution.wait_final(store, evolution_id, timeout)
+    record = lifecycle.wait_final(store, evolution_id, timeout)
     cli.audit(record["status"], evolution_id=evolution_id, mode="graceful")
     if record["status"] == "stopped":
         click.echo(f"{evolution_id} stopped" + (f" ({record['error']})" if record.get("error") else ""))

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import click
 
-from lib import cli, config, evolution
+from lib import cli, config
 from lib.adapters import stepfunctions as sfn
 from lib.errors import Conflict, ToolError, UsageError
-from lib.evolution import executors
+from lib.evolution import executors, lifecycle
 from lib.health import preflight
 from lib.ops import evolutions
 from lib.ops.evolutions import OK_ENDINGS
@@ -71,7 +71,7 @@ def read_targets(path: Path) -> list[Path]:
         repo, _, inside = line.partition(":") if ":" in line else ("", "", line)
         candidate = Path(repo) / inside if repo else Path(inside)
         try:
-            resolved = evolution.resolve_target(str(candidate))
+            resolved = lifecycle.resolve_target(str(candidate))
         except ToolError as failure:
             raise UsageError(f"{path}:{number}: {line!r}: {failure.message}") from None
         if resolved in targets:
@@ -88,9 +88,9 @@ def start(targets_file: Path | None, target: str | None, cycles: int | None, foc
           budget_usd: float | None = None, agents_file: str | None = None) -> int:
     """Create one pending evolution per target, start as many as there are free slots (the rest wait), print
     each id and where it runs. All targets are checked before any is created. With monitor, follow them all."""
-    default_target, cycles, focus = evolution.defaults(target, cycles, focus)
+    default_target, cycles, focus = lifecycle.defaults(target, cycles, focus)
     options = evolutions.run_options(attempts, budget_usd, agents_file)
-    paths = read_targets(targets_file) if targets_file else [evolution.resolve_target(default_target)]
+    paths = read_targets(targets_file) if targets_file else [lifecycle.resolve_target(default_target)]
     store = open_store(create=True)
     if executor == executors.STEPFUNCTIONS:
         sfn.state_machine_arn(config.settings()["executor"]["state_machine"])  # refused before anything is made
@@ -109,7 +109,7 @@ def start(targets_file: Path | None, target: str | None, cycles: int | None, foc
             raise ToolError(f"pre-evolution checks failed for {path}: "
                             + "; ".join(f"{r.name}: {r.summary}" for r in blocking),
                             "fix them, or pass --force to skip the checks that are not about safety")
-    records = [evolution.create(store, path, focus, cycles, dry_run, executor=executor, **options, **origins[path])
+    records = [lifecycle.create(store, path, focus, cycles, dry_run, executor=executor, **options, **origins[path])
                for path in paths]
     try:
         started = dict(executors.fill(store))
@@ -164,7 +164,7 @@ def follow(store: Store, ids: list[str], poll: float = 1.0) -> list[dict]:
                 raise
             stop_asked = True
             for evolution_id in ids:
-                evolution.request_stop(store, evolution_id)
+                lifecycle.request_stop(store, evolution_id)
             click.echo("\ngraceful stop requested; Ctrl-C again to stop watching", err=True)
 
 

@@ -17,7 +17,7 @@ from evolution_seed import add_evolution, stamp, task_id
 
 from lib import paths
 from lib.adapters import gitops
-from lib.evolution import stuck
+from lib.evolution import lifecycle
 from lib.store import open_store
 from tests.conftest import EMPTY_PLAN_AGENT
 
@@ -136,11 +136,11 @@ def test_bad_timeout_setting_is_unknown(tdev, store):
 
 def test_runner_state_units(store, spawn):
     record = running(store, spawn)
-    assert stuck.runner_state(record)[0] == "alive"
-    assert stuck.runner_state({**record, "host": "elsewhere"})[0] == "remote"
-    assert stuck.runner_state({**record, "pid": None})[0] == "unknown"
+    assert lifecycle.runner_state(record)[0] == "alive"
+    assert lifecycle.runner_state({**record, "host": "elsewhere"})[0] == "remote"
+    assert lifecycle.runner_state({**record, "pid": None})[0] == "unknown"
     kill9(record["process"])
-    assert stuck.runner_state(record) == ("gone", f"runner process {record['pid']} is gone")
+    assert lifecycle.runner_state(record) == ("gone", f"runner process {record['pid']} is gone")
 
 
 # ---- the fault of the issue: kill -9 of a real runner ---------------------------------------------
@@ -171,7 +171,7 @@ def test_kill_9_of_a_running_evolution_then_cleanup(tdev, git_repo, store):
         assert worktree.is_dir() and scratch.is_dir()
         (scratch / "notes.txt").write_text("scratch")
         assert check(tdev).returncode == 0
-        agents = stuck.agent_processes()[evolution_id]
+        agents = lifecycle.agent_processes()[evolution_id]
         os.kill(record["pid"], signal.SIGKILL)  # the runner only: its agent lives on
 
         result = check(tdev)

@@ -18,7 +18,7 @@ from evolution_runs import start_hanging, use_command_agent, wait_for
 from fargate_standin import FargateStandIn, prepare, restore
 
 from lib import procs
-from lib.evolution import stuck, worker
+from lib.evolution import lifecycle, worker
 from lib.store import FINAL, open_store
 from tests.conftest import git
 
@@ -282,5 +282,5 @@ def test_sigterm_mid_phase_ends_the_worker_killed_within_the_grace(tdev, git_rep
     ended = record_when(record["id"], lambda r: r["status"] in FINAL, worker.SIGTERM_GRACE_SECONDS + 30)
     assert ended["status"] == "killed" and "SIGTERM" in ended["error"]
     wait_for(lambda: not procs.alive(record["pid"]), 30)
-    for process in stuck.agent_processes().get(record["id"], []):  # the hanging agent, left in its own session
+    for process in lifecycle.agent_processes().get(record["id"], []):  # the hanging agent, left in its own session
         os.kill(process["pid"], signal.SIGKILL)

@@ -12,7 +12,8 @@ import sys
 import pytest
 from evolution_runs import use_command_agent, wait_for
 
-from lib import evolution, procs
+from lib import procs
+from lib.evolution import lifecycle
 from lib.store import open_store
 from tests.conftest import PHASE_AGENTS, git
 
@@ -84,7 +85,7 @@ def test_detached_start_prints_id_and_log(tdev, git_repo):
     assert result.returncode == 0, result.stderr
     evo_id = result.stdout.split()[0]
     assert evo_id.startswith("evo-") and "evolution.log" in result.stdout
-    record = evolution.wait_final(open_store(), evo_id, 60)
+    record = lifecycle.wait_final(open_store(), evo_id, 60)
     assert record["status"] == "succeeded"
 
 

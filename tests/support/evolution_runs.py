@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 from lib import procs
-from lib.evolution import stuck
+from lib.evolution import lifecycle
 from lib.store import open_store
 
 
@@ -56,5 +56,5 @@ def end_runners(evolution_ids: list[str]) -> None:
     """Whatever a test's outcome, end the process group of each runner still proven alive."""
     for evolution_id in evolution_ids:
         record = open_store().get_evolution(evolution_id)
-        if record and stuck.runner_state(record)[0] == procs.ALIVE:
+        if record and lifecycle.runner_state(record)[0] == procs.ALIVE:
             os.killpg(record["pid"], signal.SIGKILL)

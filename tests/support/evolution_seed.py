@@ -9,9 +9,9 @@ import socket
 from datetime import UTC, datetime, timedelta
 
 from lib import paths
+from lib.config import PHASES
 from lib.store import FINAL, open_store
 
-PHASES = ("research", "plan", "implement", "evaluate")
 AGENTS = {"research": "research-agent", "plan": "planner-agent", "implement": "refactor-agent",
           "evaluate": "evaluator-agent"}
 

@@ -81,3 +81,39 @@ def test_the_forms_change_the_worktree_and_the_diff_is_the_change(repo, store):
     git(repo, "reset", "-q", "--hard")
     change = take(repo, store, {"files": [{"path": f"{TARGET}/sub/new.py", "content": "Y = 1\n"}]})
     assert change.files == [f"{TARGET}/sub/new.py"] and change.entries[0]["status"] == "A"
+
+
+def test_a_path_outside_the_target_is_refused(repo, store):
+    assert_refused(repo, store, {"files": [{"path": "elsewhere.py", "content": "x = 1\n"}]},
+                   f"touches elsewhere.py outside the target {TARGET}")
+
+
+def test_an_edit_whose_search_text_is_not_there_exactly_once_is_refused(repo, store):
+    assert_refused(repo, store, {"edits": [{"path": f"{TARGET}/m.py", "search": " = ", "replace": "="}]},
+                   f"edit 1: the search text occurs 10 times in {TARGET}/m.py, not once")
+    assert_refused(repo, store, {"edits": [{"path": f"{TARGET}/m.py", "search": "", "replace": "x"}]},
+                   f"edit 1: empty search on {TARGET}/m.py, which exists (only a new file may be created that way)")
+
+
+def test_a_write_through_a_symlink_is_refused_and_its_target_untouched(repo, store, tmp_path):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (repo / TARGET / "link").symlink_to(outside)
+    with pytest.raises(patching.BadPatch, match=f"{TARGET}/link/x.py: goes through the symlink {TARGET}/link"):
+        take(repo, store, {"files": [{"path": f"{TARGET}/link/x.py", "content": "x = 1\n"}]})
+    assert list(outside.iterdir()) == []
+
+
+def test_limits_on_size_and_deleted_lines_come_from_the_settings(repo, store, tdev):
+    tdev.write_config("settings", "evolution:\n  max_patch_bytes: 100\n  max_deleted_lines: 2\n")
+    config.settings.cache_clear()
+    refused = {"files": [{"path": f"{TARGET}/big.py", "content": "A = 1\n" * 50}]}
+    with pytest.raises(patching.BadPatch, match=r"the patch is \d+ bytes, over evolution.max_patch_bytes \(100\)"):
+        take(repo, store, refused)
+    assert_refused(repo, store, {"files": [{"path": f"{TARGET}/m.py", "content": "X0 = 0\n"}]},
+                   "deletes 9 lines, over evolution.max_deleted_lines (2)")
+
+
+def test_an_agent_that_changed_nothing_gives_an_empty_change(repo, store):
+    change = take(repo, store, {"changed_files": []})
+    assert change.empty and change.patch == "" and change.files == []

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from lib import config
 from lib.health import preflight
 
@@ -15,8 +17,7 @@ def many_agents(tdev, count: int) -> None:
               for n in range(count - len(PHASES))]
     tdev.write_config("agents", "\n".join(lines) + "\n")
     settings = tdev.config_dir / "settings.yaml"  # several implement agents are candidates (DESIGN §3)
-    if "candidates:" not in settings.read_text():
-        settings.write_text(settings.read_text().replace("\nevolution:\n", "\nevolution:\n  candidates: 2\n", 1))
+    settings.write_text(re.sub(r"\n  candidates: \d+", "\n  candidates: 2", settings.read_text(), count=1))
 
 
 def test_agents_yaml_is_parsed_once_per_content(tdev, git_repo, monkeypatch):
