@@ -26,7 +26,9 @@ from lib import config, log, paths
 from lib.adapters import gitops
 from lib.adapters import stepfunctions as sfn
 from lib.errors import ConfigError, Conflict, ToolError, UsageError
-from lib.store import ACTIVE, Store, backend_name
+from lib.evolution import lifecycle
+from lib.evolution.lifecycle import ForceStop
+from lib.store import ACTIVE, FINAL, Store, backend_name
 from lib.timeparse import iso
 
 LOCAL, STEPFUNCTIONS = "local", "stepfunctions"
@@ -109,8 +111,6 @@ def queue_claim(store: Store, wait: float = QUEUE_WAIT_SECONDS) -> Iterator[None
 
 def dispatch(store: Store, record: dict) -> str:
     """Start the evolution's runner where its record says; what was started (pid N, or the execution ARN)."""
-    from lib.evolution import lifecycle
-
     if record.get("executor") != STEPFUNCTIONS:
         return f"pid {lifecycle.start_detached(store, record['id'])}"
     machine = sfn.state_machine_arn(config.settings()["executor"]["state_machine"])
@@ -195,11 +195,19 @@ def execution_ended(record: dict, state: dict | None) -> str | None:
             f"record it: python scripts/stop_evolution.py --id {record['id']} --force")
 
 
-def force_stop_remote(store: Store, record: dict) -> tuple[str, str]:
-    """stop --force of a stepfunctions evolution: record killed (the store picks one winner), then StopExecution
-    (ECS then stops the task: SIGTERM, SIGKILL after 30 s). (outcome, detail) as lib.evolution.lifecycle.ForceStop."""
-    from lib.evolution import lifecycle
+def force_stop(store: Store, evolution_id: str) -> ForceStop:
+    """stop --force wherever the runner runs: a local runner's process group (lifecycle.force_stop), or a
+    stepfunctions evolution's execution (DESIGN §10: StopExecution, not a signal)."""
+    record = store.evolution_or_fail(evolution_id)
+    if record.get("executor") != STEPFUNCTIONS or record["status"] in FINAL:
+        return lifecycle.force_stop(store, evolution_id)
+    outcome, detail = _force_stop_remote(store, record)
+    return ForceStop(outcome, store.evolution_or_fail(evolution_id), detail)
 
+
+def _force_stop_remote(store: Store, record: dict) -> tuple[str, str]:
+    """Record killed (the store picks one winner), then StopExecution (ECS then stops the task: SIGTERM,
+    SIGKILL after 30 s)."""
     if not lifecycle.record_killed(store, record["id"], "killed: force stop by operator (StopExecution)"):
         return "lost", "ended meanwhile"
     if not record.get("execution_arn"):

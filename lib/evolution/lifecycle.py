@@ -210,11 +210,6 @@ def force_stop(store: Store, evolution_id: str, grace: float = 5.0) -> ForceStop
     record = store.evolution_or_fail(evolution_id)
     if record["status"] in FINAL:
         return ForceStop("lost", record, f"already {record['status']}")
-    if record.get("executor") == "stepfunctions":  # DESIGN §10: StopExecution, not a signal
-        from lib.evolution import executors
-
-        outcome, detail = executors.force_stop_remote(store, record)
-        return ForceStop(outcome, store.evolution_or_fail(evolution_id), detail)
     state, detail = runner_state(record)
     pid = record.get("pid")
     if state == procs.REMOTE:

@@ -169,7 +169,7 @@ def stop(evolution_id: str, force: bool, timeout: float) -> int:
         return 0
     clean = f"clean up: python scripts/cleanup.py --evolution {evolution_id}"
     if force:
-        done = lifecycle.force_stop(store, evolution_id)
+        done = executors.force_stop(store, evolution_id)
         record = done.record
         cli.audit(record["status"], evolution_id=evolution_id, mode="force", outcome=done.outcome)
         executors.fill_quietly(store)  # its slot goes to a waiting evolution (DESIGN §10)
