@@ -31,7 +31,6 @@ GATE_RANGES = {"docstring": (0, 100), "complexity": (0, None), "maintainability"
                "security": (0, None)}
 KEY_METRICS = ("success_rate", "cycle_time", "cost_per_cycle", "pr_merge_rate", "error_rate")
 ALERT_ACTIONS = ("notify-oncall", "notify-team", "page-security")
-EXECUTORS = ("local", "stepfunctions")
 DEFAULT_PHASE_TIMEOUT = 3600.0
 
 
@@ -103,7 +102,7 @@ SCHEMAS: dict[str, Any] = {
             "max_output_bytes": Field((int,), **AT_LEAST_ONE),
             "max_cost_usd": Field(OPT_NUM, **POSITIVE),
             "candidates": Field((int,), **AT_LEAST_ONE),
-            "executor": Field((str,), choices=EXECUTORS),
+            "executor": Field((str,), choices=paths.EXECUTORS),
         },
         "executor": {  # DESIGN §10: the stepfunctions executor's AWS resources
             "state_machine": Field((str,)),

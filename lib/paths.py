@@ -10,6 +10,9 @@ from lib.errors import NotFound
 
 log = logging.getLogger(__name__)
 
+#: Where a runner can run (DESIGN §10): this machine, or an ECS Fargate task started by Step Functions. Here,
+#: with the other locations, so that run_evolution.py --help names them without loading the config schema.
+EXECUTORS = ("local", "stepfunctions")
 #: The checkout holding lib/, scripts/ and the shipped config/: where the code is, whatever TDEV_HOME says.
 CODE_ROOT = Path(__file__).resolve().parent.parent
 

@@ -23,7 +23,7 @@ import _bootstrap  # noqa: F401
 import click
 
 from lib import cli
-from lib.config import EXECUTORS
+from lib.paths import EXECUTORS
 from lib.quality import FOCUSES
 
 

@@ -32,7 +32,7 @@ from lib.store import ACTIVE, FINAL, Store, backend_name
 from lib.timeparse import iso
 
 LOCAL, STEPFUNCTIONS = "local", "stepfunctions"
-EXECUTORS = (LOCAL, STEPFUNCTIONS)
+EXECUTORS = paths.EXECUTORS
 QUEUE_CLAIM = "evolution-queue"
 #: how long one fill may hold the queue claim (a crashed holder's claim lapses after it)
 QUEUE_CLAIM_SECONDS = 120.0
