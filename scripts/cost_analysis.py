@@ -33,19 +33,8 @@ def main(breakdown: bool, days: int, refresh: bool, source: str, as_json: bool) 
     report = cost_analysis.analyze(days, open_store(), source, refresh)
     if as_json:
         cli.print_json(report)
-        return 0
-    if report["source"] == "tracked":
-        period, trend = report["period"], report["trend"]
-        click.echo(f"{period['start']} .. {period['end']} ({period['days']} days): tracked ${report['total_usd']:.4f} "
-                   f"in {report['tasks']} tasks; trend {trend['direction']}")
-        costs.print_tracked(report, breakdown)
-        cli.info(f"source: tracked costs from the evolution store ({report['source_note']})")
-        return 0
-    costs.print_analysis(report, breakdown)
-    requests = report["ce_requests"]
-    cli.info(f"Cost Explorer requests: {requests['made']} made (about ${requests['made'] * 0.01:.2f}), "
-             f"{requests['cached']} cached")
-    cli.info("source: AWS Cost Explorer")
+    else:
+        costs.print_period(report, breakdown)
     return 0
 
 

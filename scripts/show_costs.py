@@ -26,39 +26,15 @@ from lib.insight import COST_SOURCES
 @cli.json_option
 def main(day: str, refresh: bool, source: str, as_json: bool) -> int:
     from lib.insight import cost_analysis
+    from lib.ops import costs
     from lib.store import open_store
 
     when = timeparse.parse_date(day)
     report = cost_analysis.show_day(when, open_store(), source, refresh)
     if as_json:
         cli.print_json(report)
-        return 0
-    if report["source"] == "tracked":
-        return _tracked(report)
-    cli.print_table(report["services"], [("service", "SERVICE"), ("cost_usd", "USD"), ("share_pct", "%")],
-                    empty=f"Cost Explorer has no costs for {report['date']}")
-    limit = report["daily_limit_usd"]
-    click.echo(f"\n{report['date']}: AWS ${report['aws_total_usd']:.2f}, evolutions tracked "
-               f"${report['tracked_usd']:.2f} ({len(report['evolutions'])} evolutions), daily limit "
-               + (f"${limit:.2f} ({report['aws_share_of_limit_pct']}% used)" if limit else "not set "
-                  "(python scripts/set_cost_limits.py --daily 100 --per-cycle 10)"))
-    if report["over_limit"]:
-        cli.info(f"warning: {report['date']} is over the daily limit of ${limit:.2f}")
-    cli.info(f"Cost Explorer requests: {report['ce_requests']['made']} made, {report['ce_requests']['cached']} cached")
-    cli.info("source: AWS Cost Explorer")
-    return 0
-
-
-def _tracked(report: dict) -> int:
-    from lib.ops import costs
-
-    limit = report["daily_limit_usd"]
-    click.echo(f"{report['date']}: tracked ${report['tracked_usd']:.4f} ({len(report['evolutions'])} evolutions), "
-               "daily limit " + (f"${limit:.2f}" if limit else "not set"))
-    costs.print_tracked(report, breakdown=True)
-    if report["over_limit"]:
-        cli.info(f"warning: {report['date']} is over the daily limit of ${limit:.2f}")
-    cli.info(f"source: tracked costs from the evolution store ({report['source_note']})")
+    else:
+        costs.print_day(report)
     return 0
 
 

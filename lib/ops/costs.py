@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 
+import click
+
 from lib import cli, config
 from lib.adapters import aws
 from lib.errors import ToolError, UsageError
@@ -159,3 +161,47 @@ def print_tracked(report: dict, breakdown: bool) -> None:
         click.echo("\nBy evolution:")
         cli.print_table(report["by_evolution"], [("id", "EVOLUTION"), ("target", "TARGET"), ("focus", "FOCUS"),
                                                  ("status", "STATUS"), ("cost_usd", "USD")], empty="none")
+
+
+def print_day(report: dict) -> None:
+    """show_costs.py's report of one day: Cost Explorer by service against the daily limit, or the tracked
+    costs when Cost Explorer was not the source; says which source it used."""
+    limit = report["daily_limit_usd"]
+    if report["source"] == "tracked":
+        click.echo(f"{report['date']}: tracked ${report['tracked_usd']:.4f} ({len(report['evolutions'])} evolutions), "
+                 "daily limit " + (f"${limit:.2f}" if limit else "not set"))
+        print_tracked(report, breakdown=True)
+    else:
+        cli.print_table(report["services"], [("service", "SERVICE"), ("cost_usd", "USD"), ("share_pct", "%")],
+                        empty=f"Cost Explorer has no costs for {report['date']}")
+        click.echo(f"\n{report['date']}: AWS ${report['aws_total_usd']:.2f}, evolutions tracked "
+                 f"${report['tracked_usd']:.2f} ({len(report['evolutions'])} evolutions), daily limit "
+                 + (f"${limit:.2f} ({report['aws_share_of_limit_pct']}% used)" if limit else "not set "
+                    "(python scripts/set_cost_limits.py --daily 100 --per-cycle 10)"))
+    if report["over_limit"]:
+        cli.info(f"warning: {report['date']} is over the daily limit of ${limit:.2f}")
+    _source(report, f"Cost Explorer requests: {report['ce_requests']['made']} made, "
+                    f"{report['ce_requests']['cached']} cached" if report["source"] != "tracked" else "")
+
+
+def print_period(report: dict, breakdown: bool) -> None:
+    """cost_analysis.py's report of a period: Cost Explorer's drivers, or the tracked costs; says which source."""
+    if report["source"] == "tracked":
+        period, trend = report["period"], report["trend"]
+        click.echo(f"{period['start']} .. {period['end']} ({period['days']} days): tracked ${report['total_usd']:.4f} "
+                 f"in {report['tasks']} tasks; trend {trend['direction']}")
+        print_tracked(report, breakdown)
+        _source(report, "")
+        return
+    print_analysis(report, breakdown)
+    requests = report["ce_requests"]
+    _source(report, f"Cost Explorer requests: {requests['made']} made (about ${requests['made'] * 0.01:.2f}), "
+                    f"{requests['cached']} cached")
+
+
+def _source(report: dict, requests_line: str) -> None:
+    if report["source"] == "tracked":
+        cli.info(f"source: tracked costs from the evolution store ({report['source_note']})")
+        return
+    cli.info(requests_line)
+    cli.info("source: AWS Cost Explorer")
