@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from aws_helpers import fresh_clients  # noqa: F401 - autouse: clients made for this test's endpoint
+from model_samples import PATCH, SAMPLE
 
 from lib import agents
 from lib.agents import AgentError
@@ -11,15 +12,6 @@ from lib.agents.bedrock import BedrockRuntime
 from lib.agents.prompting import PROMPTS_DIR
 
 MODEL = "anthropic.claude-3-5-sonnet-20240620-v1:0"
-SAMPLE = "def add(a, b):\n    return a+b\n"
-PATCH = """diff --git a/packages/agents/sample.py b/packages/agents/sample.py
---- a/packages/agents/sample.py
-+++ b/packages/agents/sample.py
-@@ -1,2 +1,3 @@
- def add(a, b):
-+    \"\"\"Sum of a and b.\"\"\"
-     return a+b
-"""
 
 
 def payload(phase: str = "implement") -> dict:

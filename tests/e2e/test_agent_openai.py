@@ -6,6 +6,7 @@ import json
 
 import pytest
 from aws_helpers import client, fresh_clients  # noqa: F401 - autouse: clients made for this test's endpoint
+from model_samples import PATCH, SAMPLE
 
 from lib import agents
 from lib.agents import AgentError
@@ -13,15 +14,6 @@ from lib.agents.openai_chat import OpenAIRuntime
 from lib.agents.prompting import PROMPTS_DIR
 
 KEY = "sk-standin-4c2e8a0b6d1f3e5a7c9b"
-SAMPLE = "def add(a, b):\n    return a+b\n"
-PATCH = """diff --git a/packages/agents/sample.py b/packages/agents/sample.py
---- a/packages/agents/sample.py
-+++ b/packages/agents/sample.py
-@@ -1,2 +1,3 @@
- def add(a, b):
-+    \"\"\"Sum of a and b.\"\"\"
-     return a+b
-"""
 
 
 def payload(phase: str = "implement") -> dict:
