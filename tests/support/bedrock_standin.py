@@ -22,14 +22,12 @@ token), a prefix seen before read from the cache (cacheReadInputTokens), a new o
 
 from __future__ import annotations
 
-import json
 import threading
 from collections import deque
 from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler
 from urllib.parse import unquote
 
-from local_server import LocalServer
+from local_server import JSONHandler, LocalServer
 
 CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
                "AWS_REGION": "us-east-1", "AWS_DEFAULT_REGION": "us-east-1"}
@@ -121,33 +119,19 @@ class BedrockStandIn(LocalServer):
     def _handler(self):
         standin = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *_args):
-                pass
-
+        class Handler(JSONHandler):
             def do_POST(self):
-                raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                body = self.read_json()
                 parts = self.path.split("?")[0].strip("/").split("/")
                 if len(parts) != 3 or parts[0] != "model" or parts[2] != "converse":
                     self._send(404, {"message": f"unknown path {self.path}"},
                                {"x-amzn-ErrorType": "UnknownOperationException"})
-                    return
-                try:
-                    body = json.loads(raw or b"{}")
-                except ValueError:
+                elif body is None:
                     self._send(400, {"message": "body is not JSON"}, {"x-amzn-ErrorType": "ValidationException"})
-                    return
-                self._send(*standin._answer({"model_id": unquote(parts[1]), "body": body}))
+                else:
+                    self._send(*standin._answer({"model_id": unquote(parts[1]), "body": body}))
 
             def _send(self, status: int, document: dict, headers: dict) -> None:
-                data = json.dumps(document).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.send_header("x-amzn-RequestId", "standin-request")
-                for key, value in headers.items():
-                    self.send_header(key, value)
-                self.end_headers()
-                self.wfile.write(data)
+                self.send_json(status, document, {"x-amzn-RequestId": "standin-request", **headers})
 
         return Handler

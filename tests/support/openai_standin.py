@@ -20,9 +20,8 @@ import json
 import threading
 from collections import deque
 from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler
 
-from local_server import LocalServer
+from local_server import JSONHandler, LocalServer
 
 
 def completion(text: str, prompt_tokens: int = 100, completion_tokens: int = 50, cached_tokens: int = 0,
@@ -112,33 +111,14 @@ class OpenAIStandIn(LocalServer):
     def _handler(self):
         standin = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *_args):
-                pass
-
+        class Handler(JSONHandler):
             def do_POST(self):
-                raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                body = self.read_json()
                 if not self.path.split("?")[0].endswith("/chat/completions"):
-                    self._send(404, {"error": {"message": f"unknown path {self.path}"}}, {})
-                    return
-                try:
-                    body = json.loads(raw or b"{}")
-                except ValueError:
-                    self._send(400, {"error": {"message": "body is not JSON"}}, {})
-                    return
-                self._send(*standin._answer({"path": self.path, "headers": dict(self.headers), "body": body}))
-
-            def _send(self, status: int, document: dict, headers: dict) -> None:
-                data = json.dumps(document).encode()
-                try:
-                    self.send_response(status)
-                    self.send_header("Content-Type", "application/json")
-                    self.send_header("Content-Length", str(len(data)))
-                    for key, value in headers.items():
-                        self.send_header(key, value)
-                    self.end_headers()
-                    self.wfile.write(data)
-                except (BrokenPipeError, ConnectionResetError):  # the client gave up (a timeout test)
-                    pass
+                    self.send_json(404, {"error": {"message": f"unknown path {self.path}"}}, {})
+                elif body is None:
+                    self.send_json(400, {"error": {"message": "body is not JSON"}}, {})
+                else:
+                    self.send_json(*standin._answer({"path": self.path, "headers": dict(self.headers), "body": body}))
 
         return Handler
