@@ -26,7 +26,8 @@ from datetime import date, timedelta
 from pathlib import Path
 
 from lib import humanize, timeparse
-from lib.backup import repository, restore, verify
+from lib.archives import repository
+from lib.backup import restore, verify
 from lib.checks import worst
 from lib.errors import ToolError
 

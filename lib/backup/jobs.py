@@ -18,9 +18,10 @@ from pathlib import Path
 import lib
 from lib import config, humanize, timeparse
 from lib.adapters import aws
-from lib.backup import archive, repository, sources
+from lib.archives import archive, repository
+from lib.backup import sources
 from lib.errors import ToolError
-from lib.store import backend_name, open_store
+from lib.store import backend_name, lost_store, open_store
 
 #: A progress display over items with a label (lib.cli.progress on a terminal); the library never draws one itself.
 Progress = Callable[[list, str], AbstractContextManager]
@@ -54,19 +55,11 @@ class StoreMissing(ToolError):
     """The store is gone while the history shows there was one: a backup now would hold no store."""
 
 
-def lost_store() -> str | None:
-    """What shows the store is lost (it is missing while the history shows it existed), or None."""
-    evidence = sources.history_evidence()
-    if not evidence or sources.store_exists():
-        return None
-    return f"the {backend_name()} state store is missing while the history shows it existed ({', '.join(evidence)})"
-
-
 def refuse_missing_store() -> None:
     """Refuse to archive a history whose store is lost: such a backup would later pass for a good one."""
-    lost = lost_store()
-    if lost:
-        raise StoreMissing(f"{lost}; a backup now would hold no store",
+    found = lost_store()
+    if found:
+        raise StoreMissing(f"{found}; a backup now would hold no store",
                            f"restore it first: {repository.restore_command()}")
 
 

@@ -37,7 +37,8 @@ from pathlib import Path
 
 from lib import fsutil, humanize, paths, timeparse
 from lib.adapters import aws
-from lib.backup import archive, repository, sources
+from lib.archives import archive, repository
+from lib.backup import sources
 from lib.errors import Conflict, NotFound, ToolError
 from lib.store import backend_name, open_store
 from lib.store.sqlite import SQLiteStore, db_path

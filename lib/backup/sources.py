@@ -207,57 +207,6 @@ def _wanted(kind: str, unit: str, relative: str, mtime: float, bounds: tuple, lo
 
 # ---- the store ---------------------------------------------------------------------------------
 
-#: commands whose audit line proves a store was made here (init creates it, a run writes to it)
-STORE_MAKERS = ("init_evolution.py", "run_evolution.py")
-EVOLUTION_FOLDER = re.compile(r"^evo-\d{14}-[0-9a-f]+$")
-
-
-def history_evidence() -> list[str]:
-    """What shows that this installation has had a store (DESIGN §8): evolution folders, an audit line of
-    a command that makes one, a local backup holding a store. Other audit lines do not count (a command run
-    before init writes one)."""
-    from lib.backup import repository  # late: repository's helpers are not needed to read a history
-
-    evidence = []
-    history = paths.history_dir()
-    folders = sorted(p for p in history.iterdir() if p.is_dir() and EVOLUTION_FOLDER.match(p.name)) \
-        if history.is_dir() else []
-    if folders:
-        evidence.append(f"{len(folders)} evolution folder(s) such as {folders[0].name}")
-    maker = _audited_store_maker()
-    if maker:
-        evidence.append(f"{paths.audit_log().name} records {maker}")
-    with_store = repository.with_store(repository.list_local()) if repository.local_dir().is_dir() else []
-    if with_store:
-        evidence.append(f"{len(with_store)} backup(s) holding a store such as {with_store[0].key}")
-    return evidence
-
-
-def store_exists() -> bool:
-    """Whether the state store is there (a SQLite file is looked at, not opened: opening a missing
-    one says "no evolution history yet", which is not the news here)."""
-    if backend_name() == "sqlite":
-        return db_path().exists()
-    store = open_store()
-    try:
-        return store.exists
-    finally:
-        store.close()
-
-
-def _audited_store_maker() -> str | None:
-    try:
-        with open(paths.audit_log(), encoding="utf-8", errors="replace") as lines:
-            for line in lines:
-                try:
-                    command = str(json.loads(line).get("command", ""))
-                except (ValueError, AttributeError):
-                    continue
-                if command.startswith(STORE_MAKERS):
-                    return command.split()[0]
-    except FileNotFoundError:
-        pass
-    return None
 
 
 @dataclass

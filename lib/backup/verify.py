@@ -19,7 +19,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from lib import config, locks, paths, timeparse
-from lib.backup import archive, restore, sources
+from lib.archives import archive
+from lib.backup import restore, sources
 from lib.checks import Result, worst
 from lib.errors import Conflict, ToolError
 from lib.store import open_store

@@ -4,7 +4,8 @@ recovery, the verify itself and that no lock is still held."""
 from __future__ import annotations
 
 from lib import timeparse
-from lib.backup import repository, verify
+from lib.archives import repository
+from lib.backup import verify
 from lib.checks import worst, worst_status
 from lib.errors import ToolError
 from lib.health import check

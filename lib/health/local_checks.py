@@ -7,11 +7,11 @@ import shutil
 import time
 
 from lib import config, humanize, locks, paths
-from lib.backup import jobs, repository
+from lib.archives import repository
 from lib.errors import ToolError
 from lib.evolution import stuck
 from lib.health import check
-from lib.store import backend_name, open_store
+from lib.store import backend_name, lost_store, open_store, restore_hint
 
 AREA = "local"
 LOCK_AGE_LIMIT = 86400  # a cron lock older than a day deserves a look
@@ -41,9 +41,9 @@ def store(context: dict) -> tuple[str, str]:
         return "critical", str(failure)
     try:
         if not opened.exists:
-            lost = jobs.lost_store()
+            lost = lost_store()
             if lost:
-                return "critical", f"{lost}; restore it: {repository.restore_command()}"
+                return "critical", f"{lost}; {restore_hint()}"
             return "warning", "no state store yet; create it: python scripts/init_evolution.py"
         verdict = opened.check()
         if verdict != "ok":

@@ -10,7 +10,8 @@ from datetime import date, timedelta
 from pathlib import Path
 
 from lib import audit, cli, locks
-from lib.backup import jobs, log_archive, maintenance, repository, restore
+from lib.archives import repository
+from lib.backup import jobs, log_archive, maintenance, restore
 from lib.errors import ToolError
 from lib.store import exclusive, refuse_lost_store
 

@@ -18,10 +18,11 @@ from pathlib import Path
 
 from lib import cli, config, humanize, paths, procs
 from lib.adapters import github, gitops
-from lib.backup import restore, sources
+from lib.backup import restore
 from lib.errors import ExternalError, ToolError
 from lib.evolution import lifecycle, stuck
 from lib.store import ACTIVE, FINAL, Store
+from lib.store.lost import EVOLUTION_FOLDER
 from lib.timeparse import from_iso, iso, local, utcnow
 
 PARTIAL_SUFFIXES = (".part", ".tmp")
@@ -375,7 +376,7 @@ def plan_gc(store: Store, aggressive: bool) -> Plan:
     _plan_branches(plan, _repositories(records, worktrees), records, aggressive)
     cutoff = time.time() - retention * 86400
     for path in _children(paths.history_dir()):
-        if not (sources.EVOLUTION_FOLDER.match(path.name) and path.is_dir()):
+        if not (EVOLUTION_FOLDER.match(path.name) and path.is_dir()):
             continue
         record = records.get(path.name)
         if record and record["status"] in ACTIVE:

@@ -3,50 +3,14 @@
 from __future__ import annotations
 
 import contextlib
-import os
 from collections.abc import Iterator
 
-from lib.errors import ConfigError, ToolError
-from lib.store.base import ACTIVE, ENDED_BADLY, FINAL, Store, StoreLocked, new_id
+from lib.errors import ConfigError
+from lib.store.base import ACTIVE, ENDED_BADLY, FINAL, Store, StoreLocked, backend_name, new_id
+from lib.store.lost import StoreLost, lost_store, refuse_lost_store, restore_hint
 
 __all__ = ["ACTIVE", "ENDED_BADLY", "FINAL", "Store", "new_id", "open_store", "backend_name", "exclusive",
-           "StoreLost", "StoreLocked", "refuse_lost_store"]
-
-
-def backend_name() -> str:
-    return os.environ.get("TDEV_STATE_BACKEND", "sqlite").strip().lower() or "sqlite"
-
-
-class StoreLost(ToolError):
-    """The store is missing while the history shows there was one: only restore.py may bring it back."""
-
-
-def _lost_store() -> str | None:
-    from lib.backup import jobs  # late: the backup package reads the store through this module
-
-    return jobs.lost_store()
-
-
-def _store_exists() -> bool:
-    from lib.backup import sources
-
-    return sources.store_exists()
-
-
-def _restore_hint() -> str:
-    from lib.backup import repository
-
-    return f"restore it: {repository.restore_command()}"
-
-
-def refuse_lost_store() -> None:
-    """DESIGN §8: never start an empty store over a lost one (a cron job would hide the loss, a backup
-    would archive the empty store and retention would drop the last good one)."""
-    if _store_exists():  # first: the history's evidence is only read for a missing store
-        return
-    lost = _lost_store()
-    if lost:
-        raise StoreLost(f"{lost}; this command would start an empty one", _restore_hint())
+           "StoreLost", "StoreLocked", "lost_store", "refuse_lost_store", "restore_hint"]
 
 
 def open_store(create: bool = False, restoring: bool = False) -> Store:
@@ -60,8 +24,8 @@ def open_store(create: bool = False, restoring: bool = False) -> Store:
     if backend == "sqlite":  # the backend loads on open: the DynamoDB one pulls in boto3
         from lib.store.sqlite import SQLiteStore
 
-        lost = None if create or SQLiteStore.file_exists() else _lost_store()
-        return SQLiteStore.open(create=create, missing_note=f"{lost}; {_restore_hint()}" if lost else None)
+        lost = None if create or SQLiteStore.file_exists() else lost_store()
+        return SQLiteStore.open(create=create, missing_note=f"{lost}; {restore_hint()}" if lost else None)
     from lib.store.dynamodb import DynamoDBStore
 
     return DynamoDBStore.open(create=create)

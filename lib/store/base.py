@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import abc
 import contextlib
+import os
 import secrets
 from collections.abc import Iterator
 from datetime import datetime
@@ -58,6 +59,11 @@ def target_busy(target: str, holder: str | None) -> Conflict:
                         "find it: python scripts/show_active_evolutions.py; wait for it, or stop it")
     return Conflict(f"target {target} already has an active evolution {holder}",
                     f"wait for it, or stop it: python scripts/stop_evolution.py --id {holder} --graceful")
+
+
+def backend_name() -> str:
+    """The configured backend (TDEV_STATE_BACKEND): sqlite by default, or dynamodb."""
+    return os.environ.get("TDEV_STATE_BACKEND", "sqlite").strip().lower() or "sqlite"
 
 
 def new_id(prefix: str, moment: datetime | None = None) -> str:

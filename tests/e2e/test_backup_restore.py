@@ -29,7 +29,7 @@ from backup_helpers import (
 )
 
 from lib import locks
-from lib.backup import archive
+from lib.archives import archive
 from lib.store import open_store
 from lib.store.sqlite import SQLiteStore
 

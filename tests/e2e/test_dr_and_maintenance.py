@@ -14,7 +14,7 @@ from backup_helpers import archives, digest_tree, flip_byte, local_only, ok, see
 from evolution_seed import add_evolution
 
 from lib import health, locks, timeparse
-from lib.backup import repository
+from lib.archives import repository
 
 ROOT = Path(__file__).resolve().parents[2]
 MARCH_1 = datetime(2030, 3, 1, 2, 0, tzinfo=UTC)

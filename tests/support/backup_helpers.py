@@ -12,7 +12,7 @@ from pathlib import Path
 from evolution_seed import add_evolution, failed_evolution
 
 from lib import paths
-from lib.backup import archive
+from lib.archives import archive
 from lib.store import open_store
 
 LAYOUT = r"^(daily|full|history)/\d{4}-\d{2}-\d{2}/tdev-\1-\d{8}T\d{6}Z\.tar\.zst$"

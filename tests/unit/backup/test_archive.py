@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 from backup_helpers import craft, entry, flip_byte, link, regular
 
-from lib.backup import archive, repository, restore, sources
+from lib.archives import archive, repository
+from lib.backup import restore, sources
 
 LONG = "history/" + "/".join(["a-rather-long-folder-name"] * 6) + "/ünïcode output.json"
 

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from lib.backup import archive, jobs
+from lib.archives import archive
+from lib.backup import jobs
 from lib.evolution import lifecycle
 
 DAY = date(2026, 1, 15)

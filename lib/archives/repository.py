@@ -17,7 +17,7 @@ from pathlib import Path
 
 from lib import config, fsutil, paths, timeparse
 from lib.adapters import aws
-from lib.backup import KINDS, archive
+from lib.archives import KINDS, archive
 from lib.errors import NotFound, ToolError
 
 _KEY = re.compile(r"^(daily|full|history)/(\d{4}-\d{2}-\d{2})/tdev-(daily|full|history)-(\d{8}T\d{6}Z)\.tar\.zst$")

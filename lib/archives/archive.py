@@ -30,7 +30,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from lib.backup import KINDS
+from lib.archives import KINDS
 from lib.errors import ToolError
 from lib.fsutil import atomic_write
 
