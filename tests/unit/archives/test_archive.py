@@ -1,20 +1,17 @@
-"""The archive format, safe extraction, selection by date and retention (in-process units)."""
+"""The archive format: round trips, corruption found, safe extraction."""
 
 from __future__ import annotations
 
-import errno
 import json
 import os
 import subprocess
 import tarfile
-from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
 from backup_helpers import craft, entry, flip_byte, link, regular
 
-from lib.archives import archive, repository
-from lib.backup import restore, sources
+from lib.archives import archive
 
 LONG = "history/" + "/".join(["a-rather-long-folder-name"] * 6) + "/ünïcode output.json"
 
@@ -173,138 +170,3 @@ def test_devices_and_unlisted_members_are_refused(tmp_path):
     wrong = craft(tmp_path / "wrong.tar.zst", [entry("history/a", b"y")], [(regular("history/a"), b"x")])
     with pytest.raises(archive.ArchiveDamaged, match="SHA-256"):
         archive.scan(wrong)
-
-
-# ---- names, selection by date, retention -----------------------------------------------------------
-
-def backups(*specs: str) -> list[repository.Backup]:
-    """'daily 2024-01-15T02:00' -> a Backup made then (its day folder is the same day)."""
-    made = []
-    for spec in specs:
-        kind, when = spec.split()
-        created = datetime.fromisoformat(when).replace(tzinfo=UTC)
-        made.append(repository.parse_key(repository.key_for(kind, created.date(), created)))
-    return made
-
-
-def test_keys_round_trip_and_odd_names_are_ignored():
-    created = datetime(2024, 1, 15, 2, 0, 5, tzinfo=UTC)
-    key = repository.key_for("daily", date(2024, 1, 15), created)
-    assert key == "daily/2024-01-15/tdev-daily-20240115T020005Z.tar.zst"
-    assert repository.parse_key(key).created == created
-    for odd in ("daily/2024-01-15/tdev-full-20240115T020005Z.tar.zst", "daily/x/.tdev-daily-1.tar.zst.partial",
-                "weekly/2024-01-15/tdev-weekly-20240115T020005Z.tar.zst"):
-        assert repository.parse_key(odd) is None
-
-
-def test_restore_date_picks_the_newest_before_the_end_of_that_day_over_its_full_base():
-    # noon UTC stays on the same local day in every zone the tests may run in
-    items = backups("full 2024-01-14T12:00", "daily 2024-01-14T11:00", "daily 2024-01-15T12:00",
-                    "daily 2024-01-17T12:00", "history 2024-01-15T12:30")
-    chain = repository.chain_for(items, date(2024, 1, 15))
-    assert [b.key for b in chain] == [items[0].key, items[2].key]
-    assert repository.chain_for(items, date(2024, 1, 14)) == [items[0]]  # the full one is newer that day
-    assert repository.chain_for(items, date(2024, 1, 13)) == []
-    assert repository.chain_for(items, date(2024, 1, 15), "history") == [items[4]]
-
-
-def test_retention_keeps_newest_per_day_and_per_week():
-    days = [f"daily 2024-01-{d:02d}T02:00" for d in range(1, 16)] + ["daily 2024-01-15T14:00"]
-    weeks = [f"full 2024-01-{d:02d}T03:00" for d in (1, 7, 8, 14, 15)]
-    items = backups(*days, *weeks)
-    doomed, rescued = repository.retention_plan(items, keep_daily=3, keep_weekly=2, keep_min=3)
-    kept = [b for b in items if b.key not in {b.key for b in doomed}]
-    assert [b.created.strftime("%d %H") for b in kept if b.kind == "daily"] == ["13 02", "14 02", "15 14"]
-    assert [b.created.strftime("%d") for b in kept if b.kind == "full"] == ["14", "15"]  # weeks 2 and 3
-    assert rescued == []  # no backup holds a store with history: the rules alone decide
-    assert repository.retention_plan(items[:1], keep_daily=0, keep_weekly=0) == ([], [])  # never the last one
-
-
-def test_retention_keeps_the_newest_backup_holding_the_store_and_keep_min_of_them():
-    items = backups(*[f"daily 2024-01-{d:02d}T02:00" for d in range(1, 8)])
-    for backup in items:
-        backup.rows = 10 if backup.day.day <= 4 else 0  # the store was lost on the 5th
-    doomed, rescued = repository.retention_plan(items, keep_daily=2, keep_weekly=1, keep_min=1)
-    assert [b.day.day for b in rescued] == [4]
-    assert sorted(b.day.day for b in doomed) == [1, 2, 3, 5]
-    doomed, rescued = repository.retention_plan(items, keep_daily=2, keep_weekly=1, keep_min=3)
-    assert [b.day.day for b in rescued] == [4, 3, 2] and sorted(b.day.day for b in doomed) == [1, 5]
-
-
-# ---- roots and swapping ------------------------------------------------------------------------------
-
-def test_nested_log_folder_is_part_of_the_history(tdev, monkeypatch):
-    monkeypatch.setenv("TDEV_LOG_DIR", str(tdev.history / "logs"))
-    units = sources.units()
-    assert [u.name for u in units] == ["history", "config", "mcp"]
-    locate = sources.locator()
-    unit, relative = locate("logs/runner.log")
-    assert (unit.name, relative) == ("history", "logs/runner.log")
-    assert locate("mcp/claude.mcp.json")[0].is_file
-    with pytest.raises(LookupError):
-        locate("elsewhere/file")
-
-
-def test_swap_without_rename_exchange_still_keeps_the_old_data(tdev, monkeypatch):
-    monkeypatch.setattr(restore, "_EXCHANGE", None)
-    (tdev.history / "keep").mkdir(parents=True)
-    (tdev.history / "keep" / "old.txt").write_text("old")
-    (tdev.history / "state.db-wal").write_text("stale wal")
-    staging = restore.Staging("20240115T000000Z")
-    staging.prepare()
-    staging.sink("history/state.db").write_text("new db")
-    swapped = staging.swap(complete=False)
-    staging.discard()
-    assert (tdev.history / "state.db").read_text() == "new db"
-    assert (tdev.history / "keep" / "old.txt").read_text() == "old"
-    assert not (tdev.history / "state.db-wal").exists()  # never pair a stale WAL with a restored database
-    assert Path(swapped["history"]["aside"], "state.db-wal").read_text() == "stale wal"
-
-
-def test_rename_exchange_swaps_two_folders(tmp_path):
-    first, second = tmp_path / "a", tmp_path / "b"
-    first.mkdir()
-    second.mkdir()
-    (first / "x").write_text("a")
-    (second / "x").write_text("b")
-    if not restore.exchange(first, second):
-        pytest.skip("no renameat2 here")
-    assert (first / "x").read_text() == "b" and (second / "x").read_text() == "a"
-
-
-def test_two_restores_in_one_second_get_their_own_names(tdev):
-    (tdev.history / "x").mkdir(parents=True)
-    first = restore.Staging("20240115T000000Z")
-    restore.Staging("20240115T000000Z").aside(first.history).mkdir()
-    second = restore.Staging("20240115T000000Z")
-    assert second.stamp == "20240115T000000Z-2" and not second.aside(second.history).exists()
-
-
-@pytest.mark.parametrize("atomic", [True, False])
-def test_a_failure_right_after_the_swap_never_discards_the_previous_data(tdev, monkeypatch, atomic):
-    if atomic and restore._EXCHANGE is None:
-        pytest.skip("no renameat2 here")
-    if not atomic:
-        monkeypatch.setattr(restore, "_EXCHANGE", None)
-    (tdev.history / "old.txt").parent.mkdir(parents=True)
-    (tdev.history / "old.txt").write_text("previous")
-    staging = restore.Staging("20240115T000000Z")
-    staging.prepare()
-    staging.sink("history/new.txt").write_text("restored")
-    real_rename = os.rename
-
-    def full_disk_on_the_aside(source, target):
-        if str(target).endswith(".pre-restore-20240115T000000Z"):
-            raise OSError(errno.ENOSPC, "No space left on device")
-        return real_rename(source, target)
-
-    monkeypatch.setattr(restore.os, "rename", full_disk_on_the_aside)
-    with pytest.raises(OSError):
-        staging.swap(complete=False)
-    staging.discard()
-    if atomic:  # swapped: the restored data is live, the previous data waits at the staging path
-        assert (tdev.history / "new.txt").read_text() == "restored"
-        assert (staging.staging(staging.history) / "old.txt").read_text() == "previous"
-    else:  # nothing moved: live data as it was, the staging gone
-        assert (tdev.history / "old.txt").read_text() == "previous"
-        assert not staging.staging(staging.history).exists()
