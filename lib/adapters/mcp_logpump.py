@@ -9,6 +9,7 @@ prefixed with time and name, to LOG_DIR/server.log (DESIGN §8). Exits with the 
 
 from __future__ import annotations
 
+import argparse
 import signal
 import subprocess
 import sys
@@ -24,10 +25,10 @@ def _copy(stream, log) -> None:
 
 
 def main(argv: list[str]) -> int:
-    if len(argv) < 5 or argv[3] != "--":
-        print(__doc__, file=sys.stderr)
-        return 2
-
+    if len(argv) < 5 or argv[3] != "--":  # split by hand: the server's own arguments may hold a "--" too
+        argparse.ArgumentParser(prog="python -m lib.adapters.mcp_logpump",
+                                usage="%(prog)s NAME LOG_DIR CWD -- COMMAND [ARG ...]") \
+            .error("NAME LOG_DIR CWD come first, then -- and the server's command")
     name, log_dir, cwd, command = argv[0], Path(argv[1]), argv[2], argv[4:]
     log = ServerLog(name, log_dir)
     try:

@@ -34,7 +34,8 @@ class EventLog:
             with open(self.shared, "a", encoding="utf-8") as handle:
                 handle.write(f"{now} {self.evolution_id} {level} {where} {text}\n")
             if self.echo:
-                print(f"{now} {level} {where} {text}", file=self.echo, flush=True)
+                self.echo.write(f"{now} {level} {where} {text}\n")
+                self.echo.flush()
 
     def info(self, message: str) -> None:
         self.write(message, "INFO")

@@ -10,6 +10,8 @@ waiting evolution (lib.evolution.executors.fill).
 
 from __future__ import annotations
 
+import argparse
+import logging
 import os
 import signal
 import sys
@@ -50,8 +52,8 @@ def main(evolution_id: str) -> int:
         error = log.mask_secrets(f"runner: cannot start: {failure}")
         store.update_evolution(evolution_id, {"status": "failed", "finished_at": iso(), "error": error},
                                expect_status=ACTIVE)
-        if remote:
-            print(error, file=sys.stderr, flush=True)
+        if remote:  # the container's log is all an operator sees of a task that could not start
+            logging.getLogger("tdev.worker").error(error)
         executors.fill_quietly(store)
         return 1
     if remote:
@@ -75,7 +77,6 @@ def main(evolution_id: str) -> int:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 2:
-        print("usage: python -m lib.evolution.worker <evolution id>", file=sys.stderr)
-        sys.exit(2)
-    sys.exit(main(sys.argv[1]))
+    arguments = argparse.ArgumentParser(prog="python -m lib.evolution.worker", description="Run one evolution.")
+    arguments.add_argument("evolution_id")
+    sys.exit(main(arguments.parse_args().evolution_id))
