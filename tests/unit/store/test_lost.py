@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from lib import paths
-from lib.store import StoreLost, open_store
+from lib.store import StoreLost, lost, open_store
 
 
 def test_a_missing_store_without_a_history_is_created(tdev):
@@ -32,3 +32,26 @@ def test_restore_may_bring_a_lost_store_back(tdev):
     paths.evolution_dir("evo-20300101000000-abcdef").mkdir(parents=True)
     open_store(create=True, restoring=True).close()
     assert (tdev.history / "state.db").exists()
+
+
+def test_only_an_audit_line_of_a_command_that_makes_a_store_is_evidence(tdev):
+    paths.audit_log().parent.mkdir(parents=True, exist_ok=True)
+    paths.audit_log().write_text('{"command": "health_check.py --quick"}\nnot json\n')
+    assert lost.history_evidence() == []
+    with paths.audit_log().open("a") as audit:
+        audit.write('{"command": "run_evolution.py --target lib --focus quality"}\n')
+    assert lost.history_evidence() == [f"{paths.audit_log().name} records run_evolution.py"]
+    assert "missing while the history shows it existed" in lost.lost_store()
+
+
+def test_a_folder_that_only_looks_like_an_evolution_is_no_evidence(tdev):
+    for name in ("evo-2030-abcdef", "notes", "evo-20300101000000-ABCDEF"):
+        (tdev.history / name).mkdir(parents=True)
+    assert lost.history_evidence() == []
+
+
+def test_an_existing_store_is_never_lost_whatever_the_history(tdev):
+    open_store(create=True).close()
+    paths.evolution_dir("evo-20300101000000-abcdef").mkdir(parents=True)
+    assert lost.lost_store() is None
+    lost.refuse_lost_store()
