@@ -108,7 +108,7 @@ def why(winner: Outcome, outcomes: list[Outcome], focus: str) -> str:
         reason = f"the same gain for focus {focus} as candidate {runner_up.number}, with a smaller change"
     else:
         reason = f"the same gain and size as candidate {runner_up.number}, and the lower number"
-    gains = ", ".join(f"candidate {o.number} {o.gain:+.4f} ({o.lines} lines)" for o in passing)
+    gains = ", ".join(f"candidate {o.number} {o.gain:+.4f} ({o.lines} lines changed)" for o in passing)
     return f"{reason} ({len(passing)} of {len(outcomes)} passed: {gains})"
 
 

@@ -531,8 +531,8 @@ class Runner:
         if candidate.judged:
             self._span(secrets.token_hex(8), span, f"judge candidate {candidate.number}", *candidate.judged,
                        {"candidate": candidate.number, "problems": candidate.verdict.problems})
-        detail = outcome.error or (f"gain {outcome.gain:+.4f}, {outcome.lines} lines" if outcome.gain is not None
-                                   else "no change")
+        detail = outcome.error or ("no change" if outcome.gain is None
+                                   else f"gain {outcome.gain:+.4f}, {outcome.lines} lines changed")
         (self.log.info if outcome.status in (candidates.PASSED, candidates.UNCHANGED) else self.log.warning)(
             f"candidate {candidate.number} ({name}) {outcome.status} after {candidate.seconds:.1f}s: {detail}")
         return outcome
