@@ -27,6 +27,5 @@ def test_candidate_worktrees_go_with_their_evolution_and_stay_while_it_runs(tdev
         assert removals(cleanup.plan_all(store)) == gone
         assert removals(cleanup.plan_gc(store, aggressive=False)) == gone
         assert removals(cleanup.plan_evolution(store, ended["id"])) == gone
-        assert removals(cleanup.plan_evolution(store, running["id"])) == {str(folders[f"{running['id']}-c1"])}
     finally:
         store.close()
