@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import sys
 
+import pytest
 from evolution_agents import (
     BROKEN,
     DOCSTRINGS,
@@ -31,10 +32,11 @@ from evolution_agents import (
     use_implement_agents,
 )
 from evolution_runs import wait_for
+from openai_standin import phase_replies
 
 from lib import procs
 from lib.store import open_store
-from tests.conftest import SAMPLE_MODULE, git
+from tests.conftest import PHASE_AGENTS, SAMPLE_MODULE, git
 
 #: Documents the module only: passes (the docstring gate holds by no regression) with a smaller gain.
 MODULE_ONLY = diff(SAMPLE, SAMPLE_MODULE, '"""Small helpers."""\n' + SAMPLE_MODULE)
@@ -185,3 +187,31 @@ def test_a_force_stop_ends_every_candidate_agent_and_cleanup_removes_their_workt
     assert cleanup.returncode == 0, cleanup.stdout + cleanup.stderr
     assert candidate_worktrees(tdev, record) == []
     assert not (tdev.history / "worktrees" / evolution_id).exists()
+
+
+@pytest.mark.parametrize("count, fits", [(2, True), (3, False)])
+def test_the_budget_is_reserved_for_every_candidate_before_any_is_asked(tdev, git_repo, openai_server, count, fits):
+    """A model implement agent whose worst case is about $1 a call (100,000 output tokens at $0.01/1k) and a
+    budget of $2.50: two candidates fit and both count; three do not, and no call is made."""
+    openai_server.default = phase_replies({"implement": {"patch": DOCSTRINGS}})
+    model = {"runtime": "openai", "base_url": openai_server.base_url, "model": "coder", "max_tokens": 100000,
+             "price_per_1k_input_usd": 0.002, "price_per_1k_output_usd": 0.01}
+    tdev.write_config("settings", f"evolution:\n  candidates: {count}\n")
+    lines = ["agents:"] + [f"  - {json.dumps({'name': name, 'phase': phase, 'runtime': 'local'})}"
+                           for phase, name in PHASE_AGENTS.items() if phase != "implement"]
+    lines.append(f"  - {json.dumps({'name': 'coder', 'phase': 'implement', **model})}")
+    tdev.write_config("agents", "\n".join(lines) + "\n")
+    result = evolve(tdev, git_repo, "--focus", "docs", "--budget-usd", "2.5")
+    record, tasks = the_evolution()
+    implement = implement_tasks(tasks)
+    assert len(implement) == count
+    if fits:
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert len(openai_server.requests) == 2 and record["status"] == "succeeded"
+        assert record["cost_usd"] == pytest.approx(sum(t["cost_usd"] for t in implement)) and record["cost_usd"] > 0
+        return
+    assert result.returncode == 1
+    assert record["error"].startswith("cost-limit: 3 candidates could cost up to $"), record["error"]
+    assert record["error"].endswith("of the budget $2.50 is left; no call was made")
+    assert openai_server.requests == [] and record["cost_usd"] == 0
+    assert [(t["status"], t["error"]) for t in implement] == [("failed", record["error"])] * 3
