@@ -349,6 +349,20 @@ def attempt_log(evolution_id: str) -> list[dict]:
     return found if isinstance(found, list) else []
 
 
+def _attempt_lines(attempt: dict) -> list[str]:
+    """One attempt of attempts.json as text; with candidates (DESIGN §5), one line each and which was chosen."""
+    lines = [f"  cycle {attempt['cycle']} attempt {attempt['attempt']}: {attempt['outcome']}"
+             + (f": {_short(attempt['error'], 110)}" if attempt.get("error") and not attempt.get("candidates") else "")]
+    for candidate in [c for c in attempt.get("candidates") or [] if isinstance(c, dict)]:
+        gain = candidate.get("gain")
+        detail = candidate.get("error") or (f"gain {gain:+.4f}" if isinstance(gain, (int, float)) else "")
+        lines.append(f"    candidate {candidate.get('candidate')} ({candidate.get('agent')}): "
+                     f"{candidate.get('outcome')}" + (f": {_short(detail, 100)}" if detail else ""))
+    if attempt.get("chosen"):
+        lines.append(f"    chosen: candidate {attempt['chosen']}, {_short(attempt.get('why') or '', 110)}")
+    return lines
+
+
 def incident(store: Store, task_id: str) -> dict:
     """Everything the Markdown report needs about one task."""
     task = _get_task(store, task_id)
@@ -479,8 +493,7 @@ def render_analysis(report: dict) -> str:
     if report.get("attempt_log"):
         out += [f"Attempts: {report.get('attempts') or len(report['attempt_log'])} "
                 f"(at most {report.get('max_attempts') or '?'} per cycle)",
-                *(f"  cycle {a['cycle']} attempt {a['attempt']}: {a['outcome']}"
-                  + (f": {_short(a['error'], 110)}" if a.get("error") else "") for a in report["attempt_log"]), ""]
+                *(line for a in report["attempt_log"] for line in _attempt_lines(a)), ""]
     out += ["Log around the failure:" if failure else "End of the log:",
             *("  " + line for line in report["log_excerpt"] or ["(no log lines)"])]
     if failure:

@@ -118,6 +118,10 @@ def test_one_agent_asked_three_times_the_better_gain_wins(tdev, git_repo, github
     assert git(origin_of(git_repo), "show", f"{branch}:{SAMPLE}") + "\n" == DOCUMENTED
     assert [t["status"] for t in implement_tasks(tasks)] == ["succeeded", "succeeded", "failed"]
     assert candidate_worktrees(tdev, record) == []
+    report = tdev.run("analyze_failure.py", "--id", record["id"])
+    assert report.returncode == 0, report.stderr
+    assert "    candidate 1 (refactor-agent): passed: gain +1.0000" in report.stdout
+    assert "    chosen: candidate 2, the best gain for focus docs" in report.stdout
 
 
 def test_no_candidate_passes_the_next_attempt_hears_every_refusal(tdev, git_repo, github):
@@ -148,6 +152,9 @@ def test_no_candidate_passes_the_next_attempt_hears_every_refusal(tdev, git_repo
         (1, "refused", None), (2, "refused", None)]
     assert_nothing_published(git_repo, base)
     assert candidate_worktrees(tdev, record) == []
+    report = tdev.run("analyze_failure.py", "--id", record["id"])
+    assert "  cycle 1 attempt 2: refused\n    candidate 1 (refactor-agent): refused: tests failed: " in report.stdout
+    assert "    candidate 2 (refactor-agent): refused: implement failed (task " in report.stdout
 
 
 def test_every_candidate_changing_nothing_ends_unchanged(tdev, git_repo):
