@@ -27,6 +27,8 @@ _LOG_TAG = re.compile(r"^\S+ \S+(?: [A-Z]+)? \[cycle (?P<cycle>\d+)/\d+(?: (?P<p
 _PHASE_FAILED = re.compile(r"^[\w-]+ failed \(task [\w-]+\): (?P<error>.*)$", re.S)
 #: An evolution's error after several refused attempts (DESIGN §5): classed by the last one.
 _ATTEMPTS_REFUSED = re.compile(r"^\d+ attempts refused; last: (?P<error>.*)$", re.S)
+#: An attempt none of whose candidates passed (DESIGN §5 Candidates): classed by its first candidate's refusal.
+_CANDIDATES_REFUSED = re.compile(r"^no candidate passed: candidate \d+ \([^)]*\): (?P<error>.*)$", re.S)
 
 #: similar failures are searched among the newest failures of the last SIMILAR_DAYS: bounded, so a big
 #: store stays fast
@@ -139,7 +141,7 @@ def error_class(error: str | None) -> str:
     """The class an error text starts with (timeout, exit-code, ...), '' without an error."""
     if not error:
         return ""
-    nested = _PHASE_FAILED.match(error) or _ATTEMPTS_REFUSED.match(error)
+    nested = _PHASE_FAILED.match(error) or _ATTEMPTS_REFUSED.match(error) or _CANDIDATES_REFUSED.match(error)
     if nested:
         return error_class(nested.group("error"))
     head = error.split(":", 1)[0].strip()
