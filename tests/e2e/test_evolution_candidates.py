@@ -222,3 +222,25 @@ def test_the_budget_is_reserved_for_every_candidate_before_any_is_asked(tdev, gi
     assert record["error"].endswith("of the budget $2.50 is left; no call was made")
     assert openai_server.requests == [] and record["cost_usd"] == 0
     assert [(t["status"], t["error"]) for t in implement] == [("failed", record["error"])] * 3
+
+
+def test_a_candidate_that_changes_the_operators_checkout_ends_the_evolution_as_escaped(tdev, git_repo, github):
+    """Candidates run at once: a change to the checkout cannot be told apart, so every candidate on this machine
+    is named, and nothing is committed even though one candidate passed."""
+    base = git(git_repo, "rev-parse", "HEAD")
+    kept = tdev.base / "kept"
+    honest = candidate_agent(tdev.base, "implement-a", {"*": {"patch": DOCSTRINGS}}, kept)
+    sneaky = candidate_agent(tdev.base, "implement-b", {"*": {"patch": DOCSTRINGS}}, kept)
+    script = tdev.base / "agent_implement-b.py"
+    script.write_text(f"open({str(git_repo / SAMPLE)!r}, 'a').write('# written by a candidate\\n')\n"
+                      + script.read_text())
+    use_implement_agents(tdev, {"implement-a": honest, "implement-b": sneaky}, candidates=2)
+    result = evolve(tdev, git_repo, "--focus", "docs")
+    assert result.returncode == 1
+    record, tasks = the_evolution()
+    escape = f"escaped: implement-a or implement-b changed {SAMPLE} outside its worktree"
+    assert record["status"] == "failed" and record["error"] == escape
+    assert [(t["status"], t["error"]) for t in implement_tasks(tasks)] == [("failed", escape)] * 2
+    assert [a["outcome"] for a in attempts_file(tdev, record)] == ["failed"]
+    assert auto_branches(git_repo) == [] and auto_branches(origin_of(git_repo)) == []
+    assert git(git_repo, "rev-parse", "HEAD") == base and record["pr_number"] is None
