@@ -412,26 +412,28 @@ class Runner:
         try:
             for number, agent in enumerate(candidates.agents_for(registered, self.candidate_count), 1):
                 batch.append(Candidate(number, agent, candidates.worktree(paths.worktrees_dir(), self.id, number)))
-                gitops.remove_worktree(self.repo, batch[-1].worktree)  # a leftover of a killed runner
+                if batch[-1].worktree.exists():  # a leftover of a killed runner
+                    gitops.remove_worktree(self.repo, batch[-1].worktree)
                 gitops.add_worktree(self.repo, batch[-1].worktree, None, head)
             outside = self._checkout_state() if any(
                 c.agent["runtime"] in contract.ON_THIS_MACHINE for c in batch) else None
+            for candidate in batch:  # every input first: a failure here leaves no task running
+                candidate.payload = self._input(candidate.agent, candidate.task_id, cycle, "implement",
+                                                candidate.span_id, context["plan"]["files"], before, context,
+                                                attempt, feedback, candidate)
             for candidate in batch:
                 self.store.create_task({
                     "id": candidate.task_id, "evolution_id": self.id, "cycle": cycle, "phase": "implement",
                     "agent": candidate.agent["name"], "status": "running", "attempts": 1, "started_at": iso(),
                     "trace_id": self.trace_id, "attempt": attempt,
                     "model": candidate.agent.get("model_id") or candidate.agent.get("model")})
-                candidate.payload = self._input(candidate.agent, candidate.task_id, cycle, "implement",
-                                                candidate.span_id, context["plan"]["files"], before, context,
-                                                attempt, feedback, candidate)
             self._reserve_candidates(batch, span, cycle)
             self.log.info(f"{len(batch)} candidates started: " + ", ".join(
                 f"{c.number} {c.agent['name']} (task {c.task_id})" for c in batch))
             with concurrent.futures.ThreadPoolExecutor(len(batch), thread_name_prefix="candidate") as pool:
-                for _ in pool.map(lambda c: self._run_candidate(c, before, tests_plan, base_tests, cycle, attempt),
-                                  batch):
-                    pass
+                for candidate in batch:  # leaving the block waits for every one of them
+                    pool.submit(self._run_candidate, candidate, before, tests_plan, base_tests, cycle, attempt)
+            # one comparison around the batch: which of the candidates running at once changed it cannot be told
             escape = self._escaped({"name": " or ".join(dict.fromkeys(
                 c.agent["name"] for c in batch if c.agent["runtime"] in contract.ON_THIS_MACHINE))}, outside)
             outcomes = [self._settle_candidate(candidate, escape, span, cycle, before) for candidate in batch]
