@@ -244,3 +244,34 @@ def test_a_candidate_that_changes_the_operators_checkout_ends_the_evolution_as_e
     assert [a["outcome"] for a in attempts_file(tdev, record)] == ["failed"]
     assert auto_branches(git_repo) == [] and auto_branches(origin_of(git_repo)) == []
     assert git(git_repo, "rev-parse", "HEAD") == base and record["pr_number"] is None
+
+
+@pytest.mark.parametrize("other, status", [({"patch": DOCSTRINGS}, "succeeded"), ({"patch": "not a diff\n"}, "failed")])
+def test_a_candidate_past_its_timeout_is_ended_and_only_ends_the_evolution_when_none_passed(tdev, git_repo, github,
+                                                                                             other, status):
+    """The agent limits hold per candidate: the hanging one's tree is ended at its timeout. A failure that would
+    end a single attempt is only a failed candidate while another passes; with none passing it ends the evolution."""
+    kept = tdev.base / "kept"
+    hanging = candidate_agent(tdev.base, "implement-a", {"*": {"patch": DOCSTRINGS}}, kept)
+    script = tdev.base / "agent_implement-a.py"
+    script.write_text(f"import os, time\nopen({str(tdev.base / 'hung.pid')!r}, 'w').write(str(os.getpid()))\n"
+                      "time.sleep(300)\n" + script.read_text())
+    use_implement_agents(tdev, {"implement-a": hanging,
+                                "implement-b": candidate_agent(tdev.base, "implement-b", {"*": other}, kept)},
+                         candidates=2)
+    registry = tdev.config_dir / "agents.yaml"
+    registry.write_text(registry.read_text().replace('"name": "implement-a",', '"name": "implement-a", '
+                                                                               '"timeout_seconds": 2,'))
+    result = evolve(tdev, git_repo, "--focus", "docs", "--attempts", "1")
+    record, tasks = the_evolution()
+    hung, answered = implement_tasks(tasks)
+    assert hung["status"] == "failed" and hung["error"].startswith("timeout: ") and "within 2s" in hung["error"]
+    assert not procs.alive(int((tdev.base / "hung.pid").read_text()))
+    assert record["status"] == status, record["error"]
+    if status == "succeeded":
+        assert result.returncode == 0 and answered["status"] == "succeeded"
+        assert attempts_file(tdev, record)[0]["chosen"] == 2
+    else:
+        assert result.returncode == 1 and answered["error"].startswith("bad-patch: ")
+        assert record["error"] == f"implement failed (task {hung['id']}): {hung['error']}"
+        assert [a["outcome"] for a in attempts_file(tdev, record)] == ["failed"]
