@@ -13,19 +13,18 @@ Usage: python benchmarks/bench_candidates.py [--candidates 3] [--wait 1.0] [--re
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import re
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from bench_attempts import make_repo, one_evolution, register_implement  # noqa: E402 - the same evolution set-up
 
 #: Waits on a pipe that never gets data (CPU-free) for `wait` seconds, then adds one line naming its candidate.
 AGENT = '''import json, os, select, sys
@@ -39,32 +38,11 @@ print(json.dumps({{"status": "ok", "output": {{"patch": patch}}, "cost_usd": 0, 
 '''
 
 
-def git(cwd: Path, *args: str) -> str:
-    return subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, text=True).stdout.strip()
-
-
-def make_repo(work: Path) -> Path:
-    repo = work / "repo"
-    (repo / "pkg").mkdir(parents=True)
-    (repo / "pkg" / "m.py").write_text('"""m."""\n')
-    git(repo, "init", "-q", "-b", "main")
-    git(repo, "add", "-A")
-    git(repo, "-c", "user.name=b", "-c", "user.email=b@e", "commit", "-qm", "initial")
-    return repo
-
-
 def register(work: Path, wait: float) -> None:
     """agents.yaml: the local agents, and the waiting command agent for implement (asked once per candidate)."""
     script = work / "implement.py"
     script.write_text(AGENT.format(wait=wait))
-    lines = ["agents:"]
-    for phase, name in (("research", "research-agent"), ("plan", "planner-agent"),
-                        ("implement", "refactor-agent"), ("evaluate", "evaluator-agent")):
-        entry = {"name": name, "phase": phase, "runtime": "local"}
-        if phase == "implement":
-            entry.update(runtime="command", command=[sys.executable, str(script)])
-        lines.append(f"  - {json.dumps(entry)}")
-    (work / "config" / "agents.yaml").write_text("\n".join(lines) + "\n")
+    register_implement(work, script)
 
 
 def set_candidates(work: Path, count: int) -> None:
@@ -75,33 +53,16 @@ def set_candidates(work: Path, count: int) -> None:
     config.settings.cache_clear()
 
 
-def one_evolution(repo: Path) -> tuple[float, dict]:
-    """Seconds for one dry-run quality evolution, and its record."""
-    from lib.evolution.lifecycle import create
-    from lib.evolution.runner import Runner
-    from lib.store import open_store
-
-    store = open_store(create=True)
-    try:
-        record = create(store, (repo / "pkg").resolve(), "quality", 1, dry_run=True, attempts=1)
-        start = time.perf_counter()
-        Runner(store, record["id"]).run()
-        seconds = time.perf_counter() - start
-        return seconds, store.get_evolution(record["id"])
-    finally:
-        store.close()
-
-
 def bench(work: Path, count: int, wait: float, repeat: int) -> None:
     repo = make_repo(work)
     register(work, wait)
     set_candidates(work, 1)
-    one_evolution(repo)  # warm-up: imports, the first git worktree
+    one_evolution(repo, 1)  # warm-up: imports, the first git worktree
     single, several = [], []
     for _ in range(repeat):
         for candidates, times in ((1, single), (count, several)):
             set_candidates(work, candidates)
-            seconds, record = one_evolution(repo)
+            seconds, record = one_evolution(repo, 1)
             assert record["status"] == "succeeded", record
             times.append(seconds)
     one, many = statistics.median(single), statistics.median(several)
