@@ -155,6 +155,15 @@ def test_no_candidate_passes_the_next_attempt_hears_every_refusal(tdev, git_repo
     report = tdev.run("analyze_failure.py", "--id", record["id"])
     assert "  cycle 1 attempt 2: refused\n    candidate 1 (refactor-agent): refused: tests failed: " in report.stdout
     assert "    candidate 2 (refactor-agent): refused: implement failed (task " in report.stdout
+    # learning: every refused candidate of every attempt is mined once (the last attempt's from attempts.json)
+    mined = tdev.run("update_patterns.py", "--source", f"{tdev.history}/", "--json")
+    assert mined.returncode == 0, mined.stderr
+    hits: dict = {}
+    for pattern in json.loads(mined.stdout)["new"]:
+        if pattern["kind"] == "failure":
+            kind = pattern["signature"]["error_class"]
+            hits[kind] = hits.get(kind, 0) + pattern["hits"]
+    assert hits == {"tests failed": 2, "bad-patch": 2}
 
 
 def test_every_candidate_changing_nothing_ends_unchanged(tdev, git_repo):
