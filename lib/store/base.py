@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from datetime import datetime
 
 from lib.errors import Conflict, ExternalError, NotFound
+from lib.statuses import ACTIVE, FINAL
 from lib.timeparse import from_iso, utcnow
 
 EVOLUTION_FIELDS = (
@@ -44,11 +45,6 @@ class StoreLocked(ExternalError):
     """Another writer held the store past TDEV_STORE_LOCK_WAIT: the same write may succeed later."""
 
 
-ACTIVE = ("pending", "running", "stopping")
-#: `unchanged`: every cycle ran and none changed the code; final, but no success (DESIGN §5).
-FINAL = ("succeeded", "unchanged", "failed", "stopped", "killed")
-#: The final statuses that are neither a success nor `unchanged`: what the failure commands diagnose.
-ENDED_BADLY = ("failed", "stopped", "killed")
 JSON_FIELDS = {"metrics_before", "metrics_after", "attributes", "signature"}
 
 
