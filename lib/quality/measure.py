@@ -21,6 +21,7 @@ import os
 import re
 import subprocess
 import tempfile
+import time
 import tokenize
 import tomllib
 from dataclasses import dataclass
@@ -38,6 +39,10 @@ SECURITY_IGNORED = "S101,S311,S404,S603,S607"
 RUFF_CONFIG_FILES = ("ruff.toml", ".ruff.toml")
 #: names the way figures are computed: a change to it retires every cached measurement
 MEASURE_VERSION = "2"
+CACHE_FOLDER = "measure_cache"
+#: an entry unused this long is pruned by cleanup.py --temp (it is only measured again when met again)
+CACHE_UNUSED_DAYS = 30
+CACHE_RENEW_SECONDS = 86400
 #: below this many files per worker process, starting the processes costs more than it saves
 PARALLEL_FILES_PER_WORKER = 20
 
@@ -299,22 +304,44 @@ def lint_findings_of(files: list[str], setup: LintSetup) -> list[dict]:
     return lint_findings(start_lint(files, setup))
 
 
+def cache_folder() -> Path:
+    """Where measurements are kept per content: derived data, never backed up, pruned by cleanup.py --temp."""
+    return paths.history_dir() / CACHE_FOLDER
+
+
 def _cache_folder() -> Path | None:
-    """Where measurements are kept per content (the history folder), or None when it is not usable."""
+    """The cache folder, or None when the history folder is not usable (measuring still works, uncached)."""
     try:
-        return paths.history_dir() / "measure_cache"
+        return cache_folder()
     except ToolError:
         return None
 
 
 def _cached(folder: Path | None, key: str) -> dict | None:
+    """The entry for key; a hit renews the entry's mtime at most once a day, so that mtime says when it was
+    last used and pruning keeps what evolutions still read."""
     if folder is None:
         return None
     try:
-        entry = json.loads((folder / key[:2] / f"{key}.json").read_bytes())
+        with open(folder / key[:2] / f"{key}.json", "rb") as handle:
+            entry = json.loads(handle.read())
+            if time.time() - os.fstat(handle.fileno()).st_mtime > CACHE_RENEW_SECONDS:
+                with contextlib.suppress(OSError):
+                    os.utime(handle.fileno())
     except (OSError, ValueError):
         return None
     return entry if isinstance(entry, dict) and isinstance(entry.get("figures"), dict) else None
+
+
+def unused_cache_entries(unused_for: float) -> list[Path]:
+    """Cache entries not used for unused_for seconds (their mtime, renewed on use)."""
+    cutoff = time.time() - unused_for
+    found = []
+    for entry in cache_folder().glob("*/*.json"):
+        with contextlib.suppress(OSError):  # gone meanwhile: nothing to prune
+            if entry.stat().st_mtime < cutoff:
+                found.append(entry)
+    return found
 
 
 def _keep(folder: Path | None, key: str, entry: dict) -> None:
