@@ -162,7 +162,7 @@ def _terminate(evolution_id: str, process: dict) -> None:
     """TERM (then KILL) an agent process found by the plan, once proven to be that same process."""
     import psutil
 
-    state, detail = procs.proof(process["pid"], started=process["started"], host=None,
+    state, detail = procs.identify(process["pid"], started=process["started"], host=None,
                                 env=(lifecycle.ENV_KEY, evolution_id), what=f"agent process of {evolution_id}")
     if state in (procs.GONE, procs.OTHER):  # it ended meanwhile (and its pid may be another program's now)
         return

@@ -25,7 +25,7 @@ EVOLUTION_FIELDS = (
     "executor", "execution_arn", "remote_url", "base_sha", "target_path",
 )  # fmt: skip
 # pid_started_at: when the process `pid` started (from the OS), so that a later process given the same pid
-# is never taken for the runner (lib.procs.proof). Schema 5 (DESIGN §4, §5): `attempts`, the implement attempts
+# is never taken for the runner (lib.procs.identify). Schema 5 (DESIGN §4, §5): `attempts`, the implement attempts
 # the evolution made in all, and `max_attempts`, its limit per cycle (--attempts); `timeout_seconds`, the
 # TIMEOUT_SECONDS it started with (the stuck check judges by it); `budget_usd` (--budget-usd) and
 # `agents_file` (--agents); executor (local | stepfunctions) and execution_arn: where the runner runs
