@@ -54,13 +54,27 @@ def python_files(target: Path) -> list[Path]:
     return sorted(p for p in target.rglob("*.py") if not SKIP_DIRS & set(p.relative_to(target).parts[:-1]))
 
 
-def _docstring_counts(tree: ast.AST) -> tuple[int, int, list[str]]:
+_DEFINITIONS = (ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)
+
+
+def _statements(tree: ast.Module) -> list[ast.AST]:
+    """The module and every statement in it, breadth first as ast.walk meets them. A class or function is a
+    statement, and statements sit only in statement lists, so the expressions (most of a tree) are skipped."""
+    found: list[ast.AST] = [tree]
+    for node in found:  # grows as it goes: each statement's own statement lists are read in turn
+        for field in ("body", "orelse", "finalbody", "handlers", "cases"):
+            found.extend(child for child in getattr(node, field, ())
+                         if isinstance(child, ast.AST) and not isinstance(child, ast.expr))
+    return found
+
+
+def _docstring_counts(tree: ast.Module) -> tuple[int, int, list[str]]:
     """(documented, total, names missing one) over the module and its public classes and functions."""
     documented, total, missing = 0, 0, []
-    for node in ast.walk(tree):
-        if isinstance(node, ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef) and node.name.startswith("_"):
+    for node in _statements(tree):
+        if isinstance(node, _DEFINITIONS) and node.name.startswith("_"):
             continue
-        if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef):
+        if isinstance(node, (ast.Module, *_DEFINITIONS)):
             total += 1
             if ast.get_docstring(node):
                 documented += 1
