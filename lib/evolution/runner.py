@@ -467,7 +467,8 @@ class Runner:
                  f"budget ${self.budget:.2f} is left; no call was made")
         for candidate in batch:
             self._record_task(candidate.task_id, "implement", candidate.payload, None, None, error, [],
-                              (0.0, None, None, None), 0.0, f"candidate {candidate.number}: ")
+                              (0.0, None, None, None), 0.0,
+                              f"candidate {candidate.number}/{self.candidate_count}: {candidates.FAILED}: ")
             self._span(candidate.span_id, span, f"implement {candidate.agent['name']} (candidate "
                                                 f"{candidate.number})", stamp(), "error",
                        {"task_id": candidate.task_id, "cycle": cycle, "candidate": candidate.number})
@@ -548,9 +549,8 @@ class Runner:
             self._note_attempt(cycle, attempt, "failed", escape)
             raise CycleEnded("failed", escape)
         winner = candidates.choose(outcomes)
-        judged = [c for c in batch if c.verdict is not None]
-        shown = next((c for c in batch if winner and c.number == winner.number), judged[0] if judged else None)
-        if shown:
+        shown = batch[winner.number - 1] if winner else next((c for c in batch if c.verdict is not None), None)
+        if shown:  # the record's metrics after and tests: the winner's, else the first judged candidate's
             self.store.update_evolution(self.id, {"metrics_after": shown.verdict.metrics_after,
                                                   "tests": shown.verdict.tests["status"]})
         if winner is None:
