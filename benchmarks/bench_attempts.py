@@ -58,6 +58,11 @@ def register(work: Path, passing: int) -> None:
     """agents.yaml: the local agents, and a command implement agent passing at attempt `passing`."""
     script = work / f"implement_{passing}.py"
     script.write_text(AGENT.format(passing=passing))
+    register_implement(work, script)
+
+
+def register_implement(work: Path, script: Path) -> None:
+    """agents.yaml: the local agents for research, plan and evaluate; the Python script for implement."""
     lines = ["agents:"]
     for phase, name in (("research", "research-agent"), ("plan", "planner-agent"),
                         ("implement", "refactor-agent"), ("evaluate", "evaluator-agent")):

@@ -101,7 +101,7 @@ SCHEMAS: dict[str, Any] = {
             "max_deleted_lines": Field((int,), **NOT_NEGATIVE),
             "max_output_bytes": Field((int,), **AT_LEAST_ONE),
             "max_cost_usd": Field(OPT_NUM, **POSITIVE),
-            "candidates": Field((int,), **AT_LEAST_ONE),
+            "candidates": Field((int,), **AT_LEAST_ONE, le=16),  # threads, worktrees and agent calls at once
             "executor": Field((str,), choices=paths.EXECUTORS),
         },
         "executor": {  # DESIGN §10: the stepfunctions executor's AWS resources

@@ -47,9 +47,10 @@ def branch_name(focus: str, evolution_id: str, moment: datetime) -> str:
     return f"{AUTO_PREFIX}{moment.strftime('%Y%m%d')}-{focus}-{evolution_id.rsplit('-', 1)[-1]}"
 
 
-def add_worktree(repo: Path, path: Path, branch: str, base: str = "HEAD") -> None:
+def add_worktree(repo: Path, path: Path, branch: str | None, base: str = "HEAD") -> None:
+    """A worktree at base on a new branch, or detached (branch None: nothing to delete afterwards)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    git(repo, "worktree", "add", "-q", "-b", branch, str(path), base)
+    git(repo, "worktree", "add", "-q", *(["-b", branch] if branch else ["--detach"]), str(path), base)
 
 
 def remove_worktree(repo: Path | None, path: Path) -> bool:

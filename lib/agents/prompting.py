@@ -143,7 +143,8 @@ def _feedback_section(feedback: list) -> list[str]:
     for entry in feedback:
         if not isinstance(entry, dict):
             continue
-        parts.append(f"\n## attempt {entry.get('attempt')}: {entry.get('error')}")
+        candidate = f", candidate {entry['candidate']}" if entry.get("candidate") else ""
+        parts.append(f"\n## attempt {entry.get('attempt')}{candidate}: {entry.get('error')}")
         tests = entry.get("tests") or {}
         if tests:
             parts.append(f"tests exit code {tests.get('exit_code')}; failed: "
@@ -172,8 +173,11 @@ def render_message(payload: dict) -> str:
     multi-line strings of earlier phases (the patch that evaluate reviews) are shown as text, not JSON."""
     phase = payload.get("phase", "")
     attempt = payload.get("attempt")
+    candidate = payload.get("candidate")
     parts = [f"# Phase: {phase} (cycle {payload.get('cycle', 1)}"
-             + (f", attempt {attempt})" if isinstance(attempt, int) and attempt > 1 else ")")]
+             + (f", attempt {attempt}" if isinstance(attempt, int) and attempt > 1 else "")
+             + (f", candidate {candidate} of {payload.get('candidates')}: one of several changes asked for at once, "
+                "the best passing one is kept" if isinstance(candidate, int) else "") + ")"]
     if payload.get("map"):
         parts += _map_section(payload["map"])
     if isinstance(payload.get("tests"), dict):

@@ -50,10 +50,13 @@ def tests_line(tests: dict) -> str:
     return f"Tests: **{tests['status']}** (`{tests['command']}`: {tests['summary']})."
 
 
-def attempts_section(feedback: list[dict], passing: int) -> str:
-    """The cycle's attempts for the PR body: each refused one with its error line, then the one that passed."""
-    lines = [f"- attempt {entry['attempt']}: refused: {mask_secrets(entry['error'])[:300]}" for entry in feedback]
-    return "\n".join([f"Attempts: {passing}", *lines, f"- attempt {passing}: passed"])
+def attempts_section(feedback: list[dict], passing: int, chosen: str | None = None) -> str:
+    """The cycle's attempts for the PR body: each refused one (or refused candidate) with its error line, then the
+    one that passed (chosen: which candidate, and why, DESIGN §5 Candidates)."""
+    lines = [f"- attempt {entry['attempt']}" + (f", candidate {entry['candidate']}" if entry.get("candidate") else "")
+             + f": refused: {mask_secrets(entry['error'])[:300]}" for entry in feedback]
+    return "\n".join([f"Attempts: {passing}", *lines,
+                      f"- attempt {passing}: passed" + (f" ({mask_secrets(chosen)[:300]})" if chosen else "")])
 
 
 def change_kind(focus: str) -> str:
@@ -81,6 +84,7 @@ class Publication:
     summary: str | None = None  # the implement agent's, for the PR body
     feedback: list[dict] = field(default_factory=list)  # the refused attempts before the passing one
     attempt: int = 1
+    chosen: str | None = None  # which candidate passed, and why (DESIGN §5 Candidates)
 
 
 def subject(publication: Publication) -> str:
@@ -135,7 +139,7 @@ def open_pull_request(publication: Publication, sha: str, store: Store, log) -> 
         f"Summary (from the agent): {mask_secrets(summary)}" if summary else "",
         metrics_table(publication.before, verdict.metrics_after),
         tests_line(verdict.tests),
-        attempts_section(publication.feedback, publication.attempt),
+        attempts_section(publication.feedback, publication.attempt, publication.chosen),
         "Changed files:\n" + "\n".join(f"- `{name}`" for name in change.files),
         f"Change kind: `{change_kind(publication.focus)}`. Opened by T-Developer; review before merging.",
     ] if part)

@@ -13,6 +13,7 @@ Every agent call is a task with a span, an artifact and log lines.
 
 from __future__ import annotations
 
+import concurrent.futures
 import json
 import os
 import secrets
@@ -20,14 +21,15 @@ import shutil
 import socket
 import threading
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from lib import agents, config, fsutil, log, paths
 from lib.adapters import gitops
 from lib.agents import AgentError
 from lib.errors import ToolError
+from lib.evolution import candidates, contract, escapes, judge, patching, publish, testing
 from lib.evolution import context as agent_context
-from lib.evolution import contract, escapes, judge, patching, publish, testing
 from lib.evolution.eventlog import EventLog
 from lib.quality import measure, patterns
 from lib.store import ACTIVE, Store, StoreLocked, new_id, open_store
@@ -67,16 +69,68 @@ class Refused(CycleEnded):
         super().__init__("failed", reason)
         self.patch, self.tests, self.gates = patch, tests, list(gates)
 
-    def feedback(self, attempt: int) -> dict:
-        """The feedback entry the next attempt's input carries."""
+    def feedback(self, attempt: int, patch_bytes: int = FEEDBACK_PATCH_BYTES, tail_bytes: int | None = None) -> dict:
+        """The feedback entry the next attempt's input carries (tail_bytes: a tighter cut of the test output)."""
+        tail = self.tests.get("output_tail", "") if self.tests else ""
         tests = None if self.tests is None else {
             "exit_code": self.tests.get("exit_code"), "failed": self.tests.get("failed", []),
-            "output_tail": log.mask_secrets(self.tests.get("output_tail", ""))}
+            "output_tail": log.mask_secrets(tail if tail_bytes is None else testing.tail(tail, tail_bytes))}
         return {"attempt": attempt, "error": log.mask_secrets(self.reason),
-                "patch": cut(self.patch, FEEDBACK_PATCH_BYTES), "tests": tests,
+                "patch": cut(self.patch, patch_bytes), "tests": tests,
                 "gates": [{"name": g["metric"], "before": g["before"], "after": g["value"],
                            "rule": f"{g['rule']}: {'>=' if g['direction'] == 'min' else '<='} {g['threshold']}"}
                           for g in self.gates]}
+
+    def feedback_entries(self, attempt: int) -> list[dict]:
+        """What the next attempt's feedback gains from this refusal."""
+        return [self.feedback(attempt)]
+
+
+class CandidatesRefused(Refused):
+    """An attempt none of whose candidates passed (DESIGN §5 Candidates): one feedback entry per refused
+    candidate, naming it, each cut to its share of one attempt's bounds."""
+
+    def __init__(self, reason: str, refusals: list[tuple[candidates.Outcome, Refused]]):
+        super().__init__(reason)
+        self.refusals = refusals
+
+    def feedback_entries(self, attempt: int) -> list[dict]:
+        count = len(self.refusals)
+        return [{**refused.feedback(attempt, candidates.share(FEEDBACK_PATCH_BYTES, count),
+                                    candidates.share(testing.TAIL_BYTES, count)),
+                 "candidate": outcome.number, "agent": outcome.agent}
+                for outcome, refused in self.refusals]
+
+
+@dataclass
+class Call:
+    """One agent call as the runner took it: the checked reply, or the error line that ends its task."""
+
+    reply: contract.Reply | None = None
+    raw: object = None
+    error: str | None = None
+    stderr_tail: list = field(default_factory=list)
+    refused: dict = field(default_factory=dict)  # what a model answer the runtime refused was paid
+    over_budget: bool = False
+
+
+@dataclass
+class Candidate:
+    """One implement candidate of an attempt (DESIGN §5 Candidates): its agent, worktree, task and what came of it."""
+
+    number: int
+    agent: dict
+    worktree: Path
+    task_id: str = field(default_factory=lambda: new_id("task"))
+    span_id: str = field(default_factory=lambda: secrets.token_hex(8))
+    payload: dict = field(default_factory=dict)
+    call: Call = field(default_factory=Call)
+    change: patching.Change | None = None
+    verdict: judge.Verdict | None = None
+    started: str = ""
+    seconds: float = 0.0
+    judged: tuple[str, str] | None = None  # the judgement's start and end, for its span
+    crash: Exception | None = None  # a runner fault in its thread, raised again once every candidate ended
 
 
 def cut(text: str, limit: int) -> str:
@@ -126,6 +180,9 @@ class Runner:
         self.refusal: str | None = None  # the last cycle that used up its attempts
         self.tests_view: dict | None = None  # the §5 input's tests for this cycle
         self.attempt_log: list[dict] = []
+        #: DESIGN §5 Candidates: implement changes asked for at once per attempt (1: one, as always)
+        self.candidate_count = int(self.settings["evolution"]["candidates"])
+        self.candidate_note: dict | None = None  # the last attempt's candidates, for attempts.json
 
     # ---- lifecycle ----------------------------------------------------------------------
     def run(self) -> str:
@@ -230,6 +287,7 @@ class Runner:
         for phase in ("research", "plan"):
             context[phase] = self._phase(cycle, phase, span, target_files, before, context)
         feedback: list[dict] = []
+        last = ""
         for attempt in range(1, self.max_attempts + 1):
             try:
                 outcome = self._attempt(cycle, attempt, span, before, context, feedback, tests_plan, base_tests)
@@ -237,11 +295,11 @@ class Runner:
                 self.log.warning(f"attempt {attempt}/{self.max_attempts} refused: {refused.reason}")
                 self._note_attempt(cycle, attempt, "refused", refused.reason)
                 gitops.discard_changes(self.worktree)  # the next attempt starts from the cycle's start
-                feedback.append(refused.feedback(attempt))
+                feedback.extend(refused.feedback_entries(attempt))
+                last = log.mask_secrets(refused.reason)
                 continue
             self._note_attempt(cycle, attempt, outcome, None)
             return outcome
-        last = feedback[-1]["error"]
         self.refusal = f"{self.max_attempts} attempts refused; last: {last}" if self.max_attempts > 1 else last
         self.history.append({"cycle": cycle, "outcome": "refused", "summary": self.refusal[:500], "files": []})
         self.log.error(f"cycle {cycle} refused: {self.refusal}")
@@ -250,7 +308,8 @@ class Runner:
     def _note_attempt(self, cycle: int, attempt: int, outcome: str, error: str | None) -> None:
         """The evolution's attempts file (attempts.json beside its log), which analyze_failure shows."""
         self.attempt_log.append({"cycle": cycle, "attempt": attempt, "outcome": outcome,
-                                 "error": log.mask_secrets(error) if error else None})
+                                 "error": log.mask_secrets(error) if error else None, **(self.candidate_note or {})})
+        self.candidate_note = None
         fsutil.atomic_write(paths.evolution_dir(self.id) / ATTEMPTS_FILE, json.dumps(self.attempt_log, indent=1))
 
     def _baseline(self, tests_plan: testing.TestPlan) -> dict:
@@ -275,32 +334,21 @@ class Runner:
 
     def _attempt(self, cycle: int, attempt: int, span: str, before: dict, context: dict, feedback: list[dict],
                  tests_plan: testing.TestPlan, base_tests: dict | None) -> str:
-        """One implement call and the runner's judgement of its change; raises Refused."""
+        """One implement call (or, with candidates, several at once) and the runner's judgement of the change;
+        raises Refused."""
         self.attempts += 1
         self.store.update_evolution(self.id, {"attempts": self.attempts})
         context.pop("runner", None)
-        implement_agent = agents.for_phase("implement")
-        change_box: list[patching.Change] = []
-
-        def take_change(output: dict) -> None:
-            change_box.append(patching.take(self.worktree, self.target_rel, self.store, output))
-
-        context["implement"] = self._phase(cycle, "implement", span, context["plan"]["files"], before, context,
-                                           accept=take_change, attempt=attempt, feedback=feedback)
-        change, summary = change_box[0], context["implement"].get("summary")
+        judged = self._implement_candidates if self.candidate_count > 1 else self._implement_one
+        change, verdict, chosen = judged(cycle, attempt, span, before, context, feedback, tests_plan, base_tests)
+        summary = context["implement"].get("summary")
         if change.empty:
-            self.log.info(f"{implement_agent['name']} changed nothing: the cycle ends unchanged"
-                          + (f" ({summary})" if summary else ""))
+            who = (agents.for_phase("implement")["name"] if self.candidate_count == 1
+                   else f"the {self.candidate_count} candidates")
+            self.log.info(f"{who} changed nothing: the cycle ends unchanged" + (f" ({summary})" if summary else ""))
             self.history.append({"cycle": cycle, "outcome": "unchanged", "summary": summary or "", "files": []})
             return "unchanged"
-        self.log.info(f"change: {len(change.files)} file(s): {', '.join(change.files[:5])}")
-        verdict = self._timed(span, "judge", lambda: judge.judge(
-            self.worktree, self.target_rel, before, change, tests_plan, base_tests, self._junit(f"{cycle}-{attempt}")))
-        self.store.update_evolution(self.id, {"metrics_after": verdict.metrics_after, "tests": verdict.tests["status"]})
         failed_gates = [g for g in verdict.gates if g["passed"] is False]
-        if verdict.problems:  # evaluate is asked only about a change the runner passed
-            self._gate(cycle, span, verdict.problems)
-            raise Refused("; ".join(verdict.problems), change.patch, verdict.tests, failed_gates)
         context["runner"] = {"files_changed": change.files, "metrics_after": verdict.metrics_after,
                              "gates": verdict.gates, "tests": _tests_summary(verdict.tests)}
         evaluation = self._phase(cycle, "evaluate", span, change.files, before, context, attempt=attempt,
@@ -315,13 +363,216 @@ class Runner:
         self.history.append({"cycle": cycle, "outcome": "succeeded", "summary": summary or "", "files": change.files})
         publication = publish.Publication(
             self.id, self.record["focus"], cycle, self.record["cycles"], bool(self.record["dry_run"]), self.repo,
-            self.worktree, self.branch, self.target_rel, before, verdict, change, summary, list(feedback), attempt)
+            self.worktree, self.branch, self.target_rel, before, verdict, change, summary, list(feedback), attempt,
+            chosen)
         sha = self._timed(span, "commit", lambda: publish.commit(publication, self.log))
         pr = self._timed(span, "pull request",
                          lambda: publish.open_pull_request(publication, sha, self.store, self.log))
         if pr:
             self.store.update_evolution(self.id, {"pr_number": pr["number"], "pr_url": pr["html_url"]})
         return "succeeded"
+
+    def _implement_one(self, cycle: int, attempt: int, span: str, before: dict, context: dict, feedback: list[dict],
+                       tests_plan: testing.TestPlan, base_tests: dict | None) -> tuple:
+        """The implement call in the evolution's worktree and the judgement of its change: (change, verdict, None),
+        the verdict None for an empty change; raises Refused."""
+        change_box: list[patching.Change] = []
+
+        def take_change(output: dict) -> None:
+            change_box.append(patching.take(self.worktree, self.target_rel, self.store, output))
+
+        context["implement"] = self._phase(cycle, "implement", span, context["plan"]["files"], before, context,
+                                           accept=take_change, attempt=attempt, feedback=feedback)
+        change = change_box[0]
+        if change.empty:
+            return change, None, None
+        self.log.info(f"change: {len(change.files)} file(s): {', '.join(change.files[:5])}")
+        verdict = self._timed(span, "judge", lambda: judge.judge(
+            self.worktree, self.target_rel, before, change, tests_plan, base_tests, self._junit(f"{cycle}-{attempt}")))
+        self.store.update_evolution(self.id, {"metrics_after": verdict.metrics_after, "tests": verdict.tests["status"]})
+        if verdict.problems:  # evaluate is asked only about a change the runner passed
+            self._gate(cycle, span, verdict.problems)
+            raise Refused("; ".join(verdict.problems), change.patch, verdict.tests,
+                          [g for g in verdict.gates if g["passed"] is False])
+        return change, verdict, None
+
+    # ---- candidates (DESIGN §5 Candidates) --------------------------------------------------------
+    def _implement_candidates(self, cycle: int, attempt: int, span: str, before: dict, context: dict,
+                              feedback: list[dict], tests_plan: testing.TestPlan, base_tests: dict | None) -> tuple:
+        """N implement calls at once, each in a worktree of its own and judged there as a single attempt is; the
+        passing change with the best gain is taken into the evolution's worktree: (change, verdict, why).
+        An empty change when every candidate changed nothing; raises Refused when none passed."""
+        self._boundary("implement")
+        self.log.phase = "implement"
+        self.store.update_evolution(self.id, {"current_phase": "implement"})
+        registered = [agent for agent in agents.registry() if agent["phase"] == "implement"] or \
+            [agents.for_phase("implement")]  # none: for_phase says so
+        head = gitops.git(self.worktree, "rev-parse", "HEAD")
+        batch: list[Candidate] = []
+        try:
+            for number, agent in enumerate(candidates.agents_for(registered, self.candidate_count), 1):
+                batch.append(Candidate(number, agent, candidates.worktree(paths.worktrees_dir(), self.id, number)))
+                if batch[-1].worktree.exists():  # a leftover of a killed runner
+                    gitops.remove_worktree(self.repo, batch[-1].worktree)
+                gitops.add_worktree(self.repo, batch[-1].worktree, None, head)
+            outside = self._checkout_state() if any(
+                c.agent["runtime"] in contract.ON_THIS_MACHINE for c in batch) else None
+            for candidate in batch:  # every input first: a failure here leaves no task running
+                candidate.payload = self._input(candidate.agent, candidate.task_id, cycle, "implement",
+                                                candidate.span_id, context["plan"]["files"], before, context,
+                                                attempt, feedback, candidate)
+            for candidate in batch:
+                self.store.create_task({
+                    "id": candidate.task_id, "evolution_id": self.id, "cycle": cycle, "phase": "implement",
+                    "agent": candidate.agent["name"], "status": "running", "attempts": 1, "started_at": iso(),
+                    "trace_id": self.trace_id, "attempt": attempt,
+                    "model": candidate.agent.get("model_id") or candidate.agent.get("model")})
+            self._reserve_candidates(batch, span, cycle)
+            self.log.info(f"{len(batch)} candidates started: " + ", ".join(
+                f"{c.number} {c.agent['name']} (task {c.task_id})" for c in batch))
+            with concurrent.futures.ThreadPoolExecutor(len(batch), thread_name_prefix="candidate") as pool:
+                for candidate in batch:  # leaving the block waits for every one of them
+                    pool.submit(self._run_candidate, candidate, before, tests_plan, base_tests, cycle, attempt)
+            # one comparison around the batch: which of the candidates running at once changed it cannot be told
+            escape = self._escaped({"name": " or ".join(dict.fromkeys(
+                c.agent["name"] for c in batch if c.agent["runtime"] in contract.ON_THIS_MACHINE))}, outside)
+            outcomes = [self._settle_candidate(candidate, escape, span, cycle, before) for candidate in batch]
+            crashed = next((c.crash for c in batch if c.crash), None)
+            if crashed:
+                raise crashed
+            return self._choose(cycle, attempt, span, batch, outcomes, escape, context)
+        finally:
+            for candidate in batch:
+                try:
+                    gitops.remove_worktree(self.repo, candidate.worktree)
+                except ToolError as failure:
+                    self.log.warning(f"candidate worktree {candidate.worktree} not removed: {failure}")
+
+    def _reserve_candidates(self, batch: list[Candidate], span: str, cycle: int) -> None:
+        """DESIGN §5 Budget: every candidate's worst case is reserved before any is asked; when they do not all
+        fit, no call is made, each task fails with the cost-limit line and the evolution ends."""
+        if self.budget is None:
+            return
+        worst = 0.0
+        for candidate in batch:
+            try:
+                worst += agents.runtime(candidate.agent).worst_case_usd(candidate.payload)
+            except ToolError:  # a runtime that cannot be made fails its own call, costing nothing
+                continue
+        left = self.budget - self.cost
+        if left > 0 and worst <= left:
+            self.log.info(f"budget: ${worst:.4f} reserved for {len(batch)} candidates, ${left:.4f} left")
+            return
+        error = (f"cost-limit: {len(batch)} candidates could cost up to ${worst:.4f} but ${max(left, 0):.4f} of the "
+                 f"budget ${self.budget:.2f} is left; no call was made")
+        for candidate in batch:
+            self._record_task(candidate.task_id, "implement", candidate.payload, None, None, error, [],
+                              (0.0, None, None, None), 0.0,
+                              f"candidate {candidate.number}/{self.candidate_count}: {candidates.FAILED}: ")
+            self._span(candidate.span_id, span, f"implement {candidate.agent['name']} (candidate "
+                                                f"{candidate.number})", stamp(), "error",
+                       {"task_id": candidate.task_id, "cycle": cycle, "candidate": candidate.number})
+        self.log.error(error)
+        raise CycleEnded("failed", error)
+
+    def _run_candidate(self, candidate: Candidate, before: dict, tests_plan: testing.TestPlan,
+                       base_tests: dict | None, cycle: int, attempt: int) -> None:
+        """In a thread of its own: the candidate's agent call, its change taken under the patch rules in its own
+        worktree, then the judgement there. Never raises: the candidate keeps what happened. Its own store
+        connection: the runner's belongs to the main thread."""
+        candidate.started, clock = stamp(), time.monotonic()
+        store = None
+        try:
+            store = open_store(create=True)
+
+            def take_change(output: dict) -> None:
+                candidate.change = patching.take(candidate.worktree, self.target_rel, store, output)
+
+            candidate.call = self._invoke(candidate.agent, candidate.payload, "implement", take_change, reserve=False)
+            candidate.seconds = time.monotonic() - clock
+            if candidate.call.error is None and not candidate.change.empty:
+                judging = stamp()
+                candidate.verdict = judge.judge(candidate.worktree, self.target_rel, before, candidate.change,
+                                                tests_plan, base_tests,
+                                                self._junit(f"{cycle}-{attempt}-c{candidate.number}"))
+                candidate.judged = (judging, stamp())
+        except Exception as crash:  # raised again in the main thread, as a single attempt's would be
+            candidate.crash = crash
+        finally:
+            candidate.seconds = candidate.seconds or time.monotonic() - clock
+            if store is not None:
+                store.close()
+
+    def _settle_candidate(self, candidate: Candidate, escape: str | None, span: str, cycle: int,
+                          before: dict) -> candidates.Outcome:
+        """Back in the main thread: the candidate's outcome, its task row, spans and log lines."""
+        call, name = candidate.call, candidate.agent["name"]
+        if escape and candidate.agent["runtime"] in contract.ON_THIS_MACHINE:
+            call.reply, call.error = None, escape
+        error = _error_line(call.error) if call.error else None
+        outcome = candidates.Outcome(candidate.number, name, candidates.PASSED, task_id=candidate.task_id)
+        if candidate.crash:
+            outcome.status, outcome.error = candidates.FAILED, f"runner: {type(candidate.crash).__name__}"
+        elif error:
+            outcome.status = candidates.REFUSED if error.startswith("bad-patch:") else candidates.FAILED
+            outcome.error = f"implement failed (task {candidate.task_id}): {error}"
+        elif candidate.change.empty:
+            outcome.status = candidates.UNCHANGED
+        elif candidate.verdict.problems:
+            outcome.status, outcome.error = candidates.REFUSED, "; ".join(candidate.verdict.problems)
+        if candidate.verdict is not None:
+            after = candidate.verdict.metrics_after
+            outcome.gain = candidates.gain(self.record["focus"], before, after)
+            outcome.lines = candidates.lines_changed(candidate.change.entries)
+            outcome.moves = candidates.moves(self.record["focus"], before, after)
+        label = f"candidate {candidate.number}/{self.candidate_count}: {outcome.status}: "
+        self._record_task(candidate.task_id, "implement", candidate.payload, call.raw, call.reply, error,
+                          call.stderr_tail, _spent(call), candidate.seconds, label)
+        self._span(candidate.span_id, span, f"implement {name} (candidate {candidate.number})", candidate.started,
+                   "error" if error else "ok", {"task_id": candidate.task_id, "evolution_id": self.id, "agent": name,
+                                                "phase": "implement", "cycle": cycle, "candidate": candidate.number})
+        if candidate.judged:
+            self._span(secrets.token_hex(8), span, f"judge candidate {candidate.number}", *candidate.judged,
+                       {"candidate": candidate.number, "problems": candidate.verdict.problems})
+        detail = outcome.error or ("no change" if outcome.gain is None
+                                   else f"gain {outcome.gain:+.4f}, {outcome.lines} lines changed")
+        (self.log.info if outcome.status in (candidates.PASSED, candidates.UNCHANGED) else self.log.warning)(
+            f"candidate {candidate.number} ({name}) {outcome.status} after {candidate.seconds:.1f}s: {detail}")
+        return outcome
+
+    def _choose(self, cycle: int, attempt: int, span: str, batch: list[Candidate], outcomes: list, escape: str | None,
+                context: dict) -> tuple:
+        """The winner taken into the evolution's worktree, or how the attempt ends when none passed."""
+        note = {"candidates": [outcome.as_json() for outcome in outcomes], "chosen": None, "why": None}
+        self.candidate_note = note
+        if escape:
+            self._note_attempt(cycle, attempt, "failed", escape)
+            raise CycleEnded("failed", escape)
+        winner = candidates.choose(outcomes)
+        shown = batch[winner.number - 1] if winner else next((c for c in batch if c.verdict is not None), None)
+        if shown:  # the record's metrics after and tests: the winner's, else the first judged candidate's
+            self.store.update_evolution(self.id, {"metrics_after": shown.verdict.metrics_after,
+                                                  "tests": shown.verdict.tests["status"]})
+        if winner is None:
+            failed = next((o for o in outcomes if o.status == candidates.FAILED), None)
+            if failed:
+                self._honour_stop("before evaluate")
+                self._note_attempt(cycle, attempt, "failed", failed.error)
+                raise CycleEnded("failed", failed.error)
+            refused = [(o, c) for o, c in zip(outcomes, batch, strict=True) if o.status == candidates.REFUSED]
+            if not refused:
+                context["implement"] = log.masked(batch[0].call.reply.output)
+                return patching.Change("", []), None, None
+            self._gate(cycle, span, [o.error for o, _ in refused])
+            raise CandidatesRefused(candidates.refusal(outcomes), [(o, _candidate_refusal(o, c)) for o, c in refused])
+        chosen = batch[winner.number - 1]
+        note.update(chosen=winner.number, why=candidates.why(winner, outcomes, self.record["focus"]))
+        gitops.discard_changes(self.worktree)
+        gitops.apply_patch(self.worktree, chosen.change.patch)
+        context["implement"] = log.masked(chosen.call.reply.output)
+        self.log.info(f"candidate {winner.number} ({winner.agent}) chosen: {note['why']}")
+        self.log.info(f"change: {len(chosen.change.files)} file(s): {', '.join(chosen.change.files[:5])}")
+        return chosen.change, chosen.verdict, f"candidate {winner.number} of {len(batch)}: {note['why']}"
 
     def _gate(self, cycle: int, span: str, problems: list[str]) -> None:
         """The gate's span: the runner's verdict, with the evaluate agent's veto if it gave one."""
@@ -361,19 +612,22 @@ class Runner:
 
     # ---- one agent call -------------------------------------------------------------------
     def _input(self, agent: dict, task_id: str, cycle: int, phase: str, span_id: str, files: list[str],
-               before: dict, context: dict, attempt: int = 1, feedback: list[dict] = ()) -> dict:
-        """The §5 input document."""
+               before: dict, context: dict, attempt: int = 1, feedback: list[dict] = (),
+               candidate: Candidate | None = None) -> dict:
+        """The §5 input document; a candidate's names its own worktree and which candidate it is."""
         budget = int(self.settings["evolution"]["agent_context_bytes"])
+        worktree = candidate.worktree if candidate else self.worktree
         return {
             "evolution_id": self.id, "task_id": task_id, "cycle": cycle, "attempt": attempt, "phase": phase,
             "target": self.target_rel,
-            "worktree": str(self.worktree) if agent["runtime"] in contract.ON_THIS_MACHINE else None,
+            "worktree": str(worktree) if agent["runtime"] in contract.ON_THIS_MACHINE else None,
             "focus": self.record["focus"], "dry_run": bool(self.record["dry_run"]),
             "repo": {"remote_url": self.remote_url, "base_sha": self.base_sha, "branch": self.branch},
             **agent_context.build(self.worktree, self.target_rel, phase, self.record["focus"], files, budget),
             "patterns": self.patterns, "gates": config.gates(), "metrics": before, "tests": self.tests_view,
             "context": context, "feedback": list(feedback), "history": list(self.history),
             "traceparent": f"00-{self.trace_id}-{span_id}-01",
+            **({"candidate": candidate.number, "candidates": self.candidate_count} if candidate else {}),
         }
 
     def _phase(self, cycle: int, phase: str, parent_span: str, files: list[str], before: dict, context: dict,
@@ -392,39 +646,18 @@ class Runner:
                                 "model": agent.get("model_id") or agent.get("model")})
         payload = self._input(agent, task_id, cycle, phase, span_id, files, before, context, attempt, feedback)
         self.log.info(f"{agent['name']} ({agent['runtime']}) started: task {task_id}")
-        reply, raw, error, stderr_tail, refused, over_budget = None, None, None, [], {}, False
-        try:
-            runtime = agents.runtime(agent)
-            self._reserve(runtime, agent, payload)
-            raw = runtime.invoke(payload, float(agent.get("timeout_seconds") or config.phase_timeout()))
-            stderr_tail = raw.pop("stderr_tail", []) if isinstance(raw, dict) else []
-            if isinstance(raw, dict) and raw.get("status") != "ok":
-                why = raw.get("error") or "status error without a message"
-                raise AgentError(f"agent-error: {agent['name']}: {why}")
-            reply = contract.read_reply(phase, agent, raw, self.target_rel)
-            if accept:
-                accept(reply.output)
-        except AgentError as failure:
-            error, stderr_tail = failure.message, failure.stderr_tail or stderr_tail
-            refused = {"cost_usd": failure.cost_usd, "tokens": failure.tokens}  # a model answer the runtime refused
-        except CostLimit as limit:
-            error, over_budget = limit.message, True
-        except ToolError as failure:
-            error = f"agent-error: {agent['name']}: {failure}"
-        except Exception as crash:  # whatever an agent returns, its task ends (DESIGN §5): never left running
-            error = f"agent-error: {agent['name']}: {type(crash).__name__}: {str(crash)[:300]}"
+        call = self._invoke(agent, payload, phase, accept, reserve=True)
         escape = self._escaped(agent, outside)
         if escape:
-            reply, error = None, escape
-        error = _error_line(error) if error else None
-        spent = (reply.cost_usd, reply.tokens_in, reply.tokens_out) if reply else contract.paid(
-            raw if isinstance(raw, dict) else refused)
-        spent = (*spent, cached_tokens(raw if isinstance(raw, dict) else refused))
-        self._record_task(task_id, phase, payload, raw, reply, error, stderr_tail, spent, time.monotonic() - clock)
+            call.reply, call.error = None, escape
+        error = _error_line(call.error) if call.error else None
+        reply, raw = call.reply, call.raw
+        self._record_task(task_id, phase, payload, raw, reply, error, call.stderr_tail, _spent(call),
+                          time.monotonic() - clock)
         self._span(span_id, parent_span, f"{phase} {agent['name']}", started, "error" if error else "ok",
                    {"task_id": task_id, "evolution_id": self.id, "agent": agent["name"], "phase": phase,
                     "cycle": cycle})
-        if over_budget:
+        if call.over_budget:
             self.log.error(error)
             raise CycleEnded("failed", error)
         if error:
@@ -436,6 +669,33 @@ class Runner:
             raise CycleEnded("failed", reason)
         self.log.info(f"{agent['name']} done in {time.monotonic() - clock:.1f}s: {_summary(phase, reply.output)}")
         return log.masked(reply.output)  # no later phase, artifact or backup sees a token it carried
+
+    def _invoke(self, agent: dict, payload: dict, phase: str, accept=None, reserve: bool = True) -> Call:
+        """One agent call under the contract: reserve its worst case (unless reserved already), invoke, check the
+        reply, hand its output to accept. Never raises: whatever the agent did, the Call says it (DESIGN §5)."""
+        call = Call()
+        try:
+            runtime = agents.runtime(agent)
+            if reserve:
+                self._reserve(runtime, agent, payload)
+            call.raw = runtime.invoke(payload, float(agent.get("timeout_seconds") or config.phase_timeout()))
+            call.stderr_tail = call.raw.pop("stderr_tail", []) if isinstance(call.raw, dict) else []
+            if isinstance(call.raw, dict) and call.raw.get("status") != "ok":
+                why = call.raw.get("error") or "status error without a message"
+                raise AgentError(f"agent-error: {agent['name']}: {why}")
+            call.reply = contract.read_reply(phase, agent, call.raw, self.target_rel)
+            if accept:
+                accept(call.reply.output)
+        except AgentError as failure:
+            call.error, call.stderr_tail = failure.message, failure.stderr_tail or call.stderr_tail
+            call.refused = {"cost_usd": failure.cost_usd, "tokens": failure.tokens}  # a model answer refused
+        except CostLimit as limit:
+            call.error, call.over_budget = limit.message, True
+        except ToolError as failure:
+            call.error = f"agent-error: {agent['name']}: {failure}"
+        except Exception as crash:  # whatever an agent returns, its task ends (DESIGN §5): never left running
+            call.error = f"agent-error: {agent['name']}: {type(crash).__name__}: {str(crash)[:300]}"
+        return call
 
     def _outside(self, agent: dict) -> dict | None:
         """What an agent on this machine could change outside its worktree, noted before its phase."""
@@ -454,9 +714,10 @@ class Runner:
             return f"escaped: {agent['name']}: the operator's checkout cannot be checked after the phase: {failure}"
 
     def _record_task(self, task_id: str, phase: str, payload: dict, raw, reply, error: str | None,
-                     stderr_tail: list[str], spent: tuple, seconds: float) -> None:
+                     stderr_tail: list[str], spent: tuple, seconds: float, label: str = "") -> None:
         """The artifact (the input without file contents, the raw output), the task row and the costs
-        (spent: cost_usd, tokens in, tokens out, tokens cached; a failed call counts what it was paid)."""
+        (spent: cost_usd, tokens in, tokens out, tokens cached; a failed call counts what it was paid);
+        label opens the row's summary (a candidate's number and outcome)."""
         cost, tokens_in, tokens_out, tokens_cached = spent
         self.cost += cost
         self.cycle_cost += cost
@@ -468,7 +729,8 @@ class Runner:
              "stderr_tail": [log.mask_secrets(line) for line in stderr_tail]}, default=str, indent=1))
         self.store.update_task(task_id, {
             "status": "failed" if error else "succeeded", "finished_at": iso(), "duration_s": round(seconds, 3),
-            "cost_usd": cost, "error": error, "output_summary": error[:200] if error else _summary(phase, reply.output),
+            "cost_usd": cost, "error": error,
+            "output_summary": (label + (error if error else _summary(phase, reply.output)))[:200],
             "tokens_in": tokens_in, "tokens_out": tokens_out, "tokens_cached": tokens_cached})
         self.store.update_evolution(self.id, {"cost_usd": round(self.cost, 6)})
 
@@ -499,6 +761,8 @@ class Runner:
             ahead = self.worktree.exists() and self.base_sha and not self.record["dry_run"] and gitops.git(
                 self.worktree, "rev-list", "--count", f"{self.base_sha}..HEAD") not in ("", "0")
             gitops.remove_worktree(self.repo, self.worktree)
+            for leftover in paths.worktrees_dir().glob(f"{self.id}-c*"):  # candidates a crash left behind
+                gitops.remove_worktree(self.repo, leftover)
             if not ahead and self.branch in gitops.auto_branches(self.repo):
                 gitops.delete_branch(self.repo, self.branch)
             tmp = paths.tmp_dir() / self.id
@@ -518,6 +782,13 @@ def _error_line(error: str) -> str:
     own error message can be megabytes long)."""
     line = log.mask_secrets(" ".join(error.split()))
     return line if len(line) <= ERROR_CHARS else f"{line[:ERROR_CHARS - 3]}..."
+
+
+def _spent(call: Call) -> tuple:
+    """What a call cost: cost_usd, tokens in, out and cached (a failed call counts what it was paid)."""
+    paid = call.raw if isinstance(call.raw, dict) else call.refused
+    spent = (call.reply.cost_usd, call.reply.tokens_in, call.reply.tokens_out) if call.reply else contract.paid(paid)
+    return (*spent, cached_tokens(paid))
 
 
 def _stored_context(context: dict) -> dict:
@@ -553,6 +824,15 @@ def _summary(phase: str, output: dict) -> str:
         return f"{len(output['changed_files'])} file(s) edited in place"
     notes = log.mask_secrets(output.get("notes") or "")[:150]
     return f"verdict {output['verdict']}" + (f": {notes}" if notes else "")
+
+
+def _candidate_refusal(outcome: candidates.Outcome, candidate: Candidate) -> Refused:
+    """A refused candidate as a refusal of its own: its error, its change (or what it sent), tests and gates."""
+    if candidate.verdict is None:  # refused before any judgement (bad-patch)
+        return Refused(outcome.error, _sent_change(candidate.call.raw))
+    verdict = candidate.verdict
+    return Refused(outcome.error, candidate.change.patch, verdict.tests,
+                   [g for g in verdict.gates if g["passed"] is False])
 
 
 def _sent_change(raw) -> str:

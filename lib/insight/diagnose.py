@@ -27,6 +27,8 @@ _LOG_TAG = re.compile(r"^\S+ \S+(?: [A-Z]+)? \[cycle (?P<cycle>\d+)/\d+(?: (?P<p
 _PHASE_FAILED = re.compile(r"^[\w-]+ failed \(task [\w-]+\): (?P<error>.*)$", re.S)
 #: An evolution's error after several refused attempts (DESIGN §5): classed by the last one.
 _ATTEMPTS_REFUSED = re.compile(r"^\d+ attempts refused; last: (?P<error>.*)$", re.S)
+#: An attempt none of whose candidates passed (DESIGN §5 Candidates): classed by its first candidate's refusal.
+_CANDIDATES_REFUSED = re.compile(r"^no candidate passed: candidate \d+ \([^)]*\): (?P<error>.*)$", re.S)
 
 #: similar failures are searched among the newest failures of the last SIMILAR_DAYS: bounded, so a big
 #: store stays fast
@@ -139,7 +141,7 @@ def error_class(error: str | None) -> str:
     """The class an error text starts with (timeout, exit-code, ...), '' without an error."""
     if not error:
         return ""
-    nested = _PHASE_FAILED.match(error) or _ATTEMPTS_REFUSED.match(error)
+    nested = _PHASE_FAILED.match(error) or _ATTEMPTS_REFUSED.match(error) or _CANDIDATES_REFUSED.match(error)
     if nested:
         return error_class(nested.group("error"))
     head = error.split(":", 1)[0].strip()
@@ -349,6 +351,20 @@ def attempt_log(evolution_id: str) -> list[dict]:
     return found if isinstance(found, list) else []
 
 
+def _attempt_lines(attempt: dict) -> list[str]:
+    """One attempt of attempts.json as text; with candidates (DESIGN §5), one line each and which was chosen."""
+    lines = [f"  cycle {attempt['cycle']} attempt {attempt['attempt']}: {attempt['outcome']}"
+             + (f": {_short(attempt['error'], 110)}" if attempt.get("error") and not attempt.get("candidates") else "")]
+    for candidate in [c for c in attempt.get("candidates") or [] if isinstance(c, dict)]:
+        gain = candidate.get("gain")
+        detail = candidate.get("error") or (f"gain {gain:+.4f}" if isinstance(gain, (int, float)) else "")
+        lines.append(f"    candidate {candidate.get('candidate')} ({candidate.get('agent')}): "
+                     f"{candidate.get('outcome')}" + (f": {_short(detail, 100)}" if detail else ""))
+    if attempt.get("chosen"):
+        lines.append(f"    chosen: candidate {attempt['chosen']}, {_short(attempt.get('why') or '', 110)}")
+    return lines
+
+
 def incident(store: Store, task_id: str) -> dict:
     """Everything the Markdown report needs about one task."""
     task = _get_task(store, task_id)
@@ -479,8 +495,7 @@ def render_analysis(report: dict) -> str:
     if report.get("attempt_log"):
         out += [f"Attempts: {report.get('attempts') or len(report['attempt_log'])} "
                 f"(at most {report.get('max_attempts') or '?'} per cycle)",
-                *(f"  cycle {a['cycle']} attempt {a['attempt']}: {a['outcome']}"
-                  + (f": {_short(a['error'], 110)}" if a.get("error") else "") for a in report["attempt_log"]), ""]
+                *(line for a in report["attempt_log"] for line in _attempt_lines(a)), ""]
     out += ["Log around the failure:" if failure else "End of the log:",
             *("  " + line for line in report["log_excerpt"] or ["(no log lines)"])]
     if failure:

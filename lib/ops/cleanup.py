@@ -20,7 +20,7 @@ from lib import cli, config, humanize, paths, procs
 from lib.adapters import github, gitops
 from lib.backup import restore
 from lib.errors import ExternalError, ToolError
-from lib.evolution import lifecycle, stuck
+from lib.evolution import candidates, lifecycle, stuck
 from lib.quality import measure
 from lib.store import ACTIVE, FINAL, Store
 from lib.store.lost import EVOLUTION_FOLDER
@@ -211,6 +211,9 @@ def plan_evolution(store: Store, evolution_id: str) -> Plan:
     worktree = paths.worktrees_dir() / evolution_id
     if worktree.exists():
         plan.items.append(_remove_worktree(worktree, record, "the evolution's git worktree"))
+    for path in _children(paths.worktrees_dir()):
+        if path != worktree and candidates.owner(path.name) == evolution_id:
+            plan.items.append(_remove_worktree(path, record, "a candidate's git worktree (DESIGN §5 Candidates)"))
     scratch = paths.tmp_dir() / evolution_id
     if scratch.exists():
         plan.items.append(_remove(scratch, "the evolution's scratch space"))
@@ -234,14 +237,14 @@ def _records_for(store: Store, names: list[str]) -> dict:
 
 
 def plan_all(store: Store) -> Plan:
-    """Worktrees of every evolution that ended, and every temporary file whatever its age."""
+    """Worktrees of every evolution that ended (its candidates' too), and every temporary file whatever its age."""
     worktrees = _children(paths.worktrees_dir())
-    records = _records_for(store, [w.name for w in worktrees])
+    records = _records_for(store, [candidates.owner(w.name) for w in worktrees])
     plan = Plan()
     for path in worktrees:
-        reason = _ended(records, path.name)
+        reason = _ended(records, candidates.owner(path.name))
         if reason:
-            plan.items.append(_remove_worktree(path, records.get(path.name), f"worktree, {reason}"))
+            plan.items.append(_remove_worktree(path, records.get(candidates.owner(path.name)), f"worktree, {reason}"))
     plan.items.extend(plan_temp(store, timedelta(0)).items)
     return plan
 
@@ -389,9 +392,10 @@ def plan_gc(store: Store, aggressive: bool) -> Plan:
     plan = Plan()
     worktrees = _children(paths.worktrees_dir())
     for path in worktrees:
-        reason = _ended(records, path.name)
+        owner = candidates.owner(path.name)  # a candidate's worktree goes with its evolution
+        reason = _ended(records, owner)
         if reason:
-            plan.items.append(_remove_worktree(path, records.get(path.name), f"orphaned worktree, {reason}"))
+            plan.items.append(_remove_worktree(path, records.get(owner), f"orphaned worktree, {reason}"))
     _plan_branches(plan, _repositories(records, worktrees), records, aggressive)
     cutoff = time.time() - retention * 86400
     for path in _children(paths.history_dir()):

@@ -213,21 +213,22 @@ def mine(store: Store, history: Path) -> list[dict]:
         count("failure", key, source, mask_secrets(refused.error)[:200],
               {"gates": refused.gates} if refused.gates else None)
 
-    seen: set[tuple] = set()  # (evolution, cycle, attempt): each refused attempt counts once
+    seen: set[tuple] = set()  # (evolution, cycle, attempt, candidate): each refused attempt counts once
     for task in reversed(store.list_tasks(statuses=("failed",))):  # oldest first: source is the newest
         artifact = _artifact(history, task)
         refused = refusals.from_task(task, artifact)
         if refused:
-            seen.add((task.get("evolution_id"), task.get("cycle"), refusals.attempt_of(task, artifact)))
+            seen.add((task.get("evolution_id"), task.get("cycle"), refusals.attempt_of(task, artifact),
+                      (artifact.get("input") or {}).get("candidate")))
             count_refusal(task.get("phase"), refused, task.get("evolution_id"))
             continue
         key = {"phase": task.get("phase"), "error_class": error_class(task.get("error"), task.get("agent")),
                "files": _files(artifact)}
         count("failure", key, task.get("evolution_id"), mask_secrets(str(task.get("error") or ""))[:200])
     for evolution in reversed(store.list_evolutions()):
-        for cycle, attempt, refused in _refused_attempts(store, history, evolution):
-            if (evolution["id"], cycle, attempt) not in seen:
-                seen.add((evolution["id"], cycle, attempt))
+        for cycle, attempt, candidate, refused in _refused_attempts(store, history, evolution):
+            if (evolution["id"], cycle, attempt, candidate) not in seen:
+                seen.add((evolution["id"], cycle, attempt, candidate))
                 count_refusal("implement", refused, evolution["id"])
     for evolution in reversed(store.list_evolutions(statuses=("succeeded",))):
         plan = next((t for t in store.list_tasks(evolution["id"]) if t.get("phase") == "plan"), None)
@@ -239,20 +240,39 @@ def mine(store: Store, history: Path) -> list[dict]:
 
 
 def _refused_attempts(store: Store, history: Path, evolution: dict):
-    """(cycle, attempt, Refusal) of an evolution's refused attempts that no failed task records: the
-    feedback later attempts were given, and the last attempt that the evolution's error names."""
+    """(cycle, attempt, candidate, Refusal) of an evolution's refused attempts that no failed task records: the
+    feedback later attempts were given, and the last attempt that the evolution's error names (with candidates,
+    DESIGN §5: each refused candidate of it, from attempts.json). candidate is None without candidates."""
     implements = [t for t in store.list_tasks(evolution["id"]) if t.get("phase") == "implement"]
     artifacts = [_artifact(history, task) for task in implements]
     for task, artifact in zip(implements, artifacts, strict=True):
         for entry in (artifact.get("input") or {}).get("feedback") or []:
             refused = refusals.from_feedback(entry)
             if refused and isinstance(entry.get("attempt"), int):
-                yield task.get("cycle"), entry["attempt"], refused
-    line = refusals.refusal_line(evolution.get("error")) if evolution.get("status") == "failed" else None
-    if line and implements:
+                yield task.get("cycle"), entry["attempt"], entry.get("candidate"), refused
+    if evolution.get("status") != "failed" or not implements:
+        return
+    line = refusals.refusal_line(evolution.get("error"))
+    if line:
         patch, paths = refusals.change_of(artifacts[-1])
-        yield implements[-1].get("cycle"), refusals.attempt_of(implements[-1], artifacts[-1]), refusals.refusal(
-            line, patch, paths)
+        yield implements[-1].get("cycle"), refusals.attempt_of(implements[-1], artifacts[-1]), None, \
+            refusals.refusal(line, patch, paths)
+        return
+    yield from _refused_candidates(history, evolution)
+
+
+def _refused_candidates(history: Path, evolution: dict):
+    """The refused candidates of an evolution's last attempt (its attempts.json), each with its task's change."""
+    try:
+        last = json.loads((history / evolution["id"] / "attempts.json").read_text(encoding="utf-8"))[-1]
+    except (OSError, ValueError, IndexError, KeyError, TypeError):
+        return
+    for candidate in (last.get("candidates") or []) if isinstance(last, dict) else []:
+        line = refusals.refusal_line(candidate.get("error")) if isinstance(candidate, dict) else None
+        if line and candidate.get("task_id"):
+            artifact = _artifact(history, {"evolution_id": evolution["id"], "id": candidate["task_id"]})
+            yield last.get("cycle"), last.get("attempt"), candidate.get("candidate"), refusals.refusal(
+                line, *refusals.change_of(artifact))
 
 
 def merge(store: Store, mined: list[dict], dry_run: bool = False) -> dict:

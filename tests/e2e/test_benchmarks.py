@@ -20,6 +20,7 @@ SMOKE = {
     "bench_agent_status.py": (["--agents", "2", "--rounds", "1"], "concurrent"),
     "bench_archive_logs.py": (["--megabytes", "2", "--files", "2"], "peak"),
     "bench_backup.py": (["--size-mb", "2", "--rounds", "1"], "backup throughput / tar --zstd -cf throughput"),
+    "bench_candidates.py": (["--candidates", "2", "--wait", "0", "--repeat", "1"], "ratio candidates 2 / candidates 1"),
     "bench_health_full.py": (["--runs", "1"], "median overhead over the slowest check"),
     "bench_history.py": (["--evolutions", "200", "--tasks-per-evolution", "2", "--runs", "1"], "--since yesterday"),
     "bench_mcp_test.py": (["--runs", "1"], "ratio all / slowest single"),

@@ -12,11 +12,15 @@ import os
 
 import pytest
 from evolution_agents import (
+    BROKEN,
     DOCSTRINGS,
     DOCUMENTED,
     PHASES,
     SAMPLE,
     TARGET,
+    TEST_FILE,
+    TEST_ID,
+    TESTS,
     assert_nothing_published,
     attempts_agent,
     auto_branches,
@@ -29,14 +33,6 @@ from evolution_agents import (
 )
 
 from tests.conftest import SAMPLE_MODULE, git
-
-TEST_FILE = f"{TARGET}/test_sample.py"
-TESTS = ('"""Tests of the sample module."""\nfrom packages.agents.sample import add\n\n\n'
-         'def test_add():\n    """Two and two."""\n    assert add(2, 2) == 4\n\n\n'
-         'def test_add_zero():\n    """Zero changes nothing."""\n    assert add(3, 0) == 3\n')
-TEST_ID = "packages.agents.test_sample::test_add"
-#: Documents the module and breaks add(): a test that passed on the base fails.
-BROKEN = diff(SAMPLE, SAMPLE_MODULE, DOCUMENTED.replace("return a+b", "return a-b"))
 
 
 def implement(tdev, *outputs, **extra) -> dict:

@@ -49,6 +49,14 @@ def diff(path: str, old: str | None, new: str) -> str:
 PHASES = list(PHASE_AGENTS)
 #: The patch that documents the sample module.
 DOCSTRINGS = diff(SAMPLE, SAMPLE_MODULE, DOCUMENTED)
+#: A test module of the sample package: two tests that pass on the base.
+TEST_FILE = f"{TARGET}/test_sample.py"
+TESTS = ('"""Tests of the sample module."""\nfrom packages.agents.sample import add\n\n\n'
+         'def test_add():\n    """Two and two."""\n    assert add(2, 2) == 4\n\n\n'
+         'def test_add_zero():\n    """Zero changes nothing."""\n    assert add(3, 0) == 3\n')
+TEST_ID = "packages.agents.test_sample::test_add"
+#: Documents the module and breaks add(): a test that passed on the base fails.
+BROKEN = diff(SAMPLE, SAMPLE_MODULE, DOCUMENTED.replace("return a+b", "return a-b"))
 #: A valid reply output per phase, with only the keys §5 requires.
 MINIMAL = {"research": {"summary": "sample.py has no docstrings"}, "plan": {"files": [SAMPLE]},
            "implement": {"patch": DOCSTRINGS}, "evaluate": {"verdict": "pass"}}
@@ -153,3 +161,59 @@ def commit_file(repo: Path, path: str, text: str) -> str:
     git(repo, "add", "-A")
     git(repo, "commit", "-q", "-m", f"add {path}")
     return git(repo, "rev-parse", "HEAD")
+
+
+def candidate_agent(base: Path, name: str, replies: dict, kept: Path, together: int = 0) -> list[str]:
+    """The argv of a command implement agent for candidates (DESIGN §5 Candidates): it answers
+    replies[str(candidate)] (else replies["*"]) and keeps each input as kept/input-<cycle>-<attempt>-c<k>.json.
+
+    together: when > 0, the agent first writes kept/started-<cycle>-<attempt>-c<k> and waits (a bound for a hung
+    test, not a pace) until that many candidates of its attempt have started, noting in kept/alone-... if they
+    never did: candidates that run at once all see each other."""
+    kept.mkdir(parents=True, exist_ok=True)
+    answers = base / f"agent_{name}.replies.json"
+    answers.write_text(json.dumps({key: {"status": "ok", "output": output, "cost_usd": 0.01, "tokens": 0}
+                                   for key, output in replies.items()}))
+    script = base / f"agent_{name}.py"
+    script.write_text("\n".join([
+        "import json, pathlib, sys, time",
+        "payload = sys.stdin.read()",
+        "given = json.loads(payload)",
+        f"kept = pathlib.Path({str(kept)!r})",
+        "mark = f\"{given['cycle']}-{given['attempt']}-c{given['candidate']}\"",
+        "(kept / f'input-{mark}.json').write_text(payload)",
+        f"together = {together}",
+        "if together:",
+        "    (kept / f'started-{mark}').write_text(str(given['worktree']))",
+        "    deadline = time.monotonic() + 120",
+        "    pattern = f\"started-{given['cycle']}-{given['attempt']}-c*\"",
+        "    while len(list(kept.glob(pattern))) < together and time.monotonic() < deadline:",
+        "        time.sleep(0.05)",
+        "    if len(list(kept.glob(pattern))) < together:",
+        "        (kept / f'alone-{mark}').write_text('')",
+        f"replies = json.load(open({str(answers)!r}))",
+        "sys.stdout.write(json.dumps(replies.get(str(given['candidate'])) or replies['*']))",
+    ]) + "\n")
+    return [sys.executable, str(script)]
+
+
+def kept_candidate_inputs(kept: Path) -> dict[tuple[int, int, int], dict]:
+    """The inputs a candidate_agent kept, by (cycle, attempt, candidate)."""
+    found = {}
+    for path in kept.glob("input-*.json"):
+        _, cycle, attempt, candidate = path.stem.split("-")
+        found[int(cycle), int(attempt), int(candidate.removeprefix("c"))] = json.loads(path.read_text())
+    return found
+
+
+def use_implement_agents(tdev, implement: dict[str, list[str]], candidates: int) -> None:
+    """evolution.candidates in settings.yaml, and agents.yaml with the local agents for the other phases and
+    one command agent per name for implement (several only with candidates > 1)."""
+    tdev.write_config("settings", f"evolution:\n  candidates: {candidates}\n")
+    lines = ["agents:"]
+    for phase, name in PHASE_AGENTS.items():
+        if phase != "implement":
+            lines.append(f"  - {json.dumps({'name': name, 'phase': phase, 'runtime': 'local'})}")
+    for name, argv in implement.items():
+        lines.append(f"  - {json.dumps({'name': name, 'phase': 'implement', 'runtime': 'command', 'command': argv})}")
+    tdev.write_config("agents", "\n".join(lines) + "\n")

@@ -58,6 +58,17 @@ def test_map_tests_feedback_and_history_are_rendered_when_present():
     assert "- cycle 1: succeeded (pkg/a.py): documented a.py" in message
 
 
+def test_a_candidate_is_told_which_it_is_and_hears_each_refused_candidate():
+    message = prompting.render_message({
+        **BASE, "attempt": 2, "candidate": 2, "candidates": 3,
+        "feedback": [{"attempt": 1, "candidate": 1, "agent": "a", "error": "tests failed: t::x", "patch": ""},
+                     {"attempt": 1, "candidate": 3, "agent": "b", "error": "bad-patch: no", "patch": ""}]})
+    assert message.startswith("# Phase: implement (cycle 1, attempt 2, candidate 2 of 3: one of several changes "
+                              "asked for at once, the best passing one is kept)\n")
+    assert "## attempt 1, candidate 1: tests failed: t::x" in message
+    assert "## attempt 1, candidate 3: bad-patch: no" in message
+
+
 def test_implement_reads_the_last_diff_or_json_block_whichever_comes_last():
     edits = {"edits": [{"path": "pkg/a.py", "search": "x = 1\n", "replace": "x = 2\n"}]}
     reply = f"First:\n```diff\n-a\n+b\n```\nBetter:\n```json\n{json.dumps(edits)}\n```"

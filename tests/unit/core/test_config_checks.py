@@ -17,6 +17,8 @@ from lib.errors import ConfigError, UsageError
     ("settings", "evolution:\n  heartbeat_seconds: 0\n",
      "evolution.heartbeat_seconds: expected a number > 0 and <= 3600, got 0"),
     ("settings", "retention:\n  keep_daily: 0\n", "retention.keep_daily: expected a number >= 1, got 0"),
+    ("settings", "evolution:\n  candidates: 17\n",
+     "evolution.candidates: expected a number >= 1 and <= 16, got 17"),
     ("settings", "aws:\n  sns_topics: {notify-oncal: x}\n", "aws.sns_topics: unknown key 'notify-oncal'"),
     ("thresholds", "metrics:\n  succes_rate: {direction: min, normal: 85, alert: 70}\n",
      "metrics: unknown key 'succes_rate'"),

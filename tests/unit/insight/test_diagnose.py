@@ -23,6 +23,8 @@ from lib.insight import diagnose, tracing
     ("cleaned up: process gone", "killed"),
     ("killed: force stop by operator", "killed"),
     ("runner: cannot start: boom", "runner"),
+    ("2 attempts refused; last: no candidate passed: candidate 1 (a): implement failed (task task-1-a): "
+     "bad-patch: no; candidate 2 (b): tests failed: t::x (exit 1)", "bad-patch"),
     ("something odd", "other"),
     (None, ""),
 ])
