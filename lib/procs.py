@@ -55,7 +55,7 @@ def _same_start(recorded: str, seconds: float) -> bool:
 
 
 def identify(pid: int | None, *, started: str | None, host: str | None, argv: tuple[str, ...] = (),
-          env: tuple[str, str] | None = None, what: str = "process") -> tuple[str, str]:
+             env: tuple[str, str] | None = None, what: str = "process") -> tuple[str, str]:
     """(state, detail) for the process recorded as pid, started at `started`, on `host`.
 
     The command line must hold every word of argv as one of its arguments, or the

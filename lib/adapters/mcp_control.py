@@ -148,7 +148,7 @@ def _recorded_pid(spec: ServerSpec) -> int | None:
     except (OSError, ValueError):
         return None
     state, _ = procs.identify(pid, started=started or None, host=None, argv=(LOGPUMP, spec.name),
-                           what=f"log pump of {spec.name}")
+                              what=f"log pump of {spec.name}")
     return pid if state == procs.ALIVE else None
 
 

@@ -105,7 +105,7 @@ def runner_state(record: dict) -> tuple[str, str]:
     """(state, detail) of an evolution's runner, by lib.procs.identify: alive (proven) | gone | other (the pid
     is another program now) | doubt (cannot be proven either way) | remote | unknown (no pid yet)."""
     return procs.identify(record.get("pid"), started=record.get("pid_started_at"), host=record.get("host"),
-                       argv=(RUNNER_MODULE, record["id"]), env=(ENV_KEY, record["id"]), what="runner")
+                          argv=(RUNNER_MODULE, record["id"]), env=(ENV_KEY, record["id"]), what="runner")
 
 
 def agent_processes() -> dict[str, list[dict]]:
@@ -193,7 +193,7 @@ def end_agents(evolution_id: str) -> list[int]:
     for _ in range(5):
         found = [process["pid"] for process in agent_processes().get(evolution_id, [])
                  if procs.identify(process["pid"], started=process["started"], host=None,
-                                env=(ENV_KEY, evolution_id))[0] == procs.ALIVE]
+                                   env=(ENV_KEY, evolution_id))[0] == procs.ALIVE]
         for agent_pid in found:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(agent_pid, signal.SIGKILL)

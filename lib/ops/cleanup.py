@@ -163,7 +163,7 @@ def _terminate(evolution_id: str, process: dict) -> None:
     import psutil
 
     state, detail = procs.identify(process["pid"], started=process["started"], host=None,
-                                env=(lifecycle.ENV_KEY, evolution_id), what=f"agent process of {evolution_id}")
+                                   env=(lifecycle.ENV_KEY, evolution_id), what=f"agent process of {evolution_id}")
     if state in (procs.GONE, procs.OTHER):  # it ended meanwhile (and its pid may be another program's now)
         return
     if state != procs.ALIVE:

@@ -399,7 +399,7 @@ class DynamoDBStore(Store):
         if not holder:  # released meanwhile
             return self._claim(key, name, me)
         state, _ = procs.identify(holder.get("pid"), started=holder.get("pid_started_at"), host=holder.get("host"),
-                               what=f"{name} process")
+                                  what=f"{name} process")
         if state in (procs.GONE, procs.OTHER) and self._conditional(
                 "put_item", key, "#pid = :pid AND #since = :since", {"#pid": "pid", "#since": "since"},
                 {":pid": _to_attr("pid", holder["pid"]), ":since": _to_attr("since", holder["since"])}, item):

@@ -54,7 +54,7 @@ def test_the_recorded_process_is_proven(worker_like):
 def test_another_program_a_look_alike_and_another_host_are_not(worker_like):
     process, started = worker_like
     state, detail = procs.identify(process.pid, started=started, host=None, argv=("lib.evolution.worker", "evo-other"),
-                                what="runner")
+                                   what="runner")
     assert state == procs.OTHER and f"pid {process.pid} is now" in detail and "not the runner" in detail
     state, detail = procs.identify(process.pid, started=earlier(started, hours=1), host=None, argv=WORKER)
     assert state == procs.DOUBT and "cannot prove it is the same process" in detail
