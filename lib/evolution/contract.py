@@ -77,7 +77,7 @@ def read_reply(phase: str, agent: dict, reply, target: str) -> Reply:
     return Reply(output, float(cost), tokens_in, tokens_out)
 
 
-def paid(reply: dict) -> tuple[float, int | None, int | None]:
+def cost_of_failed_call(reply: dict) -> tuple[float, int | None, int | None]:
     """(cost_usd, tokens in, tokens out) of a call that failed: a reply that broke the contract, or a
     model answer its runtime refused, has been paid for, and the cost limits count it. Never raises."""
     cost = reply.get("cost_usd")

@@ -175,7 +175,7 @@ def _apply_form(worktree: Path, target: str, store: Store, output: dict) -> None
         write_files(worktree, target, store, output["files"])
 
 
-def take(worktree: Path, target: str, store: Store, output: dict) -> Change:
+def apply_output(worktree: Path, target: str, store: Store, output: dict) -> Change:
     """Apply the output's form (or take the agent's in-place edits); the worktree's diff is the change.
 
     The rules hold for that whole diff, not only for what was sent: a local or command agent of any

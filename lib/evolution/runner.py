@@ -376,14 +376,14 @@ class Runner:
                        tests_plan: testing.TestPlan, base_tests: dict | None) -> tuple:
         """The implement call in the evolution's worktree and the judgement of its change: (change, verdict, None),
         the verdict None for an empty change; raises Refused."""
-        change_box: list[patching.Change] = []
+        applied: list[patching.Change] = []  # what the phase's accept step applied, read back once it ends
 
-        def take_change(output: dict) -> None:
-            change_box.append(patching.take(self.worktree, self.target_rel, self.store, output))
+        def apply_change(output: dict) -> None:
+            applied.append(patching.apply_output(self.worktree, self.target_rel, self.store, output))
 
         context["implement"] = self._phase(cycle, "implement", span, context["plan"]["files"], before, context,
-                                           accept=take_change, attempt=attempt, feedback=feedback)
-        change = change_box[0]
+                                           accept=apply_change, attempt=attempt, feedback=feedback)
+        change = applied[0]
         if change.empty:
             return change, None, None
         self.log.info(f"change: {len(change.files)} file(s): {', '.join(change.files[:5])}")
@@ -485,10 +485,10 @@ class Runner:
         try:
             store = open_store(create=True)
 
-            def take_change(output: dict) -> None:
-                candidate.change = patching.take(candidate.worktree, self.target_rel, store, output)
+            def apply_change(output: dict) -> None:
+                candidate.change = patching.apply_output(candidate.worktree, self.target_rel, store, output)
 
-            candidate.call = self._invoke(candidate.agent, candidate.payload, "implement", take_change, reserve=False)
+            candidate.call = self._invoke(candidate.agent, candidate.payload, "implement", apply_change, reserve=False)
             candidate.seconds = time.monotonic() - clock
             if candidate.call.error is None and not candidate.change.empty:
                 judging = stamp()
@@ -786,9 +786,10 @@ def _error_line(error: str) -> str:
 
 def _spent(call: Call) -> tuple:
     """What a call cost: cost_usd, tokens in, out and cached (a failed call counts what it was paid)."""
-    paid = call.raw if isinstance(call.raw, dict) else call.refused
-    spent = (call.reply.cost_usd, call.reply.tokens_in, call.reply.tokens_out) if call.reply else contract.paid(paid)
-    return (*spent, cached_tokens(paid))
+    answer = call.raw if isinstance(call.raw, dict) else call.refused
+    spent = (call.reply.cost_usd, call.reply.tokens_in, call.reply.tokens_out) if call.reply \
+        else contract.cost_of_failed_call(answer)
+    return (*spent, cached_tokens(answer))
 
 
 def _stored_context(context: dict) -> dict:

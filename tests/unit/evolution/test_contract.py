@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from lib.agents.reply_bounds import MAX_DEPTH, check_nesting, utf8
-from lib.evolution.contract import BadOutput, paid, public_url, read_reply
+from lib.evolution.contract import BadOutput, cost_of_failed_call, public_url, read_reply
 
 
 @pytest.mark.parametrize("url, shown", [
@@ -52,7 +52,7 @@ def test_finite_costs_and_counts_are_taken():
 
 @pytest.mark.parametrize("cost", [float("nan"), float("inf"), 10**400, -2])
 def test_a_failed_call_never_counts_a_cost_that_is_not_finite(cost):
-    assert paid({"cost_usd": cost, "tokens": 5}) == (0.0, 5, 0)
+    assert cost_of_failed_call({"cost_usd": cost, "tokens": 5}) == (0.0, 5, 0)
 
 
 def test_a_huge_number_is_named_by_its_size_not_printed():

@@ -35,7 +35,7 @@ def use_tests_exiting(monkeypatch, code: int) -> None:
 
 def decide(repo: Path, store, content: str, base_tests: dict | None = None) -> judge.Verdict:
     before = judge.measure_target(repo, TARGET)
-    change = patching.take(repo, TARGET, store, {"files": [{"path": f"{TARGET}/m.py", "content": content}]})
+    change = patching.apply_output(repo, TARGET, store, {"files": [{"path": f"{TARGET}/m.py", "content": content}]})
     return judge.judge(repo, TARGET, before, change, testing.plan(repo, TARGET), base_tests, repo / "junit.xml")
 
 

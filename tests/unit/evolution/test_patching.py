@@ -36,13 +36,13 @@ def store(tdev):
     config.settings.cache_clear()
 
 
-def take(repo: Path, store, output: dict) -> patching.Change:
-    return patching.take(repo, TARGET, store, output)
+def apply(repo: Path, store, output: dict) -> patching.Change:
+    return patching.apply_output(repo, TARGET, store, output)
 
 
 def assert_refused(repo: Path, store, output: dict, why: str) -> None:
     with pytest.raises(patching.BadPatch) as refused:
-        take(repo, store, output)
+        apply(repo, store, output)
     assert refused.value.message == f"bad-patch: {why}"
     assert git(repo, "status", "--porcelain") == ""  # back at HEAD
 
@@ -71,15 +71,15 @@ def test_deletions_follow_the_settings(repo, store, tdev):
     tdev.write_config("settings", "evolution:\n  allow_deletions: true\n")
     config.settings.cache_clear()
     (repo / TARGET / "m.py").unlink()
-    change = take(repo, store, {"changed_files": []})
+    change = apply(repo, store, {"changed_files": []})
     assert change.files == [f"{TARGET}/m.py"] and change.entries[0]["status"] == "D"
 
 
 def test_the_forms_change_the_worktree_and_the_diff_is_the_change(repo, store):
-    change = take(repo, store, {"edits": [{"path": f"{TARGET}/m.py", "search": "X3 = 3\n", "replace": "X3 = 33\n"}]})
+    change = apply(repo, store, {"edits": [{"path": f"{TARGET}/m.py", "search": "X3 = 3\n", "replace": "X3 = 33\n"}]})
     assert change.files == [f"{TARGET}/m.py"] and "+X3 = 33" in change.patch
     git(repo, "reset", "-q", "--hard")
-    change = take(repo, store, {"files": [{"path": f"{TARGET}/sub/new.py", "content": "Y = 1\n"}]})
+    change = apply(repo, store, {"files": [{"path": f"{TARGET}/sub/new.py", "content": "Y = 1\n"}]})
     assert change.files == [f"{TARGET}/sub/new.py"] and change.entries[0]["status"] == "A"
 
 
@@ -100,7 +100,7 @@ def test_a_write_through_a_symlink_is_refused_and_its_target_untouched(repo, sto
     outside.mkdir()
     (repo / TARGET / "link").symlink_to(outside)
     with pytest.raises(patching.BadPatch, match=f"{TARGET}/link/x.py: goes through the symlink {TARGET}/link"):
-        take(repo, store, {"files": [{"path": f"{TARGET}/link/x.py", "content": "x = 1\n"}]})
+        apply(repo, store, {"files": [{"path": f"{TARGET}/link/x.py", "content": "x = 1\n"}]})
     assert list(outside.iterdir()) == []
 
 
@@ -109,11 +109,11 @@ def test_limits_on_size_and_deleted_lines_come_from_the_settings(repo, store, td
     config.settings.cache_clear()
     refused = {"files": [{"path": f"{TARGET}/big.py", "content": "A = 1\n" * 50}]}
     with pytest.raises(patching.BadPatch, match=r"the patch is \d+ bytes, over evolution.max_patch_bytes \(100\)"):
-        take(repo, store, refused)
+        apply(repo, store, refused)
     assert_refused(repo, store, {"files": [{"path": f"{TARGET}/m.py", "content": "X0 = 0\n"}]},
                    "deletes 9 lines, over evolution.max_deleted_lines (2)")
 
 
 def test_an_agent_that_changed_nothing_gives_an_empty_change(repo, store):
-    change = take(repo, store, {"changed_files": []})
+    change = apply(repo, store, {"changed_files": []})
     assert change.empty and change.patch == "" and change.files == []

@@ -41,7 +41,7 @@ def worktree(git_repo, tdev, tmp_path) -> Path:
 
 
 def change_in(worktree: Path, store) -> patching.Change:
-    return patching.take(worktree, TARGET, store, {"edits": [
+    return patching.apply_output(worktree, TARGET, store, {"edits": [
         {"path": f"{TARGET}/sample.py", "search": "def add(a, b):\n", "replace": 'def add(a, b):\n    """Sum."""\n'}]})
 
 
