@@ -99,7 +99,9 @@ def identify(pid: int | None, *, started: str | None, host: str | None, argv: tu
 
 def _names(process, argv: tuple[str, ...], env: tuple[str, str] | None) -> bool | None:
     """True when the command line or environment names what was started, False when neither does,
-    None when neither can be read (or nothing was asked)."""
+    None when neither can be read (or nothing was asked). A process that is exiting (or not yet a zombie
+    after its exit) reads as an empty command line and environment: that says nothing about which
+    program it is, so it counts as unreadable, never as another program."""
     import psutil
 
     if not argv and not env:
@@ -107,7 +109,7 @@ def _names(process, argv: tuple[str, ...], env: tuple[str, str] | None) -> bool 
     readable = False
     try:
         cmdline = process.cmdline()
-        readable = True
+        readable = bool(cmdline)
         if argv and all(word in cmdline for word in argv):
             return True
     except psutil.AccessDenied:
@@ -115,7 +117,7 @@ def _names(process, argv: tuple[str, ...], env: tuple[str, str] | None) -> bool 
     if env:
         try:
             environ = process.environ()
-            readable = True
+            readable = readable or bool(environ)
             if environ.get(env[0]) == env[1]:
                 return True
         except psutil.AccessDenied:

@@ -64,6 +64,19 @@ def test_another_program_a_look_alike_and_another_host_are_not(worker_like):
     assert procs.identify(None, started=None, host=None)[0] == procs.UNKNOWN
 
 
+def test_a_process_in_its_exit_reads_empty_and_is_never_taken_for_another_program(worker_like, monkeypatch):
+    """Between its exit and its zombie state a process shows an empty command line and environment."""
+    import psutil
+
+    process, started = worker_like
+    monkeypatch.setattr(psutil.Process, "cmdline", lambda self: [])
+    monkeypatch.setattr(psutil.Process, "environ", lambda self: {})
+    assert procs.identify(process.pid, started=started, host=None, argv=WORKER,
+                          env=("TDEV_EVOLUTION_ID", "evo-env"))[0] == procs.ALIVE  # its start time still proves it
+    assert procs.identify(process.pid, started=earlier(started, hours=1), host=None, argv=WORKER)[0] == \
+        procs.OTHER  # with nothing to read, a start time that differs decides alone
+
+
 def test_a_pid_that_ended_is_gone():
     process = subprocess.Popen([sys.executable, "-c", "pass"])
     started = procs.start_stamp(process.pid)
