@@ -302,7 +302,7 @@ def lint_findings_of(files: list[str], setup: LintSetup) -> list[dict]:
 def _cache_folder() -> Path | None:
     """Where measurements are kept per content (the history folder), or None when it is not usable."""
     try:
-        return paths.history_dir() / "measure_cache"
+        return paths.history_dir() / paths.MEASURE_CACHE
     except ToolError:
         return None
 
