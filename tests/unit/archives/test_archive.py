@@ -170,3 +170,35 @@ def test_devices_and_unlisted_members_are_refused(tmp_path):
     wrong = craft(tmp_path / "wrong.tar.zst", [entry("history/a", b"y")], [(regular("history/a"), b"x")])
     with pytest.raises(archive.ArchiveDamaged, match="SHA-256"):
         archive.scan(wrong)
+
+
+@pytest.mark.parametrize(("name", "size", "mtime", "mode"), [
+    ("history/evo-1/task-001.json", 12345, 1_700_000_000.7, 0o100644), ("config/a", 0, 0, 0o600),
+    ("history/" + "x" * 92, 8**11 - 1, 8**11 - 1, 0o777), ("history/" + "x" * 93, 1, 1, 0o644),
+    (LONG, 10, 5, 0o644), ("history/big.bin", 8**11, 5, 0o644), ("history/old.log", 5, -1, 0o644),
+])
+def test_member_headers_are_the_bytes_tarfile_writes(name, size, mtime, mode):
+    info = tarfile.TarInfo(name)
+    info.size, info.mtime, info.mode, info.type = size, int(mtime), mode & 0o777, tarfile.REGTYPE
+    assert archive._header(name, size, mtime, mode) == info.tobuf(tarfile.PAX_FORMAT, "utf-8", "surrogateescape")
+
+
+@pytest.mark.parametrize("count", [0, 1, 2, 50])
+def test_the_room_for_the_manifest_is_that_of_the_written_out_placeholder(count):
+    header = {"kind": "full", "roots": {"history": {"path": "/srv/h", "file": False, "complete": True}}}
+    names = [f"history/évo-{index}/\"quoted\" {'x' * index}.json" for index in range(count)]
+    written = len(archive.manifest_bytes(archive._placeholder_manifest(header, names, [])))
+    size = written + 3 * archive.BLOCK + archive.WARNING_SLACK
+    assert archive.manifest_reserve(header, names) == size + (size >> 8) + 1024
+
+
+def test_short_writes_are_resumed_where_the_kernel_stopped(tmp_path, monkeypatch):
+    real_writev = os.writev
+    monkeypatch.setattr(archive.os, "writev", lambda fd, views: real_writev(fd, [bytes(views[0])[:3]]))
+    parts = [memoryview(b"abcdefg"), memoryview(b""), memoryview(b"hi"), memoryview(b"jklmnop")]
+    fd = os.open(tmp_path / "out", os.O_WRONLY | os.O_CREAT)
+    try:
+        archive._write_all(fd, parts)
+    finally:
+        os.close(fd)
+    assert (tmp_path / "out").read_bytes() == b"abcdefghijklmnop"
