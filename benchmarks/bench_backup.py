@@ -148,6 +148,9 @@ def main() -> int:
         shutil.copytree(ROOT / "config", home / "config")
     size = tree_bytes(history)
     subprocess.run(["tar", "-cf", "/dev/null", "-C", str(home), "evolution_history"], check=True)  # warm cache
+    # Bytecode as an installation has it (pip compiles on install); without it, PYTHONDONTWRITEBYTECODE in
+    # the environment would make every measured run compile lib/ from source.
+    subprocess.run([sys.executable, "-m", "compileall", "-q", "lib", "scripts"], cwd=ROOT, check=True)
 
     rounds = [one_round(work, home) for _ in range(args.rounds)]
     ours = next((work / "backups").rglob("*.tar.zst"), None)

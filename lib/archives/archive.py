@@ -8,7 +8,7 @@ the data after it, then writes the manifest into the room; all of it under a hid
 leaves a complete-looking archive.
 
 Reading is the mirror image: a background thread decompresses (zstd releases the GIL),
-the caller parses tar headers and hashes, and a writer thread copies verified files out.
+the caller parses tar headers and hashes, and two writer threads copy verified files out.
 Nothing is trusted that was not checked: the manifest is validated before any byte is
 written, every member must be a regular file listed in it with the same size and
 SHA-256, the padding must be zeros, and the zstd frames carry their own checksums.
@@ -540,11 +540,13 @@ def _write_file(target: Path, parts: list[memoryview], mode: int, mtime: float, 
 
 
 class _Writers:
-    """Write verified small files on their own thread, at most `budget` bytes in flight.
+    """Write verified small files on threads of their own, at most `budget` bytes in flight.
 
-    Copying into the page cache is the slow part of a restore; with it on a thread of
-    its own, inflating, hashing and writing overlap (a three-stage pipeline). Leaving the
-    block waits for every write, so the caller may remove what was written right after.
+    Copying into the page cache (and creating each file) is the slow part of a restore; on threads of
+    their own, inflating, hashing and writing overlap (a three-stage pipeline), and two writers share
+    that kernel time between two cores. A file is written from views of the decompressed stream, never
+    joined into a copy. Leaving the block waits for every write, so the caller may remove what was
+    written right after.
     """
 
     def __init__(self, threads: int = WRITERS, budget: int = 24 * CHUNK):
