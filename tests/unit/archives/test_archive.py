@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
 import tarfile
 from pathlib import Path
 
@@ -213,3 +214,29 @@ def test_many_files_across_folders_and_stream_chunks_are_restored_whole(tmp_path
     assert archive.scan(target, sink=lambda name: out / name) == manifest
     for name, content in files.items():
         assert (out / name).read_bytes() == content, name
+
+
+def test_the_archive_goes_to_disk_while_it_is_written_in_ranges_that_follow_each_other(tmp_path, monkeypatch):
+    calls = []
+    real = archive.start_writeback
+
+    def recording(fd, offset, length):
+        calls.append((offset, length, real(fd, offset, length)))
+        return calls[-1][2]
+
+    monkeypatch.setattr(archive, "start_writeback", recording)
+    monkeypatch.setattr(archive, "WRITEBACK_STEP", 64 * 1024)
+    names = [f"history/blob-{index}.bin" for index in range(4)]
+    for name in names:
+        (tmp_path / name.partition("/")[2]).write_bytes(os.urandom(archive.CHUNK))  # incompressible
+    target = tmp_path / "tdev-full-20240115T020000Z.tar.zst"
+    # one thread: compressed bytes reach the file as each member is added, whatever the machine's load
+    with archive.ArchiveWriter(target, {"kind": "full"}, names, threads=0) as writer:
+        for name in names:
+            writer.add_file(name, tmp_path / name.partition("/")[2])
+        manifest = writer.close()
+    assert len(calls) == len(names) and all(length >= archive.WRITEBACK_STEP for _, length, _ in calls)
+    assert all(offset + length == after for (offset, length, _), (after, _, _) in zip(calls, calls[1:], strict=False))
+    assert calls[0][0] == archive.manifest_reserve({"kind": "full"}, names)
+    assert all(started for _, _, started in calls) == sys.platform.startswith("linux")
+    assert archive.scan(target) == manifest
