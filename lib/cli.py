@@ -1,7 +1,9 @@
 """The command conventions of DESIGN §6, shared by every script.
 
 Scripts stay thin: click options, one call into lib/, and `cli.run(main)` which turns
-expected failures into one `error:` line and the documented exit code.
+expected failures into one `error:` line and the documented exit code. This module loads click
+alone: logging, the check vocabulary and the paths load once a command runs, so that `--help`
+costs little more than click itself (issue 17).
 """
 
 from __future__ import annotations
@@ -10,16 +12,18 @@ import contextlib
 import os
 import sys
 from collections.abc import Callable, Iterable, Iterator
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 import lib
-from lib import checks, log, paths
 from lib.errors import ToolError, UsageError
 
-UNKNOWN = checks.EXIT_CODES[checks.UNKNOWN]
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from lib import checks
+
 _verdict: dict[str, int] = {}  # the exit code conclude() reached, for a run whose output pipe then closed
 
 
@@ -39,6 +43,8 @@ def lock(name: str) -> contextlib.AbstractContextManager[Path]:
 
 def _fail(message: str, code: int) -> int:
     """One line, whatever the message: a multi-line one (botocore validation) is folded."""
+    from lib import log
+
     line = "; ".join(part.strip() for part in message.splitlines() if part.strip())
     click.echo(f"error: {log.mask_secrets(line)}", err=True)
     return code
@@ -59,7 +65,6 @@ def run(command: click.Command, *, check: bool = False, makes_home: bool = False
     (TDEV_CRON_JOB) pings its heartbeat around the run: a check command succeeded when it could judge
     (OK, WARNING, CRITICAL), any other command when it exited 0.
     """
-    log.setup()
     _habits(command)
     beat = _heartbeat()
     beat.start()
@@ -85,7 +90,10 @@ class _NoHeartbeat:
 def _heartbeat():
     """The heartbeat of the cron job TDEV_CRON_JOB names; without one, heartbeats (and HTTP) are not even loaded."""
     if os.environ.get("TDEV_CRON_JOB", "").strip():
+        from lib import log
         from lib.hooks import heartbeat
+
+        log.setup()  # before the first ping, so that what HTTP logs is masked (set up again, the same, per command)
 
         return heartbeat.for_this_run(info)
     return _NoHeartbeat()
@@ -93,9 +101,12 @@ def _heartbeat():
 
 def _invoke(command: click.Command, check: bool, makes_home: bool) -> int:
     """The command's exit code, with every expected failure turned into one `error:` line."""
-    prog = Path(sys.argv[0]).name
+    prog = os.path.basename(sys.argv[0])
     try:
-        with command.make_context(prog, sys.argv[1:]) as context:
+        with command.make_context(prog, sys.argv[1:]) as context:  # click answers --help here
+            from lib import log, paths
+
+            log.setup()
             if not makes_home:
                 paths.root()
             result = command.invoke(context)
@@ -103,8 +114,10 @@ def _invoke(command: click.Command, check: bool, makes_home: bool) -> int:
     except click.exceptions.Exit as stop:
         code = stop.exit_code
     except click.UsageError as bad:
-        code = _fail(f"{bad.format_message()} (see {prog} --help)", UNKNOWN if check else 2)
+        code = _fail(f"{bad.format_message()} (see {prog} --help)", _unknown() if check else 2)
     except ToolError as failure:
+        from lib import log
+
         if log.debug_enabled():
             log.print_exception(failure)
         code = _fail(str(failure), failure.check_exit_code if check else failure.exit_code)
@@ -113,16 +126,25 @@ def _invoke(command: click.Command, check: bool, makes_home: bool) -> int:
     except BrokenPipeError:  # `| head -1`: the reader left; a check's result still decides the exit code
         code = _pipe_closed()
     except Exception as crash:  # the last line of defence: one line, after the (masked) traceback under DEBUG
+        from lib import log
+
         debug = log.debug_enabled()
         if debug:
             log.print_exception(crash)
         code = _fail(f"unexpected {type(crash).__name__}: {crash}"
-                     + ("" if debug else " (run again with DEBUG=true for the traceback)"), UNKNOWN if check else 1)
+                     + ("" if debug else " (run again with DEBUG=true for the traceback)"), _unknown() if check else 1)
     try:
         sys.stdout.flush()  # what print() left buffered: a reader gone by now must not make the exit code 120
     except BrokenPipeError:
         _pipe_closed()
     return code
+
+
+def _unknown() -> int:
+    """A check command's exit code when it could not judge (3, the plugin convention)."""
+    from lib import checks
+
+    return checks.EXIT_CODES[checks.UNKNOWN]
 
 
 def _pipe_closed() -> int:
@@ -189,6 +211,8 @@ def is_dry_run(flag: bool) -> bool:
 def print_json(document: Any) -> None:
     import json  # only the commands that print JSON pay for it, not --help
 
+    from lib import log
+
     click.echo(json.dumps(log.masked(document), indent=2, sort_keys=False, default=str))
 
 
@@ -199,6 +223,8 @@ def print_table(rows: Iterable[dict], columns: list[tuple[str, str]], empty: str
         click.echo(empty, err=True)
         return
     from tabulate import tabulate
+
+    from lib import log
 
     body = [["" if row.get(key) is None else log.masked(row.get(key)) for key, _ in columns] for row in rows]
     click.echo(tabulate(body, headers=[header for _, header in columns], tablefmt="simple"))
@@ -215,6 +241,8 @@ def emit(document: Any, as_json: bool, rows: Iterable[dict] | None = None,
 
 def info(message: str) -> None:
     """A diagnostic for the operator, on stderr."""
+    from lib import log
+
     click.echo(log.mask_secrets(message), err=True)
 
 
@@ -266,6 +294,8 @@ def report_checks(results: list[checks.Result], as_json: bool, title: str, *, co
     context: what was checked, after the counts; timings: the checks' durations are the perfdata;
     mode: the schedule's own incident (see conclude).
     """
+    from lib import checks
+
     report = checks.Report.of(results, title, context, timings)
     code = conclude(report, notify_flag, mode)
     if as_json:
@@ -287,6 +317,7 @@ def conclude(report: checks.Report, notify_flag: bool, mode: str | None = None) 
     """
     _verdict["code"] = report.exit_code
     if notify_flag:
+        from lib import log
         from lib.hooks import notify  # loaded when asked: --notify
 
         try:
@@ -305,5 +336,5 @@ def conclude(report: checks.Report, notify_flag: bool, mode: str | None = None) 
 def command_name() -> str:
     """The running command as the dedup key names it: health_check, mcp.test."""
     context = click.get_current_context(silent=True)
-    shown = (context.find_root().info_name if context else None) or Path(sys.argv[0]).name
+    shown = (context.find_root().info_name if context else None) or os.path.basename(sys.argv[0])
     return shown.split()[-1].removesuffix(".py")

@@ -1,9 +1,9 @@
-"""Is a stored pid still the process we started? The one proof asked before any stored pid is signalled.
+"""Is a stored pid still the process we started? `identify` is asked before any stored pid is signalled.
 
 A pid names whatever process the kernel last gave that number: once the runner (or a
 server, or an agent) is gone, the number may belong to an unrelated program, and a
 signal sent to it hurts a bystander. So a pid is stored with the process's start time
-(`start_stamp`), and before a signal `proof` asks three things: the same host, the
+(`start_stamp`), and before a signal `identify` asks three things: the same host, the
 same start time, and a command line (or environment) naming what was started. A child we still hold
 (a Popen) needs no proof: `end_tree` ends it with everything it started.
 """
@@ -54,7 +54,7 @@ def _same_start(recorded: str, seconds: float) -> bool:
     return abs(then - seconds) <= START_TOLERANCE_SECONDS
 
 
-def proof(pid: int | None, *, started: str | None, host: str | None, argv: tuple[str, ...] = (),
+def identify(pid: int | None, *, started: str | None, host: str | None, argv: tuple[str, ...] = (),
           env: tuple[str, str] | None = None, what: str = "process") -> tuple[str, str]:
     """(state, detail) for the process recorded as pid, started at `started`, on `host`.
 

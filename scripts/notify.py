@@ -13,7 +13,6 @@ import click
 
 from lib import cli
 from lib.errors import UsageError
-from lib.hooks import notify as hooks
 
 COLUMNS = [("route", "ROUTE"), ("kind", "KIND"), ("credential", "CREDENTIAL"), ("result", "RESULT"),
            ("answered", "ANSWERED")]
@@ -24,6 +23,8 @@ COLUMNS = [("route", "ROUTE"), ("kind", "KIND"), ("credential", "CREDENTIAL"), (
 @click.option("--route", metavar="NAME", help="Only this route (notify-oncall, notify-team, page-security).")
 @cli.json_option
 def main(send_test: bool, route: str | None, as_json: bool) -> int:
+    from lib.hooks import notify as hooks
+
     if not send_test:
         raise UsageError("nothing to do", "pass --test to send a test event through the routes")
     rows = hooks.send_test(route)

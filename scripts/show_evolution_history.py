@@ -14,7 +14,7 @@ import _bootstrap  # noqa: F401
 import click
 
 from lib import cli, timeparse
-from lib.store import ACTIVE, FINAL
+from lib.statuses import ACTIVE, FINAL
 
 
 @click.command(help=__doc__)

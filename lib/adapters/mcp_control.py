@@ -147,7 +147,7 @@ def _recorded_pid(spec: ServerSpec) -> int | None:
         pid = int(pid)
     except (OSError, ValueError):
         return None
-    state, _ = procs.proof(pid, started=started or None, host=None, argv=(LOGPUMP, spec.name),
+    state, _ = procs.identify(pid, started=started or None, host=None, argv=(LOGPUMP, spec.name),
                            what=f"log pump of {spec.name}")
     return pid if state == procs.ALIVE else None
 

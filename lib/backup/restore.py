@@ -123,7 +123,7 @@ def _renameat2():
 _EXCHANGE = _renameat2()
 
 
-def exchange(first: Path, second: Path) -> bool:
+def swap_atomically(first: Path, second: Path) -> bool:
     """Swap two paths in one atomic step; False where the system or filesystem cannot."""
     if _EXCHANGE is None:
         return False
@@ -288,7 +288,7 @@ class Staging:
             os.rename(staging, unit.path)
             self.swapped.add(unit.name)
             return None
-        if exchange(staging, unit.path):
+        if swap_atomically(staging, unit.path):
             self.swapped.add(unit.name)  # the previous data is at the staging path now: never discard it
             _journal_step(journal, unit.name, "exchanged")
             os.rename(staging, aside)

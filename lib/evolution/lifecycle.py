@@ -83,7 +83,7 @@ def create(store: Store, target: Path, focus: str, cycles: int, dry_run: bool, a
 
 def start_detached(store: Store, evolution_id: str) -> int:
     """Start the runner as the leader of a new process group, detached from this terminal; record its pid
-    with its start time, which lib.procs.proof checks before anyone signals that pid."""
+    with its start time, which lib.procs.identify checks before anyone signals that pid."""
     folder = paths.evolution_dir(evolution_id)
     folder.mkdir(parents=True, exist_ok=True)
     with open(folder / "runner.stderr", "ab") as stderr:
@@ -102,9 +102,9 @@ def start_detached(store: Store, evolution_id: str) -> int:
 
 
 def runner_state(record: dict) -> tuple[str, str]:
-    """(state, detail) of an evolution's runner, by lib.procs.proof: alive (proven) | gone | other (the pid
+    """(state, detail) of an evolution's runner, by lib.procs.identify: alive (proven) | gone | other (the pid
     is another program now) | doubt (cannot be proven either way) | remote | unknown (no pid yet)."""
-    return procs.proof(record.get("pid"), started=record.get("pid_started_at"), host=record.get("host"),
+    return procs.identify(record.get("pid"), started=record.get("pid_started_at"), host=record.get("host"),
                        argv=(RUNNER_MODULE, record["id"]), env=(ENV_KEY, record["id"]), what="runner")
 
 
@@ -192,7 +192,7 @@ def end_agents(evolution_id: str) -> list[int]:
     signalled = []
     for _ in range(5):
         found = [process["pid"] for process in agent_processes().get(evolution_id, [])
-                 if procs.proof(process["pid"], started=process["started"], host=None,
+                 if procs.identify(process["pid"], started=process["started"], host=None,
                                 env=(ENV_KEY, evolution_id))[0] == procs.ALIVE]
         for agent_pid in found:
             with contextlib.suppress(ProcessLookupError):
@@ -205,7 +205,7 @@ def end_agents(evolution_id: str) -> list[int]:
 
 def force_stop(store: Store, evolution_id: str, grace: float = 5.0) -> ForceStop:
     """End the runner's whole process group at once and record status killed - but only a process proven
-    to be this evolution's runner is signalled (lib.procs.proof); a dead runner's record is marked killed.
+    to be this evolution's runner is signalled (lib.procs.identify); a dead runner's record is marked killed.
     The store's conditional update picks one winner among operators racing on the evolution."""
     record = store.evolution_or_fail(evolution_id)
     if record["status"] in FINAL:

@@ -21,6 +21,7 @@ from lib.adapters import github, gitops
 from lib.backup import restore
 from lib.errors import ExternalError, ToolError
 from lib.evolution import lifecycle, stuck
+from lib.quality import measure
 from lib.store import ACTIVE, FINAL, Store
 from lib.store.lost import EVOLUTION_FOLDER
 from lib.timeparse import from_iso, iso, local, utcnow
@@ -129,7 +130,25 @@ def plan_temp(store: Store, older_than: timedelta) -> Plan:
                 path = Path(folder) / name
                 if name.endswith(PARTIAL_SUFFIXES) and _mtime(path) < cutoff:
                     plan.items.append(_remove(path, f"partial file, {age}"))
+    plan.items.extend(_plan_measure_cache(older_than))
     return plan
+
+
+def _plan_measure_cache(older_than: timedelta) -> list[Item]:
+    """One row for the measurement-cache entries unused for CACHE_UNUSED_DAYS (or older_than when longer):
+    derived data, measured again when met again, so the daily --older-than 24h does not empty it."""
+    unused = max(older_than, timedelta(days=measure.CACHE_UNUSED_DAYS))
+    entries = measure.unused_cache_entries(unused.total_seconds())
+    if not entries:
+        return []
+
+    def remove_entries() -> None:
+        for entry in entries:
+            entry.unlink(missing_ok=True)
+
+    return [Item("remove", f"{len(entries)} entries of {measure.cache_folder()}",
+                 f"measurement cache, unused for more than {_age_words(unused)}", sum(map(_size, entries)),
+                 remove_entries)]
 
 
 def _age_words(age: timedelta) -> str:
@@ -143,7 +162,7 @@ def _terminate(evolution_id: str, process: dict) -> None:
     """TERM (then KILL) an agent process found by the plan, once proven to be that same process."""
     import psutil
 
-    state, detail = procs.proof(process["pid"], started=process["started"], host=None,
+    state, detail = procs.identify(process["pid"], started=process["started"], host=None,
                                 env=(lifecycle.ENV_KEY, evolution_id), what=f"agent process of {evolution_id}")
     if state in (procs.GONE, procs.OTHER):  # it ended meanwhile (and its pid may be another program's now)
         return

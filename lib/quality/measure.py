@@ -21,6 +21,7 @@ import os
 import re
 import subprocess
 import tempfile
+import time
 import tokenize
 import tomllib
 from dataclasses import dataclass
@@ -38,6 +39,10 @@ SECURITY_IGNORED = "S101,S311,S404,S603,S607"
 RUFF_CONFIG_FILES = ("ruff.toml", ".ruff.toml")
 #: names the way figures are computed: a change to it retires every cached measurement
 MEASURE_VERSION = "2"
+CACHE_FOLDER = paths.MEASURE_CACHE  # the backup leaves it out (lib.backup.sources.HISTORY_SKIP)
+#: an entry unused this long is pruned by cleanup.py --temp (it is only measured again when met again)
+CACHE_UNUSED_DAYS = 30
+CACHE_RENEW_SECONDS = 86400
 #: below this many files per worker process, starting the processes costs more than it saves
 PARALLEL_FILES_PER_WORKER = 20
 
@@ -49,13 +54,27 @@ def python_files(target: Path) -> list[Path]:
     return sorted(p for p in target.rglob("*.py") if not SKIP_DIRS & set(p.relative_to(target).parts[:-1]))
 
 
-def _docstring_counts(tree: ast.AST) -> tuple[int, int, list[str]]:
+_DEFINITIONS = (ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)
+
+
+def _statements(tree: ast.Module) -> list[ast.AST]:
+    """The module and every statement in it, breadth first as ast.walk meets them. A class or function is a
+    statement, and statements sit only in statement lists, so the expressions (most of a tree) are skipped."""
+    found: list[ast.AST] = [tree]
+    for node in found:  # grows as it goes: each statement's own statement lists are read in turn
+        for field in ("body", "orelse", "finalbody", "handlers", "cases"):
+            found.extend(child for child in getattr(node, field, ())
+                         if isinstance(child, ast.AST) and not isinstance(child, ast.expr))
+    return found
+
+
+def _docstring_counts(tree: ast.Module) -> tuple[int, int, list[str]]:
     """(documented, total, names missing one) over the module and its public classes and functions."""
     documented, total, missing = 0, 0, []
-    for node in ast.walk(tree):
-        if isinstance(node, ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef) and node.name.startswith("_"):
+    for node in _statements(tree):
+        if isinstance(node, _DEFINITIONS) and node.name.startswith("_"):
             continue
-        if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef):
+        if isinstance(node, (ast.Module, *_DEFINITIONS)):
             total += 1
             if ast.get_docstring(node):
                 documented += 1
@@ -299,22 +318,44 @@ def lint_findings_of(files: list[str], setup: LintSetup) -> list[dict]:
     return lint_findings(start_lint(files, setup))
 
 
+def cache_folder() -> Path:
+    """Where measurements are kept per content: derived data, never backed up, pruned by cleanup.py --temp."""
+    return paths.history_dir() / CACHE_FOLDER
+
+
 def _cache_folder() -> Path | None:
-    """Where measurements are kept per content (the history folder), or None when it is not usable."""
+    """The cache folder, or None when the history folder is not usable (measuring still works, uncached)."""
     try:
-        return paths.history_dir() / paths.MEASURE_CACHE
+        return cache_folder()
     except ToolError:
         return None
 
 
 def _cached(folder: Path | None, key: str) -> dict | None:
+    """The entry for key; a hit renews the entry's mtime at most once a day, so that mtime says when it was
+    last used and pruning keeps what evolutions still read."""
     if folder is None:
         return None
     try:
-        entry = json.loads((folder / key[:2] / f"{key}.json").read_bytes())
+        with open(folder / key[:2] / f"{key}.json", "rb") as handle:
+            entry = json.loads(handle.read())
+            if time.time() - os.fstat(handle.fileno()).st_mtime > CACHE_RENEW_SECONDS:
+                with contextlib.suppress(OSError):
+                    os.utime(handle.fileno())
     except (OSError, ValueError):
         return None
     return entry if isinstance(entry, dict) and isinstance(entry.get("figures"), dict) else None
+
+
+def unused_cache_entries(unused_for: float) -> list[Path]:
+    """Cache entries not used for unused_for seconds (their mtime, renewed on use)."""
+    cutoff = time.time() - unused_for
+    found = []
+    for entry in cache_folder().glob("*/*.json"):
+        with contextlib.suppress(OSError):  # gone meanwhile: nothing to prune
+            if entry.stat().st_mtime < cutoff:
+                found.append(entry)
+    return found
 
 
 def _keep(folder: Path | None, key: str, entry: dict) -> None:

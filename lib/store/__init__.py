@@ -6,7 +6,8 @@ import contextlib
 from collections.abc import Iterator
 
 from lib.errors import ConfigError
-from lib.store.base import ACTIVE, ENDED_BADLY, FINAL, Store, StoreLocked, backend_name, new_id
+from lib.statuses import ACTIVE, ENDED_BADLY, FINAL
+from lib.store.base import Store, StoreLocked, backend_name, new_id
 from lib.store.lost import StoreLost, lost_store, refuse_lost_store, restore_hint
 
 __all__ = ["ACTIVE", "ENDED_BADLY", "FINAL", "Store", "new_id", "open_store", "backend_name", "exclusive",

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from datetime import datetime
 
 from lib.errors import Conflict, ExternalError, NotFound
+from lib.statuses import ACTIVE, FINAL
 from lib.timeparse import from_iso, utcnow
 
 EVOLUTION_FIELDS = (
@@ -24,7 +25,7 @@ EVOLUTION_FIELDS = (
     "executor", "execution_arn", "remote_url", "base_sha", "target_path",
 )  # fmt: skip
 # pid_started_at: when the process `pid` started (from the OS), so that a later process given the same pid
-# is never taken for the runner (lib.procs.proof). Schema 5 (DESIGN §4, §5): `attempts`, the implement attempts
+# is never taken for the runner (lib.procs.identify). Schema 5 (DESIGN §4, §5): `attempts`, the implement attempts
 # the evolution made in all, and `max_attempts`, its limit per cycle (--attempts); `timeout_seconds`, the
 # TIMEOUT_SECONDS it started with (the stuck check judges by it); `budget_usd` (--budget-usd) and
 # `agents_file` (--agents); executor (local | stepfunctions) and execution_arn: where the runner runs
@@ -44,11 +45,6 @@ class StoreLocked(ExternalError):
     """Another writer held the store past TDEV_STORE_LOCK_WAIT: the same write may succeed later."""
 
 
-ACTIVE = ("pending", "running", "stopping")
-#: `unchanged`: every cycle ran and none changed the code; final, but no success (DESIGN §5).
-FINAL = ("succeeded", "unchanged", "failed", "stopped", "killed")
-#: The final statuses that are neither a success nor `unchanged`: what the failure commands diagnose.
-ENDED_BADLY = ("failed", "stopped", "killed")
 JSON_FIELDS = {"metrics_before", "metrics_after", "attributes", "signature"}
 
 

@@ -398,7 +398,7 @@ class DynamoDBStore(Store):
         holder = {f: _from_attr(f, v) for f, v in (self._get(key) or {}).items() if f != "pk"}
         if not holder:  # released meanwhile
             return self._claim(key, name, me)
-        state, _ = procs.proof(holder.get("pid"), started=holder.get("pid_started_at"), host=holder.get("host"),
+        state, _ = procs.identify(holder.get("pid"), started=holder.get("pid_started_at"), host=holder.get("host"),
                                what=f"{name} process")
         if state in (procs.GONE, procs.OTHER) and self._conditional(
                 "put_item", key, "#pid = :pid AND #since = :since", {"#pid": "pid", "#since": "since"},

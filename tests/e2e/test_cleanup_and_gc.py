@@ -101,6 +101,20 @@ def test_temp_honours_evolution_dry_run_and_a_shorter_age(tdev, temp_layout):
     assert temp_layout["active_scratch"].exists() and temp_layout["current_log"].exists()
 
 
+def test_temp_prunes_measurement_cache_entries_unused_for_30_days_in_one_row(tdev, store):
+    cache = paths.history_dir() / "measure_cache"
+    unused = [touch(cache / "ab" / f"ab{n:062x}.json", 40 * DAY, '{"figures": {}}') for n in range(3)]
+    used = touch(cache / "cd" / f"cd{0:062x}.json", 2 * DAY, '{"figures": {}}')  # older than 24h, used within 30 days
+    dry = tdev.run("cleanup.py", "--temp", "--older-than", "24h", "--dry-run")
+    assert dry.returncode == 0, dry.stderr
+    row = next(line for line in dry.stdout.splitlines() if "measure_cache" in line)
+    assert "3 entries of" in row and "unused for more than 30 days" in row
+    assert all(path.exists() for path in [*unused, used])
+    done = tdev.run("cleanup.py", "--temp", "--older-than", "24h", "--verbose")
+    assert done.returncode == 0 and "1 of 1 item(s) done" in done.stderr, done.stderr
+    assert not any(path.exists() for path in unused) and used.exists()
+
+
 @pytest.mark.parametrize("args, code", [
     ([], 2), (["--temp", "--all"], 2), (["--temp", "--older-than", "soon"], 2), (["--older-than", "24h"], 2),
     (["--evolution", "evo-20240101000000-000000"], 1),

@@ -226,7 +226,7 @@ def test_restart_never_signals_a_pid_file_whose_process_cannot_be_proven_the_pum
         [row] = json.loads(result.stdout)["servers"]
         assert row["status"] == "ok" and f"pid {look_alike.pid}" not in row["action"]
         pid, stamp = pid_file.read_text().split()
-        assert int(pid) != look_alike.pid and procs.proof(int(pid), started=stamp, host=None,
+        assert int(pid) != look_alike.pid and procs.identify(int(pid), started=stamp, host=None,
                                                           argv=("lib.adapters.mcp_logpump", "remote"))[0] == "alive"
     finally:
         from lib.adapters import mcp_config, mcp_control

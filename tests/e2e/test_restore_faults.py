@@ -48,7 +48,7 @@ def _exchange_works(folder) -> bool:
     first, second = folder / "exchange-a", folder / "exchange-b"
     first.mkdir()
     second.mkdir()
-    return restore.exchange(first, second)
+    return restore.swap_atomically(first, second)
 
 
 @pytest.mark.parametrize("then", ["restore.py", "verify_restore.py"])

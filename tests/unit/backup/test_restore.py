@@ -45,7 +45,7 @@ def test_rename_exchange_swaps_two_folders(tmp_path):
     second.mkdir()
     (first / "x").write_text("a")
     (second / "x").write_text("b")
-    if not restore.exchange(first, second):
+    if not restore.swap_atomically(first, second):
         pytest.skip("no renameat2 here")
     assert (first / "x").read_text() == "b" and (second / "x").read_text() == "a"
 

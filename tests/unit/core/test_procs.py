@@ -1,4 +1,4 @@
-"""lib/procs.proof: a stored pid is taken for the recorded process only on the same host, with the same
+"""lib/procs.identify: a stored pid is taken for the recorded process only on the same host, with the same
 start time and a command line (or environment) naming what was started."""
 
 from __future__ import annotations
@@ -44,30 +44,30 @@ def earlier(stamp: str, **delta) -> str:
 def test_the_recorded_process_is_proven(worker_like):
     process, started = worker_like
     here = socket.gethostname()
-    assert procs.proof(process.pid, started=started, host=here, argv=WORKER)[0] == procs.ALIVE
-    assert procs.proof(process.pid, started=None, host=None, argv=WORKER)[0] == procs.ALIVE  # a record from before
-    assert procs.proof(process.pid, started=started, host=here, env=("TDEV_EVOLUTION_ID", "evo-env"))[0] == \
+    assert procs.identify(process.pid, started=started, host=here, argv=WORKER)[0] == procs.ALIVE
+    assert procs.identify(process.pid, started=None, host=None, argv=WORKER)[0] == procs.ALIVE  # a record from before
+    assert procs.identify(process.pid, started=started, host=here, env=("TDEV_EVOLUTION_ID", "evo-env"))[0] == \
         procs.ALIVE
-    assert procs.proof(process.pid, started=started, host=here)[0] == procs.ALIVE  # pid and start time alone
+    assert procs.identify(process.pid, started=started, host=here)[0] == procs.ALIVE  # pid and start time alone
 
 
 def test_another_program_a_look_alike_and_another_host_are_not(worker_like):
     process, started = worker_like
-    state, detail = procs.proof(process.pid, started=started, host=None, argv=("lib.evolution.worker", "evo-other"),
+    state, detail = procs.identify(process.pid, started=started, host=None, argv=("lib.evolution.worker", "evo-other"),
                                 what="runner")
     assert state == procs.OTHER and f"pid {process.pid} is now" in detail and "not the runner" in detail
-    state, detail = procs.proof(process.pid, started=earlier(started, hours=1), host=None, argv=WORKER)
+    state, detail = procs.identify(process.pid, started=earlier(started, hours=1), host=None, argv=WORKER)
     assert state == procs.DOUBT and "cannot prove it is the same process" in detail
-    assert procs.proof(process.pid, started=earlier(started, hours=1), host=None)[0] == procs.OTHER
-    assert procs.proof(process.pid, started=earlier(started, seconds=0.5), host=None, argv=WORKER)[0] == procs.ALIVE
-    assert procs.proof(process.pid, started=started, host="elsewhere", argv=WORKER)[0] == procs.REMOTE
-    assert procs.proof(None, started=None, host=None)[0] == procs.UNKNOWN
+    assert procs.identify(process.pid, started=earlier(started, hours=1), host=None)[0] == procs.OTHER
+    assert procs.identify(process.pid, started=earlier(started, seconds=0.5), host=None, argv=WORKER)[0] == procs.ALIVE
+    assert procs.identify(process.pid, started=started, host="elsewhere", argv=WORKER)[0] == procs.REMOTE
+    assert procs.identify(None, started=None, host=None)[0] == procs.UNKNOWN
 
 
 def test_a_pid_that_ended_is_gone():
     process = subprocess.Popen([sys.executable, "-c", "pass"])
     started = procs.start_stamp(process.pid)
     process.wait()
-    assert procs.proof(process.pid, started=started, host=None, argv=WORKER)[0] == procs.GONE
+    assert procs.identify(process.pid, started=started, host=None, argv=WORKER)[0] == procs.GONE
     assert not procs.alive(process.pid) and procs.start_stamp(process.pid) is None
     assert procs.alive(os.getpid()) and not procs.alive(None)

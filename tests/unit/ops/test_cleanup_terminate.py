@@ -1,4 +1,4 @@
-"""cleanup.py --evolution ends an agent process found by its plan only when lib/procs.proof still finds that
+"""cleanup.py --evolution ends an agent process found by its plan only when lib/procs.identify still finds that
 same process (its pid and start time) when the plan is carried out."""
 
 from __future__ import annotations

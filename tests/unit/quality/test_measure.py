@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -113,6 +115,25 @@ def test_a_changed_file_alone_is_measured_again(tmp_path, history, monkeypatch):
     after = measure.measure(repo / "pkg")
     assert measured == ['"""B."""\nimport sys\n'] and linted == [str(repo / "pkg" / "b.py")]
     assert after["per_file"]["b.py"]["lint"] == 1
+
+
+def test_a_hit_renews_its_entry_so_that_pruning_keeps_what_is_still_used(tmp_path, history):
+    repo = _tree(tmp_path)
+    measure.measure(repo / "pkg")
+    entries = sorted((history / "measure_cache").rglob("*.json"))
+    long_ago = time.time() - 40 * 86400
+    for entry in entries:
+        os.utime(entry, (long_ago, long_ago))
+    assert sorted(measure.unused_cache_entries(30 * 86400)) == entries
+    (repo / "pkg" / "b.py").unlink()  # a.py is met again, b.py no longer
+    measure.measure(repo / "pkg")
+    unused = measure.unused_cache_entries(30 * 86400)
+    assert len(unused) == 1 and json.loads(unused[0].read_bytes())["figures"]["doc_missing"] == []  # b.py's
+    recent = time.time() - 3600
+    for entry in entries:
+        os.utime(entry, (recent, recent))
+    measure.measure(repo / "pkg")  # a hit within the day does not write again
+    assert all(entry.stat().st_mtime == pytest.approx(recent) for entry in entries)
 
 
 def test_a_corrupt_cache_entry_is_a_miss(tmp_path, history):
