@@ -15,6 +15,8 @@ log = logging.getLogger(__name__)
 EXECUTORS = ("local", "stepfunctions")
 #: The checkout holding lib/, scripts/ and the shipped config/: where the code is, whatever TDEV_HOME says.
 CODE_ROOT = Path(__file__).resolve().parent.parent
+#: The measurement cache inside the history folder (lib.quality.measure): derived data, never backed up (DESIGN §8).
+MEASURE_CACHE = "measure_cache"
 
 
 def _env_path(name: str) -> Path | None:

@@ -5,7 +5,7 @@ inside another (logs falling back to evolution_history/logs) is part of the oute
 Members are named <root>/<path inside the root>, so an archive restores onto whatever
 folders the environment names at restore time.
 
-- full:    every file of every root (history without worktrees/, tmp/, locks/ and backups)
+- full:    every file of every root (history without worktrees/, tmp/, locks/, measure_cache/ and backups)
 - daily:   the store, the log files changed since the start of yesterday, config/
 - history: one day's evolutions and tasks (a store subset), their folders, that day's logs
 """
@@ -30,7 +30,8 @@ from lib.store.sqlite import SQLiteStore, db_path
 STORE_FILE = "state.db"
 STORE_COMPANIONS = ("state.db-wal", "state.db-shm", "state.db-journal")
 RECORDS_MEMBER = "store/records.jsonl"
-HISTORY_SKIP = ("worktrees", "tmp", "locks")
+#: never backed up, and kept live by a restore: scratch, locks, and the derived measurement cache (DESIGN §8)
+HISTORY_SKIP = ("worktrees", "tmp", "locks", paths.MEASURE_CACHE)
 _LOG_NAME = re.compile(r"\.log(\.\d+)?$")
 KIND_COUNT_KEYS = {"evolution": "evolutions", "task": "tasks", "span": "spans", "pattern": "patterns", "meta": "meta"}
 

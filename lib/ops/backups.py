@@ -11,7 +11,7 @@ from pathlib import Path
 
 from lib import audit, cli, locks
 from lib.archives import repository
-from lib.backup import jobs, log_archive, maintenance, restore
+from lib.backup import jobs
 from lib.errors import ToolError
 from lib.store import exclusive, refuse_lost_store
 
@@ -77,6 +77,8 @@ def backup(kind: str, day: date | None, s3: bool, dry_run: bool) -> tuple[dict, 
 
 def restore_backup(day: date, source: str | None, kind: str, confirm: bool) -> dict:
     """The plan without --confirm; with it, the restore under the backup lock, audited."""
+    from lib.backup import restore  # loaded by the command that uses it: backup.py starts without it
+
     if not confirm:
         return restore.plan(day, source, kind)
     with locks.backup_lock(), exclusive("restore", RESTORE_CLAIM_SECONDS):
@@ -93,6 +95,8 @@ def weekly_maintenance(dry_run: bool, timeout: float) -> tuple[list[dict], int]:
     """Every step under the lock, audited; exit 1 when any step failed. A lost store refuses the whole run
     (DESIGN §8): its cleanup and gc would judge by an empty history."""
     refuse_lost_store()
+    from lib.backup import maintenance
+
     with locks.lock("weekly_maintenance"):
         rows = maintenance.run(dry_run, timeout)
     failed = [row["step"] for row in rows if row["status"] != "ok"]
@@ -102,4 +106,6 @@ def weekly_maintenance(dry_run: bool, timeout: float) -> tuple[list[dict], int]:
 
 
 def archive_logs(older_than: timedelta, dry_run: bool) -> list[dict]:
+    from lib.backup import log_archive
+
     return log_archive.archive(older_than, dry_run, progress=cli.progress)

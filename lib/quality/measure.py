@@ -40,7 +40,7 @@ SECURITY_IGNORED = "S101,S311,S404,S603,S607"
 RUFF_CONFIG_FILES = ("ruff.toml", ".ruff.toml")
 #: names the way figures are computed: a change to it retires every cached measurement
 MEASURE_VERSION = "2"
-CACHE_FOLDER = "measure_cache"
+CACHE_FOLDER = paths.MEASURE_CACHE  # the backup leaves it out (lib.backup.sources.HISTORY_SKIP)
 #: an entry unused this long is pruned by cleanup.py --temp (it is only measured again when met again)
 CACHE_UNUSED_DAYS = 30
 CACHE_RENEW_SECONDS = 86400

@@ -147,6 +147,20 @@ def test_restore_plans_without_confirm_then_restores_verifies_and_is_idempotent(
     assert open_store().get_meta("last-verify")["status"] == "ok"
 
 
+def test_the_measurement_cache_is_never_backed_up_and_a_restore_keeps_the_live_one(tdev):
+    seed(tdev)
+    cache = tdev.history / "measure_cache" / "ab"
+    cache.mkdir(parents=True)
+    (cache / "ab12.json").write_text('{"at backup": true}')
+    ok(tdev.run("backup.py", "--full"))
+    [full] = archives(tdev.backup_dir)
+    assert not any(e["path"].startswith("history/measure_cache/") for e in manifest_of(full)["files"])
+    (cache / "ab12.json").write_text('{"after the backup": true}')
+    ok(tdev.run("restore.py", "--date", "today", "--confirm"))
+    assert json.loads((cache / "ab12.json").read_text()) == {"after the backup": True}
+    assert "OK" in ok(tdev.run("verify_restore.py")).splitlines()[0]
+
+
 def test_verify_restore_finds_a_damaged_restored_file_and_an_unknown_restore(tdev):
     assert tdev.run("verify_restore.py").returncode == 3  # nothing restored yet: UNKNOWN
     ids = seed(tdev)

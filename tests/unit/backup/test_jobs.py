@@ -58,3 +58,14 @@ def test_a_history_whose_store_is_lost_is_not_archived(tdev, evolution, store):
         jobs.create("full", DAY, s3=False)
     assert "state store is missing while the history shows it existed" in refused.value.message
     assert not tdev.backup_dir.exists() or not any(tdev.backup_dir.rglob("*.tar.zst"))
+
+
+def test_the_measurement_cache_is_derived_data_and_never_backed_up(tdev, evolution):
+    cached = tdev.history / "measure_cache" / "ab" / "ab12.json"
+    cached.parent.mkdir(parents=True)
+    cached.write_text('{"figures": {}}')
+    (tdev.history / "current.log").write_text("kept\n")
+    names = [member["path"] for member in archive.scan(Path(jobs.create("full", DAY, s3=False,
+                                                                         prune=False)["archive"]))["files"]]
+    assert "history/current.log" in names
+    assert not any(name.startswith("history/measure_cache/") for name in names)
