@@ -40,7 +40,6 @@ SECURITY_IGNORED = "S101,S311,S404,S603,S607"
 RUFF_CONFIG_FILES = ("ruff.toml", ".ruff.toml")
 #: names the way figures are computed: a change to it retires every cached measurement
 MEASURE_VERSION = "2"
-CACHE_FOLDER = paths.MEASURE_CACHE  # the backup leaves it out (lib.backup.sources.HISTORY_SKIP)
 #: an entry unused this long is pruned by cleanup.py --temp (it is only measured again when met again)
 CACHE_UNUSED_DAYS = 30
 CACHE_RENEW_SECONDS = 86400
@@ -329,7 +328,7 @@ def lint_findings_of(files: list[str], setup: LintSetup) -> list[dict]:
 
 def cache_folder() -> Path:
     """Where measurements are kept per content: derived data, never backed up, pruned by cleanup.py --temp."""
-    return paths.history_dir() / CACHE_FOLDER
+    return paths.history_dir() / paths.MEASURE_CACHE
 
 
 def _cache_folder() -> Path | None:
