@@ -91,6 +91,12 @@ def agents_fit_the_focus(context: dict) -> tuple[str, str]:
                         f"({local_agents.NEEDS_A_MODEL[focus]} needs a model): the evolution will end unchanged; "
                         f"register a model implement agent (runtime: bedrock, model_id: ... or runtime: openai, "
                         f"base_url: ..., model: ...) in config/agents.yaml")
+    candidates = config.settings()["evolution"]["candidates"]
+    implementers = [agent for agent in agents.registry() if agent["phase"] == "implement"]
+    if candidates > 1 and all(agent["runtime"] == "local" for agent in implementers):
+        problems.append(f"evolution.candidates is {candidates} but the implement agents are local ones, which "
+                        f"make the same change each time: the {candidates} candidates will be alike; register "
+                        f"model or command implement agents, or set evolution.candidates: 1")
     for agent in agents.registry():
         if agent["runtime"] in ("bedrock", "openai") and not (agent.get("price_per_1k_input_usd")
                                                               and agent.get("price_per_1k_output_usd")):

@@ -279,6 +279,19 @@ def test_pre_evolution_check_warns_when_no_agent_can_change_code_for_the_focus(t
     assert row["status"] == "warning" and "no price_per_1k" in row["summary"] and "focus docs" not in row["summary"]
 
 
+def test_pre_evolution_check_warns_that_local_candidates_would_be_alike(tdev, git_repo):
+    (tdev.config_dir / "cost_limits.yaml").write_text("daily_usd: 100\nper_cycle_usd: 10\n")
+    target = str(git_repo / "packages/agents")
+    add_tests(git_repo)
+    tdev.write_config("settings", "evolution:\n  candidates: 3\n")
+    alike = tdev.run("pre_evolution_check.py", "--target", target, "--json")
+    row = next(c for c in json.loads(alike.stdout)["checks"] if c["name"] == "agents_fit_the_focus")
+    assert alike.returncode == 1 and row["status"] == "warning"
+    assert "evolution.candidates is 3" in row["summary"] and "will be alike" in row["summary"]
+    tdev.write_config("settings", "evolution:\n  candidates: 1\n")
+    assert tdev.run("pre_evolution_check.py", "--target", target).returncode == 0
+
+
 def test_a_safety_check_refused_under_force_does_not_advise_force(tdev, git_repo):
     tdev.write_config("agents", "agents:\n  - {name: research-agent, phase: research, runtime: nonsense}\n")
     refused = tdev.run("run_evolution.py", "--target", str(git_repo / "packages/agents"), "--cycles", "1",
