@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from lib.errors import ConfigError
 from lib.statuses import ACTIVE, ENDED_BADLY, FINAL
 from lib.store.base import Store, StoreLocked, backend_name, new_id
-from lib.store.lost import StoreLost, lost_store, refuse_lost_store, restore_hint
+from lib.store.lost import StoreLost, lost_store, refuse_creating_store, refuse_lost_store, restore_hint
 
 __all__ = ["ACTIVE", "ENDED_BADLY", "FINAL", "Store", "new_id", "open_store", "backend_name", "exclusive",
            "StoreLost", "StoreLocked", "lost_store", "refuse_lost_store", "restore_hint"]
@@ -20,16 +20,16 @@ def open_store(create: bool = False, restoring: bool = False) -> Store:
     backend = backend_name()
     if backend not in ("sqlite", "dynamodb"):
         raise ConfigError(f"TDEV_STATE_BACKEND={backend!r} is not a backend", "use sqlite or dynamodb")
-    if create and not restoring:
-        refuse_lost_store()
     if backend == "sqlite":  # the backend loads on open: the DynamoDB one pulls in boto3
         from lib.store.sqlite import SQLiteStore
 
+        if create and not restoring:
+            refuse_lost_store()
         lost = None if create or SQLiteStore.file_exists() else lost_store()
         return SQLiteStore.open(create=create, missing_note=f"{lost}; {restore_hint()}" if lost else None)
-    from lib.store.dynamodb import DynamoDBStore
+    from lib.store.dynamodb import DynamoDBStore  # the refusal is asked only when a table would be made
 
-    return DynamoDBStore.open(create=create)
+    return DynamoDBStore.open(create=create, before_create=None if restoring else refuse_creating_store)
 
 
 @contextlib.contextmanager

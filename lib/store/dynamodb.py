@@ -15,7 +15,7 @@ import json
 import os
 import socket
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -97,20 +97,29 @@ class DynamoDBStore(Store):
         self.client = aws.client("dynamodb")
 
     @classmethod
-    def open(cls, create: bool = False) -> Store:
+    def open(cls, create: bool = False, before_create: Callable[[], None] | None = None) -> Store:
+        """The table's store; a missing table reads as an empty history, or with create is made after
+        before_create (the lost-store refusal, DESIGN §8) has had its say: one DescribeTable either way."""
         table = table_name()
-        client = aws.client("dynamodb")
-        try:
-            with aws.aws_errors(f"open the DynamoDB table {table}"):
-                client.describe_table(TableName=table)
-        except aws.AWSNotFound:
+        if not cls.table_exists(table):
             if not create:
                 # Reads before init_evolution.py: an empty history, said once (DESIGN §8).
                 log.note(f"no evolution history yet in DynamoDB table {table} (run python scripts/init_evolution.py)")
-
                 return SQLiteStore.in_memory(exists=False)
+            if before_create is not None:
+                before_create()
             cls.create_table(table)
         return cls(table)
+
+    @staticmethod
+    def table_exists(table: str | None = None) -> bool:
+        table = table or table_name()
+        try:
+            with aws.aws_errors(f"open the DynamoDB table {table}"):
+                aws.client("dynamodb").describe_table(TableName=table)
+        except aws.AWSNotFound:
+            return False
+        return True
 
     @staticmethod
     def create_table(table: str) -> None:

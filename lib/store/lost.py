@@ -33,11 +33,7 @@ def store_exists() -> bool:
         return db_path().exists()
     from lib.store.dynamodb import DynamoDBStore  # late: boto3 is loaded only for a DynamoDB store
 
-    store = DynamoDBStore.open()
-    try:
-        return store.exists
-    finally:
-        store.close()
+    return DynamoDBStore.table_exists()
 
 
 def history_evidence() -> list[str]:
@@ -80,6 +76,11 @@ def lost_store() -> str | None:
     """What shows the store is lost (it is missing while the history shows it existed), or None."""
     if store_exists():  # first: the history's evidence is only read for a missing store
         return None
+    return _missing_store_evidence()
+
+
+def _missing_store_evidence() -> str | None:
+    """For a store known to be missing: what shows it existed, or None (a new installation)."""
     evidence = history_evidence()
     if not evidence:
         return None
@@ -94,6 +95,12 @@ def restore_hint() -> str:
 
 def refuse_lost_store() -> None:
     """StoreLost when the store is lost: this command would start an empty one over it."""
-    lost = lost_store()
+    if not store_exists():
+        refuse_creating_store()
+
+
+def refuse_creating_store() -> None:
+    """StoreLost when a store its caller found missing, and is about to create, would start over a lost one."""
+    lost = _missing_store_evidence()
     if lost:
         raise StoreLost(f"{lost}; this command would start an empty one", restore_hint())

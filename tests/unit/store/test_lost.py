@@ -55,3 +55,15 @@ def test_an_existing_store_is_never_lost_whatever_the_history(tdev):
     paths.evolution_dir("evo-20300101000000-abcdef").mkdir(parents=True)
     assert lost.lost_store() is None
     lost.refuse_lost_store()
+
+
+def test_a_lost_dynamodb_table_is_refused_without_creating_it_and_a_kept_one_opens(tdev, aws, monkeypatch, capsys):
+    monkeypatch.setenv("TDEV_STATE_BACKEND", "dynamodb")
+    paths.evolution_dir("evo-20300101000000-abcdef").mkdir(parents=True)
+    with pytest.raises(StoreLost) as refused:
+        open_store(create=True)
+    assert "the dynamodb state store is missing" in refused.value.message
+    assert not lost.store_exists() and "no evolution history yet" not in capsys.readouterr().err
+    open_store(create=True, restoring=True).close()  # a restore may bring it back
+    assert lost.store_exists() and lost.lost_store() is None
+    open_store(create=True).close()
