@@ -19,7 +19,8 @@ LOWER_IS_BETTER = frozenset({"lint", "complexity", "security"})
 #: Gains closer than this are equal: the tie-breaks decide (smaller change, then lower number).
 GAIN_TOLERANCE = 1e-9
 #: A candidate's worktree is `worktrees/<evolution id>-c<k>` (cleanup and gc read the owner back from the name).
-_CANDIDATE_NAME = re.compile(r"^(?P<owner>.+)-c(?P<number>\d+)$")
+#: The owner must be a whole id: an id's own random tail may read `c58688`, which is no candidate number.
+_CANDIDATE_NAME = re.compile(r"^(?P<owner>evo-\d{14}-[0-9a-f]+)-c(?P<number>\d+)$")
 
 PASSED, REFUSED, FAILED, UNCHANGED = "passed", "refused", "failed", "unchanged"
 

@@ -80,6 +80,13 @@ def test_a_candidate_worktree_belongs_to_its_evolution(tmp_path):
     assert candidates.owner("evo-20260101000000-abcdef") == "evo-20260101000000-abcdef"
 
 
+def test_an_id_whose_random_tail_reads_like_a_candidate_number_is_its_own_owner(tmp_path):
+    """One id in about 170 ends `-c` and five digits: taking it for a candidate made cleanup call it unknown."""
+    assert candidates.owner("evo-20261207174132-c58688") == "evo-20261207174132-c58688"
+    path = candidates.worktree(tmp_path, "evo-20261207174132-c58688", 3)
+    assert candidates.owner(path.name) == "evo-20261207174132-c58688"
+
+
 # ---- feedback when none passed ----------------------------------------------------------------------
 
 def test_each_refused_candidate_is_one_feedback_entry_within_its_share_of_the_bounds():
