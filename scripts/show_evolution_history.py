@@ -38,7 +38,7 @@ def main(since_text: str, statuses: tuple, target: str | None, limit: int, as_js
         records = records[:limit]
         cli.info(f"more than {limit} evolutions since {timeparse.local(timeparse.iso(moment))}; "
                  f"showing the newest {limit} (--limit 0 shows all)")
-    records = history.with_tokens(store, records)
+    records = history.with_task_totals(store, records)
     if as_json:
         cli.print_json(records)
         return 0

@@ -41,7 +41,7 @@ def evolution_row(record: dict) -> dict:
         "tokens": tokens_text(record),
         "pr": f"#{record['pr_number']}" if record.get("pr_number") else "",
         "tests": record.get("tests") or "-",
-        "attempts_shown": record.get("attempts") if record.get("attempts") is not None else "-",  # issue 15
+        "attempts_shown": attempts_text(record),
         "impact": impact(record),
     }
 
@@ -60,9 +60,19 @@ def tokens_text(record: dict) -> str:
     return f"{total:,}" + (f" ({cached:,} cached)" if cached else "")
 
 
-def with_tokens(store: Store, records: list[dict]) -> list[dict]:
-    """The records with tokens_in, tokens_out and tokens_cached summed over their tasks."""
-    totals = store.token_totals([r["id"] for r in records])
+def attempts_text(record: dict) -> str:
+    """The implement attempts (DESIGN §5), and the candidates they asked for when there were more calls than
+    attempts: '2 (6 candidates)'."""
+    attempts = record.get("attempts")
+    if attempts is None:
+        return "-"
+    calls = record.get("implement_calls") or 0
+    return f"{attempts} ({calls} candidates)" if attempts and calls > attempts else str(attempts)
+
+
+def with_task_totals(store: Store, records: list[dict]) -> list[dict]:
+    """The records with tokens_in, tokens_out, tokens_cached and implement_calls summed over their tasks."""
+    totals = store.task_totals([r["id"] for r in records])
     return [{**record, **totals.get(record["id"], {})} for record in records]
 
 

@@ -123,13 +123,15 @@ class Store(abc.ABC):
                    statuses: tuple | None = None, limit: int | None = None) -> list[dict]:
         """Oldest first within an evolution; newest first across evolutions."""
 
-    def token_totals(self, evolution_ids: list[str]) -> dict[str, dict]:
-        """{evolution id: {tokens_in, tokens_out, tokens_cached}} summed over each evolution's tasks."""
+    def task_totals(self, evolution_ids: list[str]) -> dict[str, dict]:
+        """{evolution id: {tokens_in, tokens_out, tokens_cached, implement_calls}} over each evolution's tasks:
+        the history's TOKENS, and its ATTEMPTS, where more implement calls than attempts were candidates."""
         totals = {}
         for evolution_id in evolution_ids:
             tasks = self.list_tasks(evolution_id)
             totals[evolution_id] = {key: sum(t.get(key) or 0 for t in tasks)
                                     for key in ("tokens_in", "tokens_out", "tokens_cached")}
+            totals[evolution_id]["implement_calls"] = sum(t.get("phase") == "implement" for t in tasks)
         return totals
 
     # spans

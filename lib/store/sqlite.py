@@ -339,18 +339,18 @@ class SQLiteStore(Store):
         tail = f" LIMIT {int(limit)}" if limit else ""
         return self._all(f"SELECT * FROM tasks{where} ORDER BY started_at {order}, rowid {order}{tail}", args)  # noqa: S608 - names come from TABLE_FIELDS
 
-    def token_totals(self, evolution_ids: list[str]) -> dict[str, dict]:
+    def task_totals(self, evolution_ids: list[str]) -> dict[str, dict]:
         """One grouped query for the whole page of a history."""
-        totals = {i: {"tokens_in": 0, "tokens_out": 0, "tokens_cached": 0} for i in evolution_ids}
+        keys = ("tokens_in", "tokens_out", "tokens_cached", "implement_calls")
+        totals = {i: dict.fromkeys(keys, 0) for i in evolution_ids}
         for start in range(0, len(evolution_ids), 500):  # SQLite's bound-parameter limit
             chunk = evolution_ids[start:start + 500]
             rows = self.db.execute(
                 "SELECT evolution_id, SUM(COALESCE(tokens_in, 0)), SUM(COALESCE(tokens_out, 0)), "  # noqa: S608
-                f"SUM(COALESCE(tokens_cached, 0)) FROM tasks WHERE evolution_id IN ({', '.join('?' * len(chunk))}) "
-                "GROUP BY evolution_id", chunk)
-            for evolution_id, tokens_in, tokens_out, tokens_cached in rows:
-                totals[evolution_id] = {"tokens_in": tokens_in, "tokens_out": tokens_out,
-                                        "tokens_cached": tokens_cached}
+                "SUM(COALESCE(tokens_cached, 0)), SUM(phase = 'implement') "
+                f"FROM tasks WHERE evolution_id IN ({', '.join('?' * len(chunk))}) GROUP BY evolution_id", chunk)
+            for evolution_id, *sums in rows:
+                totals[evolution_id] = {key: value or 0 for key, value in zip(keys, sums, strict=True)}
         return totals
 
     # ---- spans and patterns ---------------------------------------------------------

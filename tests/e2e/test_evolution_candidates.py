@@ -122,6 +122,10 @@ def test_one_agent_asked_three_times_the_better_gain_wins(tdev, git_repo, github
     assert report.returncode == 0, report.stderr
     assert "    candidate 1 (refactor-agent): passed: gain +1.0000" in report.stdout
     assert "    chosen: candidate 2, the best gain for focus docs" in report.stdout
+    shown = tdev.run("show_evolution_history.py", "--since", "1h")
+    assert shown.returncode == 0, shown.stderr
+    [row] = [line for line in shown.stdout.splitlines() if line.startswith(record["id"])]
+    assert "1 (3 candidates)" in row
 
 
 def test_no_candidate_passes_the_next_attempt_hears_every_refusal(tdev, git_repo, github):

@@ -42,3 +42,14 @@ def test_every_focus_names_the_metrics_it_moves():
     assert history.metric_text("docstring", 41.5) == "41.5%"
     assert history.metric_text("lint", 3) == "3"
     assert history.metric_text("lint", None) == "—"
+
+
+@pytest.mark.parametrize(("record", "expected"), [
+    ({}, "-"),  # a record from before attempts were counted
+    ({"attempts": 0, "implement_calls": 0}, "0"),
+    ({"attempts": 2, "implement_calls": 2}, "2"),  # one implement call per attempt
+    ({"attempts": 2, "implement_calls": 6}, "2 (6 candidates)"),  # evolution.candidates: 3
+    ({"attempts": 3}, "3"),  # no task totals read
+])
+def test_attempts_name_the_candidates_when_each_attempt_asked_for_several(record, expected):
+    assert history.attempts_text(record) == expected

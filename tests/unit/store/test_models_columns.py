@@ -37,9 +37,9 @@ def test_a_version_4_store_gains_the_v5_columns_and_keeps_its_rows(tmp_path):
     store.update_task("task-1", {"tokens_cached": 80, "model": "m"})
     assert store.get_evolution("evo-1")["budget_usd"] == 2.5
     assert store.list_tasks("evo-1")[0]["tokens_cached"] == 80
-    assert store.token_totals(["evo-1", "evo-none"]) == {
-        "evo-1": {"tokens_in": 100, "tokens_out": 10, "tokens_cached": 80},
-        "evo-none": {"tokens_in": 0, "tokens_out": 0, "tokens_cached": 0}}
+    assert store.task_totals(["evo-1", "evo-none"]) == {
+        "evo-1": {"tokens_in": 100, "tokens_out": 10, "tokens_cached": 80, "implement_calls": 0},
+        "evo-none": {"tokens_in": 0, "tokens_out": 0, "tokens_cached": 0, "implement_calls": 0}}
 
 
 @pytest.mark.usefixtures("fresh_clients")
@@ -56,5 +56,6 @@ def test_dynamodb_keeps_the_v5_fields_and_sums_tokens_alike(tdev, aws, monkeypat
                             "started_at": f"2026-01-01T00:00:0{n}Z", "tokens_in": 1000, "tokens_out": 50,
                             "tokens_cached": cached})
     assert dynamo.get_evolution("evo-d")["budget_usd"] == 1.25
-    assert dynamo.token_totals(["evo-d"]) == {"evo-d": {"tokens_in": 2000, "tokens_out": 100, "tokens_cached": 700}}
+    assert dynamo.task_totals(["evo-d"]) == {"evo-d": {"tokens_in": 2000, "tokens_out": 100, "tokens_cached": 700,
+                                                        "implement_calls": 0}}
     assert {t["model"] for t in dynamo.list_tasks("evo-d")} == {"m"}
