@@ -85,7 +85,10 @@ def identify(pid: int | None, *, started: str | None, host: str | None, argv: tu
     except psutil.AccessDenied:
         return DOUBT, f"process {pid} belongs to another user; cannot tell whether it is the {what}"
     same_start = None if not started else _same_start(started, began)
-    named = _names(process, argv, env)
+    try:
+        named = _names(process, argv, env)
+    except psutil.NoSuchProcess:  # it exited while being read (a zombie's command line raises too)
+        return GONE, f"{what} process {pid} is gone"
     if named is False or (same_start is False and named is None):
         return OTHER, f"pid {pid} is now {name!r} (started {start_time_iso(began)}), not the {what}"
     if same_start is False:

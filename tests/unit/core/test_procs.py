@@ -77,6 +77,18 @@ def test_a_process_in_its_exit_reads_empty_and_is_never_taken_for_another_progra
         procs.OTHER  # with nothing to read, a start time that differs decides alone
 
 
+def test_a_process_that_exits_while_it_is_read_is_gone_not_a_crash(worker_like, monkeypatch):
+    import psutil
+
+    process, started = worker_like
+
+    def vanished(self):
+        raise psutil.ZombieProcess(self.pid)
+
+    monkeypatch.setattr(psutil.Process, "cmdline", vanished)
+    assert procs.identify(process.pid, started=started, host=None, argv=WORKER)[0] == procs.GONE
+
+
 def test_a_pid_that_ended_is_gone():
     process = subprocess.Popen([sys.executable, "-c", "pass"])
     started = procs.start_stamp(process.pid)
