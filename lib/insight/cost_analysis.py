@@ -292,8 +292,9 @@ def tracked_day_report(day: date, store: Store, reason: str) -> dict:
 
 def tracked_analysis(days: int, store: Store, reason: str, top: int = 5) -> dict:
     """cost_analysis.py without Cost Explorer: the period's tracked costs by day, agent, model, phase, evolution.
-    The store is current, so the period ends with today (Cost Explorer's ends with yesterday)."""
-    end = utc_today() + timedelta(days=1)
+    The store is current, so the period ends with today (Cost Explorer's ends with yesterday); tracked days are
+    local ones, so today is the local day, which east of UTC may already be the UTC day's tomorrow."""
+    end = timeparse.parse_date("today") + timedelta(days=1)
     start = end - timedelta(days=days)
     tracked = tracked_costs(store, start, end)
     since, until = _local_window(start, end)

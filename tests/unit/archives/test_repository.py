@@ -8,11 +8,12 @@ from lib.archives import repository
 
 
 def backups(*specs: str) -> list[repository.Backup]:
-    """'daily 2024-01-15T02:00' -> a Backup made then (its day folder is the same day)."""
+    """'daily 2024-01-15T02:00' -> a Backup made then, in local time (its day folder is that local day), as
+    restore --date and retention count days."""
     made = []
     for spec in specs:
         kind, when = spec.split()
-        created = datetime.fromisoformat(when).replace(tzinfo=UTC)
+        created = datetime.fromisoformat(when).astimezone()
         made.append(repository.parse_key(repository.key_for(kind, created.date(), created)))
     return made
 
@@ -28,7 +29,6 @@ def test_keys_round_trip_and_odd_names_are_ignored():
 
 
 def test_restore_date_picks_the_newest_before_the_end_of_that_day_over_its_full_base():
-    # noon UTC stays on the same local day in every zone the tests may run in
     items = backups("full 2024-01-14T12:00", "daily 2024-01-14T11:00", "daily 2024-01-15T12:00",
                     "daily 2024-01-17T12:00", "history 2024-01-15T12:30")
     chain = repository.chain_for(items, date(2024, 1, 15))
@@ -44,8 +44,8 @@ def test_retention_keeps_newest_per_day_and_per_week():
     items = backups(*days, *weeks)
     doomed, rescued = repository.retention_plan(items, keep_daily=3, keep_weekly=2, keep_min=3)
     kept = [b for b in items if b.key not in {b.key for b in doomed}]
-    assert [b.created.strftime("%d %H") for b in kept if b.kind == "daily"] == ["13 02", "14 02", "15 14"]
-    assert [b.created.strftime("%d") for b in kept if b.kind == "full"] == ["14", "15"]  # weeks 2 and 3
+    assert [b.created.astimezone().strftime("%d %H") for b in kept if b.kind == "daily"] == ["13 02", "14 02", "15 14"]
+    assert [b.created.astimezone().strftime("%d") for b in kept if b.kind == "full"] == ["14", "15"]  # weeks 2 and 3
     assert rescued == []  # no backup holds a store with history: the rules alone decide
     assert repository.retention_plan(items[:1], keep_daily=0, keep_weekly=0) == ([], [])  # never the last one
 
