@@ -31,7 +31,7 @@ from lib.errors import ToolError
 from lib.evolution import candidates, contract, escapes, judge, patching, publish, testing
 from lib.evolution import context as agent_context
 from lib.evolution.eventlog import EventLog
-from lib.quality import measure, patterns
+from lib.quality import measure, patterns, refusals
 from lib.store import ACTIVE, Store, StoreLocked, new_id, open_store
 from lib.timeparse import day_bounds, iso, utcnow
 
@@ -45,7 +45,6 @@ NEXT_STEP = {"research": "plan", "plan": "implement", "implement": "evaluate", "
 #: What one feedback entry may carry of a refused attempt's patch (DESIGN §5).
 FEEDBACK_PATCH_BYTES = 20000
 #: Every implement attempt of the evolution with its outcome, in its folder (analyze_failure reads it).
-ATTEMPTS_FILE = "attempts.json"
 
 
 class CostLimit(ToolError):
@@ -310,7 +309,8 @@ class Runner:
         self.attempt_log.append({"cycle": cycle, "attempt": attempt, "outcome": outcome,
                                  "error": log.mask_secrets(error) if error else None, **(self.candidate_note or {})})
         self.candidate_note = None
-        fsutil.atomic_write(paths.evolution_dir(self.id) / ATTEMPTS_FILE, json.dumps(self.attempt_log, indent=1))
+        fsutil.atomic_write(paths.evolution_dir(self.id) / refusals.ATTEMPTS_FILE,
+                            json.dumps(self.attempt_log, indent=1))
 
     def _baseline(self, tests_plan: testing.TestPlan) -> dict:
         """The tests' run on the cycle's start (cached per commit); a command that cannot start ends the

@@ -19,6 +19,7 @@ from lib import config, humanize, paths, timeparse
 from lib.errors import NotFound, ToolError, UsageError
 from lib.insight import history
 from lib.log import mask_secrets, masked
+from lib.quality import refusals
 from lib.store import ACTIVE, ENDED_BADLY, Store
 
 TASK_ID = re.compile(r"^task-[\w-]+$")
@@ -338,17 +339,8 @@ def analyze(store: Store, evolution_id: str) -> dict:
         "log_excerpt": log_excerpt(lines, failure["cycle"], failure["phase"]) if failure else log_excerpt(lines),
         "similar_failures": similar_failures(store, failure, evolution["id"]) if failure else None,
         "next_steps": next_steps(failure, evolution, task) if failure else [],
-        "attempt_log": attempt_log(evolution["id"]),
+        "attempt_log": refusals.attempt_log(paths.evolution_dir(evolution["id"])),
     })
-
-
-def attempt_log(evolution_id: str) -> list[dict]:
-    """Every implement attempt with its outcome and refusal ([] before any, or for an older evolution)."""
-    try:
-        found = json.loads((paths.evolution_dir(evolution_id) / "attempts.json").read_text())
-    except (OSError, ValueError):
-        return []
-    return found if isinstance(found, list) else []
 
 
 def _attempt_lines(attempt: dict) -> list[str]:

@@ -263,11 +263,11 @@ def _refused_attempts(store: Store, history: Path, evolution: dict):
 
 def _refused_candidates(history: Path, evolution: dict):
     """The refused candidates of an evolution's last attempt (its attempts.json), each with its task's change."""
-    try:
-        last = json.loads((history / evolution["id"] / "attempts.json").read_text(encoding="utf-8"))[-1]
-    except (OSError, ValueError, IndexError, KeyError, TypeError):
+    attempts = refusals.attempt_log(history / evolution["id"])
+    if not attempts:
         return
-    for candidate in (last.get("candidates") or []) if isinstance(last, dict) else []:
+    last = attempts[-1]
+    for candidate in last.get("candidates") or []:
         line = refusals.refusal_line(candidate.get("error")) if isinstance(candidate, dict) else None
         if line and candidate.get("task_id"):
             artifact = _artifact(history, {"evolution_id": evolution["id"], "id": candidate["task_id"]})

@@ -13,6 +13,11 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field
+from pathlib import Path
+
+#: The evolution's attempt log beside its log (DESIGN §5): written by the runner, read by analyze_failure and
+#: update_patterns.
+ATTEMPTS_FILE = "attempts.json"
 
 #: The error classes of a refused attempt (DESIGN §5, Repair).
 REFUSALS = ("bad-patch", "syntax-error", "tests failed", "tests-weakened", "gates-failed", "vetoed")
@@ -156,3 +161,13 @@ def attempt_of(task: dict, artifact: dict) -> int:
     """The attempt a task belongs to: its own field, else its input's, else the first."""
     given = task.get("attempt") or (artifact.get("input") or {}).get("attempt")
     return given if isinstance(given, int) and given > 0 else 1
+
+
+def attempt_log(evolution_folder: Path) -> list[dict]:
+    """Every implement attempt of the evolution whose folder this is, with its outcome, refusal and candidates
+    ([] before any, or for an older evolution)."""
+    try:
+        found = json.loads((evolution_folder / ATTEMPTS_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return []
+    return [attempt for attempt in found if isinstance(attempt, dict)] if isinstance(found, list) else []

@@ -132,3 +132,13 @@ def test_a_recurring_refusal_counts_up_and_keeps_the_newest_gate_values(tmp_path
     [updated] = report["updated"]
     assert (updated["hits_before"], updated["hits"], updated["source"]) == (1, 2, "evo-3")
     assert updated["signature"]["gates"][0] == {"name": "docstring", "before": 42.5, "after": 25.0}
+
+
+def test_the_attempt_log_is_read_once_for_every_reader(tmp_path):
+    """analyze_failure and update_patterns read attempts.json through one function: [] when it is missing or
+    broken, and only its attempts (objects) when it holds something else too."""
+    assert refusals.attempt_log(tmp_path) == []
+    (tmp_path / refusals.ATTEMPTS_FILE).write_text("{not json")
+    assert refusals.attempt_log(tmp_path) == []
+    (tmp_path / refusals.ATTEMPTS_FILE).write_text('[{"cycle": 1, "attempt": 1, "outcome": "refused"}, 3]')
+    assert refusals.attempt_log(tmp_path) == [{"cycle": 1, "attempt": 1, "outcome": "refused"}]
