@@ -103,11 +103,17 @@ def get(name: str) -> dict:
     raise NotFound(f"unknown agent {name!r}", f"known agents: {known} (config/agents.yaml)")
 
 
+def registered_for(phase: str) -> list[dict]:
+    """Every agent registered for the phase, in the registry's order (implement may have several: candidates)."""
+    return [agent for agent in registry() if agent["phase"] == phase]
+
+
 def for_phase(phase: str) -> dict:
-    for agent in registry():
-        if agent["phase"] == phase:
-            return agent
-    raise NotFound(f"no agent registered for phase {phase!r}", "add one to config/agents.yaml")
+    """The agent the phase calls: the first registered for it."""
+    found = registered_for(phase)
+    if not found:
+        raise NotFound(f"no agent registered for phase {phase!r}", "add one to config/agents.yaml")
+    return found[0]
 
 
 def runtime(agent: dict) -> Runtime:

@@ -405,8 +405,7 @@ class Runner:
         self._boundary("implement")
         self.log.phase = "implement"
         self.store.update_evolution(self.id, {"current_phase": "implement"})
-        registered = [agent for agent in agents.registry() if agent["phase"] == "implement"] or \
-            [agents.for_phase("implement")]  # none: for_phase says so
+        registered = agents.registered_for("implement") or [agents.for_phase("implement")]  # none: for_phase says so
         head = gitops.git(self.worktree, "rev-parse", "HEAD")
         batch: list[Candidate] = []
         try:

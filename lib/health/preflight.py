@@ -92,8 +92,7 @@ def agents_fit_the_focus(context: dict) -> tuple[str, str]:
                         f"register a model implement agent (runtime: bedrock, model_id: ... or runtime: openai, "
                         f"base_url: ..., model: ...) in config/agents.yaml")
     candidates = config.settings()["evolution"]["candidates"]
-    implementers = [agent for agent in agents.registry() if agent["phase"] == "implement"]
-    if candidates > 1 and all(agent["runtime"] == "local" for agent in implementers):
+    if candidates > 1 and all(agent["runtime"] == "local" for agent in agents.registered_for("implement")):
         problems.append(f"evolution.candidates is {candidates} but the implement agents are local ones, which "
                         f"make the same change each time: the {candidates} candidates will be alike; register "
                         f"model or command implement agents, or set evolution.candidates: 1")
