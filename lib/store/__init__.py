@@ -16,20 +16,21 @@ __all__ = ["ACTIVE", "ENDED_BADLY", "FINAL", "Store", "new_id", "open_store", "b
 
 def open_store(create: bool = False, restoring: bool = False) -> Store:
     """The store; create=False answers reads with an empty history when there is none yet. create=True
-    refuses a lost store (refuse_lost_store) unless restoring, which brings it back."""
+    refuses to make a store over a lost one (refuse_creating_store, asked by each backend only when it would
+    make one) unless restoring, which brings it back."""
     backend = backend_name()
     if backend not in ("sqlite", "dynamodb"):
         raise ConfigError(f"TDEV_STATE_BACKEND={backend!r} is not a backend", "use sqlite or dynamodb")
+    before_create = None if restoring else refuse_creating_store
     if backend == "sqlite":  # the backend loads on open: the DynamoDB one pulls in boto3
         from lib.store.sqlite import SQLiteStore
 
-        if create and not restoring:
-            refuse_lost_store()
         lost = None if create or SQLiteStore.file_exists() else lost_store()
-        return SQLiteStore.open(create=create, missing_note=f"{lost}; {restore_hint()}" if lost else None)
-    from lib.store.dynamodb import DynamoDBStore  # the refusal is asked only when a table would be made
+        return SQLiteStore.open(create=create, missing_note=f"{lost}; {restore_hint()}" if lost else None,
+                                before_create=before_create)
+    from lib.store.dynamodb import DynamoDBStore
 
-    return DynamoDBStore.open(create=create, before_create=None if restoring else refuse_creating_store)
+    return DynamoDBStore.open(create=create, before_create=before_create)
 
 
 @contextlib.contextmanager

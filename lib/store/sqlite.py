@@ -7,6 +7,7 @@ import json
 import os
 import sqlite3
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from lib import log, paths
@@ -233,14 +234,18 @@ class SQLiteStore(Store):
         return db_path().exists()
 
     @classmethod
-    def open(cls, create: bool = False, path: Path | None = None,
-             missing_note: str | None = None) -> SQLiteStore:
-        """missing_note: the note for stderr when the file is missing (default: none yet, run init)."""
+    def open(cls, create: bool = False, path: Path | None = None, missing_note: str | None = None,
+             before_create: Callable[[], None] | None = None) -> SQLiteStore:
+        """missing_note: the note for stderr when the file is missing (default: none yet, run init); with create,
+        before_create (the lost-store refusal, DESIGN §8) has its say before a missing file is made."""
         path = path or db_path()
-        if not path.exists() and not create:
-            note = missing_note or f"no evolution history yet at {path} (run python scripts/init_evolution.py)"
-            log.note(note)
-            return cls.in_memory(exists=False)
+        if not path.exists():
+            if not create:
+                note = missing_note or f"no evolution history yet at {path} (run python scripts/init_evolution.py)"
+                log.note(note)
+                return cls.in_memory(exists=False)
+            if before_create is not None:
+                before_create()
         path.parent.mkdir(parents=True, exist_ok=True)
         try:
             busy = _seconds_from_env("TDEV_STORE_BUSY_SECONDS", BUSY_SECONDS)

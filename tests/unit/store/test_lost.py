@@ -67,3 +67,13 @@ def test_a_lost_dynamodb_table_is_refused_without_creating_it_and_a_kept_one_ope
     open_store(create=True, restoring=True).close()  # a restore may bring it back
     assert lost.store_exists() and lost.lost_store() is None
     open_store(create=True).close()
+
+
+def test_each_backend_asks_the_refusal_only_when_it_would_make_the_store(tdev):
+    from lib.store.sqlite import SQLiteStore
+
+    asked = []
+    SQLiteStore.open(create=True, before_create=lambda: asked.append("made")).close()
+    SQLiteStore.open(create=True, before_create=lambda: asked.append("opened")).close()
+    SQLiteStore.open(before_create=lambda: asked.append("read")).close()
+    assert asked == ["made"]
