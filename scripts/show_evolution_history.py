@@ -31,14 +31,10 @@ def main(since_text: str, statuses: tuple, target: str | None, limit: int, as_js
     from lib.store import open_store
 
     moment = timeparse.parse_since(since_text)
-    store = open_store()
-    records = history.since(store, moment, statuses or None, limit + 1 if limit else None,
-                            target=history.target_key(target))
-    if limit and len(records) > limit:
-        records = records[:limit]
+    records, more = history.page(open_store(), moment, statuses or None, limit, history.target_key(target))
+    if more:
         cli.info(f"more than {limit} evolutions since {timeparse.local(timeparse.iso(moment))}; "
                  f"showing the newest {limit} (--limit 0 shows all)")
-    records = history.with_task_totals(store, records)
     if as_json:
         cli.print_json(records)
         return 0

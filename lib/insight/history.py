@@ -70,7 +70,7 @@ def attempts_text(record: dict) -> str:
     return f"{attempts} ({calls} candidates)" if attempts and calls > attempts else str(attempts)
 
 
-def with_task_totals(store: Store, records: list[dict]) -> list[dict]:
+def _with_task_totals(store: Store, records: list[dict]) -> list[dict]:
     """The records with tokens_in, tokens_out, tokens_cached and implement_calls summed over their tasks."""
     totals = store.task_totals([r["id"] for r in records])
     return [{**record, **totals.get(record["id"], {})} for record in records]
@@ -109,9 +109,14 @@ def active(store: Store) -> list[dict]:
     return store.list_evolutions(statuses=ACTIVE)
 
 
-def since(store: Store, moment: datetime, statuses: tuple | None = None, limit: int | None = None,
-          target: str | None = None) -> list[dict]:
-    return store.list_evolutions(since=timeparse.iso(moment), statuses=statuses, target=target, limit=limit)
+def page(store: Store, moment: datetime, statuses: tuple | None = None, limit: int = 0,
+         target: str | None = None) -> tuple[list[dict], bool]:
+    """The newest `limit` evolutions started since moment (0: all), with their task totals, and whether more
+    were left out: one more is asked for than is shown, so that the answer needs no count."""
+    records = store.list_evolutions(since=timeparse.iso(moment), statuses=statuses, target=target,
+                                    limit=limit + 1 if limit else None)
+    more = bool(limit) and len(records) > limit
+    return _with_task_totals(store, records[:limit] if more else records), more
 
 
 def target_key(text: str | None) -> str | None:

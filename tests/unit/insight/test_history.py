@@ -53,3 +53,20 @@ def test_every_focus_names_the_metrics_it_moves():
 ])
 def test_attempts_name_the_candidates_when_each_attempt_asked_for_several(record, expected):
     assert history.attempts_text(record) == expected
+
+
+def test_a_page_is_the_newest_evolutions_with_their_totals_and_says_when_more_were_left_out(store):
+    from datetime import UTC, datetime, timedelta
+
+    from tests.support.evolution_seed import add_evolution
+
+    now = datetime.now(UTC)
+    made = [add_evolution(store, started=now - timedelta(minutes=minutes)) for minutes in (30, 20, 10)]
+    store.create_task({"id": "task-1", "evolution_id": made[2]["id"], "phase": "implement", "status": "succeeded",
+                       "started_at": made[2]["started_at"], "tokens_in": 100, "tokens_out": 5})
+    shown, more = history.page(store, now - timedelta(hours=1), limit=2)
+    assert [r["id"] for r in shown] == [made[2]["id"], made[1]["id"]] and more
+    assert (shown[0]["tokens_in"], shown[0]["implement_calls"]) == (100, 1) and shown[1]["implement_calls"] == 0
+    everything, more = history.page(store, now - timedelta(hours=1), limit=0)
+    assert len(everything) == 3 and not more
+    assert history.page(store, now - timedelta(hours=1), limit=3)[1] is False
