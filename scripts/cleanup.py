@@ -20,7 +20,7 @@ Examples (runbook, Evening Checklist; Stopping a Runaway Evolution; High Costs):
 import _bootstrap  # noqa: F401
 import click
 
-from lib import cli, timeparse
+from lib import cli
 from lib.errors import UsageError
 
 
@@ -33,29 +33,14 @@ from lib.errors import UsageError
 @cli.dry_run_option
 @cli.verbose_option
 def main(temp: bool, older_than, evolution_id, everything: bool, force: bool, dry_run: bool) -> int:
-    from lib import config
     from lib.ops import cleanup
-    from lib.store import open_store
 
     if sum((temp, bool(evolution_id), everything)) != 1:
         raise UsageError("pick one of --temp, --evolution <id>, --all", "see cleanup.py --help")
     if older_than and not temp:
         raise UsageError("--older-than goes with --temp")
-    dry_run = cli.is_dry_run(dry_run)
-    with cli.lock("cleanup"):
-        store = open_store()
-        if temp:
-            age = timeparse.parse_duration(older_than or f"{config.settings()['retention']['temp_hours']}h")
-            plan = cleanup.plan_temp(store, age)
-        elif evolution_id:
-            plan = cleanup.plan_evolution(store, evolution_id.strip())
-        else:
-            plan = cleanup.plan_all(store)
-            if plan.items and not dry_run:
-                cli.confirm(f"clean up {len(plan.items)} item(s) of ended evolutions?", force, flag="--force")
-        outcome = cleanup.execute(plan, dry_run)
-    return cleanup.finish(outcome, mode="temp" if temp else "evolution" if evolution_id else "all",
-                          evolution_id=evolution_id)
+    return cleanup.clean_up(older_than=older_than, evolution_id=evolution_id, everything=everything, force=force,
+                            dry_run=cli.is_dry_run(dry_run))
 
 
 if __name__ == "__main__":

@@ -27,12 +27,8 @@ from lib import cli
 @cli.verbose_option
 def main(aggressive: bool, dry_run: bool) -> int:
     from lib.ops import cleanup
-    from lib.store import open_store
 
-    dry_run = cli.is_dry_run(dry_run)
-    with cli.lock("gc"):
-        outcome = cleanup.execute(cleanup.plan_gc(open_store(), aggressive), dry_run)
-    return cleanup.finish(outcome, aggressive=aggressive)
+    return cleanup.collect_garbage(aggressive, cli.is_dry_run(dry_run))
 
 if __name__ == "__main__":
     cli.run(main)

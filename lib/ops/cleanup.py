@@ -22,9 +22,9 @@ from lib.backup import restore
 from lib.errors import ExternalError, ToolError
 from lib.evolution import candidates, lifecycle, stuck
 from lib.quality import measure
-from lib.store import ACTIVE, FINAL, Store
+from lib.store import ACTIVE, FINAL, Store, open_store
 from lib.store.lost import EVOLUTION_FOLDER
-from lib.timeparse import from_iso, iso, local, utcnow
+from lib.timeparse import from_iso, iso, local, parse_duration, utcnow
 
 PARTIAL_SUFFIXES = (".part", ".tmp")
 ROTATED_LOG = re.compile(r"^current\.log[.-].+")
@@ -476,3 +476,31 @@ def finish(outcome: dict, **details) -> int:
         cli.audit("failed" if outcome["failed"] else "ok", done=actions, failed=outcome["failed"],
                   freed_bytes=outcome["freed_bytes"], **details)
     return 1 if outcome["failed"] else 0
+
+
+# ---- the commands -----------------------------------------------------------------------------------
+
+def clean_up(*, older_than: str | None = None, evolution_id: str | None = None, everything: bool = False,
+             force: bool = False, dry_run: bool = False) -> int:
+    """cleanup.py: temporary files (the default), one evolution (evolution_id) or every ended one (everything,
+    confirmed unless force), under the cleanup lock; shown and audited. The exit code."""
+    with cli.lock("cleanup"):
+        store = open_store()
+        if evolution_id:
+            mode, plan = "evolution", plan_evolution(store, evolution_id.strip())
+        elif everything:
+            mode, plan = "all", plan_all(store)
+            if plan.items and not dry_run:
+                cli.confirm(f"clean up {len(plan.items)} item(s) of ended evolutions?", force, flag="--force")
+        else:
+            age = parse_duration(older_than or f"{config.settings()['retention']['temp_hours']}h")
+            mode, plan = "temp", plan_temp(store, age)
+        outcome = execute(plan, dry_run)
+    return finish(outcome, mode=mode, evolution_id=evolution_id)
+
+
+def collect_garbage(aggressive: bool, dry_run: bool) -> int:
+    """gc.py: the garbage plan under the gc lock, carried out (or shown), and audited. The exit code."""
+    with cli.lock("gc"):
+        outcome = execute(plan_gc(open_store(), aggressive), dry_run)
+    return finish(outcome, aggressive=aggressive)
